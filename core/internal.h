@@ -1,0 +1,26 @@
+/*
+ * core/internal.h: argument checks and small helpers shared by every part of
+ * the library. Internal names carry the esr__ prefix and are hidden from the
+ * shared library's symbol table.
+ */
+#ifndef ESR_CORE_INTERNAL_H
+#define ESR_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/esr.h"
+
+/* A type name: 1..ESR_TYPE_NAME_MAX printable ASCII bytes, no spaces. */
+esr_status esr__check_type_name(const char *name);
+
+/* A stream id: a valid type name and 1..ESR_ID_MAX id bytes. */
+esr_status esr__check_stream(const esr_stream_id *stream);
+
+/* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
+esr_status esr__check_events(const esr_event *events, size_t n);
+
+/* Wall-clock nanoseconds since the Unix epoch. */
+uint64_t esr__now_ns(void);
+
+#endif /* ESR_CORE_INTERNAL_H */

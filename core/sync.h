@@ -1,0 +1,36 @@
+/*
+ * core/sync.h: how esr tells ThreadSanitizer about Concurrency Kit's ordering.
+ *
+ * On x86-64 ck_pr operations are inline assembly, which ThreadSanitizer cannot
+ * see: it would miss the happens-before edge a ck_pr release/acquire pair
+ * creates and report the data published through it as a race. Each place that
+ * publishes with ck_pr also calls ESR_TSAN_RELEASE(addr) just before the
+ * publishing store, and each place that consumes calls ESR_TSAN_ACQUIRE(addr)
+ * just after the load that observed it. They compile to nothing outside a
+ * ThreadSanitizer build. They describe the ordering ck_pr already provides;
+ * they never replace a fence.
+ */
+#ifndef ESR_CORE_SYNC_H
+#define ESR_CORE_SYNC_H
+
+#include <ck_pr.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define ESR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ESR_TSAN 1
+#endif
+#endif
+
+#ifdef ESR_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define ESR_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
+#define ESR_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
+#else
+#define ESR_TSAN_ACQUIRE(addr) ((void)(addr))
+#define ESR_TSAN_RELEASE(addr) ((void)(addr))
+#endif
+
+#endif /* ESR_CORE_SYNC_H */

@@ -1,0 +1,31 @@
+/*
+ * esr/esr.h: the umbrella header of esr, an event-sourced, actor-per-aggregate
+ * runtime. Include this one; the focused headers beside it split the contract
+ * by topic:
+ *   esr/status.h      status codes, esr_strerror, the conflict report
+ *   esr/limits.h      the size limits every entry point enforces
+ *   esr/event.h       events, metadata, stream ids, versions
+ *   esr/aggregate.h   aggregate type definitions and the emitter
+ *   esr/store.h       the store contract and the in-memory store
+ *   esr/repository.h  load / execute / execute_with_retry on the caller's thread
+ *
+ * Conventions: every function that can fail returns esr_status (ESR_OK is 0);
+ * results come back through out-parameters, which are written only on success
+ * unless the function's comment says otherwise. Objects the user holds are
+ * opaque handles created by *_open / *_create and freed by *_close.
+ */
+#ifndef ESR_ESR_H
+#define ESR_ESR_H
+
+#include "esr/aggregate.h"
+#include "esr/event.h"
+#include "esr/limits.h"
+#include "esr/repository.h"
+#include "esr/status.h"
+#include "esr/store.h"
+
+#define ESR_VERSION_MAJOR 0
+#define ESR_VERSION_MINOR 1
+#define ESR_VERSION_PATCH 0
+
+#endif /* ESR_ESR_H */

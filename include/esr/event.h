@@ -1,0 +1,86 @@
+/*
+ * esr/event.h: events, their metadata, and the streams they live in.
+ *
+ * A stream holds the events of one aggregate instance and is named by the
+ * aggregate's type name plus its id bytes. A stream's version is the number of
+ * events in it: an absent or empty stream is at version 0, its first event is
+ * version 1, and versions never have gaps.
+ */
+#ifndef ESR_EVENT_H
+#define ESR_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Expected version meaning "append without checking the stream's version".
+ * The store still places the events after every event already in the stream:
+ * nothing is lost or duplicated, but a decision taken on stale state is not
+ * detected either.
+ */
+#define ESR_VERSION_ANY UINT64_MAX
+
+/* A 128-bit identifier (a UUID's bytes, typically). All zeros means "none". */
+typedef struct esr_id128 {
+	uint8_t bytes[16];
+} esr_id128;
+
+/*
+ * The envelope every event carries besides its payload.
+ * correlation_id: the id shared by everything one request caused.
+ * causation_id:   the id of the message (command or event) that caused this one.
+ * timestamp_ns:   wall-clock nanoseconds since the Unix epoch when the event
+ *                 was decided; esr_emit() fills it in.
+ */
+typedef struct esr_metadata {
+	esr_id128 correlation_id;
+	esr_id128 causation_id;
+	uint64_t timestamp_ns;
+} esr_metadata;
+
+/*
+ * An event as the host hands it to esr and as apply() sees it. The type tag is
+ * the host's own numbering; the payload's encoding is the host's choice (esr
+ * moves bytes). payload may be NULL only when payload_len is 0.
+ */
+typedef struct esr_event {
+	uint32_t type;
+	uint32_t payload_len;
+	const void *payload;
+	esr_metadata meta;
+} esr_event;
+
+/*
+ * An event as read back from a store: the event plus where it sits.
+ * position is the event's global position across all streams, for stores that
+ * assign one, and 0 for stores that do not (the memory store, today).
+ * The pointers inside are valid only during the visitor call that receives it.
+ */
+typedef struct esr_recorded_event {
+	esr_event event;
+	uint64_t version;
+	uint64_t position;
+} esr_recorded_event;
+
+/*
+ * The name of one stream. type is a NUL-terminated aggregate type name of 1 to
+ * ESR_TYPE_NAME_MAX printable ASCII characters without spaces; id is 1 to
+ * ESR_ID_MAX opaque bytes. The caller owns both; esr copies what it keeps.
+ */
+typedef struct esr_stream_id {
+	const char *type;
+	const void *id;
+	size_t id_len;
+} esr_stream_id;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESR_EVENT_H */

@@ -1,0 +1,27 @@
+/*
+ * esr/limits.h: the documented size limits every esr entry point enforces.
+ * An argument beyond one of these is refused with ESR_ETOOBIG before anything
+ * is stored; nothing is truncated silently.
+ */
+#ifndef ESR_LIMITS_H
+#define ESR_LIMITS_H
+
+/* Longest aggregate type name, in bytes, NUL excluded. */
+#define ESR_TYPE_NAME_MAX 64
+
+/* Longest aggregate id, in bytes. Ids are opaque bytes; 0 bytes is invalid. */
+#define ESR_ID_MAX 256
+
+/* Largest event payload, in bytes (1 MiB). Events are facts, not files. */
+#define ESR_PAYLOAD_MAX (1u << 20)
+
+/* Most events one append (or one command) may carry. */
+#define ESR_APPEND_MAX 1024
+
+/* Largest aggregate state, in bytes (1 MiB). */
+#define ESR_STATE_MAX (1u << 20)
+
+/* Most aggregate types one repository may register. */
+#define ESR_TYPES_MAX 64
+
+#endif /* ESR_LIMITS_H */

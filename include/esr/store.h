@@ -1,0 +1,154 @@
+/*
+ * esr/store.h: the event store contract, and the in-memory backend.
+ *
+ * A store is an opaque handle over a backend vtable. Every backend keeps the
+ * same promises, checked by the store conformance suite in tests/:
+ *  - versions are contiguous from 1 in every stream;
+ *  - an append is atomic: all of its events become visible together, or none;
+ *    a reader never sees part of a batch;
+ *  - an append with an exact expected version succeeds only if the stream is
+ *    at that version at the instant the append takes effect; otherwise it
+ *    completes with ESR_ECONFLICT and the stream's actual version;
+ *  - an append with ESR_VERSION_ANY never conflicts and never loses, reorders
+ *    within its batch or duplicates an event.
+ *
+ * The public functions below check their arguments before a backend sees them,
+ * so a backend only ever receives well-formed input.
+ */
+#ifndef ESR_STORE_H
+#define ESR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/event.h"
+#include "esr/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct esr_store esr_store;
+
+/*
+ * The outcome of one append.
+ * status:   ESR_OK, ESR_ECONFLICT, or the error that failed the append.
+ * version:  on ESR_OK, the stream's version after the append (the version of
+ *           the batch's last event); on ESR_ECONFLICT, the stream's actual
+ *           version; otherwise 0.
+ * position: on ESR_OK, the global position of the batch's first event, or 0
+ *           for a store that assigns no positions.
+ */
+typedef struct esr_append_result {
+	esr_status status;
+	uint64_t version;
+	uint64_t position;
+} esr_append_result;
+
+/* Called exactly once per accepted append, with its outcome. */
+typedef void (*esr_append_cb)(void *ctx, const esr_append_result *result);
+
+/*
+ * A read visitor: called once per event, in version order. Return ESR_OK to go
+ * on; any other status stops the read, which then returns that status.
+ */
+typedef esr_status (*esr_visit_fn)(void *ctx, const esr_recorded_event *event);
+
+/*
+ * A backend. All functions receive the `impl` pointer given to
+ * esr_store_create and arguments that esr_store_* has already validated.
+ *
+ * append: place events[0..n) after version `expected` (or anywhere at the end
+ *   for ESR_VERSION_ANY). The backend copies what it needs before returning,
+ *   so the caller may free `events` and their payloads at once. It returns
+ *   ESR_OK when it has taken the append, and then calls done(ctx, result)
+ *   exactly once: on this thread before returning (the memory store does), or
+ *   later from another thread (a durable store, after the sync that covers
+ *   it). Any other return value refuses the append: nothing was stored and
+ *   done is not called.
+ * read: visit the stream's events with version >= from (from 0 counts as 1),
+ *   up to the version the stream had when the read began. An absent stream
+ *   reads as empty.
+ * version: the stream's current version (0 for an absent stream).
+ * destroy: free the backend. No call is in progress or will follow.
+ * Every function pointer is required.
+ */
+typedef struct esr_store_vtable {
+	const char *name;
+	esr_status (*append)(void *impl, const esr_stream_id *stream,
+	                     uint64_t expected, const esr_event *events, size_t n,
+	                     esr_append_cb done, void *ctx);
+	esr_status (*read)(void *impl, const esr_stream_id *stream, uint64_t from,
+	                   esr_visit_fn visit, void *ctx);
+	esr_status (*version)(void *impl, const esr_stream_id *stream,
+	                      uint64_t *version);
+	void (*destroy)(void *impl);
+} esr_store_vtable;
+
+/*
+ * esr_store_create: wrap a backend in a store handle. On success *out owns
+ * impl: esr_store_close calls vtable->destroy(impl). On failure impl is left to
+ * the caller. The vtable must outlive the store.
+ */
+ESR_API esr_status esr_store_create(const esr_store_vtable *vtable, void *impl,
+                                    esr_store **out);
+
+/*
+ * esr_store_close: destroy the backend and free the handle. No other call on
+ * the store may be in progress or follow. NULL is accepted and ignored.
+ */
+ESR_API esr_status esr_store_close(esr_store *store);
+
+/* esr_store_name: the backend's name ("memory"); "" for NULL. */
+ESR_API const char *esr_store_name(const esr_store *store);
+
+/*
+ * esr_store_append: append and wait for the outcome, which is both returned
+ * and stored in *result (result may be NULL). ESR_ECONFLICT leaves the actual
+ * version in result->version. Refused arguments: ESR_EINVAL (NULL store,
+ * stream, events or a NULL payload with a non-zero length; n == 0; a malformed
+ * stream id), ESR_ETOOBIG (n > ESR_APPEND_MAX, a payload > ESR_PAYLOAD_MAX, an
+ * id or type name too long). Nothing is appended on any error.
+ */
+ESR_API esr_status esr_store_append(esr_store *store,
+                                    const esr_stream_id *stream,
+                                    uint64_t expected, const esr_event *events,
+                                    size_t n, esr_append_result *result);
+
+/*
+ * esr_store_append_async: as esr_store_append, but returns once the backend
+ * has taken the append; done(ctx, result) then runs exactly once, possibly
+ * before this function returns and possibly on another thread. When it
+ * returns anything but ESR_OK, done is never called and nothing was appended.
+ */
+ESR_API esr_status esr_store_append_async(esr_store *store,
+                                          const esr_stream_id *stream,
+                                          uint64_t expected,
+                                          const esr_event *events, size_t n,
+                                          esr_append_cb done, void *ctx);
+
+/*
+ * esr_store_read: visit events with version >= from, in order (see the
+ * vtable's read). Returns ESR_OK, the visitor's own status if it stopped the
+ * read, or an argument error (ESR_EINVAL for NULL store/stream/visit).
+ */
+ESR_API esr_status esr_store_read(esr_store *store, const esr_stream_id *stream,
+                                  uint64_t from, esr_visit_fn visit, void *ctx);
+
+/* esr_store_version: the stream's current version into *version. */
+ESR_API esr_status esr_store_version(esr_store *store,
+                                     const esr_stream_id *stream,
+                                     uint64_t *version);
+
+/*
+ * esr_memory_store_open: a new, empty in-memory store, safe for any number of
+ * concurrent appenders and readers. Its contents last until esr_store_close.
+ * Reads never block; appends to different streams never wait for each other.
+ */
+ESR_API esr_status esr_memory_store_open(esr_store **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESR_STORE_H */

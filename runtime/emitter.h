@@ -1,0 +1,30 @@
+/*
+ * runtime/emitter.h: the emitter's insides. One emitter serves every attempt
+ * of a command (and, in the runtime, every command of an actor): reset keeps
+ * its buffers, so a steady workload stops allocating.
+ */
+#ifndef ESR_RUNTIME_EMITTER_H
+#define ESR_RUNTIME_EMITTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/esr.h"
+
+struct esr_emitter {
+	esr_event *events;  /* payload pointers are set by esr__emitter_events */
+	size_t *offsets;    /* each event's payload offset in bytes[] */
+	size_t count, cap;
+	uint8_t *bytes;     /* payload copies, back to back */
+	size_t used, bytes_cap;
+	esr_status error;   /* first failure of an emit, sticky until reset */
+};
+
+void esr__emitter_init(esr_emitter *em);
+void esr__emitter_reset(esr_emitter *em);
+void esr__emitter_free(esr_emitter *em);
+
+/* The events emitted since the last reset, payload pointers fixed up. */
+const esr_event *esr__emitter_events(esr_emitter *em);
+
+#endif /* ESR_RUNTIME_EMITTER_H */

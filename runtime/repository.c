@@ -1,0 +1,131 @@
+/*
+ * runtime/repository.c: the direct API. Each call builds an esr__exec on the
+ * caller's stack, loads the aggregate, and lets exec.c run the strategy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "runtime/exec.h"
+#include "runtime/types.h"
+
+struct esr_repository {
+	esr_store *store;
+	esr_strategy strategy;
+	struct esr__types types;
+};
+
+esr_status esr_repository_open(esr_store *store, const esr_repository_config *config,
+                               esr_repository **out)
+{
+	esr_repository_config defaults;
+	esr_repository *repo;
+
+	if (store == NULL || out == NULL)
+		return ESR_EINVAL;
+	if (config == NULL) {
+		esr_repository_config_default(&defaults);
+		config = &defaults;
+	}
+	if (config->strategy != ESR_OPTIMISTIC && config->strategy != ESR_UNCHECKED)
+		return ESR_EINVAL;
+	if ((repo = malloc(sizeof *repo)) == NULL)
+		return ESR_ENOMEM;
+	repo->store = store;
+	repo->strategy = config->strategy;
+	esr__types_init(&repo->types);
+	*out = repo;
+	return ESR_OK;
+}
+
+esr_status esr_repository_close(esr_repository *repo)
+{
+	if (repo == NULL)
+		return ESR_OK;
+	esr__types_destroy(&repo->types);
+	free(repo);
+	return ESR_OK;
+}
+
+esr_status esr_repository_strategy(const esr_repository *repo, esr_strategy *out)
+{
+	if (repo == NULL || out == NULL)
+		return ESR_EINVAL;
+	*out = repo->strategy;
+	return ESR_OK;
+}
+
+esr_status esr_repository_register(esr_repository *repo, const esr_aggregate_type *type)
+{
+	if (repo == NULL)
+		return ESR_EINVAL;
+	return esr__types_add(&repo->types, type);
+}
+
+/* Resolve the type and check the id: the argument checks of every call. */
+static esr_status bind(esr_repository *repo, const char *type, const void *id,
+                       size_t id_len, struct esr__exec *x)
+{
+	const esr_aggregate_type *def;
+	esr_status st;
+
+	if (repo == NULL || id == NULL || id_len == 0)
+		return ESR_EINVAL;
+	if (id_len > ESR_ID_MAX)
+		return ESR_ETOOBIG;
+	if ((st = esr__types_find(&repo->types, type, &def)) != ESR_OK)
+		return st;
+	return esr__exec_init(x, def, repo->store, id, id_len);
+}
+
+esr_status esr_repository_load(esr_repository *repo, const char *type,
+                               const void *id, size_t id_len, void *state,
+                               size_t state_size, uint64_t *version)
+{
+	struct esr__exec x;
+	esr_status st;
+
+	if (state == NULL)
+		return ESR_EINVAL;
+	if ((st = bind(repo, type, id, id_len, &x)) != ESR_OK)
+		return st;
+	if (state_size != x.type->state_size)
+		st = ESR_EINVAL;
+	else if ((st = esr__exec_load(&x)) == ESR_OK) {
+		memcpy(state, x.state, state_size);
+		if (version)
+			*version = x.version;
+	}
+	esr__exec_free(&x);
+	return st;
+}
+
+esr_status esr_repository_execute_with_retry(esr_repository *repo, const char *type,
+                                             const void *id, size_t id_len,
+                                             const void *command,
+                                             unsigned max_retries, esr_result *result)
+{
+	esr_result scratch;
+	struct esr__exec x;
+	esr_status st;
+
+	if (result == NULL)
+		result = &scratch;
+	memset(result, 0, sizeof *result);
+	if ((st = bind(repo, type, id, id_len, &x)) != ESR_OK)
+		return st;
+	if ((st = esr__exec_load(&x)) == ESR_OK)
+		st = esr__exec_run(&x, command, repo->strategy, max_retries, result);
+	else
+		result->version = x.version;
+	esr__exec_free(&x);
+	return st;
+}
+
+esr_status esr_repository_execute(esr_repository *repo, const char *type,
+                                  const void *id, size_t id_len,
+                                  const void *command, esr_result *result)
+{
+	return esr_repository_execute_with_retry(repo, type, id, id_len, command, 0,
+	                                         result);
+}

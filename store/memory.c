@@ -1,0 +1,609 @@
+/*
+ * store/memory.c: the embedded in-memory event store.
+ *
+ * Finding a stream
+ *   Streams are spread over SHARDS shards by the top bits of their key's hash.
+ *   Each shard is a Concurrency Kit hash set (ck_hs) in SPMC mode: lookups are
+ *   lock-free (ck_hs_get takes no lock and writes nothing shared), so the hot
+ *   path (append to or read from an existing stream) never takes a lock. ck_hs
+ *   allows one writer at a time, so inserting a *new* stream takes that shard's
+ *   mutex; sharding keeps creations of different streams from queueing on one
+ *   lock. When a set grows, ck_hs hands back the old table with defer = true
+ *   because readers may still be probing it; we keep such tables on the shard's
+ *   `retired` list until the store closes (each is at most half the size of the
+ *   next, so they add up to less than the live table), which avoids an epoch
+ *   scheme on the read path.
+ *
+ * One stream
+ *   Events live in a chain of chunks whose capacity doubles (CHUNK_FIRST,
+ *   2*CHUNK_FIRST, ... up to CHUNK_MAX). A chunk never moves once linked, so
+ *   readers walk the chain without any reclamation protocol. Two counters:
+ *     reserved   the versions writers have claimed: ck_pr_cas_64 moves it from
+ *                `expected` to `expected + n`. That CAS is the linearization
+ *                point of an append and its optimistic version check in one.
+ *     committed  the versions readers may see. A writer fills its slots, waits
+ *                until committed == its first version - 1 (earlier batches are
+ *                visible), then publishes committed = its last version.
+ *   ESR_VERSION_ANY appends take their slots with the same CAS, retried on
+ *   change, rather than a fetch-and-add: a writer must allocate its chunks
+ *   *before* it owns any slots, because a reservation can never be undone once
+ *   later writers have reserved behind it, and only a CAS lets it learn its
+ *   slot range before committing to it. An allocation failure therefore always
+ *   happens before the reservation and leaves no hole.
+ *
+ * Memory ordering (each pair is also told to ThreadSanitizer, core/sync.h)
+ *   - Slot contents -> readers: the writer's stores to its slots come before
+ *     ck_pr_fence_release() and the store to `committed`; a reader loads
+ *     `committed`, issues ck_pr_fence_acquire(), and reads only slots at or
+ *     below what it loaded. A reader therefore never sees part of a batch.
+ *   - Batch -> next batch: a writer waiting for its turn loads `committed`
+ *     and issues ck_pr_fence_acquire() before publishing, so publications form
+ *     one chain and a reader that sees version v sees every version below it.
+ *   - New chunk -> other threads: the chunk is initialized, then
+ *     ck_pr_fence_store(), then linked by ck_pr_cas_ptr on `next`; users load
+ *     `next` and depend on the pointer.
+ *   - New stream -> other threads: initialized, ck_pr_fence_store(), then
+ *     ck_hs_put under the shard lock; ck_hs_get readers depend on the pointer.
+ *
+ * Progress: reservation is lock-free. Publication waits for writers that
+ * reserved earlier versions of the same stream; each of those holds every
+ * resource it needs and only copies events, so the wait is short, but a writer
+ * descheduled in that window delays the stream's later writers (never other
+ * streams, never readers).
+ */
+#include <ck_backoff.h>
+#include <ck_hs.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/internal.h"
+#include "core/sync.h"
+
+#define SHARD_BITS 6
+#define SHARDS (1u << SHARD_BITS)
+#define SHARD_INITIAL_CAPACITY 64
+#define CHUNK_FIRST 4
+#define CHUNK_MAX 65536
+/* Highest version a stream may reach; ESR_VERSION_ANY is reserved. */
+#define VERSION_MAX (ESR_VERSION_ANY - 1)
+
+struct slot {
+	esr_event event; /* payload points into the batch's block */
+	void *block;     /* the batch's payload allocation, on its first slot */
+};
+
+struct chunk {
+	struct chunk *next; /* NULL until linked by CAS; never changes after */
+	uint64_t first;     /* version stored in slots[0] */
+	uint64_t cap;
+	struct slot slots[];
+};
+
+/*
+ * A stream's name and hash. A stream starts with one, so ck_hs's callbacks
+ * can treat stored streams and stack-built probe keys alike.
+ */
+struct key {
+	uint64_t hash;
+	const char *type;
+	size_t type_len;
+	const uint8_t *id;
+	size_t id_len;
+};
+
+struct stream {
+	struct key key; /* must stay first */
+	uint64_t reserved;
+	uint64_t committed;
+	struct chunk *head;
+	struct chunk *tail; /* hint for writers: a linked chunk, only moves on */
+	/* type name, NUL, then id bytes follow */
+};
+
+struct shard {
+	pthread_mutex_t insert_lock; /* the single ck_hs writer */
+	ck_hs_t set;
+	struct retired *retired; /* tables ck_hs replaced; guarded by insert_lock */
+} CK_CC_CACHELINE;
+
+struct memory_store {
+	struct shard shards[SHARDS];
+	uint64_t seed;
+};
+
+/* --- ck_hs allocator --------------------------------------------------- */
+
+/* Header in front of every table ck_hs allocates, to chain it when retired. */
+struct retired {
+	struct retired *next;
+	void *pad; /* keeps the table 16-byte aligned */
+};
+
+/*
+ * ck_malloc's free callback has no context argument, so the shard whose
+ * insert is running is passed to it through this thread-local. ck_hs only
+ * frees a table with defer = true inside ck_hs_put, which we call under the
+ * shard lock with this set.
+ */
+static _Thread_local struct shard *inserting;
+
+static void *hs_malloc(size_t n)
+{
+	struct retired *r = malloc(sizeof *r + n);
+
+	return r ? r + 1 : NULL;
+}
+
+static void hs_free(void *p, size_t n, bool defer)
+{
+	struct retired *r;
+
+	(void)n;
+	if (p == NULL)
+		return;
+	r = (struct retired *)p - 1;
+	if (!defer) {
+		free(r);
+	} else if (inserting != NULL) {
+		r->next = inserting->retired;
+		inserting->retired = r;
+	}
+	/* defer outside an insert cannot happen; leaking beats a use-after-free. */
+}
+
+static void *hs_realloc(void *p, size_t old, size_t n, bool defer)
+{
+	void *q = hs_malloc(n);
+
+	if (q != NULL && p != NULL) {
+		memcpy(q, p, old < n ? old : n);
+		hs_free(p, old, defer);
+	}
+	return q;
+}
+
+static struct ck_malloc hs_allocator = {
+	.malloc = hs_malloc,
+	.realloc = hs_realloc,
+	.free = hs_free,
+};
+
+static unsigned long key_hash(const void *object, unsigned long seed)
+{
+	(void)seed; /* already folded in when the key was built */
+	return (unsigned long)((const struct key *)object)->hash;
+}
+
+static bool key_equal(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+
+	return x->hash == y->hash && x->id_len == y->id_len &&
+	       x->type_len == y->type_len &&
+	       memcmp(x->id, y->id, x->id_len) == 0 &&
+	       memcmp(x->type, y->type, x->type_len) == 0;
+}
+
+/* --- streams and chunks ------------------------------------------------- */
+
+static void make_key(const struct memory_store *ms, const esr_stream_id *sid,
+                     struct key *k)
+{
+	k->type = sid->type;
+	k->type_len = strlen(sid->type);
+	k->id = sid->id;
+	k->id_len = sid->id_len;
+	/* Hash the type with its NUL so ("ab","c") and ("a","bc") differ. */
+	k->hash = esr__hash_bytes(ms->seed, k->type, k->type_len + 1);
+	k->hash = esr__hash_bytes(k->hash, k->id, k->id_len);
+}
+
+static struct shard *shard_of(struct memory_store *ms, const struct key *k)
+{
+	return &ms->shards[k->hash >> (64 - SHARD_BITS)];
+}
+
+static struct chunk *chunk_new(uint64_t first, uint64_t cap)
+{
+	struct chunk *c = malloc(sizeof *c + cap * sizeof(struct slot));
+
+	if (c != NULL) {
+		c->next = NULL;
+		c->first = first;
+		c->cap = cap;
+	}
+	return c;
+}
+
+static struct stream *stream_new(const struct key *k)
+{
+	struct stream *s = malloc(sizeof *s + k->type_len + 1 + k->id_len);
+	char *names;
+
+	if (s == NULL)
+		return NULL;
+	if ((s->head = chunk_new(1, CHUNK_FIRST)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	names = (char *)(s + 1);
+	memcpy(names, k->type, k->type_len + 1);
+	memcpy(names + k->type_len + 1, k->id, k->id_len);
+	s->key = *k;
+	s->key.type = names;
+	s->key.id = (const uint8_t *)names + k->type_len + 1;
+	s->reserved = 0;
+	s->committed = 0;
+	s->tail = s->head;
+	return s;
+}
+
+/* Frees a stream no thread is using any more, with every batch in it. */
+static void stream_free(struct stream *s)
+{
+	struct chunk *c, *next;
+	uint64_t v;
+
+	if (s == NULL)
+		return;
+	for (c = s->head; c != NULL; c = next) {
+		for (v = c->first; v < c->first + c->cap && v <= s->committed; v++)
+			free(c->slots[v - c->first].block);
+		next = c->next;
+		free(c);
+	}
+	free(s);
+}
+
+/* The chunk after c, which must be linked. */
+static struct chunk *chunk_next(struct chunk *c)
+{
+	struct chunk *next = ck_pr_load_ptr(&c->next);
+
+	ESR_TSAN_ACQUIRE(next);
+	return next;
+}
+
+/* Link and return the chunk after c, allocating it if nobody has yet. */
+static struct chunk *chunk_grow(struct chunk *c)
+{
+	struct chunk *next = ck_pr_load_ptr(&c->next), *fresh;
+
+	if (next != NULL) {
+		ESR_TSAN_ACQUIRE(next);
+		return next;
+	}
+	fresh = chunk_new(c->first + c->cap, c->cap < CHUNK_MAX ? c->cap * 2 : CHUNK_MAX);
+	if (fresh == NULL)
+		return NULL;
+	ck_pr_fence_store();
+	ESR_TSAN_RELEASE(fresh);
+	if (ck_pr_cas_ptr(&c->next, NULL, fresh))
+		return fresh;
+	free(fresh); /* another writer linked one first */
+	return chunk_next(c);
+}
+
+/* A writer's starting point: the tail hint if it is not past v, else head. */
+static struct chunk *writer_start(struct stream *s, uint64_t v)
+{
+	struct chunk *c = ck_pr_load_ptr(&s->tail);
+
+	ESR_TSAN_ACQUIRE(c);
+	return c->first <= v ? c : s->head;
+}
+
+/* Make sure slots up to version `last` exist. Runs before reserving them. */
+static esr_status ensure_slots(struct stream *s, uint64_t last)
+{
+	struct chunk *hint = ck_pr_load_ptr(&s->tail), *c;
+
+	ESR_TSAN_ACQUIRE(hint);
+	for (c = hint; last >= c->first + c->cap;)
+		if ((c = chunk_grow(c)) == NULL)
+			return ESR_ENOMEM;
+	if (c != hint) /* losing this race only leaves the hint further back */
+		ck_pr_cas_ptr(&s->tail, hint, c);
+	return ESR_OK;
+}
+
+/* --- append ------------------------------------------------------------- */
+
+/*
+ * Wait until `committed` reaches v, then return it. Acquire: what the writers
+ * of versions up to v stored is visible afterwards.
+ */
+static uint64_t await_committed(struct stream *s, uint64_t v)
+{
+	unsigned spins = 0;
+	uint64_t c;
+
+	while ((c = ck_pr_load_64(&s->committed)) < v) {
+		if (++spins < 128)
+			ck_pr_stall();
+		else
+			sched_yield(); /* the earlier writer may need this core */
+	}
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&s->committed);
+	return c;
+}
+
+/*
+ * Claim versions (start, start + n] with one CAS on `reserved`, after making
+ * sure their slots exist. On ESR_ECONFLICT, *actual is the stream's version
+ * once every append that had claimed versions is visible, so the caller's
+ * catch-up read sees all of it.
+ */
+static esr_status reserve(struct stream *s, uint64_t expected, size_t n,
+                          uint64_t *start, uint64_t *actual)
+{
+	ck_backoff_t backoff = CK_BACKOFF_INITIALIZER;
+	esr_status st;
+	uint64_t at;
+
+	for (;;) {
+		at = ck_pr_load_64(&s->reserved);
+		if (expected != ESR_VERSION_ANY && at != expected) {
+			*actual = await_committed(s, at);
+			return ESR_ECONFLICT;
+		}
+		if (at > VERSION_MAX - n)
+			return ESR_ETOOBIG;
+		if ((st = ensure_slots(s, at + n)) != ESR_OK)
+			return st;
+		if (ck_pr_cas_64(&s->reserved, at, at + n)) {
+			*start = at;
+			return ESR_OK;
+		}
+		ck_backoff_eb(&backoff);
+	}
+}
+
+/* One allocation holds the payloads of a whole batch. */
+static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out)
+{
+	size_t i, total = 0;
+	uint8_t *block;
+
+	for (i = 0; i < n; i++)
+		total += events[i].payload_len;
+	*out = NULL;
+	if (total == 0)
+		return ESR_OK;
+	if ((block = malloc(total)) == NULL)
+		return ESR_ENOMEM;
+	for (i = 0, total = 0; i < n; i++) {
+		if (events[i].payload_len)
+			memcpy(block + total, events[i].payload, events[i].payload_len);
+		total += events[i].payload_len;
+	}
+	*out = block;
+	return ESR_OK;
+}
+
+/* Write the batch into its reserved slots, then publish it to readers. */
+static void fill_and_publish(struct stream *s, uint64_t start,
+                             const esr_event *events, size_t n, uint8_t *block)
+{
+	struct chunk *c = writer_start(s, start + 1);
+	size_t i, offset = 0;
+	struct slot *slot;
+	uint64_t v;
+
+	for (i = 0; i < n; i++) {
+		v = start + 1 + i;
+		while (v >= c->first + c->cap)
+			c = chunk_next(c);
+		slot = &c->slots[v - c->first];
+		slot->event = events[i];
+		slot->event.payload = events[i].payload_len ? block + offset : NULL;
+		slot->block = i == 0 ? block : NULL;
+		offset += events[i].payload_len;
+	}
+	await_committed(s, start);
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&s->committed);
+	ck_pr_store_64(&s->committed, start + n);
+}
+
+static struct stream *lookup(struct memory_store *ms, const struct key *k)
+{
+	struct stream *s = ck_hs_get(&shard_of(ms, k)->set, k->hash, k);
+
+	if (s != NULL)
+		ESR_TSAN_ACQUIRE(s);
+	return s;
+}
+
+/* Insert a new stream for k, or find the one a racing writer inserted. */
+static esr_status create(struct memory_store *ms, const struct key *k,
+                         struct stream **out)
+{
+	struct shard *sh = shard_of(ms, k);
+	struct stream *s, *fresh;
+
+	if ((fresh = stream_new(k)) == NULL)
+		return ESR_ENOMEM;
+	pthread_mutex_lock(&sh->insert_lock);
+	s = ck_hs_get(&sh->set, k->hash, k); /* someone may have won the race */
+	if (s == NULL) {
+		ck_pr_fence_store();
+		ESR_TSAN_RELEASE(fresh);
+		inserting = sh;
+		if (ck_hs_put(&sh->set, k->hash, &fresh->key)) {
+			s = fresh;
+			fresh = NULL;
+		}
+		inserting = NULL;
+	}
+	pthread_mutex_unlock(&sh->insert_lock);
+	stream_free(fresh);
+	if (s == NULL)
+		return ESR_ENOMEM;
+	*out = s;
+	return ESR_OK;
+}
+
+static esr_status append_now(struct memory_store *ms, const esr_stream_id *sid,
+                             uint64_t expected, const esr_event *events,
+                             size_t n, uint64_t *version)
+{
+	struct stream *s;
+	uint8_t *block;
+	uint64_t start;
+	esr_status st;
+	struct key k;
+
+	make_key(ms, sid, &k);
+	if ((s = lookup(ms, &k)) == NULL) {
+		/* An absent stream is at version 0: refuse others unallocated. */
+		if (expected != ESR_VERSION_ANY && expected != 0) {
+			*version = 0;
+			return ESR_ECONFLICT;
+		}
+		if ((st = create(ms, &k, &s)) != ESR_OK)
+			return st;
+	}
+	if ((st = copy_payloads(events, n, &block)) != ESR_OK)
+		return st;
+	if ((st = reserve(s, expected, n, &start, version)) != ESR_OK) {
+		free(block);
+		return st;
+	}
+	fill_and_publish(s, start, events, n, block);
+	*version = start + n;
+	return ESR_OK;
+}
+
+static esr_status mem_append(void *impl, const esr_stream_id *sid,
+                             uint64_t expected, const esr_event *events,
+                             size_t n, esr_append_cb done, void *ctx)
+{
+	esr_append_result r = {0};
+
+	r.status = append_now(impl, sid, expected, events, n, &r.version);
+	if (r.status != ESR_OK && r.status != ESR_ECONFLICT)
+		r.version = 0;
+	done(ctx, &r); /* the memory store always completes inline */
+	return ESR_OK;
+}
+
+/* --- read and version ----------------------------------------------------- */
+
+static uint64_t committed_of(const struct stream *s)
+{
+	uint64_t v = ck_pr_load_64(&s->committed);
+
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&s->committed);
+	return v;
+}
+
+static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
+                           esr_visit_fn visit, void *ctx)
+{
+	esr_recorded_event rec = {.position = 0};
+	struct stream *s;
+	struct chunk *c;
+	esr_status st;
+	uint64_t last;
+	struct key k;
+
+	make_key(impl, sid, &k);
+	if ((s = lookup(impl, &k)) == NULL)
+		return ESR_OK;
+	last = committed_of(s);
+	c = s->head;
+	for (rec.version = from ? from : 1; rec.version <= last; rec.version++) {
+		while (rec.version >= c->first + c->cap)
+			c = chunk_next(c);
+		rec.event = c->slots[rec.version - c->first].event;
+		if ((st = visit(ctx, &rec)) != ESR_OK)
+			return st;
+	}
+	return ESR_OK;
+}
+
+static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *version)
+{
+	struct stream *s;
+	struct key k;
+
+	make_key(impl, sid, &k);
+	s = lookup(impl, &k);
+	*version = s ? committed_of(s) : 0;
+	return ESR_OK;
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+static void shard_destroy(struct shard *sh)
+{
+	ck_hs_iterator_t it = CK_HS_ITERATOR_INITIALIZER;
+	struct retired *r;
+	void *object;
+
+	while (ck_hs_next(&sh->set, &it, &object))
+		stream_free(object);
+	ck_hs_destroy(&sh->set);
+	while ((r = sh->retired) != NULL) {
+		sh->retired = r->next;
+		free(r);
+	}
+	pthread_mutex_destroy(&sh->insert_lock);
+}
+
+static void mem_destroy(void *impl)
+{
+	struct memory_store *ms = impl;
+	unsigned i;
+
+	for (i = 0; i < SHARDS; i++)
+		shard_destroy(&ms->shards[i]);
+	free(ms);
+}
+
+static const esr_store_vtable memory_vtable = {
+	.name = "memory",
+	.append = mem_append,
+	.read = mem_read,
+	.version = mem_version,
+	.destroy = mem_destroy,
+};
+
+esr_status esr_memory_store_open(esr_store **out)
+{
+	struct memory_store *ms;
+	esr_status st;
+	unsigned i;
+
+	if (out == NULL)
+		return ESR_EINVAL;
+	if (posix_memalign((void **)&ms, CK_MD_CACHELINE, sizeof *ms) != 0)
+		return ESR_ENOMEM;
+	ms->seed = esr__hash_mix((uint64_t)(uintptr_t)ms ^ esr__now_ns());
+	for (i = 0; i < SHARDS; i++) {
+		struct shard *sh = &ms->shards[i];
+		sh->retired = NULL;
+		if (!ck_hs_init(&sh->set, CK_HS_MODE_SPMC | CK_HS_MODE_OBJECT, key_hash,
+		                key_equal, &hs_allocator, SHARD_INITIAL_CAPACITY,
+		                (unsigned long)ms->seed))
+			break;
+		pthread_mutex_init(&sh->insert_lock, NULL);
+	}
+	if (i < SHARDS) {
+		while (i-- > 0)
+			shard_destroy(&ms->shards[i]);
+		free(ms);
+		return ESR_ENOMEM;
+	}
+	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
+		mem_destroy(ms);
+	return st;
+}

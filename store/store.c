@@ -1,0 +1,148 @@
+/*
+ * store/store.c: the store handle. It checks every argument once, here, so
+ * backends only see well-formed input, and it turns the vtable's completion
+ * callback into the blocking esr_store_append.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/internal.h"
+
+struct esr_store {
+	const esr_store_vtable *vt;
+	void *impl;
+};
+
+esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **out)
+{
+	esr_store *s;
+
+	if (out == NULL || vt == NULL || vt->name == NULL || vt->append == NULL ||
+	    vt->read == NULL || vt->version == NULL || vt->destroy == NULL)
+		return ESR_EINVAL;
+	if ((s = malloc(sizeof *s)) == NULL)
+		return ESR_ENOMEM;
+	s->vt = vt;
+	s->impl = impl;
+	*out = s;
+	return ESR_OK;
+}
+
+esr_status esr_store_close(esr_store *s)
+{
+	if (s == NULL)
+		return ESR_OK;
+	s->vt->destroy(s->impl);
+	free(s);
+	return ESR_OK;
+}
+
+const char *esr_store_name(const esr_store *s)
+{
+	return s ? s->vt->name : "";
+}
+
+static esr_status check_append(const esr_store *s, const esr_stream_id *stream,
+                               const esr_event *events, size_t n)
+{
+	esr_status st;
+
+	if (s == NULL)
+		return ESR_EINVAL;
+	if ((st = esr__check_stream(stream)) != ESR_OK)
+		return st;
+	return esr__check_events(events, n);
+}
+
+esr_status esr_store_append_async(esr_store *s, const esr_stream_id *stream,
+                                  uint64_t expected, const esr_event *events,
+                                  size_t n, esr_append_cb done, void *ctx)
+{
+	esr_status st;
+
+	if (done == NULL)
+		return ESR_EINVAL;
+	if ((st = check_append(s, stream, events, n)) != ESR_OK)
+		return st;
+	return s->vt->append(s->impl, stream, expected, events, n, done, ctx);
+}
+
+/*
+ * A blocking append waits on this. The flag is written under the mutex, so
+ * a completion on another thread cannot slip between the waiter's check and
+ * its sleep; an inline completion finds nobody waiting and costs one
+ * uncontended lock.
+ */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	esr_append_result result;
+};
+
+static void wake(void *ctx, const esr_append_result *result)
+{
+	struct waiter *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	w->result = *result;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+esr_status esr_store_append(esr_store *s, const esr_stream_id *stream,
+                            uint64_t expected, const esr_event *events,
+                            size_t n, esr_append_result *result)
+{
+	struct waiter w = {.done = 0};
+	esr_status st;
+
+	if ((st = check_append(s, stream, events, n)) != ESR_OK)
+		goto refused;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	st = s->vt->append(s->impl, stream, expected, events, n, wake, &w);
+	if (st == ESR_OK) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		st = w.result.status;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	if (st == ESR_OK || st == ESR_ECONFLICT) {
+		if (result)
+			*result = w.result;
+		return st;
+	}
+refused:
+	if (result)
+		*result = (esr_append_result){.status = st};
+	return st;
+}
+
+esr_status esr_store_read(esr_store *s, const esr_stream_id *stream,
+                          uint64_t from, esr_visit_fn visit, void *ctx)
+{
+	esr_status st;
+
+	if (s == NULL || visit == NULL)
+		return ESR_EINVAL;
+	if ((st = esr__check_stream(stream)) != ESR_OK)
+		return st;
+	return s->vt->read(s->impl, stream, from, visit, ctx);
+}
+
+esr_status esr_store_version(esr_store *s, const esr_stream_id *stream,
+                             uint64_t *version)
+{
+	esr_status st;
+
+	if (s == NULL || version == NULL)
+		return ESR_EINVAL;
+	if ((st = esr__check_stream(stream)) != ESR_OK)
+		return st;
+	return s->vt->version(s->impl, stream, version);
+}
