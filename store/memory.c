@@ -183,6 +183,11 @@ static bool key_equal(const void *a, const void *b)
 {
 	const struct key *x = a, *y = b;
 
+	/* ck_hs calls this on stored streams from inside ck_hs_get, before the
+	 * caller sees the pointer: the acquire for the stream's publication has
+	 * to be here. (Acquiring a stack-built probe key is a no-op.) */
+	ESR_TSAN_ACQUIRE(a);
+	ESR_TSAN_ACQUIRE(b);
 	return x->hash == y->hash && x->id_len == y->id_len &&
 	       x->type_len == y->type_len &&
 	       memcmp(x->id, y->id, x->id_len) == 0 &&
