@@ -1,0 +1,53 @@
+/*
+ * tests/bank.h: the bank account aggregate the runtime tests share.
+ * Events carry who decided them (writer, seq) so stress tests can find every
+ * accepted command in the log exactly once.
+ */
+#ifndef ESR_TESTS_BANK_H
+#define ESR_TESTS_BANK_H
+
+#include <stdint.h>
+
+#include <esr/esr.h>
+
+enum bank_event { BANK_OPENED = 1, BANK_DEPOSITED = 2, BANK_WITHDRAWN = 3 };
+
+enum bank_kind {
+	BANK_OPEN,
+	BANK_DEPOSIT,
+	BANK_WITHDRAW,
+	BANK_NOOP,      /* accepts and emits nothing */
+	BANK_MULTI,     /* emits `count` deposits of `amount` */
+	BANK_OVERSIZED, /* emits a payload over ESR_PAYLOAD_MAX, then returns 0 */
+	BANK_TAGGED     /* deposits, with correlation/causation ids set */
+};
+
+enum bank_rejection { BANK_INSUFFICIENT_FUNDS = 1, BANK_ALREADY_OPEN = 2, BANK_NOT_OPEN = 3 };
+
+struct bank_payload {
+	int64_t amount;
+	uint32_t writer;
+	uint32_t seq;
+};
+
+struct bank_command {
+	enum bank_kind kind;
+	int64_t amount;
+	uint32_t writer, seq;
+	uint32_t count;
+};
+
+struct bank_state {
+	int64_t balance;
+	int64_t lowest; /* lowest balance ever applied */
+	uint32_t open;
+	uint32_t events;
+	uint32_t init_id_len; /* set by init(), to check it ran */
+};
+
+extern const esr_aggregate_type bank_type;
+
+/* Fold one event, as apply() does (exposed for replay checks). */
+void bank_apply(void *state, const esr_event *event);
+
+#endif
