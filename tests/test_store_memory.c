@@ -1,4 +1,7 @@
-/* tests/test_store_memory.c: the conformance suite against the memory store. */
+/*
+ * tests/test_store_memory.c: the conformance suite against the memory store,
+ * and the store handle's own argument checks.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +16,72 @@ static esr_status open_memory(void *arg, esr_store **out)
 	return esr_memory_store_open(out);
 }
 
+static esr_status no_append(void *impl, const esr_stream_id *s, uint64_t e,
+                            const esr_event *ev, size_t n, esr_append_cb done, void *ctx)
+{
+	(void)impl, (void)s, (void)e, (void)ev, (void)n, (void)done, (void)ctx;
+	return ESR_ENOTSUP;
+}
+
+static esr_status no_read(void *impl, const esr_stream_id *s, uint64_t from,
+                          esr_visit_fn visit, void *ctx)
+{
+	(void)impl, (void)s, (void)from, (void)visit, (void)ctx;
+	return ESR_ENOTSUP;
+}
+
+static esr_status no_version(void *impl, const esr_stream_id *s, uint64_t *v)
+{
+	(void)impl, (void)s, (void)v;
+	return ESR_ENOTSUP;
+}
+
+static int destroyed;
+
+static void count_destroy(void *impl)
+{
+	(void)impl;
+	destroyed++;
+}
+
+static void handle_checks_its_arguments(void **state)
+{
+	esr_store_vtable vt = {"stub", no_append, no_read, no_version, count_destroy};
+	esr_stream_id sid = {"T", "i", 1};
+	esr_event ev = {.type = 1};
+	esr_store *s = NULL;
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(NULL), ESR_EINVAL);
+	assert_int_equal(esr_store_create(NULL, NULL, &s), ESR_EINVAL);
+	assert_int_equal(esr_store_create(&vt, NULL, NULL), ESR_EINVAL);
+	vt.read = NULL;
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_EINVAL);
+	vt.read = no_read;
+	vt.name = NULL;
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_EINVAL);
+	vt.name = "stub";
+	assert_null(s);
+	assert_int_equal(esr_store_close(NULL), ESR_OK);
+	assert_string_equal(esr_store_name(NULL), "");
+
+	/* a custom backend: its own statuses come back untouched */
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_OK);
+	assert_string_equal(esr_store_name(s), "stub");
+	assert_int_equal(esr_store_append(s, &sid, 0, &ev, 1, NULL), ESR_ENOTSUP);
+	assert_int_equal(esr_store_version(s, &sid, &v), ESR_ENOTSUP);
+	assert_int_equal(esr_store_close(s), ESR_OK);
+	assert_int_equal(destroyed, 1);
+}
+
 int main(void)
 {
 	const struct store_backend memory = {"memory", open_memory, NULL};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(handle_checks_its_arguments),
+	};
+	int failed = cmocka_run_group_tests_name("store handle", tests, NULL, NULL);
 
-	return esr_store_conformance_run(&memory);
+	return failed + esr_store_conformance_run(&memory);
 }
