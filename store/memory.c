@@ -2,17 +2,12 @@
  * store/memory.c: the embedded in-memory event store.
  *
  * Finding a stream
- *   Streams are spread over SHARDS shards by the top bits of their key's hash.
- *   Each shard is a Concurrency Kit hash set (ck_hs) in SPMC mode: lookups are
- *   lock-free (ck_hs_get takes no lock and writes nothing shared), so the hot
- *   path (append to or read from an existing stream) never takes a lock. ck_hs
- *   allows one writer at a time, so inserting a *new* stream takes that shard's
- *   mutex; sharding keeps creations of different streams from queueing on one
- *   lock. When a set grows, ck_hs hands back the old table with defer = true
- *   because readers may still be probing it; we keep such tables on the shard's
- *   `retired` list until the store closes (each is at most half the size of the
- *   next, so they add up to less than the live table), which avoids an epoch
- *   scheme on the read path.
+ *   Streams live in a keyset (core/keyset.c): shards of Concurrency Kit ck_hs
+ *   hash sets, whose lookups are lock-free, so the hot path (append to or read
+ *   from an existing stream) never takes a lock. Only creating a stream takes
+ *   one shard's lock, because ck_hs allows one writer at a time; sharding keeps
+ *   creations of different streams from queueing on one lock. Streams are
+ *   never removed, so a stream found stays valid until the store closes.
  *
  * One stream
  *   Events live in a chain of chunks whose capacity doubles (CHUNK_FIRST,
@@ -42,8 +37,8 @@
  *   - New chunk -> other threads: the chunk is initialized, then
  *     ck_pr_fence_store(), then linked by ck_pr_cas_ptr on `next`; users load
  *     `next` and depend on the pointer.
- *   - New stream -> other threads: initialized, ck_pr_fence_store(), then
- *     ck_hs_put under the shard lock; ck_hs_get readers depend on the pointer.
+ *   - New stream -> other threads: initialized, then published by
+ *     esr__keyset_insert (fence, then ck_hs_put); readers depend on the pointer.
  *
  * Progress: reservation is lock-free. Publication waits for writers that
  * reserved earlier versions of the same stream; each of those holds every
@@ -52,21 +47,16 @@
  * streams, never readers).
  */
 #include <ck_backoff.h>
-#include <ck_hs.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
 #include "core/internal.h"
+#include "core/keyset.h"
 #include "core/sync.h"
 
-#define SHARD_BITS 6
-#define SHARDS (1u << SHARD_BITS)
-#define SHARD_INITIAL_CAPACITY 64
 #define CHUNK_FIRST 4
 #define CHUNK_MAX 65536
 /* Highest version a stream may reach; ESR_VERSION_ANY is reserved. */
@@ -84,20 +74,8 @@ struct chunk {
 	struct slot slots[];
 };
 
-/*
- * A stream's name and hash. A stream starts with one, so ck_hs's callbacks
- * can treat stored streams and stack-built probe keys alike.
- */
-struct key {
-	uint64_t hash;
-	const char *type;
-	size_t type_len;
-	const uint8_t *id;
-	size_t id_len;
-};
-
 struct stream {
-	struct key key; /* must stay first */
+	struct esr__key key; /* must stay first */
 	uint64_t reserved;
 	uint64_t committed;
 	struct chunk *head;
@@ -105,112 +83,16 @@ struct stream {
 	/* type name, NUL, then id bytes follow */
 };
 
-struct shard {
-	pthread_mutex_t insert_lock; /* the single ck_hs writer */
-	ck_hs_t set;
-	struct retired *retired; /* tables ck_hs replaced; guarded by insert_lock */
-} CK_CC_CACHELINE;
-
 struct memory_store {
-	struct shard shards[SHARDS];
-	uint64_t seed;
+	struct esr__keyset *streams;
 };
-
-/* --- ck_hs allocator --------------------------------------------------- */
-
-/* Header in front of every table ck_hs allocates, to chain it when retired. */
-struct retired {
-	struct retired *next;
-	void *pad; /* keeps the table 16-byte aligned */
-};
-
-/*
- * ck_malloc's free callback has no context argument, so the shard whose
- * insert is running is passed to it through this thread-local. ck_hs only
- * frees a table with defer = true inside ck_hs_put, which we call under the
- * shard lock with this set.
- */
-static _Thread_local struct shard *inserting;
-
-static void *hs_malloc(size_t n)
-{
-	struct retired *r = malloc(sizeof *r + n);
-
-	return r ? r + 1 : NULL;
-}
-
-static void hs_free(void *p, size_t n, bool defer)
-{
-	struct retired *r;
-
-	(void)n;
-	if (p == NULL)
-		return;
-	r = (struct retired *)p - 1;
-	if (!defer) {
-		free(r);
-	} else if (inserting != NULL) {
-		r->next = inserting->retired;
-		inserting->retired = r;
-	}
-	/* defer outside an insert cannot happen; leaking beats a use-after-free. */
-}
-
-static void *hs_realloc(void *p, size_t old, size_t n, bool defer)
-{
-	void *q = hs_malloc(n);
-
-	if (q != NULL && p != NULL) {
-		memcpy(q, p, old < n ? old : n);
-		hs_free(p, old, defer);
-	}
-	return q;
-}
-
-static struct ck_malloc hs_allocator = {
-	.malloc = hs_malloc,
-	.realloc = hs_realloc,
-	.free = hs_free,
-};
-
-static unsigned long key_hash(const void *object, unsigned long seed)
-{
-	(void)seed; /* already folded in when the key was built */
-	return (unsigned long)((const struct key *)object)->hash;
-}
-
-static bool key_equal(const void *a, const void *b)
-{
-	const struct key *x = a, *y = b;
-
-	/* ck_hs calls this on stored streams from inside ck_hs_get, before the
-	 * caller sees the pointer: the acquire for the stream's publication has
-	 * to be here. (Acquiring a stack-built probe key is a no-op.) */
-	ESR_TSAN_ACQUIRE(a);
-	ESR_TSAN_ACQUIRE(b);
-	return x->hash == y->hash && x->id_len == y->id_len &&
-	       x->type_len == y->type_len &&
-	       memcmp(x->id, y->id, x->id_len) == 0 &&
-	       memcmp(x->type, y->type, x->type_len) == 0;
-}
 
 /* --- streams and chunks ------------------------------------------------- */
 
 static void make_key(const struct memory_store *ms, const esr_stream_id *sid,
-                     struct key *k)
+                     struct esr__key *k)
 {
-	k->type = sid->type;
-	k->type_len = strlen(sid->type);
-	k->id = sid->id;
-	k->id_len = sid->id_len;
-	/* Hash the type with its NUL so ("ab","c") and ("a","bc") differ. */
-	k->hash = esr__hash_bytes(ms->seed, k->type, k->type_len + 1);
-	k->hash = esr__hash_bytes(k->hash, k->id, k->id_len);
-}
-
-static struct shard *shard_of(struct memory_store *ms, const struct key *k)
-{
-	return &ms->shards[k->hash >> (64 - SHARD_BITS)];
+	esr__keyset_key(ms->streams, sid->type, sid->id, sid->id_len, k);
 }
 
 static struct chunk *chunk_new(uint64_t first, uint64_t cap)
@@ -225,10 +107,9 @@ static struct chunk *chunk_new(uint64_t first, uint64_t cap)
 	return c;
 }
 
-static struct stream *stream_new(const struct key *k)
+static struct stream *stream_new(const struct esr__key *k)
 {
-	struct stream *s = malloc(sizeof *s + k->type_len + 1 + k->id_len);
-	char *names;
+	struct stream *s = malloc(sizeof *s + esr__key_storage(k));
 
 	if (s == NULL)
 		return NULL;
@@ -236,12 +117,7 @@ static struct stream *stream_new(const struct key *k)
 		free(s);
 		return NULL;
 	}
-	names = (char *)(s + 1);
-	memcpy(names, k->type, k->type_len + 1);
-	memcpy(names + k->type_len + 1, k->id, k->id_len);
-	s->key = *k;
-	s->key.type = names;
-	s->key.id = (const uint8_t *)names + k->type_len + 1;
+	esr__key_copy(&s->key, k, s + 1);
 	s->reserved = 0;
 	s->committed = 0;
 	s->tail = s->head;
@@ -417,38 +293,22 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 	ck_pr_store_64(&s->committed, start + n);
 }
 
-static struct stream *lookup(struct memory_store *ms, const struct key *k)
+static struct stream *lookup(struct memory_store *ms, const struct esr__key *k)
 {
-	struct stream *s = ck_hs_get(&shard_of(ms, k)->set, k->hash, k);
-
-	if (s != NULL)
-		ESR_TSAN_ACQUIRE(s);
-	return s;
+	return (struct stream *)esr__keyset_get(ms->streams, k);
 }
 
 /* Insert a new stream for k, or find the one a racing writer inserted. */
-static esr_status create(struct memory_store *ms, const struct key *k,
+static esr_status create(struct memory_store *ms, const struct esr__key *k,
                          struct stream **out)
 {
-	struct shard *sh = shard_of(ms, k);
-	struct stream *s, *fresh;
+	struct stream *fresh = stream_new(k), *s;
 
-	if ((fresh = stream_new(k)) == NULL)
+	if (fresh == NULL)
 		return ESR_ENOMEM;
-	pthread_mutex_lock(&sh->insert_lock);
-	s = ck_hs_get(&sh->set, k->hash, k); /* someone may have won the race */
-	if (s == NULL) {
-		ck_pr_fence_store();
-		ESR_TSAN_RELEASE(fresh);
-		inserting = sh;
-		if (ck_hs_put(&sh->set, k->hash, &fresh->key)) {
-			s = fresh;
-			fresh = NULL;
-		}
-		inserting = NULL;
-	}
-	pthread_mutex_unlock(&sh->insert_lock);
-	stream_free(fresh);
+	s = (struct stream *)esr__keyset_insert(ms->streams, &fresh->key);
+	if (s != fresh)
+		stream_free(fresh);
 	if (s == NULL)
 		return ESR_ENOMEM;
 	*out = s;
@@ -463,7 +323,7 @@ static esr_status append_now(struct memory_store *ms, const esr_stream_id *sid,
 	uint8_t *block;
 	uint64_t start;
 	esr_status st;
-	struct key k;
+	struct esr__key k;
 
 	make_key(ms, sid, &k);
 	if ((s = lookup(ms, &k)) == NULL) {
@@ -518,7 +378,7 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 	struct chunk *c;
 	esr_status st;
 	uint64_t last;
-	struct key k;
+	struct esr__key k;
 
 	make_key(impl, sid, &k);
 	if ((s = lookup(impl, &k)) == NULL)
@@ -538,7 +398,7 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *version)
 {
 	struct stream *s;
-	struct key k;
+	struct esr__key k;
 
 	make_key(impl, sid, &k);
 	s = lookup(impl, &k);
@@ -548,29 +408,16 @@ static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *ve
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-static void shard_destroy(struct shard *sh)
+static void free_stream(struct esr__key *k)
 {
-	ck_hs_iterator_t it = CK_HS_ITERATOR_INITIALIZER;
-	struct retired *r;
-	void *object;
-
-	while (ck_hs_next(&sh->set, &it, &object))
-		stream_free(object);
-	ck_hs_destroy(&sh->set);
-	while ((r = sh->retired) != NULL) {
-		sh->retired = r->next;
-		free(r);
-	}
-	pthread_mutex_destroy(&sh->insert_lock);
+	stream_free((struct stream *)k);
 }
 
 static void mem_destroy(void *impl)
 {
 	struct memory_store *ms = impl;
-	unsigned i;
 
-	for (i = 0; i < SHARDS; i++)
-		shard_destroy(&ms->shards[i]);
+	esr__keyset_destroy(ms->streams, free_stream);
 	free(ms);
 }
 
@@ -586,27 +433,14 @@ esr_status esr_memory_store_open(esr_store **out)
 {
 	struct memory_store *ms;
 	esr_status st;
-	unsigned i;
 
 	if (out == NULL)
 		return ESR_EINVAL;
-	if (posix_memalign((void **)&ms, CK_MD_CACHELINE, sizeof *ms) != 0)
+	if ((ms = malloc(sizeof *ms)) == NULL)
 		return ESR_ENOMEM;
-	ms->seed = esr__hash_mix((uint64_t)(uintptr_t)ms ^ esr__now_ns());
-	for (i = 0; i < SHARDS; i++) {
-		struct shard *sh = &ms->shards[i];
-		sh->retired = NULL;
-		if (!ck_hs_init(&sh->set, CK_HS_MODE_SPMC | CK_HS_MODE_OBJECT, key_hash,
-		                key_equal, &hs_allocator, SHARD_INITIAL_CAPACITY,
-		                (unsigned long)ms->seed))
-			break;
-		pthread_mutex_init(&sh->insert_lock, NULL);
-	}
-	if (i < SHARDS) {
-		while (i-- > 0)
-			shard_destroy(&ms->shards[i]);
+	if ((st = esr__keyset_create(&ms->streams)) != ESR_OK) {
 		free(ms);
-		return ESR_ENOMEM;
+		return st;
 	}
 	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
 		mem_destroy(ms);

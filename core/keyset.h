@@ -1,0 +1,71 @@
+/*
+ * core/keyset.h: a concurrent set of objects named by (type name, id bytes),
+ * the shape both the memory store (streams) and the runtime (live actors)
+ * need.
+ *
+ * Objects embed a struct esr__key as their first member. Lookups are
+ * lock-free; inserts and removals take the lock of one of SHARDS shards,
+ * because each shard is a Concurrency Kit ck_hs set, which allows a single
+ * writer beside any number of readers. Publication: an inserted object's
+ * fields are written before esr__keyset_insert, which fences and publishes
+ * it; a reader that finds it sees them (ThreadSanitizer is told, too).
+ * A removed object may still be in the hands of a reader that found it just
+ * before: the caller must defer freeing it (the runtime uses ck_epoch).
+ */
+#ifndef ESR_CORE_KEYSET_H
+#define ESR_CORE_KEYSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/status.h"
+
+struct esr__key {
+	uint64_t hash;
+	const char *type;
+	size_t type_len;
+	const uint8_t *id;
+	size_t id_len;
+};
+
+struct esr__keyset;
+
+esr_status esr__keyset_create(struct esr__keyset **out);
+
+/* Frees the set and, through free_object (may be NULL), every object in it.
+ * No other call may be running. */
+void esr__keyset_destroy(struct esr__keyset *ks, void (*free_object)(struct esr__key *));
+
+/* Builds a probe key (pointing at the caller's memory) with its hash. */
+void esr__keyset_key(const struct esr__keyset *ks, const char *type,
+                     const void *id, size_t id_len, struct esr__key *k);
+
+/* Bytes needed to keep a copy of k's names, and the copy itself: dst gets
+ * k's hash and points at `storage`, which receives type, NUL, id. */
+size_t esr__key_storage(const struct esr__key *k);
+void esr__key_copy(struct esr__key *dst, const struct esr__key *k, void *storage);
+
+/* The object with key k, or NULL. Lock-free. */
+struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *k);
+
+/*
+ * Inserts `fresh` (its key fully built) unless an object with an equal key is
+ * there. Returns the object in the set afterwards: fresh, or the one that won
+ * the race (the caller then still owns fresh). NULL: out of memory.
+ */
+struct esr__key *esr__keyset_insert(struct esr__keyset *ks, struct esr__key *fresh);
+
+/* Removes obj, which must be in the set. */
+void esr__keyset_remove(struct esr__keyset *ks, struct esr__key *obj);
+
+/*
+ * Calls visit for every object, one shard at a time, holding that shard's
+ * writer lock: visit may call esr__keyset_remove_locked on the object, but
+ * must not insert or remove anything else.
+ */
+void esr__keyset_scan(struct esr__keyset *ks,
+                      void (*visit)(void *ctx, struct esr__keyset *ks, struct esr__key *obj),
+                      void *ctx);
+void esr__keyset_remove_locked(struct esr__keyset *ks, struct esr__key *obj);
+
+#endif /* ESR_CORE_KEYSET_H */
