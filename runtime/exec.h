@@ -4,9 +4,12 @@
  * This is the one place that knows the strategies: how to load an aggregate,
  * run its handler, append with or without a version check, and, on a
  * conflict, catch up from the store and try again. The repository drives it
- * from the caller's thread; the actor runtime drives it from its workers.
+ * synchronously (esr__exec_run); the actor runtime drives the same steps
+ * (decide, append asynchronously, commit or catch up) from its workers.
  *
- * An esr__exec is used by one thread at a time.
+ * An esr__exec is used by one thread at a time. It does not own an emitter:
+ * emitters hold the buffers of a decision in progress and belong to whoever
+ * runs it (a repository call, a worker, or an actor with an append in flight).
  */
 #ifndef ESR_RUNTIME_EXEC_H
 #define ESR_RUNTIME_EXEC_H
@@ -19,16 +22,14 @@
 struct esr__exec {
 	const esr_aggregate_type *type;
 	esr_store *store;
-	esr_stream_id stream; /* type name and id point at the caller's memory */
+	esr_stream_id stream; /* type name and id point at memory outliving x */
 	void *state;          /* type->state_size bytes */
 	uint64_t version;     /* the stream version `state` reflects */
-	esr_emitter emit;
 };
 
-/* Bind x to (type, id) over store; allocates the state. */
-esr_status esr__exec_init(struct esr__exec *x, const esr_aggregate_type *type,
-                          esr_store *store, const void *id, size_t id_len);
-void esr__exec_free(struct esr__exec *x);
+/* Bind x to (type, id) over store, with `state` as its state buffer. */
+void esr__exec_bind(struct esr__exec *x, const esr_aggregate_type *type,
+                    esr_store *store, const void *id, size_t id_len, void *state);
 
 /* Reset the state to init() and replay the whole stream. */
 esr_status esr__exec_load(struct esr__exec *x);
@@ -37,12 +38,29 @@ esr_status esr__exec_load(struct esr__exec *x);
 esr_status esr__exec_catch_up(struct esr__exec *x);
 
 /*
- * Run one command: handle, append (expected = x->version under optimistic,
- * ESR_VERSION_ANY under unchecked), apply the events on success. Under
- * optimistic a conflict triggers a catch-up and another attempt, up to
- * max_retries more. Fills every field of *r.
+ * Run handle() on the current state into em (reset first). ESR_OK: em holds
+ * the events to append (possibly none). ESR_EREJECTED: *rejection holds the
+ * handler's code. Any other status: an emit failed.
  */
-esr_status esr__exec_run(struct esr__exec *x, const void *command,
+esr_status esr__exec_decide(struct esr__exec *x, esr_emitter *em,
+                            const void *command, int *rejection);
+
+/* The expected version an append of the decision carries. */
+uint64_t esr__exec_expected(const struct esr__exec *x, esr_strategy strategy);
+
+/* After the append of em's events succeeded at `version`: apply them. */
+void esr__exec_commit(struct esr__exec *x, esr_emitter *em, uint64_t version);
+
+/* Fill c from x and the failed append. */
+void esr__exec_conflict(const struct esr__exec *x, uint64_t expected,
+                        uint64_t actual, uint32_t attempts, esr_conflict *c);
+
+/*
+ * Run one command synchronously: decide, append, commit; under optimistic a
+ * conflict triggers a catch-up and another attempt, up to max_retries more.
+ * Fills every field of *r.
+ */
+esr_status esr__exec_run(struct esr__exec *x, esr_emitter *em, const void *command,
                          esr_strategy strategy, unsigned max_retries,
                          esr_result *r);
 

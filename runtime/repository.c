@@ -62,11 +62,18 @@ esr_status esr_repository_register(esr_repository *repo, const esr_aggregate_typ
 	return esr__types_add(&repo->types, type);
 }
 
-/* Resolve the type and check the id: the argument checks of every call. */
-static esr_status bind(esr_repository *repo, const char *type, const void *id,
-                       size_t id_len, struct esr__exec *x)
+/* One call's working set: the aggregate, its state, and an emitter. */
+struct call {
+	struct esr__exec x;
+	esr_emitter em;
+};
+
+/* Resolve the type, check the id, allocate the state: every call's start. */
+static esr_status begin(esr_repository *repo, const char *type, const void *id,
+                        size_t id_len, struct call *c)
 {
 	const esr_aggregate_type *def;
+	void *state;
 	esr_status st;
 
 	if (repo == NULL || id == NULL || id_len == 0)
@@ -75,28 +82,38 @@ static esr_status bind(esr_repository *repo, const char *type, const void *id,
 		return ESR_ETOOBIG;
 	if ((st = esr__types_find(&repo->types, type, &def)) != ESR_OK)
 		return st;
-	return esr__exec_init(x, def, repo->store, id, id_len);
+	if ((state = malloc(def->state_size)) == NULL)
+		return ESR_ENOMEM;
+	esr__exec_bind(&c->x, def, repo->store, id, id_len, state);
+	esr__emitter_init(&c->em);
+	return ESR_OK;
+}
+
+static void end(struct call *c)
+{
+	free(c->x.state);
+	esr__emitter_free(&c->em);
 }
 
 esr_status esr_repository_load(esr_repository *repo, const char *type,
                                const void *id, size_t id_len, void *state,
                                size_t state_size, uint64_t *version)
 {
-	struct esr__exec x;
+	struct call c;
 	esr_status st;
 
 	if (state == NULL)
 		return ESR_EINVAL;
-	if ((st = bind(repo, type, id, id_len, &x)) != ESR_OK)
+	if ((st = begin(repo, type, id, id_len, &c)) != ESR_OK)
 		return st;
-	if (state_size != x.type->state_size)
+	if (state_size != c.x.type->state_size)
 		st = ESR_EINVAL;
-	else if ((st = esr__exec_load(&x)) == ESR_OK) {
-		memcpy(state, x.state, state_size);
+	else if ((st = esr__exec_load(&c.x)) == ESR_OK) {
+		memcpy(state, c.x.state, state_size);
 		if (version)
-			*version = x.version;
+			*version = c.x.version;
 	}
-	esr__exec_free(&x);
+	end(&c);
 	return st;
 }
 
@@ -106,19 +123,17 @@ esr_status esr_repository_execute_with_retry(esr_repository *repo, const char *t
                                              unsigned max_retries, esr_result *result)
 {
 	esr_result scratch;
-	struct esr__exec x;
+	struct call c;
 	esr_status st;
 
 	if (result == NULL)
 		result = &scratch;
 	memset(result, 0, sizeof *result);
-	if ((st = bind(repo, type, id, id_len, &x)) != ESR_OK)
+	if ((st = begin(repo, type, id, id_len, &c)) != ESR_OK)
 		return st;
-	if ((st = esr__exec_load(&x)) == ESR_OK)
-		st = esr__exec_run(&x, command, repo->strategy, max_retries, result);
-	else
-		result->version = x.version;
-	esr__exec_free(&x);
+	if ((st = esr__exec_load(&c.x)) == ESR_OK)
+		st = esr__exec_run(&c.x, &c.em, command, repo->strategy, max_retries, result);
+	end(&c);
 	return st;
 }
 
