@@ -26,6 +26,7 @@ static const struct status_text texts[] = {
 	[ESR_ECORRUPT] = {"ESR_ECORRUPT", "corrupt data: stored data failed an integrity check"},
 	[ESR_ECANCELED] = {"ESR_ECANCELED", "canceled: a callback asked to stop"},
 	[ESR_ENOTSUP] = {"ESR_ENOTSUP", "not supported by this backend"},
+	[ESR_ETIMEDOUT] = {"ESR_ETIMEDOUT", "timed out: the wait ended before completion"},
 };
 
 static const struct status_text *lookup(esr_status status)

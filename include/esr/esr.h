@@ -8,6 +8,7 @@
  *   esr/aggregate.h   aggregate type definitions and the emitter
  *   esr/store.h       the store contract and the in-memory store
  *   esr/repository.h  load / execute / execute_with_retry on the caller's thread
+ *   esr/runtime.h     the actor runtime: workers, mailboxes, tickets
  *
  * Conventions: every function that can fail returns esr_status (ESR_OK is 0);
  * results come back through out-parameters, which are written only on success
@@ -21,6 +22,7 @@
 #include "esr/event.h"
 #include "esr/limits.h"
 #include "esr/repository.h"
+#include "esr/runtime.h"
 #include "esr/status.h"
 #include "esr/store.h"
 

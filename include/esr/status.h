@@ -37,7 +37,8 @@ typedef enum esr_status {
 	ESR_EIO = 10,        /* an I/O error; the store may have failed as a whole */
 	ESR_ECORRUPT = 11,   /* stored data failed an integrity check */
 	ESR_ECANCELED = 12,  /* a caller's callback asked to stop early */
-	ESR_ENOTSUP = 13     /* the backend does not support this operation */
+	ESR_ENOTSUP = 13,    /* the backend does not support this operation */
+	ESR_ETIMEDOUT = 14   /* a wait ended before what it waited for happened */
 } esr_status;
 
 /*

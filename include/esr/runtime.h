@@ -1,0 +1,174 @@
+/*
+ * esr/runtime.h: the actor runtime. Every aggregate instance is an actor with
+ * its own mailbox; a pool of worker threads runs the actors that have work.
+ *
+ * A command is submitted to (type, id): the runtime finds the live actor for
+ * it, or activates one (replaying its stream from the store), and enqueues the
+ * command. One worker at a time runs an actor: it takes up to `batch` commands
+ * from the mailbox, runs the handler on the actor's in-memory state, appends
+ * the events with the configured strategy, applies them, and completes each
+ * command's ticket. Commands one thread submits to one aggregate run in the
+ * order it submitted them; no command is lost or run twice.
+ *
+ * The command pointer is handed to handle() as is: it must stay valid until
+ * the command's ticket completes.
+ */
+#ifndef ESR_RUNTIME_H
+#define ESR_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/aggregate.h"
+#include "esr/repository.h"
+#include "esr/status.h"
+#include "esr/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a submit does when the actor's mailbox is full. */
+typedef enum esr_overflow {
+	ESR_OVERFLOW_BLOCK = 0, /* wait for room (default) */
+	ESR_OVERFLOW_FAIL = 1   /* return ESR_EBUSY at once */
+} esr_overflow;
+
+typedef struct esr_runtime_config {
+	unsigned workers;          /* worker threads; default: online CPUs */
+	esr_strategy strategy;     /* default ESR_OPTIMISTIC */
+	unsigned max_retries;      /* optimistic retries after the first attempt; default 5 */
+	unsigned mailbox_capacity; /* commands waiting per actor; default 1024 */
+	esr_overflow overflow;     /* default ESR_OVERFLOW_BLOCK */
+	unsigned batch;            /* commands an actor runs before yielding its worker; default 64 */
+	unsigned passivate_ms;     /* evict actors idle this long; 0 = never; default 60000 */
+} esr_runtime_config;
+
+/* esr_runtime_config_default: fill *config with the defaults above. */
+ESR_API esr_status esr_runtime_config_default(esr_runtime_config *config);
+
+/*
+ * esr_runtime_config_from_env: the defaults, overridden by ESR_WORKERS,
+ * ESR_STRATEGY (optimistic|unchecked), ESR_MAX_RETRIES, ESR_MAILBOX_CAPACITY,
+ * ESR_OVERFLOW (block|fail), ESR_BATCH and ESR_PASSIVATE_MS. An unset or empty
+ * variable keeps the default; a malformed one is ESR_EINVAL, *config is left
+ * untouched, and *field (if not NULL) names the variable.
+ */
+ESR_API esr_status esr_runtime_config_from_env(esr_runtime_config *config,
+                                               const char **field);
+
+/*
+ * esr_runtime_config_check: ESR_OK for a usable config; otherwise ESR_EINVAL
+ * and *field (if not NULL) names the first bad field ("workers",
+ * "mailbox_capacity", "batch", "strategy", "overflow"). Workers are limited
+ * to 1..1024, the mailbox capacity to 1..2^30.
+ */
+ESR_API esr_status esr_runtime_config_check(const esr_runtime_config *config,
+                                            const char **field);
+
+typedef struct esr_runtime esr_runtime;
+
+/*
+ * esr_runtime_start: start the workers over `store` (which must outlive the
+ * runtime). config may be NULL for the defaults; a bad one is refused as by
+ * esr_runtime_config_check.
+ */
+ESR_API esr_status esr_runtime_start(const esr_runtime_config *config,
+                                     esr_store *store, esr_runtime **out);
+
+/* esr_runtime_register: as esr_repository_register, for the runtime. */
+ESR_API esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type);
+
+/*
+ * esr_runtime_stop: stop accepting (later submits return ESR_ESHUTDOWN, and
+ * submitters blocked on a full mailbox return it too), run every accepted
+ * command to completion, join the workers and free the runtime. Tickets the
+ * caller still holds stay valid until released. NULL is ignored.
+ */
+ESR_API esr_status esr_runtime_stop(esr_runtime *rt);
+
+/* A command's completion. Owned by the runtime; released by the caller. */
+typedef struct esr_ticket esr_ticket;
+
+/* Called once, on a worker thread, when a command submitted with a callback completes. */
+typedef void (*esr_ticket_cb)(void *ctx, esr_status status, const esr_result *result);
+
+/*
+ * esr_submit: route `command` to the actor (type, id). On ESR_OK *ticket is
+ * a ticket to wait on or poll, to be released with esr_ticket_release. Errors
+ * (nothing enqueued, no actor touched): ESR_EINVAL (NULL rt/command/ticket, NULL
+ * or empty id), ESR_ETOOBIG (id longer than ESR_ID_MAX), ESR_ENOTYPE
+ * (unregistered type), ESR_EBUSY (mailbox full under ESR_OVERFLOW_FAIL),
+ * ESR_ESHUTDOWN (stopping), ESR_ENOMEM.
+ */
+ESR_API esr_status esr_submit(esr_runtime *rt, const char *type, const void *id,
+                              size_t id_len, const void *command, esr_ticket **ticket);
+
+/* esr_submit_cb: as esr_submit, but `done(ctx, ...)` is called on completion
+ * instead of a ticket being returned. */
+ESR_API esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
+                                 size_t id_len, const void *command,
+                                 esr_ticket_cb done, void *ctx);
+
+/* One command of a batch submission. */
+typedef struct esr_submission {
+	const char *type;
+	const void *id;
+	size_t id_len;
+	const void *command;
+} esr_submission;
+
+/*
+ * esr_submit_many: submit n commands in order; tickets[i] receives the i-th
+ * ticket. Stops at the first command refused and returns its status;
+ * *accepted (may be NULL) says how many were submitted before it.
+ */
+ESR_API esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs,
+                                   size_t n, esr_ticket **tickets, size_t *accepted);
+
+/*
+ * esr_ticket_wait: wait up to timeout_ms (negative: forever) for completion.
+ * ESR_OK once complete (read the outcome with esr_ticket_result),
+ * ESR_ETIMEDOUT if not complete in time, ESR_EINVAL for a NULL ticket.
+ */
+ESR_API esr_status esr_ticket_wait(esr_ticket *ticket, long timeout_ms);
+
+/* esr_ticket_poll: *done = 1 if complete, else 0. */
+ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
+
+/*
+ * esr_ticket_result: the command's outcome: *status is what the command
+ * returned (ESR_OK, ESR_EREJECTED, ESR_ECONFLICT, ...) and *result (may be
+ * NULL) its details. ESR_EBUSY if the ticket is not complete yet.
+ */
+ESR_API esr_status esr_ticket_result(esr_ticket *ticket, esr_status *status,
+                                     esr_result *result);
+
+/* esr_ticket_release: give the ticket back. NULL is ignored. */
+ESR_API esr_status esr_ticket_release(esr_ticket *ticket);
+
+/* esr_execute: submit, wait, return the command's status and fill *result. */
+ESR_API esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
+                               size_t id_len, const void *command, esr_result *result);
+
+typedef struct esr_runtime_stats {
+	uint64_t submitted;    /* commands accepted by submit */
+	uint64_t completed;    /* tickets completed, whatever the outcome */
+	uint64_t rejected;     /* completed with ESR_EREJECTED */
+	uint64_t conflicts;    /* appends that failed their version check */
+	uint64_t retries;      /* handler re-runs after a conflict */
+	uint64_t exhausted;    /* completed with ESR_ECONFLICT */
+	uint64_t activations;  /* actors activated (stream replayed) */
+	uint64_t passivations; /* idle actors evicted */
+	uint64_t mailbox_full; /* submits that found a full mailbox */
+	uint64_t live_actors;  /* actors in the registry now */
+} esr_runtime_stats;
+
+/* esr_runtime_stats: a snapshot of the counters (each read once; not atomic as a set). */
+ESR_API esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESR_RUNTIME_H */

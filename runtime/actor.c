@@ -1,0 +1,280 @@
+/*
+ * runtime/actor.c: what a worker does with an actor it popped from the run
+ * queue: run up to `batch` commands, one at a time, each through
+ * decide -> append -> commit (or catch up and retry).
+ *
+ * Single runner. Only the submit that moves `pending` from 0 to 1 puts the
+ * actor on the run queue, and a worker only gives the actor up by (a)
+ * decrementing pending to 0 (a later submit schedules it again), (b) pushing
+ * it back on the run queue itself, or (c) suspending it on an append in
+ * flight, whose completion pushes it back. Each hands the actor to exactly one
+ * next runner, so no two workers ever run it at once; the run queue's mutex
+ * or the `phase` exchange orders one runner's writes before the next's reads.
+ *
+ * Appends that complete later. Before calling the store the worker records
+ * everything the continuation needs in the actor (current ticket, attempts,
+ * expected version, the emitter holding the events) and sets phase IN_CALL.
+ * The completion stores the result and tries IN_CALL -> COMPLETED; the worker,
+ * once the call returns, tries IN_CALL -> SUSPENDED. Whichever CAS wins
+ * decides: if the completion came first the worker settles the command at
+ * once (the memory store's case, always); otherwise the worker leaves, and the
+ * completion marks the actor COMPLETED and puts it back on the run queue,
+ * where the next worker to pop it settles the command before anything else.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/runtime_internal.h"
+
+enum step { DONE, SUSPENDED };
+
+uint64_t esr__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t state_offset(const struct esr__key *k)
+{
+	size_t at = sizeof(struct actor) + esr__key_storage(k);
+	size_t align = _Alignof(max_align_t);
+
+	return (at + align - 1) / align * align;
+}
+
+struct actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
+                             const struct esr__key *k)
+{
+	size_t offset = state_offset(k);
+	struct actor *a = malloc(offset + type->state_size);
+
+	if (a == NULL)
+		return NULL;
+	memset(a, 0, sizeof *a);
+	esr__key_copy(&a->key, k, a + 1);
+	esr__mpsc_init(&a->mailbox);
+	a->rt = rt;
+	esr__exec_bind(&a->x, type, rt->store, a->key.id, a->key.id_len, (char *)a + offset);
+	a->idle_since_ms = esr__now_ms();
+	return a;
+}
+
+void esr__actor_free(struct actor *a)
+{
+	free(a);
+}
+
+/* --- completing a command --------------------------------------------------- */
+
+static void complete(struct worker *w, struct actor *a, esr_status st,
+                     int rejection, uint32_t appended)
+{
+	struct esr_runtime *rt = w->rt;
+	esr_result r;
+
+	memset(&r, 0, sizeof r);
+	r.version = a->x.version;
+	r.appended = appended;
+	r.attempts = a->attempts;
+	r.rejection = rejection;
+	if (st == ESR_ECONFLICT)
+		esr__exec_conflict(&a->x, a->expected, a->appended.version, a->attempts,
+		                   &r.conflict);
+	w->c.completed++;
+	w->c.rejected += st == ESR_EREJECTED;
+	w->c.exhausted += st == ESR_ECONFLICT;
+	esr__ticket_complete(a->current, st, &r);
+	a->current = NULL;
+	/* The last accepted command of a stopping runtime wakes esr_runtime_stop. */
+	if (ck_pr_faa_64(&rt->outstanding, (uint64_t)-1) == 1 &&
+	    ck_pr_load_32(&rt->stopping)) {
+		pthread_mutex_lock(&rt->idle_lock);
+		pthread_cond_broadcast(&rt->idle_cond);
+		pthread_mutex_unlock(&rt->idle_lock);
+	}
+}
+
+/* The emitter a decision used goes back to the worker, or to the spares. */
+static void return_emitter(struct worker *w, struct actor *a)
+{
+	esr_emitter *em = a->em;
+
+	a->em = NULL;
+	if (em == NULL || em == w->em)
+		return;
+	if (w->em == NULL)
+		w->em = em;
+	else
+		esr__spare_put(w->rt, em);
+}
+
+/*
+ * Account for one finished command. Returns 1 if the actor went idle: the
+ * worker must not touch it again (a submit may already be scheduling it).
+ */
+static int finish(struct worker *w, struct actor *a)
+{
+	struct esr_runtime *rt = w->rt;
+	uint32_t before;
+
+	ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
+	ESR_TSAN_RELEASE(&a->pending);
+	before = ck_pr_faa_32(&a->pending, (uint32_t)-1);
+	/* A submitter may be waiting for room in this mailbox (see runtime.c). */
+	if (before >= rt->cfg.mailbox_capacity) {
+		ck_pr_fence_memory();
+		if (ck_pr_load_32(&rt->room_waiters)) {
+			pthread_mutex_lock(&rt->room_lock);
+			pthread_cond_broadcast(&rt->room_cond);
+			pthread_mutex_unlock(&rt->room_lock);
+		}
+	}
+	return before == 1;
+}
+
+/* --- one attempt ------------------------------------------------------------- */
+
+static enum step attempt(struct worker *w, struct actor *a);
+
+static void appended(void *ctx, const esr_append_result *result)
+{
+	struct actor *a = ctx;
+
+	a->appended = *result;
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&a->phase);
+	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_COMPLETED))
+		return; /* the worker is still in the call and settles it */
+	ck_pr_store_32(&a->phase, PHASE_COMPLETED);
+	esr__runq_push(a->rt, a);
+}
+
+/* The append of a->em's events completed with a->appended: act on it. */
+static enum step settle(struct worker *w, struct actor *a)
+{
+	struct esr_runtime *rt = w->rt;
+	esr_status st = a->appended.status;
+	uint32_t count = (uint32_t)a->em->count;
+
+	if (st == ESR_OK) {
+		esr__exec_commit(&a->x, a->em, a->appended.version);
+		return_emitter(w, a);
+		complete(w, a, ESR_OK, 0, count);
+		return DONE;
+	}
+	return_emitter(w, a);
+	if (st == ESR_ECONFLICT && rt->cfg.strategy == ESR_UNCHECKED)
+		st = ESR_EIO; /* an ANY append cannot conflict unless the backend is broken */
+	if (st != ESR_ECONFLICT) {
+		complete(w, a, st, 0, 0);
+		return DONE;
+	}
+	w->c.conflicts++;
+	if (a->attempts > rt->cfg.max_retries) {
+		complete(w, a, ESR_ECONFLICT, 0, 0);
+		return DONE;
+	}
+	if ((st = esr__exec_catch_up(&a->x)) != ESR_OK) {
+		complete(w, a, st, 0, 0);
+		return DONE;
+	}
+	w->c.retries++;
+	return attempt(w, a);
+}
+
+static enum step attempt(struct worker *w, struct actor *a)
+{
+	struct esr_runtime *rt = w->rt;
+	esr_emitter *em;
+	int rejection = 0;
+	esr_status st;
+
+	if (w->em == NULL && (w->em = esr__spare_get(rt)) == NULL) {
+		complete(w, a, ESR_ENOMEM, 0, 0);
+		return DONE;
+	}
+	em = w->em;
+	a->attempts++;
+	st = esr__exec_decide(&a->x, em, a->current->command, &rejection);
+	if (st != ESR_OK || em->count == 0) {
+		complete(w, a, st, rejection, 0);
+		return DONE;
+	}
+	a->expected = esr__exec_expected(&a->x, rt->cfg.strategy);
+	a->em = em;
+	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
+	st = esr_store_append_async(rt->store, &a->x.stream, a->expected,
+	                            esr__emitter_events(em), em->count, appended, a);
+	if (st != ESR_OK) { /* refused outright: no completion will come */
+		a->phase = PHASE_IDLE;
+		a->em = NULL;
+		complete(w, a, st, 0, 0);
+		return DONE;
+	}
+	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_SUSPENDED)) {
+		w->em = NULL; /* it rides with the actor until the completion */
+		return SUSPENDED;
+	}
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&a->phase);
+	a->phase = PHASE_IDLE;
+	return settle(w, a);
+}
+
+/* --- running an actor ------------------------------------------------------------ */
+
+/* The next ticket; pending says one is there or being pushed right now. */
+static esr_ticket *next_ticket(struct actor *a)
+{
+	struct esr__mpsc_node *n;
+	unsigned spins = 0;
+
+	while ((n = esr__mpsc_pop(&a->mailbox)) == NULL) {
+		if (++spins < 64)
+			ck_pr_stall();
+		else
+			sched_yield(); /* its submitter is between claim and push */
+	}
+	return (esr_ticket *)n;
+}
+
+static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
+{
+	esr_status st;
+
+	a->current = t;
+	a->attempts = 0;
+	if (!a->activated) {
+		if ((st = esr__exec_load(&a->x)) != ESR_OK) {
+			complete(w, a, st, 0, 0); /* the next command tries again */
+			return DONE;
+		}
+		a->activated = 1;
+		w->c.activations++;
+	}
+	return attempt(w, a);
+}
+
+void esr__actor_run(struct worker *w, struct actor *a)
+{
+	unsigned ran = 0;
+
+	if (ck_pr_load_32(&a->phase) == PHASE_COMPLETED) {
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&a->phase);
+		a->phase = PHASE_IDLE;
+		if (settle(w, a) == SUSPENDED || finish(w, a))
+			return;
+		ran++;
+	}
+	while (ran < w->rt->cfg.batch) {
+		if (start(w, a, next_ticket(a)) == SUSPENDED || finish(w, a))
+			return;
+		ran++;
+	}
+	esr__runq_push(w->rt, a); /* more is waiting: let other actors run first */
+}

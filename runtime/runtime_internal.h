@@ -1,0 +1,168 @@
+/*
+ * runtime/runtime_internal.h: the actor runtime's insides, shared by
+ * ticket.c, actor.c, scheduler.c, passivate.c and runtime.c.
+ *
+ * The path of one command:
+ *   esr_submit (runtime.c) -> registry lookup or activation -> claim a slot in
+ *   the actor's `pending` count -> push the ticket on the actor's mailbox ->
+ *   if pending went 0 -> 1, push the actor on the run queue (scheduler.c) ->
+ *   a worker pops the actor and runs up to `batch` tickets (actor.c): decide,
+ *   append (possibly completing later: the actor is then suspended and the
+ *   worker moves on), commit or catch up and retry -> complete the ticket
+ *   (ticket.c) -> decrement pending; at 0 the actor goes idle, otherwise it
+ *   goes back on the run queue once its batch is used up.
+ */
+#ifndef ESR_RUNTIME_INTERNAL_H
+#define ESR_RUNTIME_INTERNAL_H
+
+#include <ck_epoch.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/keyset.h"
+#include "core/sync.h"
+#include "esr/esr.h"
+#include "runtime/emitter.h"
+#include "runtime/exec.h"
+#include "runtime/mpsc.h"
+#include "runtime/types.h"
+
+/* --- tickets ------------------------------------------------------------- */
+
+struct esr_ticket {
+	struct esr__mpsc_node node; /* first: mailboxes link tickets */
+	const void *command;
+	esr_ticket_cb cb; /* NULL: a caller holds the ticket and waits or polls */
+	void *cb_ctx;
+	uint32_t state;   /* TICKET_PENDING / _SLEEPER / _DONE; a futex word */
+	uint32_t refs;    /* runtime + caller; the last release frees */
+	esr_status status;
+	esr_result result;
+};
+
+esr_ticket *esr__ticket_new(const void *command, esr_ticket_cb cb, void *ctx);
+/* Discard a ticket that was never enqueued. */
+void esr__ticket_discard(esr_ticket *t);
+/* Record the outcome and wake or call back; the runtime's last touch. */
+void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
+
+/* --- actors --------------------------------------------------------------- */
+
+/* pending value of a passivated actor: no submit can claim a slot in it. */
+#define ACTOR_DEAD UINT32_MAX
+
+/* phase: the in-flight append hand-over between worker and completion. */
+enum {
+	PHASE_IDLE = 0,   /* no append in flight */
+	PHASE_IN_CALL,    /* the worker is inside the store's append call */
+	PHASE_SUSPENDED,  /* the call returned first: the completion reschedules */
+	PHASE_COMPLETED   /* the completion came: whoever is next settles it */
+};
+
+struct actor {
+	struct esr__key key;       /* first: the registry's keyset object */
+	struct esr__mpsc mailbox;
+	uint32_t pending;          /* accepted, not completed; ACTOR_DEAD when evicted */
+	uint32_t phase;
+	struct actor *run_next;    /* run queue link; janitor's victim list */
+	struct esr_runtime *rt;
+	struct esr__exec x;        /* type, stream, state (inline, after names), version */
+	esr_ticket *current;       /* the command being run */
+	esr_emitter *em;           /* the decision whose append is in flight */
+	uint64_t expected;
+	uint64_t idle_since_ms;    /* when pending last reached 0 */
+	esr_append_result appended;
+	uint32_t attempts;
+	uint32_t activated;
+	/* key names, then the state (max_align_t aligned) */
+};
+
+/* --- workers and the runtime ------------------------------------------------ */
+
+/* Counters one worker keeps alone; summed by esr_runtime_stats_get. */
+struct worker_counters {
+	uint64_t completed, rejected, conflicts, retries, exhausted, activations;
+};
+
+struct worker {
+	struct esr_runtime *rt;
+	pthread_t thread;
+	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
+	struct worker_counters c;
+} CK_CC_CACHELINE;
+
+/* Counters submitters keep, striped by thread to avoid one hot line. */
+#define STRIPES 16
+struct stripe {
+	uint64_t submitted, mailbox_full, created;
+} CK_CC_CACHELINE;
+
+struct esr_runtime {
+	esr_runtime_config cfg;
+	esr_store *store;
+	struct esr__types types;
+	struct esr__keyset *actors;
+
+	/* run queue (scheduler.c) */
+	pthread_mutex_t rq_lock;
+	pthread_cond_t rq_cond;
+	struct actor *rq_head, *rq_tail;
+	unsigned rq_sleepers;
+	int running;
+
+	/* room in full mailboxes, for ESR_OVERFLOW_BLOCK submitters */
+	pthread_mutex_t room_lock;
+	pthread_cond_t room_cond;
+	uint32_t room_waiters;
+
+	/* lifecycle */
+	uint32_t stopping;
+	uint32_t submitting;  /* submit calls past the stopping check */
+	uint64_t outstanding; /* accepted commands not yet completed */
+	pthread_mutex_t idle_lock;
+	pthread_cond_t idle_cond;
+
+	/* spare emitters, for workers whose own left with a suspended actor */
+	pthread_mutex_t spare_lock;
+	struct spare *spares;
+
+	/* passivation (passivate.c) */
+	ck_epoch_t epoch;
+	pthread_key_t epoch_key;
+	pthread_mutex_t records_lock;
+	struct record *records;
+	pthread_t janitor;
+	int janitor_started;
+	int janitor_stop;
+	pthread_mutex_t janitor_lock;
+	pthread_cond_t janitor_cond;
+	uint64_t passivations;
+
+	struct stripe stripes[STRIPES];
+	unsigned nworkers;
+	struct worker workers[];
+};
+
+/* actor.c */
+struct actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
+                             const struct esr__key *k);
+void esr__actor_free(struct actor *a);
+void esr__actor_run(struct worker *w, struct actor *a);
+uint64_t esr__now_ms(void);
+
+/* scheduler.c */
+void esr__runq_push(struct esr_runtime *rt, struct actor *a);
+esr_status esr__workers_start(struct esr_runtime *rt);
+void esr__workers_stop(struct esr_runtime *rt);
+esr_emitter *esr__spare_get(struct esr_runtime *rt);
+void esr__spare_put(struct esr_runtime *rt, esr_emitter *em);
+void esr__spares_free(struct esr_runtime *rt);
+
+/* passivate.c */
+esr_status esr__epoch_init(struct esr_runtime *rt);
+ck_epoch_record_t *esr__epoch_record(struct esr_runtime *rt);
+void esr__epoch_fini(struct esr_runtime *rt);
+esr_status esr__janitor_start(struct esr_runtime *rt);
+void esr__janitor_stop(struct esr_runtime *rt);
+
+#endif /* ESR_RUNTIME_INTERNAL_H */

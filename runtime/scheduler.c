@@ -1,0 +1,142 @@
+/*
+ * runtime/scheduler.c: the run queue, the workers, and their spare emitters.
+ *
+ * The run queue is one FIFO of actors under a mutex. It is touched once per
+ * actor turn (an actor's 0 -> 1 pending transition, or a batch used up), not
+ * once per command, and the mailbox itself takes no lock. Idle workers spin
+ * briefly on the queue's head, then sleep on a condition variable; a push
+ * signals one sleeper only when there is one.
+ */
+#include <stdlib.h>
+
+#include "runtime/runtime_internal.h"
+
+#define IDLE_SPINS 2000
+
+void esr__runq_push(struct esr_runtime *rt, struct actor *a)
+{
+	a->run_next = NULL;
+	pthread_mutex_lock(&rt->rq_lock);
+	if (rt->rq_tail)
+		rt->rq_tail->run_next = a;
+	else
+		ck_pr_store_ptr(&rt->rq_head, a);
+	rt->rq_tail = a;
+	if (rt->rq_sleepers)
+		pthread_cond_signal(&rt->rq_cond);
+	pthread_mutex_unlock(&rt->rq_lock);
+}
+
+/* The next actor to run; NULL once the runtime stops and nothing is left. */
+static struct actor *runq_pop(struct esr_runtime *rt)
+{
+	struct actor *a;
+	int spins;
+
+	/* Unlocked peeks only decide whether to spin; the lock decides the rest. */
+	for (spins = 0; spins < IDLE_SPINS && ck_pr_load_ptr(&rt->rq_head) == NULL; spins++)
+		ck_pr_stall();
+	pthread_mutex_lock(&rt->rq_lock);
+	while ((a = rt->rq_head) == NULL) {
+		if (!rt->running) {
+			pthread_mutex_unlock(&rt->rq_lock);
+			return NULL;
+		}
+		rt->rq_sleepers++;
+		pthread_cond_wait(&rt->rq_cond, &rt->rq_lock);
+		rt->rq_sleepers--;
+	}
+	ck_pr_store_ptr(&rt->rq_head, a->run_next);
+	if (rt->rq_head == NULL)
+		rt->rq_tail = NULL;
+	pthread_mutex_unlock(&rt->rq_lock);
+	return a;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct actor *a;
+
+	while ((a = runq_pop(w->rt)) != NULL)
+		esr__actor_run(w, a);
+	return NULL;
+}
+
+esr_status esr__workers_start(struct esr_runtime *rt)
+{
+	unsigned i;
+
+	rt->running = 1;
+	for (i = 0; i < rt->cfg.workers; i++) {
+		struct worker *w = &rt->workers[i];
+		w->rt = rt;
+		if ((w->em = esr__spare_get(rt)) == NULL ||
+		    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			esr__workers_stop(rt);
+			return ESR_ENOMEM;
+		}
+		rt->nworkers = i + 1;
+	}
+	return ESR_OK;
+}
+
+/* Workers leave once the queue is empty; the caller has drained the runtime. */
+void esr__workers_stop(struct esr_runtime *rt)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&rt->rq_lock);
+	rt->running = 0;
+	pthread_cond_broadcast(&rt->rq_cond);
+	pthread_mutex_unlock(&rt->rq_lock);
+	for (i = 0; i < rt->nworkers; i++) {
+		pthread_join(rt->workers[i].thread, NULL);
+		esr__spare_put(rt, rt->workers[i].em);
+		rt->workers[i].em = NULL;
+	}
+	rt->nworkers = 0;
+}
+
+/* --- spare emitters ------------------------------------------------------------ */
+
+struct spare {
+	esr_emitter em; /* first: a spare is handed out as its emitter */
+	struct spare *next;
+};
+
+esr_emitter *esr__spare_get(struct esr_runtime *rt)
+{
+	struct spare *s;
+
+	pthread_mutex_lock(&rt->spare_lock);
+	if ((s = rt->spares) != NULL)
+		rt->spares = s->next;
+	pthread_mutex_unlock(&rt->spare_lock);
+	if (s == NULL && (s = malloc(sizeof *s)) != NULL)
+		esr__emitter_init(&s->em);
+	return s ? &s->em : NULL;
+}
+
+void esr__spare_put(struct esr_runtime *rt, esr_emitter *em)
+{
+	struct spare *s = (struct spare *)em;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&rt->spare_lock);
+	s->next = rt->spares;
+	rt->spares = s;
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+void esr__spares_free(struct esr_runtime *rt)
+{
+	struct spare *s;
+
+	while ((s = rt->spares) != NULL) {
+		rt->spares = s->next;
+		esr__emitter_free(&s->em);
+		free(s);
+	}
+}

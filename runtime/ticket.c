@@ -1,0 +1,154 @@
+/*
+ * runtime/ticket.c: a command's completion, waited on through a futex.
+ *
+ * state goes PENDING -> DONE, or PENDING -> SLEEPER -> DONE when a waiter
+ * is (about to be) asleep in the kernel. The completer writes the outcome,
+ * then swaps DONE in (release) and calls futex_wake only if it replaced
+ * SLEEPER, so a command nobody sleeps on costs no system call. A waiter that
+ * loads DONE (acquire) reads the outcome. refs counts the runtime and the
+ * caller; the last to let go frees the ticket.
+ */
+#define _GNU_SOURCE /* syscall */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/runtime_internal.h"
+
+enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
+
+esr_ticket *esr__ticket_new(const void *command, esr_ticket_cb cb, void *ctx)
+{
+	esr_ticket *t = malloc(sizeof *t);
+
+	if (t == NULL)
+		return NULL;
+	t->command = command;
+	t->cb = cb;
+	t->cb_ctx = ctx;
+	t->state = TICKET_PENDING;
+	t->refs = cb ? 1 : 2;
+	return t;
+}
+
+void esr__ticket_discard(esr_ticket *t)
+{
+	free(t);
+}
+
+static void unref(esr_ticket *t)
+{
+	bool zero;
+
+	ESR_TSAN_RELEASE(&t->refs);
+	ck_pr_dec_32_zero(&t->refs, &zero);
+	if (zero) {
+		ESR_TSAN_ACQUIRE(&t->refs);
+		free(t);
+	}
+}
+
+void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
+{
+	t->status = status;
+	t->result = *r;
+	if (t->cb != NULL) {
+		t->cb(t->cb_ctx, status, &t->result);
+		free(t);
+		return;
+	}
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&t->state);
+	if (ck_pr_fas_32(&t->state, TICKET_DONE) == TICKET_SLEEPER)
+		syscall(SYS_futex, &t->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	unref(t);
+}
+
+static int is_done(esr_ticket *t)
+{
+	if (ck_pr_load_32(&t->state) != TICKET_DONE)
+		return 0;
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&t->state);
+	return 1;
+}
+
+static long remaining_ns(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000000000L +
+	       (deadline->tv_nsec - now.tv_nsec);
+}
+
+esr_status esr_ticket_wait(esr_ticket *t, long timeout_ms)
+{
+	struct timespec deadline, rel, *relp = NULL;
+	int spins;
+	long ns;
+
+	if (t == NULL || t->cb != NULL)
+		return ESR_EINVAL;
+	for (spins = 0; spins < 200; spins++) { /* completions are often close */
+		if (is_done(t))
+			return ESR_OK;
+		ck_pr_stall();
+	}
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	for (;;) {
+		if (is_done(t))
+			return ESR_OK;
+		if (timeout_ms >= 0) {
+			if ((ns = remaining_ns(&deadline)) <= 0)
+				return ESR_ETIMEDOUT;
+			rel.tv_sec = ns / 1000000000L;
+			rel.tv_nsec = ns % 1000000000L;
+			relp = &rel;
+		}
+		if (ck_pr_load_32(&t->state) == TICKET_PENDING &&
+		    !ck_pr_cas_32(&t->state, TICKET_PENDING, TICKET_SLEEPER))
+			continue; /* it just completed */
+		syscall(SYS_futex, &t->state, FUTEX_WAIT_PRIVATE, TICKET_SLEEPER, relp, NULL, 0);
+	}
+}
+
+esr_status esr_ticket_poll(esr_ticket *t, int *done)
+{
+	if (t == NULL || done == NULL || t->cb != NULL)
+		return ESR_EINVAL;
+	*done = is_done(t);
+	return ESR_OK;
+}
+
+esr_status esr_ticket_result(esr_ticket *t, esr_status *status, esr_result *result)
+{
+	if (t == NULL || status == NULL || t->cb != NULL)
+		return ESR_EINVAL;
+	if (!is_done(t))
+		return ESR_EBUSY;
+	*status = t->status;
+	if (result)
+		*result = t->result;
+	return ESR_OK;
+}
+
+esr_status esr_ticket_release(esr_ticket *t)
+{
+	if (t != NULL)
+		unref(t);
+	return ESR_OK;
+}
