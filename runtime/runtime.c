@@ -134,10 +134,11 @@ static void free_actor(struct esr__key *k)
 	esr__actor_free((struct actor *)k);
 }
 
-/* Frees what start set up; every thread is gone. */
-static void destroy(esr_runtime *rt)
+/* Frees what start set up but the handle; every thread is gone. */
+static void teardown(esr_runtime *rt)
 {
 	esr__keyset_destroy(rt->actors, free_actor);
+	rt->actors = NULL;
 	esr__spares_free(rt);
 	esr__epoch_fini(rt);
 	esr__types_destroy(&rt->types);
@@ -148,6 +149,12 @@ static void destroy(esr_runtime *rt)
 	pthread_mutex_destroy(&rt->idle_lock);
 	pthread_cond_destroy(&rt->idle_cond);
 	pthread_mutex_destroy(&rt->spare_lock);
+	rt->stopped = 1;
+}
+
+static void destroy(esr_runtime *rt)
+{
+	teardown(rt);
 	free(rt);
 }
 
@@ -205,7 +212,7 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 
 esr_status esr_runtime_stop(esr_runtime *rt)
 {
-	if (rt == NULL)
+	if (rt == NULL || rt->stopped)
 		return ESR_OK;
 	ck_pr_store_32(&rt->stopping, 1);
 	ck_pr_fence_memory();
@@ -220,7 +227,16 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	pthread_mutex_unlock(&rt->idle_lock);
 	esr__janitor_stop(rt);
 	esr__workers_stop(rt);
-	destroy(rt);
+	teardown(rt);
+	return ESR_OK;
+}
+
+esr_status esr_runtime_destroy(esr_runtime *rt)
+{
+	if (rt == NULL)
+		return ESR_OK;
+	esr_runtime_stop(rt);
+	free(rt);
 	return ESR_OK;
 }
 
@@ -228,6 +244,8 @@ esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type)
 {
 	if (rt == NULL)
 		return ESR_EINVAL;
+	if (ck_pr_load_32(&rt->stopping))
+		return ESR_ESHUTDOWN;
 	return esr__types_add(&rt->types, type);
 }
 
@@ -354,12 +372,12 @@ static esr_status submit(esr_runtime *rt, const char *type, const void *id,
 		return ESR_EINVAL;
 	if (id_len > ESR_ID_MAX)
 		return ESR_ETOOBIG;
-	if ((st = esr__types_find(&rt->types, type, &def)) != ESR_OK)
-		return st;
 	ck_pr_inc_32(&rt->submitting);
 	ck_pr_fence_memory();
 	if (ck_pr_load_32(&rt->stopping)) {
-		st = ESR_ESHUTDOWN;
+		st = ESR_ESHUTDOWN; /* the registry may be gone: touch nothing */
+	} else if ((st = esr__types_find(&rt->types, type, &def)) != ESR_OK) {
+		/* refused before any actor is touched */
 	} else if ((t = esr__ticket_new(command, cb, ctx)) == NULL) {
 		st = ESR_ENOMEM;
 	} else if ((st = route(rt, def, id, id_len, t)) != ESR_OK) {
@@ -431,6 +449,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 
 	if (rt == NULL || s == NULL)
 		return ESR_EINVAL;
+	/* Counters live in the handle, so they stay readable after stop. */
 	memset(s, 0, sizeof *s);
 	for (i = 0; i < rt->nworkers; i++) {
 		struct worker_counters *c = &rt->workers[i].c;

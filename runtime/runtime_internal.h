@@ -117,6 +117,7 @@ struct esr_runtime {
 
 	/* lifecycle */
 	uint32_t stopping;
+	int stopped;          /* everything but the handle is freed */
 	uint32_t submitting;  /* submit calls past the stopping check */
 	uint64_t outstanding; /* accepted commands not yet completed */
 	pthread_mutex_t idle_lock;

@@ -95,7 +95,7 @@ void esr__workers_stop(struct esr_runtime *rt)
 		esr__spare_put(rt, rt->workers[i].em);
 		rt->workers[i].em = NULL;
 	}
-	rt->nworkers = 0;
+	/* nworkers stays: the counters in workers[] remain readable. */
 }
 
 /* --- spare emitters ------------------------------------------------------------ */

@@ -80,12 +80,17 @@ ESR_API esr_status esr_runtime_start(const esr_runtime_config *config,
 ESR_API esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type);
 
 /*
- * esr_runtime_stop: stop accepting (later submits return ESR_ESHUTDOWN, and
- * submitters blocked on a full mailbox return it too), run every accepted
- * command to completion, join the workers and free the runtime. Tickets the
- * caller still holds stay valid until released. NULL is ignored.
+ * esr_runtime_stop: stop accepting (submits from now on, including submitters
+ * blocked on a full mailbox, return ESR_ESHUTDOWN), run every accepted
+ * command to completion, join the workers and free every actor and worker.
+ * What remains is the handle, so that a late submit is refused rather than a
+ * crash; free it with esr_runtime_destroy once no thread uses it. Tickets the
+ * caller holds stay valid until released. Calling stop again does nothing.
  */
 ESR_API esr_status esr_runtime_stop(esr_runtime *rt);
+
+/* esr_runtime_destroy: stop (if not yet stopped) and free the handle. NULL is ignored. */
+ESR_API esr_status esr_runtime_destroy(esr_runtime *rt);
 
 /* A command's completion. Owned by the runtime; released by the caller. */
 typedef struct esr_ticket esr_ticket;
