@@ -122,6 +122,9 @@ static int finish(struct worker *w, struct actor *a)
 	uint32_t before;
 
 	ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
+	/* Release: if this takes pending to 0, the next runner (scheduled by the
+	 * submit that takes it from 0) or the janitor acquires what we wrote. */
+	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->pending);
 	before = ck_pr_faa_32(&a->pending, (uint32_t)-1);
 	/* A submitter may be waiting for room in this mailbox (see runtime.c). */

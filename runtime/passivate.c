@@ -21,8 +21,11 @@ struct record {
 	struct record *next;   /* every record this runtime allocated */
 };
 
+/* A thread's record goes back for reuse when the thread exits. The pair of
+ * annotations covers the hand-over inside ck_epoch_recycle. */
 static void give_back(void *rec)
 {
+	ESR_TSAN_RELEASE(rec);
 	ck_epoch_unregister(rec);
 }
 
@@ -46,6 +49,8 @@ ck_epoch_record_t *esr__epoch_record(struct esr_runtime *rt)
 	if (rec != NULL)
 		return rec;
 	rec = ck_epoch_recycle(&rt->epoch, NULL);
+	if (rec != NULL)
+		ESR_TSAN_ACQUIRE(rec);
 	if (rec == NULL) {
 		if ((r = calloc(1, sizeof *r)) == NULL)
 			return NULL;

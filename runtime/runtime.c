@@ -221,6 +221,8 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	pthread_mutex_unlock(&rt->room_lock);
 	while (ck_pr_load_32(&rt->submitting) != 0)
 		sched_yield();
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&rt->submitting);
 	pthread_mutex_lock(&rt->idle_lock);
 	while (ck_pr_load_64(&rt->outstanding) != 0)
 		pthread_cond_wait(&rt->idle_cond, &rt->idle_lock);
@@ -275,7 +277,13 @@ static enum claim claim(esr_runtime *rt, struct actor *a, int *first)
 		if (p >= rt->cfg.mailbox_capacity)
 			return FULL;
 		if (ck_pr_cas_32(&a->pending, p, p + 1)) {
+			/* Taking pending from 0 hands us the actor the last worker
+			 * released in finish(): acquire what it wrote. */
 			*first = p == 0;
+			if (*first) {
+				ck_pr_fence_acquire();
+				ESR_TSAN_ACQUIRE(&a->pending);
+			}
 			return CLAIMED;
 		}
 	}
@@ -385,6 +393,9 @@ static esr_status submit(esr_runtime *rt, const char *type, const void *id,
 	} else if (out != NULL) {
 		*out = t;
 	}
+	/* Release: stop frees what this call used once it sees the count at 0. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->submitting);
 	ck_pr_dec_32(&rt->submitting);
 	return st;
 }

@@ -15,8 +15,8 @@
 
 void esr__runq_push(struct esr_runtime *rt, struct actor *a)
 {
-	a->run_next = NULL;
 	pthread_mutex_lock(&rt->rq_lock);
+	a->run_next = NULL;
 	if (rt->rq_tail)
 		rt->rq_tail->run_next = a;
 	else
