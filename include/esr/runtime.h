@@ -95,7 +95,12 @@ ESR_API esr_status esr_runtime_destroy(esr_runtime *rt);
 /* A command's completion. Owned by the runtime; released by the caller. */
 typedef struct esr_ticket esr_ticket;
 
-/* Called once, on a worker thread, when a command submitted with a callback completes. */
+/*
+ * Called once, on a worker thread, when a command submitted with a callback
+ * completes. It holds up that worker: keep it short, and never block in it
+ * (no esr_ticket_wait, no submit that could wait for mailbox room, no
+ * esr_runtime_stop), or the runtime can deadlock on itself.
+ */
 typedef void (*esr_ticket_cb)(void *ctx, esr_status status, const esr_result *result);
 
 /*
