@@ -474,6 +474,14 @@ static void completed(void *ctx, const esr_append_result *r)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static void await_completion(struct completion *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->calls == 0)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void async_append_completes_exactly_once(void **state)
 {
 	esr_stream_id sid = stream_of("Account", "async");
@@ -481,18 +489,12 @@ static void async_append_completes_exactly_once(void **state)
 	struct completion c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}};
 
 	assert_int_equal(esr_store_append_async(*state, &sid, 0, &ev, 1, completed, &c), ESR_OK);
-	pthread_mutex_lock(&c.lock);
-	while (c.calls == 0)
-		pthread_cond_wait(&c.cond, &c.lock);
-	pthread_mutex_unlock(&c.lock);
+	await_completion(&c);
 	assert_int_equal(c.result.status, ESR_OK);
 	assert_int_equal(c.result.version, 1);
 	c.calls = 0;
 	assert_int_equal(esr_store_append_async(*state, &sid, 0, &ev, 1, completed, &c), ESR_OK);
-	pthread_mutex_lock(&c.lock);
-	while (c.calls == 0)
-		pthread_cond_wait(&c.cond, &c.lock);
-	pthread_mutex_unlock(&c.lock);
+	await_completion(&c);
 	assert_int_equal(c.result.status, ESR_ECONFLICT);
 	assert_int_equal(c.result.version, 1);
 	assert_int_equal(c.calls, 1);

@@ -444,26 +444,40 @@ static void submit_many_stops_at_the_first_refusal(void **state)
 
 /* --- overflow ----------------------------------------------------------------------------- */
 
-static void full_mailbox_fails_fast_with_ebusy(void **state)
+/*
+ * A one-worker runtime whose worker is held inside a Gate command on "g"
+ * (the held command occupies one of the mailbox's `capacity` slots).
+ */
+static struct gate_cmd held_cmd, next_cmd = {NULL, 1};
+
+static struct fixture *start_held(unsigned capacity, esr_overflow overflow,
+                                  struct gate *g, esr_ticket **first)
 {
 	esr_runtime_config c = config(1);
 	struct fixture *f;
+
+	c.mailbox_capacity = capacity;
+	c.overflow = overflow;
+	f = start_with(&c);
+	held_cmd = (struct gate_cmd){g, 0};
+	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &held_cmd, first), ESR_OK);
+	gate_wait_entered(g, 1);
+	return f;
+}
+
+static void full_mailbox_fails_fast_with_ebusy(void **state)
+{
 	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-	struct gate_cmd held = {&g, 0}, next = {NULL, 1};
 	esr_ticket *t[4], *extra = NULL;
+	struct fixture *f = start_held(4, ESR_OVERFLOW_FAIL, &g, &t[0]);
 	int i;
 
 	(void)state;
-	c.mailbox_capacity = 4;
-	c.overflow = ESR_OVERFLOW_FAIL;
-	f = start_with(&c);
-	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &held, &t[0]), ESR_OK);
-	gate_wait_entered(&g, 1); /* the running command still counts */
-	for (i = 1; i < 4; i++)
-		assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &next, &t[i]), ESR_OK);
-	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &next, &extra), ESR_EBUSY);
+	for (i = 1; i < 4; i++) /* the running command still counts */
+		assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &next_cmd, &t[i]), ESR_OK);
+	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &next_cmd, &extra), ESR_EBUSY);
 	assert_null(extra);
-	assert_int_equal(esr_submit(f->rt, "Gate", "other", 5, &next, &extra), ESR_OK);
+	assert_int_equal(esr_submit(f->rt, "Gate", "other", 5, &next_cmd, &extra), ESR_OK);
 	assert_int_equal(stats_of(f->rt).mailbox_full, 1);
 	gate_open(&g);
 	for (i = 0; i < 4; i++) {
@@ -478,7 +492,6 @@ static void full_mailbox_fails_fast_with_ebusy(void **state)
 
 struct blocked_submitter {
 	esr_runtime *rt;
-	struct gate_cmd *cmd;
 	int submitted;
 	esr_status last;
 };
@@ -490,7 +503,7 @@ static void *submit_ten(void *arg)
 	int i;
 
 	for (i = 0; i < 10; i++) {
-		b->last = esr_submit(b->rt, "Gate", "g", 1, b->cmd, &t);
+		b->last = esr_submit(b->rt, "Gate", "g", 1, &next_cmd, &t);
 		if (b->last != ESR_OK)
 			break;
 		esr_ticket_release(t);
@@ -501,23 +514,22 @@ static void *submit_ten(void *arg)
 
 static void full_mailbox_blocks_the_submitter_until_room(void **state)
 {
-	esr_runtime_config c = config(1);
-	struct fixture *f;
 	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-	struct gate_cmd held = {&g, 0}, next = {NULL, 1};
-	struct blocked_submitter b;
 	esr_ticket *first;
+	struct fixture *f = start_held(2, ESR_OVERFLOW_BLOCK, &g, &first);
+	struct blocked_submitter b = {f->rt, 0, ESR_OK};
 	pthread_t th;
+	int waited;
 
 	(void)state;
-	c.mailbox_capacity = 2;
-	f = start_with(&c);
-	b = (struct blocked_submitter){f->rt, &next, 0, ESR_OK};
-	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &held, &first), ESR_OK);
-	gate_wait_entered(&g, 1);
+
 	pthread_create(&th, NULL, submit_ten, &b);
-	sleep_ms(100);
-	/* one slot was free; the second submit must be waiting for room */
+	for (waited = 0; waited < 10000 && __atomic_load_n(&b.submitted, __ATOMIC_ACQUIRE) < 1;
+	     waited++)
+		sleep_ms(1);
+	sleep_ms(50);
+	/* one slot was free; the second submit cannot get in while the gate is
+	 * shut, however long we look */
 	assert_int_equal(__atomic_load_n(&b.submitted, __ATOMIC_ACQUIRE), 1);
 	assert_true(stats_of(f->rt).mailbox_full >= 1);
 	gate_open(&g);
@@ -531,31 +543,30 @@ static void full_mailbox_blocks_the_submitter_until_room(void **state)
 	finish(f);
 }
 
+static void *stop_runtime(void *rt)
+{
+	esr_runtime_stop(rt);
+	return NULL;
+}
+
 static void stop_releases_blocked_submitters(void **state)
 {
-	esr_runtime_config c = config(1);
-	struct fixture *f;
 	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-	struct gate_cmd held = {&g, 0}, next = {NULL, 1};
-	struct blocked_submitter b;
 	esr_ticket *first;
-	pthread_t th;
+	struct fixture *f = start_held(1, ESR_OVERFLOW_BLOCK, &g, &first);
+	struct blocked_submitter b = {f->rt, 0, ESR_OK};
+	pthread_t th, stopper;
 
 	(void)state;
-	c.mailbox_capacity = 1;
-	f = start_with(&c);
-	b = (struct blocked_submitter){f->rt, &next, 0, ESR_OK};
-	assert_int_equal(esr_submit(f->rt, "Gate", "g", 1, &held, &first), ESR_OK);
-	gate_wait_entered(&g, 1);
 	pthread_create(&th, NULL, submit_ten, &b);
-	sleep_ms(50);
-	gate_open(&g); /* stop must drain the held command, so let it go */
-	esr_runtime_stop(f->rt);
-	pthread_join(th, NULL);
-	/* everything it got in ran; what came after the stop was refused */
-	assert_true(b.submitted < 10);
+	sleep_ms(50); /* the mailbox is full: its first submit is waiting */
+	pthread_create(&stopper, NULL, stop_runtime, f->rt);
+	pthread_join(th, NULL); /* stop released it while the gate is still shut */
+	assert_int_equal(b.submitted, 0);
 	assert_int_equal(b.last, ESR_ESHUTDOWN);
-	assert_int_equal(stats_of(f->rt).completed, (uint64_t)b.submitted + 1);
+	gate_open(&g); /* stop drains the held command, then returns */
+	pthread_join(stopper, NULL);
+	assert_int_equal(stats_of(f->rt).completed, 1);
 	assert_int_equal(esr_ticket_wait(first, 0), ESR_OK);
 	esr_ticket_release(first);
 	finish(f);
