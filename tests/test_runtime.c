@@ -718,7 +718,8 @@ static void idle_actors_are_passivated_and_come_back(void **state)
 		snprintf(id, sizeof id, "p-%d", i);
 		assert_int_equal(esr_execute(f->rt, "BankAccount", id, strlen(id), &open, &r), ESR_OK);
 	}
-	assert_int_equal(stats_of(f->rt).live_actors, 100);
+	s = stats_of(f->rt); /* some may be evicted already on a slow machine */
+	assert_int_equal(s.live_actors + s.passivations, 100);
 	for (waited = 0; waited < 10000 && stats_of(f->rt).passivations < 100; waited += 10)
 		sleep_ms(10);
 	s = stats_of(f->rt);
