@@ -15,6 +15,15 @@
 
 #include <ck_pr.h>
 
+/*
+ * Concurrency Kit's ck_md.h fixes the memory model at its build. A TSO build
+ * turns ck_pr_fence_{store,acquire,release} into compiler barriers, which is
+ * right on x86 and silently wrong on a weakly ordered CPU: refuse to build.
+ */
+#if defined(CK_MD_TSO) && !defined(__x86_64__) && !defined(__i386__)
+#error "Concurrency Kit is configured for TSO, but this CPU is weakly ordered"
+#endif
+
 #if defined(__SANITIZE_THREAD__)
 #define ESR_TSAN 1
 #elif defined(__has_feature)

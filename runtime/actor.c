@@ -171,9 +171,9 @@ static enum step settle(struct worker *w, struct actor *a)
 	uint32_t count = (uint32_t)a->em->count;
 
 	if (st == ESR_OK) {
-		esr__exec_commit(&a->x, a->em, a->appended.version);
+		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended.version);
 		return_emitter(w, a);
-		complete(w, a, ESR_OK, 0, count);
+		complete(w, a, st, 0, st == ESR_OK ? count : 0);
 		return DONE;
 	}
 	return_emitter(w, a);

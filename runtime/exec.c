@@ -19,7 +19,7 @@ static esr_status apply_recorded(void *ctx, const esr_recorded_event *rec)
 
 	/* A store that skips or repeats a version broke its contract; folding
 	 * on would build a state no replay can reproduce. */
-	if (rec->version != x->version + 1)
+	if (rec->version != x->version + 1 || rec->version == ESR_VERSION_ANY)
 		return ESR_ECORRUPT;
 	x->type->apply(x->state, &rec->event);
 	x->version = rec->version;
@@ -61,14 +61,23 @@ uint64_t esr__exec_expected(const struct esr__exec *x, esr_strategy strategy)
 	return strategy == ESR_OPTIMISTIC ? x->version : ESR_VERSION_ANY;
 }
 
-void esr__exec_commit(struct esr__exec *x, esr_emitter *em, uint64_t version)
+esr_status esr__exec_commit(struct esr__exec *x, esr_emitter *em,
+                            esr_strategy strategy, uint64_t version)
 {
 	const esr_event *events = esr__emitter_events(em);
 	size_t i;
 
+	/* An optimistic append lands exactly after the version it expected;
+	 * anything else is a backend breaking its contract. Under unchecked a
+	 * gap is the documented cost: other writers' events are not folded in
+	 * (the state never reloads), and `version` is where the stream is. */
+	if (version == ESR_VERSION_ANY || /* would read as "no check" next time */
+	    (strategy == ESR_OPTIMISTIC && version != x->version + em->count))
+		return ESR_ECORRUPT;
 	for (i = 0; i < em->count; i++)
 		x->type->apply(x->state, &events[i]);
 	x->version = version;
+	return ESR_OK;
 }
 
 void esr__exec_conflict(const struct esr__exec *x, uint64_t expected,
@@ -101,7 +110,8 @@ esr_status esr__exec_run(struct esr__exec *x, esr_emitter *em, const void *comma
 		st = esr_store_append(x->store, &x->stream, expected,
 		                      esr__emitter_events(em), em->count, &ar);
 		if (st == ESR_OK) {
-			esr__exec_commit(x, em, ar.version);
+			if ((st = esr__exec_commit(x, em, strategy, ar.version)) != ESR_OK)
+				return st;
 			r->version = x->version;
 			r->appended = (uint32_t)em->count;
 			return ESR_OK;

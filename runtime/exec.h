@@ -48,8 +48,13 @@ esr_status esr__exec_decide(struct esr__exec *x, esr_emitter *em,
 /* The expected version an append of the decision carries. */
 uint64_t esr__exec_expected(const struct esr__exec *x, esr_strategy strategy);
 
-/* After the append of em's events succeeded at `version`: apply them. */
-void esr__exec_commit(struct esr__exec *x, esr_emitter *em, uint64_t version);
+/*
+ * After the append of em's events succeeded at `version`: apply them.
+ * ESR_ECORRUPT (state untouched) if an optimistic append did not land right
+ * after the expected version.
+ */
+esr_status esr__exec_commit(struct esr__exec *x, esr_emitter *em,
+                            esr_strategy strategy, uint64_t version);
 
 /* Fill c from x and the failed append. */
 void esr__exec_conflict(const struct esr__exec *x, uint64_t expected,

@@ -326,17 +326,18 @@ static esr_status append_now(struct memory_store *ms, const esr_stream_id *sid,
 	struct esr__key k;
 
 	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL) {
-		/* An absent stream is at version 0: refuse others unallocated. */
-		if (expected != ESR_VERSION_ANY && expected != 0) {
-			*version = 0;
-			return ESR_ECONFLICT;
-		}
-		if ((st = create(ms, &k, &s)) != ESR_OK)
-			return st;
+	if ((s = lookup(ms, &k)) == NULL &&
+	    expected != ESR_VERSION_ANY && expected != 0) {
+		*version = 0; /* an absent stream is at version 0 */
+		return ESR_ECONFLICT;
 	}
+	/* Copy first: a failure here must not leave a new, empty stream behind. */
 	if ((st = copy_payloads(events, n, &block)) != ESR_OK)
 		return st;
+	if (s == NULL && (st = create(ms, &k, &s)) != ESR_OK) {
+		free(block);
+		return st;
+	}
 	if ((st = reserve(s, expected, n, &start, version)) != ESR_OK) {
 		free(block);
 		return st;

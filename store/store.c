@@ -112,7 +112,9 @@ esr_status esr_store_append(esr_store *s, const esr_stream_id *stream,
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
-	if (st == ESR_OK || st == ESR_ECONFLICT) {
+	/* Only a completion fills w.result; a refusal returned directly
+	 * (whatever its code) has no version to report. */
+	if (w.done && (st == ESR_OK || st == ESR_ECONFLICT)) {
 		if (result)
 			*result = w.result;
 		return st;

@@ -357,6 +357,68 @@ static void unchecked_never_conflicts(void **state)
 	assert_int_equal(load(f, NULL).balance, 300);
 }
 
+/* --- a backend that breaks its contract ----------------------------------------------- */
+
+struct skewed_call {
+	esr_append_cb done;
+	void *ctx;
+};
+
+static void skew_result(void *ctx, const esr_append_result *r)
+{
+	struct skewed_call *c = ctx;
+	esr_append_result lie = *r;
+
+	if (lie.status == ESR_OK)
+		lie.version += 3; /* claims the batch landed elsewhere */
+	c->done(c->ctx, &lie);
+}
+
+static esr_status skew_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                              const esr_event *ev, size_t n, esr_append_cb done, void *ctx)
+{
+	struct skewed_call c = {done, ctx};
+
+	/* The memory store completes inline, so c may live on this stack. */
+	return esr_store_append_async(impl, sid, expected, ev, n, skew_result, &c);
+}
+
+static esr_status skew_read(void *impl, const esr_stream_id *sid, uint64_t from,
+                            esr_visit_fn visit, void *ctx)
+{
+	return esr_store_read(impl, sid, from, visit, ctx);
+}
+
+static esr_status skew_version(void *impl, const esr_stream_id *sid, uint64_t *v)
+{
+	return esr_store_version(impl, sid, v);
+}
+
+static void skew_destroy(void *impl)
+{
+	(void)impl;
+}
+
+static void misplaced_optimistic_append_is_reported_corrupt(void **state)
+{
+	static const esr_store_vtable skewed = {"skewed", skew_append, skew_read,
+	                                        skew_version, skew_destroy};
+	struct fixture *f = *state;
+	esr_repository *repo;
+	esr_store *store;
+	esr_result r;
+
+	assert_int_equal(esr_store_create(&skewed, f->memory, &store), ESR_OK);
+	assert_int_equal(esr_repository_open(store, NULL, &repo), ESR_OK);
+	assert_int_equal(esr_repository_register(repo, &bank_type), ESR_OK);
+	assert_int_equal(esr_repository_execute(repo, "BankAccount", ID, IDLEN,
+	                                        &(struct bank_command){BANK_OPEN, 5, 0, 0, 1}, &r),
+	                 ESR_ECORRUPT);
+	assert_int_equal(r.appended, 0);
+	esr_repository_close(repo);
+	esr_store_close(store);
+}
+
 /* --- bad input ------------------------------------------------------------------------ */
 
 static void open_and_register_refuse_bad_input(void **state)
@@ -478,6 +540,7 @@ int main(void)
 		O(exhaustion_reports_the_conflict),
 		O(retry_reads_only_events_after_the_known_version),
 		U(unchecked_never_conflicts),
+		O(misplaced_optimistic_append_is_reported_corrupt),
 		O(open_and_register_refuse_bad_input),
 		O(execute_and_load_refuse_bad_input),
 	};

@@ -36,6 +36,14 @@ static esr_status no_version(void *impl, const esr_stream_id *s, uint64_t *v)
 	return ESR_ENOTSUP;
 }
 
+static esr_status refuse_conflict(void *impl, const esr_stream_id *s, uint64_t e,
+                                  const esr_event *ev, size_t n, esr_append_cb done,
+                                  void *ctx)
+{
+	(void)impl, (void)s, (void)e, (void)ev, (void)n, (void)done, (void)ctx;
+	return ESR_ECONFLICT; /* refused outright: done is never called */
+}
+
 static int destroyed;
 
 static void count_destroy(void *impl)
@@ -70,6 +78,13 @@ static void handle_checks_its_arguments(void **state)
 	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_OK);
 	assert_string_equal(esr_store_name(s), "stub");
 	assert_int_equal(esr_store_append(s, &sid, 0, &ev, 1, NULL), ESR_ENOTSUP);
+	{
+		esr_append_result r = {.status = ESR_OK, .version = 77};
+		vt.append = refuse_conflict; /* the result must not be left unfilled */
+		assert_int_equal(esr_store_append(s, &sid, 0, &ev, 1, &r), ESR_ECONFLICT);
+		assert_int_equal(r.status, ESR_ECONFLICT);
+		assert_int_equal(r.version, 0);
+	}
 	assert_int_equal(esr_store_version(s, &sid, &v), ESR_ENOTSUP);
 	assert_int_equal(esr_store_close(s), ESR_OK);
 	assert_int_equal(destroyed, 1);
