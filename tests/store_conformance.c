@@ -708,6 +708,84 @@ static void racing_creators_share_one_stream(void **state)
 	assert_int_equal(version_of(*state, &sid), WRITERS * 50);
 }
 
+/* Streams created while other threads look existing ones up: lookups must
+ * stay right while a backend grows its index (ck_hs tables, for memory). */
+enum { KNOWN = 64, CREATED_PER_THREAD = 6000 };
+
+struct grower {
+	esr_store *store;
+	int id;
+	volatile int *stop;
+	unsigned lookups;
+};
+
+static void *create_streams(void *arg)
+{
+	struct grower *g = arg;
+	esr_event ev = {.type = 1};
+	char id[32];
+	int i;
+
+	for (i = 0; i < CREATED_PER_THREAD; i++) {
+		esr_stream_id sid;
+		snprintf(id, sizeof id, "grow-%d-%d", g->id, i);
+		sid = stream_of("Grow", id);
+		THREAD_CHECK(esr_store_append(g->store, &sid, 0, &ev, 1, NULL) == ESR_OK);
+	}
+	return NULL;
+}
+
+static void *look_up_known(void *arg)
+{
+	struct grower *g = arg;
+	char id[32];
+
+	while (!__atomic_load_n(g->stop, __ATOMIC_ACQUIRE)) {
+		int k = (int)(g->lookups++ % KNOWN);
+		esr_stream_id sid;
+		uint64_t v = 0;
+		snprintf(id, sizeof id, "known-%d", k);
+		sid = stream_of("Grow", id);
+		THREAD_CHECK(esr_store_version(g->store, &sid, &v) == ESR_OK);
+		THREAD_CHECK(v == (uint64_t)(k % 3 + 1));
+	}
+	return NULL;
+}
+
+static void lookups_stay_right_while_streams_are_created(void **state)
+{
+	struct grower g[4];
+	pthread_t t[4];
+	volatile int stop = 0;
+	char id[32];
+	int i;
+
+	for (i = 0; i < KNOWN; i++) {
+		esr_stream_id sid;
+		snprintf(id, sizeof id, "known-%d", i);
+		sid = stream_of("Grow", id);
+		assert_int_equal(append_n(*state, &sid, 0, 1, (size_t)(i % 3 + 1), NULL), ESR_OK);
+	}
+	thread_failures = 0;
+	for (i = 0; i < 4; i++) {
+		g[i] = (struct grower){*state, i, &stop, 0};
+		pthread_create(&t[i], NULL, i < 2 ? create_streams : look_up_known, &g[i]);
+	}
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t[2], NULL);
+	pthread_join(t[3], NULL);
+	assert_int_equal(thread_failures, 0);
+	assert_true(g[2].lookups + g[3].lookups > 0);
+	for (i = 0; i < CREATED_PER_THREAD; i += 997) {
+		esr_stream_id sid;
+		snprintf(id, sizeof id, "grow-1-%d", i);
+		sid = stream_of("Grow", id);
+		assert_int_equal(version_of(*state, &sid), 1);
+	}
+}
+
 int esr_store_conformance_run(const struct store_backend *b)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, open_store, close_store)
@@ -730,6 +808,7 @@ int esr_store_conformance_run(const struct store_backend *b)
 		T(concurrent_appenders_with_expected_versions),
 		T(concurrent_appenders_with_any_version),
 		T(racing_creators_share_one_stream),
+		T(lookups_stay_right_while_streams_are_created),
 	};
 #undef T
 	char group[64];
