@@ -144,6 +144,9 @@ ESR_API esr_status esr_store_version(esr_store *store,
  * esr_memory_store_open: a new, empty in-memory store, safe for any number of
  * concurrent appenders and readers. Its contents last until esr_store_close.
  * Reads never block; appends to different streams never wait for each other.
+ * An append may wait briefly for an earlier append to the same stream to
+ * publish, so appends are not async-signal-safe: never append from a signal
+ * handler.
  */
 ESR_API esr_status esr_memory_store_open(esr_store **out);
 
