@@ -20,7 +20,10 @@ esr_status esr__check_stream(const esr_stream_id *stream);
 /* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
 esr_status esr__check_events(const esr_event *events, size_t n);
 
-/* Wall-clock nanoseconds since the Unix epoch. */
+/* Wall-clock nanoseconds since the Unix epoch (event timestamps). */
 uint64_t esr__now_ns(void);
+
+/* Monotonic milliseconds (idle times); unrelated to the wall clock. */
+uint64_t esr__now_ms(void);
 
 #endif /* ESR_CORE_INTERNAL_H */

@@ -1,4 +1,5 @@
-/* core/validate.c: the argument checks every public entry point shares. */
+/* core/validate.c: the argument checks every public entry point shares, and
+ * the two clocks. */
 #include <string.h>
 #include <time.h>
 
@@ -59,4 +60,12 @@ uint64_t esr__now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t esr__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

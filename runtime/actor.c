@@ -24,7 +24,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runtime/runtime_internal.h"
 
@@ -36,14 +35,6 @@ enum step { DONE, SUSPENDED };
  * id: keep the struct well under it.
  */
 _Static_assert(sizeof(struct actor) <= 208, "an idle actor must stay small");
-
-uint64_t esr__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static size_t state_offset(const struct esr__key *k)
 {
@@ -128,7 +119,11 @@ static int finish(struct worker *w, struct actor *a)
 	struct esr_runtime *rt = w->rt;
 	uint32_t before;
 
-	ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
+	/* Only this worker decrements pending, so at 1 this command is the last
+	 * one queued: the actor is (very likely) going idle. Stamp the time then,
+	 * and only if the janitor will ever read it: not a clock read per command. */
+	if (rt->cfg.passivate_ms != 0 && ck_pr_load_32(&a->pending) == 1)
+		ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
 	/* Release: if this takes pending to 0, the next runner (scheduled by the
 	 * submit that takes it from 0) or the janitor acquires what we wrote. */
 	ck_pr_fence_release();

@@ -324,23 +324,42 @@ static struct actor *find_or_activate(esr_runtime *rt, const esr_aggregate_type 
 	return a;
 }
 
+/*
+ * Epoch sections guard lookups against the janitor's frees. Without
+ * passivation no actor is freed before stop, which waits for every submit, so
+ * the sections (an atomic exchange and fences each) are skipped: rec is NULL.
+ */
+static void section_begin(ck_epoch_record_t *rec)
+{
+	if (rec != NULL)
+		ck_epoch_begin(rec, NULL);
+}
+
+static void section_end(esr_runtime *rt, ck_epoch_record_t *rec)
+{
+	if (rec != NULL) {
+		ESR_TSAN_RELEASE(&rt->epoch);
+		ck_epoch_end(rec, NULL);
+	}
+}
+
 /* Find or activate the actor, claim a slot, enqueue t. */
 static esr_status route(esr_runtime *rt, const esr_aggregate_type *type,
                         const void *id, size_t id_len, esr_ticket *t)
 {
-	ck_epoch_record_t *rec = esr__epoch_record(rt);
+	ck_epoch_record_t *rec = NULL;
 	struct actor *a;
 	struct esr__key k;
 	enum claim c;
 	int first = 0;
 
-	if (rec == NULL)
+	if (rt->cfg.passivate_ms != 0 && (rec = esr__epoch_record(rt)) == NULL)
 		return ESR_ENOMEM;
 	esr__keyset_key(rt->actors, type->name, id, id_len, &k);
 	for (;;) {
-		ck_epoch_begin(rec, NULL);
+		section_begin(rec);
 		if ((a = find_or_activate(rt, type, &k)) == NULL) {
-			ck_epoch_end(rec, NULL);
+			section_end(rt, rec);
 			return ESR_ENOMEM;
 		}
 		c = claim(rt, a, &first);
@@ -349,8 +368,7 @@ static esr_status route(esr_runtime *rt, const esr_aggregate_type *type,
 			if (rt->cfg.overflow == ESR_OVERFLOW_BLOCK && !ck_pr_load_32(&rt->stopping))
 				wait_for_room(rt, a);
 		}
-		ESR_TSAN_RELEASE(&rt->epoch);
-		ck_epoch_end(rec, NULL);
+		section_end(rt, rec);
 		if (c == CLAIMED)
 			break;
 		if (c == FULL && (rt->cfg.overflow == ESR_OVERFLOW_FAIL ||

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/internal.h"
 #include "core/keyset.h"
 #include "core/sync.h"
 #include "esr/esr.h"
@@ -149,7 +150,6 @@ struct actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *t
                              const struct esr__key *k);
 void esr__actor_free(struct actor *a);
 void esr__actor_run(struct worker *w, struct actor *a);
-uint64_t esr__now_ms(void);
 
 /* scheduler.c */
 void esr__runq_push(struct esr_runtime *rt, struct actor *a);
