@@ -1,4 +1,5 @@
 /* tests/bank.c: the bank account aggregate for the runtime tests. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,3 +87,100 @@ const esr_aggregate_type bank_type = {
 	.apply = bank_apply,
 	.handle = bank_handle,
 };
+
+/* --- the stress tests' workload and audit ------------------------------------ */
+
+void bank_account_id(int account, char *buf, size_t size)
+{
+	snprintf(buf, size, "acct-%d", account);
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+int bank_random_command(uint64_t *rng, int accounts, uint32_t writer, uint32_t seq,
+                        struct bank_command *c, int64_t *delta)
+{
+	int account = (int)(next_random(rng) % (uint64_t)accounts);
+
+	*c = (struct bank_command){.writer = writer, .seq = seq, .count = 1};
+	if (next_random(rng) % 2) {
+		c->kind = BANK_DEPOSIT;
+		c->amount = (int64_t)(next_random(rng) % 100) + 1;
+		*delta = c->amount;
+	} else {
+		c->kind = BANK_WITHDRAW;
+		c->amount = (int64_t)(next_random(rng) % 300) + 1;
+		*delta = -c->amount;
+	}
+	return account;
+}
+
+esr_status bank_audit_init(struct bank_audit *a, uint32_t writers, uint32_t commands)
+{
+	uint32_t i;
+
+	memset(a, 0, sizeof *a);
+	a->writers = writers;
+	a->commands = commands;
+	a->seen = calloc(writers, sizeof *a->seen);
+	a->last_seq = calloc(writers, sizeof *a->last_seq);
+	if (a->seen == NULL || a->last_seq == NULL)
+		return ESR_ENOMEM;
+	for (i = 0; i < writers; i++)
+		if ((a->seen[i] = calloc(commands, sizeof **a->seen)) == NULL)
+			return ESR_ENOMEM;
+	return ESR_OK;
+}
+
+void bank_audit_free(struct bank_audit *a)
+{
+	uint32_t i;
+
+	for (i = 0; a->seen && i < a->writers; i++)
+		free(a->seen[i]);
+	free(a->seen);
+	free(a->last_seq);
+}
+
+static esr_status audit_event(void *ctx, const esr_recorded_event *rec)
+{
+	struct bank_audit *a = ctx;
+	struct bank_payload p;
+
+	if (rec->version != a->expect++)
+		a->gaps++;
+	bank_apply(&a->state, &rec->event);
+	if (rec->event.type == BANK_OPENED)
+		return ESR_OK;
+	memcpy(&p, rec->event.payload, sizeof p);
+	if (p.writer >= a->writers || p.seq >= a->commands) {
+		a->foreign++;
+		return ESR_OK;
+	}
+	a->seen[p.writer][p.seq]++;
+	if (a->last_seq[p.writer] != UINT32_MAX && p.seq <= a->last_seq[p.writer])
+		a->out_of_order++;
+	a->last_seq[p.writer] = p.seq;
+	return ESR_OK;
+}
+
+esr_status bank_audit_account(struct bank_audit *a, esr_store *store, int account)
+{
+	esr_stream_id sid;
+	char id[32];
+	uint32_t i;
+
+	bank_account_id(account, id, sizeof id);
+	sid = (esr_stream_id){"BankAccount", id, strlen(id)};
+	memset(&a->state, 0, sizeof a->state);
+	for (i = 0; i < a->writers; i++)
+		a->last_seq[i] = UINT32_MAX;
+	a->expect = 1;
+	return esr_store_read(store, &sid, 1, audit_event, a);
+}

@@ -6,6 +6,7 @@
 #ifndef ESR_TESTS_BANK_H
 #define ESR_TESTS_BANK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <esr/esr.h>
@@ -49,5 +50,36 @@ extern const esr_aggregate_type bank_type;
 
 /* Fold one event, as apply() does (exposed for replay checks). */
 void bank_apply(void *state, const esr_event *event);
+
+/* "acct-N", the id of account N in the stress tests. */
+void bank_account_id(int account, char *buf, size_t size);
+
+/*
+ * One command of the reference workload (shared/workloads: deposit 1..100 or
+ * withdraw 1..300, uniform over `accounts`), tagged (writer, seq) so the audit
+ * can find its event. Returns the account; *delta is the balance change the
+ * command makes if it is accepted.
+ */
+int bank_random_command(uint64_t *rng, int accounts, uint32_t writer, uint32_t seq,
+                        struct bank_command *c, int64_t *delta);
+
+/*
+ * Replays account streams and checks them: versions contiguous from 1, each
+ * tagged event counted in seen[writer][seq], each writer's events in its own
+ * order within a stream, no event that no writer claims.
+ */
+struct bank_audit {
+	uint32_t writers, commands;
+	uint32_t **seen;    /* [writers][commands] */
+	uint32_t *last_seq; /* per writer, within the stream being replayed */
+	uint64_t expect;
+	struct bank_state state; /* the last stream's replayed state */
+	unsigned gaps, foreign, out_of_order;
+};
+
+esr_status bank_audit_init(struct bank_audit *a, uint32_t writers, uint32_t commands);
+void bank_audit_free(struct bank_audit *a);
+/* Replay one account's stream; a->state then holds its state. */
+esr_status bank_audit_account(struct bank_audit *a, esr_store *store, int account);
 
 #endif

@@ -43,19 +43,6 @@ struct writer {
 	unsigned rejected, exhausted, errors, retries;
 };
 
-static void account_id(int account, char *buf, size_t size)
-{
-	snprintf(buf, size, "acct-%d", account);
-}
-
-static uint64_t next_random(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void *hammer(void *arg)
 {
 	struct writer *w = arg;
@@ -71,24 +58,16 @@ static void *hammer(void *arg)
 	}
 	for (i = 0; i < commands_per_writer; i++) {
 		struct outcome *o = &w->outcomes[i];
-		struct bank_command c = {.writer = w->id, .seq = i};
+		struct bank_command c;
 		char id[32];
 		esr_result r;
 		esr_status st;
 
-		o->account = (int)(next_random(&rng) % ACCOUNTS);
-		if (next_random(&rng) % 2) {
-			c.kind = BANK_DEPOSIT;
-			c.amount = (int64_t)(next_random(&rng) % 100) + 1;
-		} else {
-			c.kind = BANK_WITHDRAW;
-			c.amount = (int64_t)(next_random(&rng) % 300) + 1;
-		}
-		account_id(o->account, id, sizeof id);
+		o->account = bank_random_command(&rng, ACCOUNTS, w->id, i, &c, &o->delta);
+		bank_account_id(o->account, id, sizeof id);
 		st = esr_repository_execute_with_retry(repo, "BankAccount", id, strlen(id), &c,
 		                                       MAX_RETRIES, &r);
 		o->accepted = st == ESR_OK;
-		o->delta = c.kind == BANK_DEPOSIT ? c.amount : -c.amount;
 		if (r.attempts > 1)
 			w->retries += r.attempts - 1;
 		if (st == ESR_EREJECTED)
@@ -102,38 +81,11 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
-/* Replays one stream, checking it step by step. */
-struct audit {
-	uint64_t expect_version;
-	struct bank_state state;
-	uint8_t *seen[WRITERS]; /* times each (writer, seq) appeared */
-	unsigned foreign;       /* events no writer claims */
-	unsigned gaps;
-};
-
-static esr_status audit_event(void *ctx, const esr_recorded_event *rec)
-{
-	struct audit *a = ctx;
-	struct bank_payload p;
-
-	if (rec->version != a->expect_version++)
-		a->gaps++;
-	bank_apply(&a->state, &rec->event);
-	if (rec->event.type == BANK_OPENED)
-		return ESR_OK;
-	memcpy(&p, rec->event.payload, sizeof p);
-	if (p.writer < WRITERS && p.seq < commands_per_writer)
-		a->seen[p.writer][p.seq]++;
-	else
-		a->foreign++;
-	return ESR_OK;
-}
-
 static void stress(esr_strategy strategy)
 {
 	struct writer w[WRITERS];
 	pthread_t t[WRITERS];
-	struct audit audit = {0};
+	struct bank_audit audit;
 	int64_t expected_balance[ACCOUNTS];
 	unsigned overdrawn = 0, retries = 0, rejected = 0, exhausted = 0;
 	esr_repository *repo;
@@ -147,7 +99,7 @@ static void stress(esr_strategy strategy)
 	for (acct = 0; acct < ACCOUNTS; acct++) {
 		struct bank_command open = {.kind = BANK_OPEN, .amount = OPENING};
 		char id[32];
-		account_id(acct, id, sizeof id);
+		bank_account_id(acct, id, sizeof id);
 		assert_int_equal(esr_repository_execute(repo, "BankAccount", id, strlen(id), &open,
 		                                        NULL),
 		                 ESR_OK);
@@ -155,12 +107,11 @@ static void stress(esr_strategy strategy)
 	}
 	esr_repository_close(repo);
 
+	assert_int_equal(bank_audit_init(&audit, WRITERS, commands_per_writer), ESR_OK);
 	for (i = 0; i < WRITERS; i++) {
 		w[i] = (struct writer){.store = store, .strategy = strategy, .id = (uint32_t)i};
 		w[i].outcomes = calloc(commands_per_writer, sizeof *w[i].outcomes);
 		assert_non_null(w[i].outcomes);
-		audit.seen[i] = calloc(commands_per_writer, 1);
-		assert_non_null(audit.seen[i]);
 	}
 	for (i = 0; i < WRITERS; i++)
 		pthread_create(&t[i], NULL, hammer, &w[i]);
@@ -178,25 +129,20 @@ static void stress(esr_strategy strategy)
 		assert_int_equal(retries + exhausted, 0); /* never a conflict */
 
 	for (acct = 0; acct < ACCOUNTS; acct++) {
-		esr_stream_id sid;
-		char id[32];
-		account_id(acct, id, sizeof id);
-		sid = (esr_stream_id){"BankAccount", id, strlen(id)};
-		memset(&audit.state, 0, sizeof audit.state);
-		audit.expect_version = 1;
-		assert_int_equal(esr_store_read(store, &sid, 1, audit_event, &audit), ESR_OK);
-		assert_int_equal(audit.gaps, 0);
+		assert_int_equal(bank_audit_account(&audit, store, acct), ESR_OK);
 		assert_int_equal(audit.state.balance, expected_balance[acct]);
 		if (audit.state.lowest < 0)
 			overdrawn++;
 	}
+	assert_int_equal(audit.gaps, 0);
 	assert_int_equal(audit.foreign, 0);
+	assert_int_equal(audit.out_of_order, 0); /* each writer runs its commands in turn */
 	for (i = 0; i < WRITERS; i++) {
 		for (k = 0; k < commands_per_writer; k++)
 			assert_int_equal(audit.seen[i][k], w[i].outcomes[k].accepted ? 1 : 0);
 		free(w[i].outcomes);
-		free(audit.seen[i]);
 	}
+	bank_audit_free(&audit);
 	print_message("    %s: %u writers x %u commands on %d accounts: %u retries, "
 	              "%u rejected, %u exhausted retries, %u of %d accounts went below zero\n",
 	              esr_strategy_name(strategy), WRITERS, commands_per_writer, ACCOUNTS,

@@ -57,11 +57,6 @@ struct submitter {
 	unsigned refused;
 };
 
-static void account_id(int a, char *buf, size_t n)
-{
-	snprintf(buf, n, "acct-%d", a);
-}
-
 static void completed(void *ctx, esr_status st, const esr_result *r)
 {
 	struct outcome *o = ctx;
@@ -82,18 +77,8 @@ static void *submit_all(void *arg)
 		struct outcome *o = &s->out[i];
 		char id[32];
 
-		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		o->account = (int)(rng % (uint64_t)s->accounts);
-		*c = (struct bank_command){.writer = s->id, .seq = i, .count = 1};
-		if ((rng >> 32) % 2) {
-			c->kind = BANK_DEPOSIT;
-			c->amount = (int64_t)((rng >> 40) % 100) + 1;
-		} else {
-			c->kind = BANK_WITHDRAW;
-			c->amount = (int64_t)((rng >> 40) % 300) + 1;
-		}
-		o->delta = c->kind == BANK_DEPOSIT ? c->amount : -c->amount;
-		account_id(o->account, id, sizeof id);
+		o->account = bank_random_command(&rng, s->accounts, s->id, i, c, &o->delta);
+		bank_account_id(o->account, id, sizeof id);
 		if (esr_submit_cb(s->rt, "BankAccount", id, strlen(id), c, completed, o) != ESR_OK)
 			s->refused++;
 		if (i % 512 == 511) { /* let actors go idle now and then */
@@ -104,43 +89,13 @@ static void *submit_all(void *arg)
 	return NULL;
 }
 
-struct audit {
-	uint64_t expect;
-	struct bank_state state;
-	uint32_t *seen[SUBMITTERS];
-	uint32_t last_seq[SUBMITTERS];
-	int out_of_order, foreign, gaps;
-};
-
-static esr_status audit_event(void *ctx, const esr_recorded_event *rec)
-{
-	struct audit *a = ctx;
-	struct bank_payload p;
-
-	if (rec->version != a->expect++)
-		a->gaps++;
-	bank_apply(&a->state, &rec->event);
-	if (rec->event.type == BANK_OPENED)
-		return ESR_OK;
-	memcpy(&p, rec->event.payload, sizeof p);
-	if (p.writer >= SUBMITTERS || p.seq >= commands) {
-		a->foreign++;
-		return ESR_OK;
-	}
-	a->seen[p.writer][p.seq]++;
-	if (a->last_seq[p.writer] != UINT32_MAX && p.seq <= a->last_seq[p.writer])
-		a->out_of_order++;
-	a->last_seq[p.writer] = p.seq;
-	return ESR_OK;
-}
-
 static void run(const struct plan *p)
 {
 	esr_store *memory, *store;
 	esr_runtime *rt[MAX_WRITERS];
 	struct submitter s[SUBMITTERS];
 	pthread_t th[SUBMITTERS];
-	struct audit audit = {0};
+	struct bank_audit audit;
 	int64_t *balance = calloc((size_t)p->accounts, sizeof *balance);
 	unsigned i, k, overdrawn = 0, accepted = 0;
 	uint64_t conflicts = 0, retries = 0, passivations = 0, activations = 0;
@@ -165,19 +120,18 @@ static void run(const struct plan *p)
 	for (a = 0; a < p->accounts; a++) {
 		struct bank_command open = {.kind = BANK_OPEN, .amount = OPENING};
 		char id[32];
-		account_id(a, id, sizeof id);
+		bank_account_id(a, id, sizeof id);
 		assert_int_equal(esr_execute(rt[0], "BankAccount", id, strlen(id), &open, NULL),
 		                 ESR_OK);
 		balance[a] = OPENING;
 	}
+	assert_int_equal(bank_audit_init(&audit, SUBMITTERS, commands), ESR_OK);
 	for (i = 0; i < SUBMITTERS; i++) {
 		s[i] = (struct submitter){rt[i % (unsigned)p->writers], i, p->accounts,
 		                          calloc(commands, sizeof(struct bank_command)),
 		                          calloc(commands, sizeof(struct outcome)), 0};
 		assert_non_null(s[i].cmds);
 		assert_non_null(s[i].out);
-		audit.seen[i] = calloc(commands, sizeof(uint32_t));
-		audit.last_seq[i] = UINT32_MAX;
 		pthread_create(&th[i], NULL, submit_all, &s[i]);
 	}
 	for (i = 0; i < SUBMITTERS; i++)
@@ -209,15 +163,7 @@ static void run(const struct plan *p)
 		}
 	}
 	for (a = 0; a < p->accounts; a++) {
-		esr_stream_id sid;
-		char id[32];
-		account_id(a, id, sizeof id);
-		sid = (esr_stream_id){"BankAccount", id, strlen(id)};
-		memset(&audit.state, 0, sizeof audit.state);
-		for (i = 0; i < SUBMITTERS; i++)
-			audit.last_seq[i] = UINT32_MAX;
-		audit.expect = 1;
-		assert_int_equal(esr_store_read(memory, &sid, 1, audit_event, &audit), ESR_OK);
+		assert_int_equal(bank_audit_account(&audit, memory, a), ESR_OK);
 		assert_int_equal(audit.state.balance, balance[a]);
 		overdrawn += audit.state.lowest < 0;
 	}
@@ -227,7 +173,6 @@ static void run(const struct plan *p)
 	for (i = 0; i < SUBMITTERS; i++) {
 		for (k = 0; k < commands; k++)
 			assert_int_equal(audit.seen[i][k], s[i].out[k].status == ESR_OK ? 1 : 0);
-		free(audit.seen[i]);
 		free(s[i].cmds);
 		free(s[i].out);
 	}
@@ -246,6 +191,7 @@ static void run(const struct plan *p)
 	if (p->async)
 		esr_store_close(store);
 	esr_store_close(memory);
+	bank_audit_free(&audit);
 	free(balance);
 }
 
