@@ -80,7 +80,12 @@ struct actor {
 
 /* --- workers and the runtime ------------------------------------------------ */
 
-/* Counters one worker keeps alone; summed by esr_runtime_stats_get. */
+/*
+ * Counters one worker keeps alone, with plain increments (no atomic on the
+ * command path). esr_runtime_stats_get reads them with ck_pr_load_64 from
+ * another thread: each value is whole (64-bit aligned loads) but may be a few
+ * commands old, which is all a stats snapshot promises.
+ */
 struct worker_counters {
 	uint64_t completed, rejected, conflicts, retries, exhausted, activations;
 };
