@@ -386,35 +386,83 @@ static esr_status route(esr_runtime *rt, const esr_aggregate_type *type,
 	return ESR_OK;
 }
 
+/*
+ * Open a submit window: count ourselves in `submitting`, fence, then check
+ * `stopping` (stop does the mirror image). While the window is open the
+ * registry, the types and the workers stay alive. A batch opens one window
+ * for all its commands, which is most of what batching saves.
+ */
+static int window_open(esr_runtime *rt)
+{
+	ck_pr_inc_32(&rt->submitting);
+	ck_pr_fence_memory();
+	return !ck_pr_load_32(&rt->stopping);
+}
+
+static void window_close(esr_runtime *rt)
+{
+	/* Release: stop frees what this window used once it sees the count at 0. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->submitting);
+	ck_pr_dec_32(&rt->submitting);
+}
+
+static esr_status check_id(const void *id, size_t id_len)
+{
+	if (id == NULL || id_len == 0)
+		return ESR_EINVAL;
+	return id_len > ESR_ID_MAX ? ESR_ETOOBIG : ESR_OK;
+}
+
+/* The last type a batch looked up, by the caller's name pointer. */
+struct type_cache {
+	const char *name;
+	const esr_aggregate_type *def;
+};
+
+/* Within an open window: one command. */
+static esr_status submit_one(esr_runtime *rt, const char *type, const void *id,
+                             size_t id_len, const void *command, esr_ticket_cb cb,
+                             void *ctx, esr_ticket **out, struct type_cache *tc)
+{
+	esr_ticket *t;
+	esr_status st;
+
+	if (command == NULL)
+		return ESR_EINVAL;
+	if ((st = check_id(id, id_len)) != ESR_OK)
+		return st;
+	if (tc->def == NULL || tc->name != type) {
+		tc->def = NULL;
+		if ((st = esr__types_find(&rt->types, type, &tc->def)) != ESR_OK)
+			return st; /* refused before any actor is touched */
+		tc->name = type;
+	}
+	if ((t = esr__ticket_new(command, cb, ctx)) == NULL)
+		return ESR_ENOMEM;
+	if ((st = route(rt, tc->def, id, id_len, t)) != ESR_OK) {
+		esr__ticket_discard(t);
+		return st;
+	}
+	if (out != NULL)
+		*out = t;
+	return ESR_OK;
+}
+
 static esr_status submit(esr_runtime *rt, const char *type, const void *id,
                          size_t id_len, const void *command, esr_ticket_cb cb,
                          void *ctx, esr_ticket **out)
 {
-	const esr_aggregate_type *def;
-	esr_ticket *t;
+	struct type_cache tc = {NULL, NULL};
 	esr_status st;
 
-	if (rt == NULL || command == NULL || id == NULL || id_len == 0)
+	if (rt == NULL)
 		return ESR_EINVAL;
-	if (id_len > ESR_ID_MAX)
-		return ESR_ETOOBIG;
-	ck_pr_inc_32(&rt->submitting);
-	ck_pr_fence_memory();
-	if (ck_pr_load_32(&rt->stopping)) {
+	if (window_open(rt))
+		st = submit_one(rt, type, id, id_len, command, cb, ctx, out, &tc);
+	else
 		st = ESR_ESHUTDOWN; /* the registry may be gone: touch nothing */
-	} else if ((st = esr__types_find(&rt->types, type, &def)) != ESR_OK) {
-		/* refused before any actor is touched */
-	} else if ((t = esr__ticket_new(command, cb, ctx)) == NULL) {
-		st = ESR_ENOMEM;
-	} else if ((st = route(rt, def, id, id_len, t)) != ESR_OK) {
-		esr__ticket_discard(t);
-	} else if (out != NULL) {
-		*out = t;
-	}
-	/* Release: stop frees what this call used once it sees the count at 0. */
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&rt->submitting);
-	ck_pr_dec_32(&rt->submitting);
+	window_close(rt);
 	return st;
 }
 
@@ -435,23 +483,52 @@ esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
 	return submit(rt, type, id, id_len, command, done, ctx, NULL);
 }
 
-esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
-                           esr_ticket **tickets, size_t *accepted)
+/* Both batch forms: tickets != NULL gives tickets, else done(subs[i].ctx). */
+static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
+                              esr_ticket **tickets, esr_ticket_cb done, size_t *accepted)
 {
+	struct type_cache tc = {NULL, NULL};
 	esr_status st = ESR_OK;
+	int opened = 0;
 	size_t i = 0;
 
-	if (subs == NULL || tickets == NULL)
+	if (rt == NULL || (subs == NULL && n > 0))
 		st = ESR_EINVAL;
+	else if (n > 0 && !(opened = 1, window_open(rt)))
+		st = ESR_ESHUTDOWN;
 	for (; st == ESR_OK && i < n; i++) {
-		st = esr_submit(rt, subs[i].type, subs[i].id, subs[i].id_len,
-		                subs[i].command, &tickets[i]);
+		st = submit_one(rt, subs[i].type, subs[i].id, subs[i].id_len, subs[i].command,
+		                done, subs[i].ctx, tickets ? &tickets[i] : NULL, &tc);
 		if (st != ESR_OK)
 			break;
 	}
+	if (opened)
+		window_close(rt);
 	if (accepted)
 		*accepted = i;
 	return st;
+}
+
+esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
+                           esr_ticket **tickets, size_t *accepted)
+{
+	if (tickets == NULL) {
+		if (accepted)
+			*accepted = 0;
+		return ESR_EINVAL;
+	}
+	return submit_many(rt, subs, n, tickets, NULL, accepted);
+}
+
+esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_t n,
+                              esr_ticket_cb done, size_t *accepted)
+{
+	if (done == NULL) {
+		if (accepted)
+			*accepted = 0;
+		return ESR_EINVAL;
+	}
+	return submit_many(rt, subs, n, NULL, done, accepted);
 }
 
 esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,

@@ -422,7 +422,7 @@ static void submit_many_stops_at_the_first_refusal(void **state)
 
 	(void)state;
 	for (i = 0; i < 10; i++)
-		subs[i] = (esr_submission){"BankAccount", i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &dep};
+		subs[i] = (esr_submission){"BankAccount", i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &dep, NULL};
 	assert_int_equal(esr_submit_many(f->rt, subs, 10, tickets, &accepted), ESR_OK);
 	assert_int_equal(accepted, 10);
 	for (i = 0; i < 10; i++) {
@@ -439,6 +439,44 @@ static void submit_many_stops_at_the_first_refusal(void **state)
 	assert_int_equal(esr_submit_many(f->rt, NULL, 1, tickets, &accepted), ESR_EINVAL);
 	assert_int_equal(accepted, 0);
 	assert_int_equal(stats_of(f->rt).completed, 14);
+	finish(f);
+}
+
+/* Each command of a callback batch completes once, with its own ctx. */
+static void submit_many_cb_hands_each_command_its_ctx(void **state)
+{
+	esr_runtime_config c = config(2);
+	struct fixture *f = start_with(&c);
+	struct tally t[2] = {{PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
+	                     {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0}};
+	struct bank_command dep = {BANK_DEPOSIT, 1, 0, 0, 1};
+	esr_submission subs[64];
+	size_t accepted = 99, i;
+	char type[] = "BankAccount"; /* a second pointer to the same name */
+
+	(void)state;
+	for (i = 0; i < 64; i++)
+		subs[i] = (esr_submission){i % 3 ? "BankAccount" : type, i % 2 ? "odd" : "even",
+		                           i % 2 ? 3 : 4, &dep, &t[i % 2]};
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 64, count_done, &accepted), ESR_OK);
+	assert_int_equal(accepted, 64);
+	subs[5].id_len = ESR_ID_MAX + 1;
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 64, count_done, &accepted), ESR_ETOOBIG);
+	assert_int_equal(accepted, 5);
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 1, NULL, &accepted), ESR_EINVAL);
+	assert_int_equal(accepted, 0);
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 0, count_done, &accepted), ESR_OK);
+	assert_int_equal(accepted, 0);
+	esr_runtime_stop(f->rt);
+	/* "even" got commands 0,2,...,62 then 0,2,4; "odd" 1,...,63 then 1,3. */
+	assert_int_equal(t[0].calls, 32 + 3);
+	assert_int_equal(t[1].calls, 32 + 2);
+	assert_int_equal(t[0].ok + t[1].ok, 69);
+	assert_int_equal(t[0].version_sum, 35u * 36u / 2u);
+	assert_int_equal(t[1].version_sum, 34u * 35u / 2u);
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 1, count_done, &accepted),
+	                 ESR_ESHUTDOWN);
+	assert_int_equal(accepted, 0);
 	finish(f);
 }
 
@@ -796,6 +834,7 @@ int main(void)
 		cmocka_unit_test(ticket_wait_times_out_and_poll_reports),
 		cmocka_unit_test(callbacks_fire_once_per_command),
 		cmocka_unit_test(submit_many_stops_at_the_first_refusal),
+		cmocka_unit_test(submit_many_cb_hands_each_command_its_ctx),
 		cmocka_unit_test(full_mailbox_fails_fast_with_ebusy),
 		cmocka_unit_test(full_mailbox_blocks_the_submitter_until_room),
 		cmocka_unit_test(stop_releases_blocked_submitters),
