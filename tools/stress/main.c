@@ -1,0 +1,91 @@
+/*
+ * tools/stress/main.c: esr-stress. The same command sequence runs first in
+ * one thread straight on the aggregate logic (the baseline), then through the
+ * runtime under each chosen strategy; every run is checked against the store
+ * and the results are printed side by side (see --help).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report.h"
+
+enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
+
+/* --check: the optimistic strategy, and any strategy with one writer, must
+ * keep every rule and every actor's state. */
+static int check_failed(const struct stress_options *o, const struct stress_result *r)
+{
+	int bound = r->strategy == ESR_OPTIMISTIC || o->writers == 1;
+
+	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
+}
+
+static int run_all(const struct stress_options *o, const struct stress_plan *plan,
+                   struct stress_baseline *b, struct stress_result *runs, unsigned *n)
+{
+	static const esr_strategy order[] = {ESR_OPTIMISTIC, ESR_UNCHECKED};
+	FILE *progress = !o->quiet && isatty(STDERR_FILENO) ? stderr : NULL;
+	esr_status st;
+	unsigned i;
+
+	if ((st = stress_baseline_run(plan, b)) != ESR_OK) {
+		fprintf(stderr, "esr-stress: baseline: %s\n", esr_strerror(st));
+		return -1;
+	}
+	for (*n = 0, i = 0; i < 2; i++) {
+		if (!(o->strategies & (i == 0 ? STRESS_OPTIMISTIC : STRESS_UNCHECKED)))
+			continue;
+		if ((st = stress_run(plan, order[i], progress, &runs[*n])) != ESR_OK) {
+			fprintf(stderr, "esr-stress: %s run could not complete: %s\n",
+			        esr_strategy_name(order[i]), esr_strerror(st));
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct stress_options o;
+	struct stress_plan plan;
+	struct stress_baseline b;
+	struct stress_result runs[2];
+	struct stress_report rep = {&o, &b, runs, 0};
+	char err[256];
+	int code = 0;
+	unsigned i;
+
+	switch (stress_options_parse(argc, argv, &o, err, sizeof err)) {
+	case STRESS_HELP:
+		stress_usage(stdout);
+		return 0;
+	case STRESS_BAD:
+		fprintf(stderr, "esr-stress: %s\n", err);
+		return EXIT_USAGE;
+	case STRESS_RUN:
+		break;
+	}
+	if (stress_plan_init(&plan, &o) != ESR_OK) {
+		fprintf(stderr, "esr-stress: cannot hold the command sequence: %s\n",
+		        esr_strerror(ESR_ENOMEM));
+		return EXIT_INCOMPLETE;
+	}
+	if (run_all(&o, &plan, &b, runs, &rep.nruns) != 0) {
+		stress_plan_free(&plan);
+		return EXIT_INCOMPLETE;
+	}
+	stress_plan_free(&plan);
+	if (!o.quiet) /* standard output may be taken by the JSON */
+		report_table(&rep, o.json && strcmp(o.json, "-") == 0 ? stderr : stdout);
+	if (o.json && report_json(&rep, o.json) != 0)
+		code = EXIT_INCOMPLETE;
+	for (i = 0; i < rep.nruns; i++) {
+		if (runs[i].errors != 0)
+			code = EXIT_INCOMPLETE;
+		if (code == 0 && o.check && check_failed(&o, &runs[i]))
+			code = EXIT_FINDING;
+	}
+	return code;
+}

@@ -1,0 +1,59 @@
+/*
+ * tools/stress/plan.c: the command sequence and ids, generated once before
+ * anything is timed so that the baseline and every strategy pay the same
+ * (nothing) for generation and see the same commands.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "zipf.h"
+
+/* splitmix64: spreads any seed, 0 included, into a non-zero xorshift state. */
+static uint64_t seed_state(uint64_t seed)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z != 0 ? z : 1;
+}
+
+esr_status stress_plan_init(struct stress_plan *p, const struct stress_options *opt)
+{
+	uint64_t rng = seed_state(opt->seed), i;
+	struct zipf z;
+	uint32_t k;
+
+	memset(p, 0, sizeof *p);
+	p->opt = opt;
+	p->wl = opt->workload;
+	p->ncmds = opt->commands != 0 ? opt->commands : STRESS_TIMED_SEQUENCE;
+	p->cmds = malloc(p->ncmds * sizeof *p->cmds);
+	p->ids = malloc((size_t)opt->aggregates * STRESS_ID_STRIDE);
+	p->id_lens = malloc(opt->aggregates);
+	if (p->cmds == NULL || p->ids == NULL || p->id_lens == NULL ||
+	    zipf_init(&z, opt->aggregates, opt->skew) != 0) {
+		stress_plan_free(p);
+		return ESR_ENOMEM;
+	}
+	for (i = 0; i < p->ncmds; i++) {
+		p->cmds[i].aggregate = zipf_draw(&z, &rng);
+		p->wl->generate(&rng, &p->cmds[i]);
+	}
+	zipf_free(&z);
+	for (k = 0; k < opt->aggregates; k++)
+		p->id_lens[k] = (uint8_t)snprintf(p->ids + (size_t)k * STRESS_ID_STRIDE,
+		                                  STRESS_ID_STRIDE, "%s-%u", p->wl->id_prefix, k);
+	return ESR_OK;
+}
+
+void stress_plan_free(struct stress_plan *p)
+{
+	free(p->cmds);
+	free(p->ids);
+	free(p->id_lens);
+	memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,225 @@
+/*
+ * tools/stress/run.c: one strategy's run, from a fresh store to the check.
+ * Timing covers the first submit to the last completion; opening the
+ * aggregates, probing the actors and checking the store are outside it.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "writer.h"
+
+/* Open every aggregate that has an opening event, straight in the store. */
+static esr_status open_aggregates(const struct stress_plan *p, esr_store *store)
+{
+	struct stress_payload pl = {0, STRESS_SEQ_SETUP};
+	esr_event ev = {.payload = &pl, .payload_len = sizeof pl};
+	esr_append_result ar;
+	esr_status st;
+	uint32_t k;
+
+	if ((ev.type = p->wl->open(&pl.amount)) == 0)
+		return ESR_OK;
+	for (k = 0; k < p->opt->aggregates; k++) {
+		esr_stream_id sid = {p->wl->type.name, stress_plan_id(p, k), p->id_lens[k]};
+		if ((st = esr_store_append(store, &sid, 0, &ev, 1, &ar)) != ESR_OK)
+			return st;
+	}
+	return ESR_OK;
+}
+
+struct progress {
+	FILE *out;
+	struct writer *writers;
+	unsigned n;
+	esr_strategy strategy;
+	uint64_t start;
+	_Atomic int done;
+	pthread_t thread;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress *pg = arg;
+	struct timespec tick = {0, 250 * 1000 * 1000};
+
+	while (!atomic_load(&pg->done)) {
+		uint64_t completed = 0, conflicts = 0;
+		double secs = (double)(stress_now_ns() - pg->start) / 1e9;
+		esr_runtime_stats st;
+		unsigned w;
+
+		for (w = 0; w < pg->n; w++) {
+			completed += atomic_load_explicit(&pg->writers[w].completed,
+			                                  memory_order_relaxed);
+			if (esr_runtime_stats_get(pg->writers[w].rt, &st) == ESR_OK)
+				conflicts += st.conflicts;
+		}
+		fprintf(pg->out, "\r\033[K%s: %llu commands, %.0f commands/s, %llu conflicts, %.1f s",
+		        esr_strategy_name(pg->strategy), (unsigned long long)completed,
+		        secs > 0 ? (double)completed / secs : 0.0, (unsigned long long)conflicts,
+		        secs);
+		fflush(pg->out);
+		nanosleep(&tick, NULL);
+	}
+	fputs("\r\033[K", pg->out);
+	fflush(pg->out);
+	return NULL;
+}
+
+static esr_status start_writers(const struct stress_plan *p, esr_strategy strategy,
+                                esr_store *store, struct writer *ws, unsigned *started)
+{
+	esr_runtime_config cfg = p->opt->runtime;
+	esr_runtime *rt;
+	esr_status st;
+
+	cfg.strategy = strategy;
+	for (*started = 0; *started < p->opt->writers; (*started)++) {
+		if ((st = esr_runtime_start(&cfg, store, &rt)) != ESR_OK)
+			return st;
+		if ((st = esr_runtime_register(rt, &p->wl->type)) != ESR_OK ||
+		    (st = writer_init(&ws[*started], p, *started, rt)) != ESR_OK) {
+			esr_runtime_destroy(rt);
+			return st;
+		}
+	}
+	return ESR_OK;
+}
+
+/* Run the writers' threads; r gets the time and what the clients saw. */
+static esr_status drive(const struct stress_plan *p, struct writer *ws, FILE *progress,
+                        struct stress_result *r)
+{
+	unsigned w, n = p->opt->writers, spawned;
+	struct progress pg = {progress, ws, n, r->strategy, 0, 0, 0};
+	uint64_t start = stress_now_ns();
+	esr_status st = ESR_OK;
+
+	pg.start = start;
+	for (w = 0; w < n; w++)
+		ws[w].deadline = p->opt->duration > 0 ? start + (uint64_t)(p->opt->duration * 1e9) : 0;
+	for (spawned = 0; spawned < n; spawned++)
+		if (pthread_create(&ws[spawned].thread, NULL, writer_main, &ws[spawned]) != 0)
+			break;
+	if (progress != NULL && pthread_create(&pg.thread, NULL, progress_main, &pg) != 0)
+		progress = NULL;
+	for (w = 0; w < spawned; w++)
+		pthread_join(ws[w].thread, NULL);
+	r->seconds = (double)(stress_now_ns() - start) / 1e9;
+	if (progress != NULL) {
+		atomic_store(&pg.done, 1);
+		pthread_join(pg.thread, NULL);
+	}
+	if (spawned < n)
+		return ESR_ENOMEM;
+	for (w = 0; w < n; w++) {
+		struct writer *x = &ws[w];
+		r->commands += x->count;
+		r->accepted += x->accepted;
+		r->rejected += x->rejected;
+		r->exhausted += x->exhausted;
+		if (x->errors != 0 && r->errors == 0)
+			r->first_error = x->first_error;
+		r->errors += x->errors;
+		hist_merge(&r->latency, &x->latency);
+		if (x->fatal != ESR_OK)
+			st = x->fatal;
+	}
+	return st;
+}
+
+static esr_status probe_all(const struct stress_plan *p, struct writer *ws,
+                            struct stress_probes *pr)
+{
+	size_t n = (size_t)p->opt->writers * p->opt->aggregates, i;
+	esr_status st = ESR_OK;
+	unsigned w;
+
+	pr->writers = p->opt->writers;
+	pr->aggregates = p->opt->aggregates;
+	pr->state_size = p->wl->type.state_size;
+	pr->version = malloc(n * sizeof *pr->version);
+	pr->states = calloc(n, pr->state_size);
+	if (pr->version == NULL || pr->states == NULL)
+		return ESR_ENOMEM;
+	for (i = 0; i < n; i++)
+		pr->version[i] = STRESS_PROBE_NONE;
+	for (w = 0; w < p->opt->writers && st == ESR_OK; w++)
+		st = writer_probe(&ws[w], pr);
+	return st;
+}
+
+/* Stop every runtime; its counters are part of the result. */
+static void stop_writers(struct writer *ws, unsigned n, struct stress_result *r)
+{
+	esr_runtime_stats s;
+	unsigned w;
+
+	for (w = 0; w < n; w++) {
+		esr_runtime_stop(ws[w].rt);
+		if (esr_runtime_stats_get(ws[w].rt, &s) == ESR_OK) {
+			r->conflicts += s.conflicts;
+			r->retries += s.retries;
+			r->activations += s.activations;
+		}
+		esr_runtime_destroy(ws[w].rt);
+		ws[w].rt = NULL;
+	}
+}
+
+static esr_status check(const struct stress_plan *p, esr_store *store, struct writer *ws,
+                        const struct stress_probes *pr, struct stress_result *r)
+{
+	unsigned w, n = p->opt->writers;
+	struct stress_outcomes out = {n, calloc(n, sizeof(uint8_t *)),
+	                              calloc(n, sizeof(uint64_t)), 0};
+	esr_status st = ESR_ENOMEM;
+
+	if (out.by_writer != NULL && out.count != NULL) {
+		for (w = 0; w < n; w++) {
+			out.by_writer[w] = ws[w].outcome;
+			out.count[w] = ws[w].count;
+			out.total += ws[w].count;
+		}
+		st = stress_check_run(p, store, &out, pr, &r->check);
+	}
+	free(out.by_writer);
+	free(out.count);
+	return st;
+}
+
+esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *progress,
+                      struct stress_result *r)
+{
+	unsigned started = 0, w;
+	struct writer *ws = calloc(p->opt->writers, sizeof *ws);
+	struct stress_probes pr = {0};
+	esr_store *store = NULL;
+	esr_status st;
+
+	memset(r, 0, sizeof *r);
+	r->strategy = strategy;
+	hist_init(&r->latency);
+	if (ws == NULL)
+		return ESR_ENOMEM;
+	stress_rss_reset();
+	if ((st = esr_memory_store_open(&store)) == ESR_OK &&
+	    (st = open_aggregates(p, store)) == ESR_OK &&
+	    (st = start_writers(p, strategy, store, ws, &started)) == ESR_OK &&
+	    (st = drive(p, ws, progress, r)) == ESR_OK)
+		st = probe_all(p, ws, &pr);
+	stop_writers(ws, started, r);
+	r->peak_rss = stress_rss_peak();
+	if (st == ESR_OK)
+		st = check(p, store, ws, &pr, r);
+	for (w = 0; w < started; w++)
+		writer_free(&ws[w]);
+	free(ws);
+	free(pr.version);
+	free(pr.states);
+	esr_store_close(store);
+	return st;
+}

@@ -1,0 +1,47 @@
+/* tools/stress/sys.c: clocks and peak memory, from Linux. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "run.h"
+
+uint64_t stress_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Writing 5 to clear_refs resets the process's peak RSS (VmHWM) to its
+ * current RSS, so each strategy's peak is its own. What the last run freed
+ * goes back to the system first, or it would count against the next one. */
+void stress_rss_reset(void)
+{
+	FILE *f;
+
+	malloc_trim(0);
+	f = fopen("/proc/self/clear_refs", "w");
+
+	if (f != NULL) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+uint64_t stress_rss_peak(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned long long kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "VmHWM:", 6) == 0 && sscanf(line + 6, "%llu", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}

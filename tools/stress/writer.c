@@ -1,0 +1,238 @@
+/*
+ * tools/stress/writer.c: see writer.h.
+ *
+ * Slot states: IDLE, then IN_FLIGHT once submitted. The completion callback
+ * writes the outcome and swaps DONE in with release order; the thread loads
+ * DONE with acquire before reading the outcome. A thread that finds its oldest
+ * slot still in flight spins briefly, then swaps IN_FLIGHT for SLEEPING and
+ * sleeps on a futex; the callback wakes it only if it replaced SLEEPING, so a
+ * command nobody waits on costs no system call.
+ */
+#define _GNU_SOURCE /* syscall */
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+
+#include "writer.h"
+
+enum { SLOT_IDLE, SLOT_IN_FLIGHT, SLOT_SLEEPING, SLOT_DONE };
+
+esr_status writer_init(struct writer *w, const struct stress_plan *p, unsigned index,
+                       esr_runtime *rt)
+{
+	const struct stress_options *o = p->opt;
+	uint64_t share = o->commands ? (o->commands + o->writers - 1) / o->writers : 1u << 16;
+
+	memset(w, 0, sizeof *w);
+	w->plan = p;
+	w->index = index;
+	w->rt = rt;
+	hist_init(&w->latency);
+	w->slots = calloc(o->window, sizeof *w->slots);
+	w->batch = calloc(o->batch, sizeof *w->batch);
+	w->cap = share;
+	w->outcome = calloc(w->cap, 1);
+	if (w->slots == NULL || w->batch == NULL || w->outcome == NULL) {
+		writer_free(w);
+		return ESR_ENOMEM;
+	}
+	return ESR_OK;
+}
+
+void writer_free(struct writer *w)
+{
+	free(w->slots);
+	free(w->batch);
+	free(w->outcome);
+	w->slots = NULL;
+	w->batch = NULL;
+	w->outcome = NULL;
+}
+
+static void on_done(void *ctx, esr_status status, const esr_result *result)
+{
+	struct slot *s = ctx;
+
+	s->status = status;
+	s->version = result->version;
+	s->done_ns = stress_now_ns();
+	/* After the swap the slot belongs to the thread again: only its address
+	 * is used below, and a wake on a reused slot is merely spurious. */
+	if (atomic_exchange_explicit(&s->state, SLOT_DONE, memory_order_acq_rel) == SLOT_SLEEPING)
+		syscall(SYS_futex, &s->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void wait_done(struct slot *s)
+{
+	uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+	unsigned spins;
+
+	for (spins = 0; st != SLOT_DONE && spins < 256; spins++) {
+		ck_pr_stall();
+		st = atomic_load_explicit(&s->state, memory_order_acquire);
+	}
+	while (st != SLOT_DONE) {
+		if (st == SLOT_IN_FLIGHT &&
+		    !atomic_compare_exchange_strong_explicit(&s->state, &st, SLOT_SLEEPING,
+		                                             memory_order_acquire,
+		                                             memory_order_acquire))
+			continue; /* st now holds what we found */
+		syscall(SYS_futex, &s->state, FUTEX_WAIT_PRIVATE, SLOT_SLEEPING, NULL, NULL, 0);
+		st = atomic_load_explicit(&s->state, memory_order_acquire);
+	}
+}
+
+static void record(struct writer *w, uint64_t j, esr_status st)
+{
+	uint8_t out;
+
+	switch (st) {
+	case ESR_OK: out = OUT_ACCEPTED; w->accepted++; break;
+	case ESR_EREJECTED: out = OUT_REJECTED; w->rejected++; break;
+	case ESR_ECONFLICT: out = OUT_EXHAUSTED; w->exhausted++; break;
+	default:
+		out = OUT_ERROR;
+		if (w->errors++ == 0)
+			w->first_error = st;
+	}
+	w->outcome[j] = out;
+	atomic_store_explicit(&w->completed, atomic_load_explicit(&w->completed,
+	                      memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+static void reap(struct writer *w, struct slot *s)
+{
+	wait_done(s);
+	hist_record(&w->latency, s->done_ns - s->submit_ns);
+	record(w, s->j, s->status);
+	atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
+}
+
+/* Submit the batch; a command the runtime refused is an error of the run. */
+static void flush(struct writer *w, unsigned *n)
+{
+	uint64_t now = stress_now_ns();
+	size_t accepted = 0, i;
+	esr_status st;
+
+	if (*n == 0)
+		return;
+	for (i = 0; i < *n; i++) {
+		struct slot *s = w->batch[i].ctx;
+		s->submit_ns = now;
+		atomic_store_explicit(&s->state, SLOT_IN_FLIGHT, memory_order_relaxed);
+	}
+	st = esr_submit_many_cb(w->rt, w->batch, *n, on_done, &accepted);
+	for (i = accepted; st != ESR_OK && i < *n; i++) {
+		struct slot *s = w->batch[i].ctx;
+		atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
+		record(w, s->j, st);
+		w->fatal = st;
+	}
+	*n = 0;
+}
+
+static int grow(struct writer *w, uint64_t j)
+{
+	uint8_t *o;
+
+	if (j < w->cap)
+		return 0;
+	if ((o = realloc(w->outcome, w->cap * 2)) == NULL)
+		return -1;
+	memset(o + w->cap, 0, w->cap);
+	w->outcome = o;
+	w->cap *= 2;
+	return 0;
+}
+
+void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	const struct stress_plan *p = w->plan;
+	const struct stress_options *o = p->opt;
+	const char *type = p->wl->type.name;
+	unsigned n = 0;
+	uint64_t j, x;
+
+	for (j = 0;; j++) {
+		uint64_t i = w->index + j * o->writers;
+		struct slot *s = &w->slots[j % o->window];
+		const struct stress_cmd *c;
+
+		if ((o->commands != 0 && i >= o->commands) || w->fatal != ESR_OK)
+			break;
+		if (w->deadline != 0 && (j & 255) == 0 && stress_now_ns() >= w->deadline)
+			break;
+		if (grow(w, j) != 0) {
+			w->fatal = ESR_ENOMEM;
+			break;
+		}
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
+			reap(w, s);
+		c = &p->cmds[i % p->ncmds];
+		s->msg = (struct stress_msg){*c, i, NULL};
+		s->j = j;
+		w->batch[n++] = (esr_submission){type, stress_plan_id(p, c->aggregate),
+		                                 p->id_lens[c->aggregate], &s->msg, s};
+		if (n == o->batch)
+			flush(w, &n);
+	}
+	flush(w, &n);
+	w->count = j;
+	for (x = 0; x < o->window; x++) { /* oldest first */
+		struct slot *s = &w->slots[(j + x) % o->window];
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
+			reap(w, s);
+	}
+	return NULL;
+}
+
+/* Probe aggregates [first, first + n), n <= window. */
+static esr_status probe_chunk(struct writer *w, struct stress_probes *pr, uint32_t first,
+                              uint32_t n)
+{
+	const struct stress_plan *p = w->plan;
+	size_t size = pr->state_size, accepted = 0;
+	esr_status st = ESR_OK;
+	uint32_t x, b;
+
+	for (x = 0; x < n && st == ESR_OK; x += b) {
+		b = n - x < p->opt->batch ? n - x : p->opt->batch;
+		for (uint32_t y = 0; y < b; y++) {
+			struct slot *s = &w->slots[x + y];
+			uint32_t k = first + x + y;
+			s->msg = (struct stress_msg){{k, 0, 0}, STRESS_SEQ_SETUP, s->probe};
+			atomic_store_explicit(&s->state, SLOT_IN_FLIGHT, memory_order_relaxed);
+			w->batch[y] = (esr_submission){p->wl->type.name, stress_plan_id(p, k),
+			                               p->id_lens[k], &s->msg, s};
+		}
+		st = esr_submit_many_cb(w->rt, w->batch, b, on_done, &accepted);
+		if (st != ESR_OK)
+			n = x + (uint32_t)accepted;
+	}
+	for (x = 0; x < n; x++) {
+		struct slot *s = &w->slots[x];
+		size_t at = (size_t)w->index * pr->aggregates + first + x;
+		wait_done(s);
+		atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
+		pr->version[at] = s->status == ESR_OK ? s->version : STRESS_PROBE_NONE;
+		memcpy(pr->states + at * size, s->probe, size);
+	}
+	return st;
+}
+
+esr_status writer_probe(struct writer *w, struct stress_probes *pr)
+{
+	uint32_t k, K = pr->aggregates, window = w->plan->opt->window;
+	esr_status st = ESR_OK;
+
+	for (k = 0; k < K && st == ESR_OK; k += window)
+		st = probe_chunk(w, pr, k, K - k < window ? K - k : window);
+	return st;
+}

@@ -1,0 +1,52 @@
+/*
+ * tools/stress/writer.h: one writer: a runtime and the thread that feeds it.
+ *
+ * The thread keeps up to `window` commands in flight in a ring of slots.
+ * Each slot is a command's whole life: the message handed to the runtime,
+ * the submit and completion times, the outcome. The completion callback
+ * fills the slot and marks it done; the thread reaps slots in order, records
+ * latency and outcome, and reuses them. Nothing is allocated per command.
+ */
+#ifndef ESR_STRESS_WRITER_H
+#define ESR_STRESS_WRITER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "run.h"
+
+struct slot {
+	struct stress_msg msg;
+	uint64_t j; /* the writer's command number */
+	uint64_t submit_ns, done_ns, version;
+	esr_status status;
+	_Atomic uint32_t state;
+	unsigned char probe[STRESS_STATE_MAX];
+};
+
+struct writer {
+	const struct stress_plan *plan;
+	unsigned index;
+	esr_runtime *rt;
+	uint64_t deadline; /* monotonic ns; 0 for a counted run */
+	struct slot *slots;
+	esr_submission *batch;
+	uint8_t *outcome; /* [j] */
+	uint64_t count, cap;
+	struct histogram latency;
+	uint64_t accepted, rejected, exhausted, errors;
+	esr_status first_error; /* first command error */
+	esr_status fatal;       /* a submit refused: the run is void */
+	_Atomic uint64_t completed; /* for the progress line */
+	pthread_t thread;
+};
+
+esr_status writer_init(struct writer *w, const struct stress_plan *p, unsigned index,
+                       esr_runtime *rt);
+void writer_free(struct writer *w);
+/* The thread: submit this writer's share of the plan, reap every command. */
+void *writer_main(void *arg);
+/* After the run: ask every actor of this writer for its state and version. */
+esr_status writer_probe(struct writer *w, struct stress_probes *probes);
+
+#endif
