@@ -12,15 +12,6 @@
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
 
-/* --check: the optimistic strategy, and any strategy with one writer, must
- * keep every rule and every actor's state. */
-static int check_failed(const struct stress_options *o, const struct stress_result *r)
-{
-	int bound = r->strategy == ESR_OPTIMISTIC || o->writers == 1;
-
-	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
-}
-
 static int run_all(const struct stress_options *o, const struct stress_plan *plan,
                    struct stress_baseline *b, struct stress_result *runs, unsigned *n)
 {
@@ -84,7 +75,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < rep.nruns; i++) {
 		if (runs[i].errors != 0)
 			code = EXIT_INCOMPLETE;
-		if (code == 0 && o.check && check_failed(&o, &runs[i]))
+		if (code == 0 && o.check && stress_check_failed(&o, &runs[i]))
 			code = EXIT_FINDING;
 	}
 	return code;

@@ -240,7 +240,7 @@ enum stress_parse stress_options_parse(int argc, char **argv, struct stress_opti
 	if ((r = from_env(o, err, len)) != STRESS_RUN)
 		return r;
 	opterr = 0; /* our own one-line messages */
-	optind = 1;
+	optind = 0; /* glibc: start afresh, so parsing can be repeated (tests) */
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == '?')
 			return bad(err, len, "%s: unknown option, or its value is missing (see --help)",

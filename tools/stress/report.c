@@ -26,6 +26,13 @@ static double vs_raw(const struct stress_report *rep, const struct stress_result
 	return raw > 0 ? cps(r) / raw : 0;
 }
 
+int stress_check_failed(const struct stress_options *o, const struct stress_result *r)
+{
+	int bound = r->strategy == ESR_OPTIMISTIC || o->writers == 1;
+
+	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
+}
+
 /* --- the table ----------------------------------------------------------------- */
 
 static void duration_text(uint64_t ns, char *buf, size_t len)

@@ -13,6 +13,12 @@ struct stress_report {
 	unsigned nruns;
 };
 
+/*
+ * --check: does this run fail it? The optimistic strategy, and any strategy
+ * with one writer, must keep every rule and every actor's state.
+ */
+int stress_check_failed(const struct stress_options *o, const struct stress_result *r);
+
 void report_table(const struct stress_report *rep, FILE *out);
 /* Write the JSON document to path ("-": standard output). 0, or -1 with errno-style
  * failure reported on stderr. */

@@ -53,7 +53,7 @@ struct stress_workload {
 	uint32_t (*open)(int64_t *amount);
 	/* Fill kind and amount of a random command; rng is xorshift64 state. */
 	void (*generate)(uint64_t *rng, struct stress_cmd *c);
-	/* 0 to accept, with the event in *type/*amount (*type 0: no event);
+	/* 0 to accept, with the event in *type and *amount (*type 0: no event);
 	 * otherwise the rejection code. */
 	int (*decide)(const void *state, const struct stress_cmd *c, uint32_t *type,
 	              int64_t *amount);

@@ -1,0 +1,86 @@
+#!/bin/sh
+# tests/stress_cli.sh ESR_STRESS: esr-stress as a user meets it: --help, a
+# one-line error and exit 2 for each bad value, no progress line when output
+# is not a terminal, JSON on standard output, --check on both settings.
+set -u
+bin=$1
+strategy_env=
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# --help: exit 0, every flag documented.
+"$bin" --help >"$tmp/help" 2>&1 || fail "--help exited $?"
+for flag in strategy workers writers aggregates skew commands duration seed \
+	max-retries batch window mailbox-capacity workload store json quiet check help; do
+	grep -q -- "--$flag" "$tmp/help" || fail "--help does not document --$flag"
+done
+
+# Bad values: exit 2 and one line on stderr naming the flag.
+bad() {
+	flag=$1
+	shift
+	env ${strategy_env:+ESR_STRATEGY="$strategy_env"} "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" -eq 2 ] || fail "$*: exit $rc, expected 2"
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$*: stderr is not one line: $(cat "$tmp/err")"
+	grep -q -- "$flag" "$tmp/err" || fail "$*: stderr does not name $flag: $(cat "$tmp/err")"
+	[ ! -s "$tmp/out" ] || fail "$*: wrote to stdout"
+}
+bad --workers --workers=-2
+bad --workers --workers=0
+bad --commands --commands=-5
+bad --aggregates --aggregates=0
+bad --skew --skew=6
+bad --skew --skew=-1
+bad --strategy --strategy=pessimistic
+bad --workload --workload=orders
+bad --writers --writers=abc
+bad --duration --commands=10 --duration=1
+strategy_env=bogus bad ESR_STRATEGY
+strategy_env=
+bad --bogus --bogus
+
+small="--aggregates=64 --commands=3000 --workers=2"
+
+# Not a terminal: the table on stdout, nothing on stderr (no progress line).
+# shellcheck disable=SC2086
+"$bin" $small >"$tmp/out" 2>"$tmp/err" || fail "plain run exited $?"
+[ ! -s "$tmp/err" ] || fail "plain run wrote to stderr: $(cat "$tmp/err")"
+grep -q "optimistic" "$tmp/out" && grep -q "unchecked" "$tmp/out" ||
+	fail "the table lacks a strategy column"
+grep -q "vs raw" "$tmp/out" || fail "the table lacks vs raw"
+
+# --json - --quiet: only JSON on stdout.
+# shellcheck disable=SC2086
+"$bin" $small --strategy=optimistic --json=- --quiet >"$tmp/out" 2>"$tmp/err" ||
+	fail "--json - exited $?"
+[ "$(head -c 1 "$tmp/out")" = "{" ] || fail "--json - did not start with {"
+grep -q '"runs"' "$tmp/out" && grep -q '"raw_cps"' "$tmp/out" ||
+	fail "--json - lacks runs or baseline"
+[ ! -s "$tmp/err" ] || fail "--quiet wrote to stderr"
+
+# An unwritable JSON path: the run completes, the failure is reported, exit 3.
+# shellcheck disable=SC2086
+"$bin" $small --quiet --json="$tmp/no/such/dir/x.json" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 3 ] || fail "unwritable --json: exit $rc, expected 3"
+grep -q "no/such/dir" "$tmp/err" || fail "unwritable --json: no message"
+
+# --check: every workload, one writer and three, passes (unchecked with three
+# writers breaks rules, but that is a finding, not a failure).
+for wl in bank inventory counter; do
+	for writers in 1 3; do
+		# shellcheck disable=SC2086
+		"$bin" $small --check --quiet --workload=$wl --writers=$writers ||
+			fail "--check --workload=$wl --writers=$writers exited $?"
+	done
+done
+
+[ "$failures" -eq 0 ] || exit 1
+echo "stress_cli: all checks passed"
