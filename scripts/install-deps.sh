@@ -5,7 +5,7 @@
 set -eu
 
 # gcc brings the sanitizer runtimes (libasan, libubsan, libtsan) with it.
-packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev"
+packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson-dev"
 
 missing=""
 for p in $packages; do

@@ -1,6 +1,6 @@
 # Installs the build tree into a scratch prefix, then builds and runs a
 # consumer through find_package(esr) (shared and static) and pkg-config.
-# Run with -DBUILD_DIR= -DSOURCE_DIR= -DWORK_DIR= -DCC= -DCFLAGS=
+# Run with -DBUILD_DIR= -DSOURCE_DIR= -DWORK_DIR= -DCC= -DCFLAGS= -DEXPECT_STRESS=
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -12,6 +12,10 @@ endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+
+if(EXPECT_STRESS) # installed with the library, and runs from there
+  run(${prefix}/bin/esr-stress --help)
+endif()
 
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package -B ${WORK_DIR}/consumer
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${CC} "-DCMAKE_C_FLAGS=${CFLAGS}")

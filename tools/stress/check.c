@@ -18,6 +18,7 @@
  *    that differs from the replay of the stream's first that-many events (or
  *    claimed a version the stream does not have).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,7 @@ struct replay {
 	uint32_t k;
 	uint64_t expect;
 	int broken, gapped, diverged;
-	unsigned char state[STRESS_STATE_MAX];
+	_Alignas(max_align_t) unsigned char state[STRESS_STATE_MAX];
 	struct stress_check *c;
 };
 
@@ -118,7 +119,7 @@ static esr_status replay_one(struct replay *r, esr_store *store, uint32_t k)
 static void expected_totals(const struct stress_plan *p, const struct stress_outcomes *out,
                             int64_t *totals)
 {
-	unsigned char state[STRESS_STATE_MAX] = {0};
+	_Alignas(max_align_t) unsigned char state[STRESS_STATE_MAX] = {0};
 	int64_t amount;
 	uint32_t type = p->wl->open(&amount);
 	uint64_t i;
