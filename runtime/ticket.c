@@ -11,13 +11,12 @@
 #define _GNU_SOURCE /* syscall */
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/futex.h"
 #include "runtime/runtime_internal.h"
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
@@ -65,7 +64,7 @@ void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&t->state);
 	if (ck_pr_fas_32(&t->state, TICKET_DONE) == TICKET_SLEEPER)
-		syscall(SYS_futex, &t->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		esr__futex_wake_all(&t->state);
 	unref(t);
 }
 
@@ -122,7 +121,7 @@ esr_status esr_ticket_wait(esr_ticket *t, long timeout_ms)
 		if (ck_pr_load_32(&t->state) == TICKET_PENDING &&
 		    !ck_pr_cas_32(&t->state, TICKET_PENDING, TICKET_SLEEPER))
 			continue; /* it just completed */
-		syscall(SYS_futex, &t->state, FUTEX_WAIT_PRIVATE, TICKET_SLEEPER, relp, NULL, 0);
+		esr__futex_wait(&t->state, TICKET_SLEEPER, relp);
 	}
 }
 

@@ -44,8 +44,14 @@
  * reserved earlier versions of the same stream; each of those holds every
  * resource it needs and only copies events, so the wait is short, but a writer
  * descheduled in that window delays the stream's later writers (never other
- * streams, never readers).
+ * streams, never readers). Waiters spin, then yield, then sleep on a futex
+ * over `committed`, so that with more threads than cores they give their CPU
+ * to the descheduled writer instead of taking turns spinning on it. Sleeping
+ * is a Dekker handshake: a sleeper counts itself in `sleepers`, fences, and
+ * re-reads `committed`; a publisher stores `committed`, fences, and wakes if
+ * it sees a sleeper. One of the two always sees the other.
  */
+#define _GNU_SOURCE /* syscall, for core/futex.h */
 #include <ck_backoff.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -53,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/futex.h"
 #include "core/internal.h"
 #include "core/keyset.h"
 #include "core/sync.h"
@@ -78,6 +85,7 @@ struct stream {
 	struct esr__key key; /* must stay first */
 	uint64_t reserved;
 	uint64_t committed;
+	uint32_t sleepers; /* writers asleep until `committed` moves */
 	struct chunk *head;
 	struct chunk *tail; /* hint for writers: a linked chunk, only moves on */
 	/* type name, NUL, then id bytes follow */
@@ -120,6 +128,7 @@ static struct stream *stream_new(const struct esr__key *k)
 	esr__key_copy(&s->key, k, s + 1);
 	s->reserved = 0;
 	s->committed = 0;
+	s->sleepers = 0;
 	s->tail = s->head;
 	return s;
 }
@@ -205,14 +214,32 @@ static uint64_t await_committed(struct stream *s, uint64_t v)
 	uint64_t c;
 
 	while ((c = ck_pr_load_64(&s->committed)) < v) {
-		if (++spins < 128)
+		if (++spins < 128) {
 			ck_pr_stall();
-		else
+		} else if (spins < 160) {
 			sched_yield(); /* the earlier writer may need this core */
+		} else {
+			ck_pr_inc_32(&s->sleepers);
+			ck_pr_fence_memory();
+			if ((c = ck_pr_load_64(&s->committed)) < v)
+				esr__futex_wait(esr__futex_low_word(&s->committed), (uint32_t)c, NULL);
+			ck_pr_dec_32(&s->sleepers);
+		}
 	}
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&s->committed);
 	return c;
+}
+
+/* Make versions up to v visible, and wake any writer asleep on them. */
+static void publish(struct stream *s, uint64_t v)
+{
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&s->committed);
+	ck_pr_store_64(&s->committed, v);
+	ck_pr_fence_memory(); /* the store before the load of sleepers */
+	if (ck_pr_load_32(&s->sleepers) != 0)
+		esr__futex_wake_all(esr__futex_low_word(&s->committed));
 }
 
 /*
@@ -288,9 +315,7 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 		offset += events[i].payload_len;
 	}
 	await_committed(s, start);
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&s->committed);
-	ck_pr_store_64(&s->committed, start + n);
+	publish(s, start + n);
 }
 
 static struct stream *lookup(struct memory_store *ms, const struct esr__key *k)

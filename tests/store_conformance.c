@@ -512,7 +512,9 @@ static uint32_t tag_check(const struct tag *t)
 	return (t->writer * 2654435761u) ^ (t->batch * 40503u) ^ (t->index << 16) ^ t->size;
 }
 
-enum { WRITERS = 4, BATCHES = 1500 };
+/* More writers than this machine has cores: publication waits reach the
+ * sleeping fallback (a descheduled writer holds up the ones behind it). */
+enum { WRITERS = 8, BATCHES = 1500 };
 
 struct appender {
 	esr_store *store;
@@ -520,6 +522,7 @@ struct appender {
 	uint32_t writer;
 	int checked; /* expected version (retry on conflict) vs ESR_VERSION_ANY */
 	uint32_t conflicts;
+	pthread_barrier_t *go; /* all start together, or they hardly overlap */
 };
 
 static void *append_batches(void *arg)
@@ -529,6 +532,7 @@ static void *append_batches(void *arg)
 	esr_event ev[4];
 	uint32_t b, i, size;
 
+	pthread_barrier_wait(a->go);
 	for (b = 0; b < BATCHES; b++) {
 		size = b % 4 + 1;
 		for (i = 0; i < size; i++) {
@@ -636,12 +640,14 @@ static void concurrent_appenders(esr_store *s, int checked)
 	pthread_t t[WRITERS], tw;
 	volatile int stop = 0;
 	struct watcher w = {.store = s, .sid = &sid, .stop = &stop};
+	pthread_barrier_t go;
 	uint32_t i, conflicts = 0;
 
 	thread_failures = 0;
+	pthread_barrier_init(&go, NULL, WRITERS);
 	pthread_create(&tw, NULL, watch, &w);
 	for (i = 0; i < WRITERS; i++) {
-		a[i] = (struct appender){s, &sid, i, checked, 0};
+		a[i] = (struct appender){s, &sid, i, checked, 0, &go};
 		pthread_create(&t[i], NULL, append_batches, &a[i]);
 	}
 	for (i = 0; i < WRITERS; i++) {
@@ -650,6 +656,7 @@ static void concurrent_appenders(esr_store *s, int checked)
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(tw, NULL);
+	pthread_barrier_destroy(&go);
 	assert_int_equal(thread_failures, 0);
 	assert_false(w.torn);
 	assert_true(w.reads > 0);
