@@ -4,13 +4,64 @@
  * runtime under each chosen strategy; every run is checked against the store
  * and the results are printed side by side (see --help).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "report.h"
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = read(fd, p, len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Each strategy runs in a child process of its own, so that neither inherits
+ * the other's heap: peak memory and allocator state are the strategy's own.
+ * The result (plain data) comes back through a pipe.
+ */
+static esr_status run_isolated(const struct stress_plan *plan, esr_strategy strategy,
+                               FILE *progress, struct stress_result *r)
+{
+	esr_status st = ESR_EIO;
+	int fds[2], status;
+	pid_t pid;
+
+	fflush(NULL);
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
+		return stress_run(plan, strategy, progress, r); /* in this process then */
+	if (pid == 0) {
+		close(fds[0]);
+		st = stress_run(plan, strategy, progress, r);
+		_exit(write(fds[1], &st, sizeof st) == sizeof st &&
+		      write(fds[1], r, sizeof *r) == sizeof *r ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read_all(fds[0], &st, sizeof st) != 0 || read_all(fds[0], r, sizeof *r) != 0)
+		st = ESR_EIO;
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (st == ESR_EIO && WIFSIGNALED(status))
+		fprintf(stderr, "esr-stress: the %s run died of signal %d\n",
+		        esr_strategy_name(strategy), WTERMSIG(status));
+	return st;
+}
 
 static int run_all(const struct stress_options *o, const struct stress_plan *plan,
                    struct stress_baseline *b, struct stress_result *runs, unsigned *n)
@@ -27,7 +78,7 @@ static int run_all(const struct stress_options *o, const struct stress_plan *pla
 	for (*n = 0, i = 0; i < 2; i++) {
 		if (!(o->strategies & (i == 0 ? STRESS_OPTIMISTIC : STRESS_UNCHECKED)))
 			continue;
-		if ((st = stress_run(plan, order[i], progress, &runs[*n])) != ESR_OK) {
+		if ((st = run_isolated(plan, order[i], progress, &runs[*n])) != ESR_OK) {
 			fprintf(stderr, "esr-stress: %s run could not complete: %s\n",
 			        esr_strategy_name(order[i]), esr_strerror(st));
 			return -1;
