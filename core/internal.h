@@ -16,6 +16,8 @@ esr_status esr__check_type_name(const char *name);
 
 /* A stream id: a valid type name and 1..ESR_ID_MAX id bytes. */
 esr_status esr__check_stream(const esr_stream_id *stream);
+/* An aggregate id: ESR_EINVAL if NULL or empty, ESR_ETOOBIG past ESR_ID_MAX. */
+esr_status esr__check_id(const void *id, size_t id_len);
 
 /* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
 esr_status esr__check_events(const esr_event *events, size_t n);

@@ -22,6 +22,13 @@ esr_status esr__check_type_name(const char *name)
 	return ESR_OK;
 }
 
+esr_status esr__check_id(const void *id, size_t id_len)
+{
+	if (id == NULL || id_len == 0)
+		return ESR_EINVAL;
+	return id_len > ESR_ID_MAX ? ESR_ETOOBIG : ESR_OK;
+}
+
 esr_status esr__check_stream(const esr_stream_id *stream)
 {
 	esr_status st;
@@ -30,11 +37,7 @@ esr_status esr__check_stream(const esr_stream_id *stream)
 		return ESR_EINVAL;
 	if ((st = esr__check_type_name(stream->type)) != ESR_OK)
 		return st;
-	if (stream->id == NULL || stream->id_len == 0)
-		return ESR_EINVAL;
-	if (stream->id_len > ESR_ID_MAX)
-		return ESR_ETOOBIG;
-	return ESR_OK;
+	return esr__check_id(stream->id, stream->id_len);
 }
 
 esr_status esr__check_events(const esr_event *events, size_t n)

@@ -407,13 +407,6 @@ static void window_close(esr_runtime *rt)
 	ck_pr_dec_32(&rt->submitting);
 }
 
-static esr_status check_id(const void *id, size_t id_len)
-{
-	if (id == NULL || id_len == 0)
-		return ESR_EINVAL;
-	return id_len > ESR_ID_MAX ? ESR_ETOOBIG : ESR_OK;
-}
-
 /* The last type a batch looked up, by the caller's name pointer. */
 struct type_cache {
 	const char *name;
@@ -430,7 +423,7 @@ static esr_status submit_one(esr_runtime *rt, const char *type, const void *id,
 
 	if (command == NULL)
 		return ESR_EINVAL;
-	if ((st = check_id(id, id_len)) != ESR_OK)
+	if ((st = esr__check_id(id, id_len)) != ESR_OK)
 		return st;
 	if (tc->def == NULL || tc->name != type) {
 		tc->def = NULL;
@@ -492,10 +485,13 @@ static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_
 	int opened = 0;
 	size_t i = 0;
 
-	if (rt == NULL || (subs == NULL && n > 0))
+	if (rt == NULL || (subs == NULL && n > 0)) {
 		st = ESR_EINVAL;
-	else if (n > 0 && !(opened = 1, window_open(rt)))
-		st = ESR_ESHUTDOWN;
+	} else if (n > 0) {
+		opened = 1; /* closed below whatever the window said */
+		if (!window_open(rt))
+			st = ESR_ESHUTDOWN;
+	}
 	for (; st == ESR_OK && i < n; i++) {
 		st = submit_one(rt, subs[i].type, subs[i].id, subs[i].id_len, subs[i].command,
 		                done, subs[i].ctx, tickets ? &tickets[i] : NULL, &tc);
