@@ -78,6 +78,20 @@ int stress_handle(const struct stress_workload *wl, const void *state,
                   const void *command, esr_emitter *em);
 void stress_apply(const struct stress_workload *wl, void *state, const esr_event *ev);
 
+/*
+ * The esr handle() and apply() of workload `wl`: esr's callbacks take no
+ * context, so each workload gets its own pair, forwarding to the shared ones.
+ */
+#define STRESS_ESR_HOOKS(wl)                                                         \
+	static int handle(const void *state, const void *command, esr_emitter *em)    \
+	{                                                                              \
+		return stress_handle(&(wl), state, command, em);                           \
+	}                                                                              \
+	static void apply(void *state, const esr_event *ev)                            \
+	{                                                                              \
+		stress_apply(&(wl), state, ev);                                            \
+	}
+
 /* Decode a stress event; ESR_ECORRUPT if it is not one. */
 esr_status stress_payload_read(const esr_event *ev, struct stress_payload *p);
 

@@ -75,15 +75,7 @@ static void measure(const void *state, int64_t *totals)
 	totals[0] += ((const struct account *)state)->balance;
 }
 
-static int handle(const void *state, const void *command, esr_emitter *em)
-{
-	return stress_handle(&stress_bank, state, command, em);
-}
-
-static void apply(void *state, const esr_event *ev)
-{
-	stress_apply(&stress_bank, state, ev);
-}
+STRESS_ESR_HOOKS(stress_bank)
 
 const struct stress_workload stress_bank = {
 	.name = "bank",

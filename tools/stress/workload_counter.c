@@ -62,15 +62,7 @@ static void measure(const void *state, int64_t *totals)
 	totals[0] += ((const struct counter *)state)->value;
 }
 
-static int handle(const void *state, const void *command, esr_emitter *em)
-{
-	return stress_handle(&stress_counter, state, command, em);
-}
-
-static void apply(void *state, const esr_event *ev)
-{
-	stress_apply(&stress_counter, state, ev);
-}
+STRESS_ESR_HOOKS(stress_counter)
 
 const struct stress_workload stress_counter = {
 	.name = "counter",

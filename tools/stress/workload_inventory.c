@@ -95,15 +95,7 @@ static void measure(const void *state, int64_t *totals)
 	totals[1] += it->reserved;
 }
 
-static int handle(const void *state, const void *command, esr_emitter *em)
-{
-	return stress_handle(&stress_inventory, state, command, em);
-}
-
-static void apply(void *state, const esr_event *ev)
-{
-	stress_apply(&stress_inventory, state, ev);
-}
+STRESS_ESR_HOOKS(stress_inventory)
 
 const struct stress_workload stress_inventory = {
 	.name = "inventory",
