@@ -7,6 +7,11 @@
  * slot still in flight spins briefly, then swaps IN_FLIGHT for SLEEPING and
  * sleeps on a futex; the callback wakes it only if it replaced SLEEPING, so a
  * command nobody waits on costs no system call.
+ *
+ * Only this thread stores IDLE and IN_FLIGHT, with relaxed order: the slot
+ * reaches a worker through the submit call, whose mailbox push publishes it
+ * (the slot's IN_FLIGHT and message included), and the worker hands it back
+ * only through the acq_rel exchange to DONE.
  */
 #define _GNU_SOURCE /* syscall */
 #include <limits.h>
