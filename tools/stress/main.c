@@ -114,6 +114,14 @@ int main(int argc, char **argv)
 		        esr_strerror(ESR_ENOMEM));
 		return EXIT_INCOMPLETE;
 	}
+	if (o.dump_plan != NULL) {
+		esr_status st = stress_plan_write(&plan, o.dump_plan);
+		if (st != ESR_OK)
+			fprintf(stderr, "esr-stress: --dump-plan %s: %s (%s)\n", o.dump_plan,
+			        esr_strerror(st), strerror(errno));
+		stress_plan_free(&plan);
+		return st == ESR_OK ? 0 : EXIT_INCOMPLETE;
+	}
 	if (run_all(&o, &plan, &b, runs, &rep.nruns) != 0) {
 		stress_plan_free(&plan);
 		return EXIT_INCOMPLETE;

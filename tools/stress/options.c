@@ -15,7 +15,7 @@
 enum {
 	OPT_STRATEGY = 256, OPT_WORKERS, OPT_WRITERS, OPT_AGGREGATES, OPT_SKEW,
 	OPT_COMMANDS, OPT_DURATION, OPT_SEED, OPT_MAX_RETRIES, OPT_BATCH,
-	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_JSON, OPT_QUIET,
+	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_JSON, OPT_DUMP_PLAN, OPT_QUIET,
 	OPT_CHECK, OPT_HELP
 };
 
@@ -35,6 +35,7 @@ static const struct option longopts[] = {
 	{"workload", required_argument, NULL, OPT_WORKLOAD},
 	{"store", required_argument, NULL, OPT_STORE},
 	{"json", required_argument, NULL, OPT_JSON},
+	{"dump-plan", required_argument, NULL, OPT_DUMP_PLAN},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -71,6 +72,8 @@ void stress_usage(FILE *out)
 "  --workload=NAME       bank, inventory or counter (default: bank)\n"
 "  --store=memory        the event store (default: memory)\n"
 "  --json=FILE           also write the results as JSON; - for standard output\n"
+"  --dump-plan=FILE      write the command sequence to FILE (the format is in\n"
+"                        bench/README.md) and exit without running\n"
 "  --quiet               no table and no progress line\n"
 "  --check               exit 1 if the optimistic strategy, or any strategy with\n"
 "                        one writer, breaks a rule or diverges\n"
@@ -222,6 +225,11 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 		if (optarg[0] == '\0')
 			return bad(err, len, "--json: expected a file name or -, got ''");
 		o->json = optarg;
+		break;
+	case OPT_DUMP_PLAN:
+		if (optarg[0] == '\0')
+			return bad(err, len, "--dump-plan: expected a file name, got ''");
+		o->dump_plan = optarg;
 		break;
 	case OPT_QUIET: o->quiet = 1; break;
 	case OPT_CHECK: o->check = 1; break;

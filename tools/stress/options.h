@@ -31,6 +31,7 @@ struct stress_options {
 	const struct stress_workload *workload;
 	const char *store;
 	const char *json; /* NULL, "-" for standard output, or a path */
+	const char *dump_plan; /* write the sequence here and run nothing */
 	int quiet, check;
 };
 

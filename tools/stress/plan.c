@@ -57,3 +57,41 @@ void stress_plan_free(struct stress_plan *p)
 	free(p->id_lens);
 	memset(p, 0, sizeof *p);
 }
+
+static void put32(unsigned char *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Little-endian whatever the host, so a reader needs no knowledge of ours. */
+esr_status stress_plan_write(const struct stress_plan *p, const char *path)
+{
+	unsigned char head[48] = "ESRPLAN1", rec[16];
+	FILE *f = fopen(path, "wb");
+	uint64_t i;
+	int bad;
+
+	if (f == NULL)
+		return ESR_EIO;
+	strncpy((char *)head + 8, p->wl->name, 16); /* NUL-padded, not terminated */
+	put32(head + 24, p->opt->aggregates);
+	put32(head + 28, 0);
+	put64(head + 32, p->ncmds);
+	put64(head + 40, p->opt->seed);
+	bad = fwrite(head, sizeof head, 1, f) != 1;
+	for (i = 0; i < p->ncmds && !bad; i++) {
+		put32(rec, p->cmds[i].aggregate);
+		put32(rec + 4, p->cmds[i].kind);
+		put64(rec + 8, (uint64_t)p->cmds[i].amount);
+		bad = fwrite(rec, sizeof rec, 1, f) != 1;
+	}
+	bad |= fclose(f) != 0;
+	return bad ? ESR_EIO : ESR_OK;
+}

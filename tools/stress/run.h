@@ -30,6 +30,13 @@ struct stress_plan {
 esr_status stress_plan_init(struct stress_plan *p, const struct stress_options *opt);
 void stress_plan_free(struct stress_plan *p);
 
+/*
+ * Write the sequence to `path` in the plan file format of bench/README.md,
+ * so that programs outside esr run exactly the same commands. ESR_EIO (with
+ * errno kept) when the file cannot be written in full.
+ */
+esr_status stress_plan_write(const struct stress_plan *p, const char *path);
+
 static inline const char *stress_plan_id(const struct stress_plan *p, uint32_t k)
 {
 	return p->ids + (size_t)k * STRESS_ID_STRIDE;
