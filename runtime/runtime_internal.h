@@ -30,20 +30,44 @@
 
 /* --- tickets ------------------------------------------------------------- */
 
+/*
+ * Tickets come in blocks: a batch submit takes one allocation for all its
+ * commands instead of one each, and the block is freed when its last ticket
+ * is (`live` counts them down). A ticket completed through a callback never
+ * holds its result, so callback blocks leave `result` out of every ticket.
+ */
+struct esr__ticket_block {
+	uint32_t live;   /* tickets not yet freed, + 1 while the submitter fills it */
+	uint32_t used;   /* tickets handed out */
+	uint32_t n;      /* tickets the block holds */
+	uint32_t stride; /* bytes per ticket */
+	/* n tickets follow, max_align_t aligned */
+};
+
 struct esr_ticket {
 	struct esr__mpsc_node node; /* first: mailboxes link tickets */
 	const void *command;
 	esr_ticket_cb cb; /* NULL: a caller holds the ticket and waits or polls */
 	void *cb_ctx;
+	struct esr__ticket_block *block;
 	uint32_t state;   /* TICKET_PENDING / _SLEEPER / _DONE; a futex word */
 	uint32_t refs;    /* runtime + caller; the last release frees */
 	esr_status status;
-	esr_result result;
+	esr_result result; /* absent from callback tickets: keep it last */
 };
 
-esr_ticket *esr__ticket_new(const void *command, esr_ticket_cb cb, void *ctx);
-/* Discard a ticket that was never enqueued. */
-void esr__ticket_discard(esr_ticket *t);
+/* A block of n tickets: callback ones (`waitable` 0) or waitable ones. */
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable);
+/* The block's next ticket, set up for `command`; NULL when all are taken. */
+esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
+                              esr_ticket_cb cb, void *ctx);
+/* Give back the last ticket taken, which was never enqueued. */
+static inline void esr__tickets_untake(struct esr__ticket_block *b)
+{
+	b->used--;
+}
+/* The submitter is done with b: its hold and the tickets it did not hand out go. */
+void esr__tickets_release_unused(struct esr__ticket_block *b);
 /* Record the outcome and wake or call back; the runtime's last touch. */
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
 
@@ -158,6 +182,9 @@ void esr__actor_run(struct worker *w, struct actor *a);
 
 /* scheduler.c */
 void esr__runq_push(struct esr_runtime *rt, struct actor *a);
+/* Queue the n actors linked head..tail through run_next, in one trip. */
+void esr__runq_push_list(struct esr_runtime *rt, struct actor *head, struct actor *tail,
+                         unsigned n);
 esr_status esr__workers_start(struct esr_runtime *rt);
 void esr__workers_stop(struct esr_runtime *rt);
 esr_emitter *esr__spare_get(struct esr_runtime *rt);

@@ -13,18 +13,28 @@
 
 #define IDLE_SPINS 2000
 
-void esr__runq_push(struct esr_runtime *rt, struct actor *a)
+void esr__runq_push_list(struct esr_runtime *rt, struct actor *head, struct actor *tail,
+                         unsigned n)
 {
 	pthread_mutex_lock(&rt->rq_lock);
-	a->run_next = NULL;
+	tail->run_next = NULL;
 	if (rt->rq_tail)
-		rt->rq_tail->run_next = a;
+		rt->rq_tail->run_next = head;
 	else
-		ck_pr_store_ptr(&rt->rq_head, a);
-	rt->rq_tail = a;
-	if (rt->rq_sleepers)
-		pthread_cond_signal(&rt->rq_cond);
+		ck_pr_store_ptr(&rt->rq_head, head);
+	rt->rq_tail = tail;
+	if (rt->rq_sleepers) { /* wake no more workers than there is work */
+		if (n > 1 && rt->rq_sleepers > 1)
+			pthread_cond_broadcast(&rt->rq_cond);
+		else
+			pthread_cond_signal(&rt->rq_cond);
+	}
 	pthread_mutex_unlock(&rt->rq_lock);
+}
+
+void esr__runq_push(struct esr_runtime *rt, struct actor *a)
+{
+	esr__runq_push_list(rt, a, a, 1);
 }
 
 /* The next actor to run; NULL once the runtime stops and nothing is left. */

@@ -6,11 +6,13 @@
  * then swaps DONE in (release) and calls futex_wake only if it replaced
  * SLEEPER, so a command nobody sleeps on costs no system call. A waiter that
  * loads DONE (acquire) reads the outcome. refs counts the runtime and the
- * caller; the last to let go frees the ticket.
+ * caller; the last to let go gives the ticket back to its block.
  */
 #define _GNU_SOURCE /* syscall */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,23 +23,61 @@
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
 
-esr_ticket *esr__ticket_new(const void *command, esr_ticket_cb cb, void *ctx)
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
 {
-	esr_ticket *t = malloc(sizeof *t);
+	const size_t align = _Alignof(max_align_t);
+	size_t head = (sizeof(struct esr__ticket_block) + align - 1) / align * align;
+	size_t size = waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result);
+	size_t stride = (size + align - 1) / align * align;
+	struct esr__ticket_block *b;
 
-	if (t == NULL)
+	if (n == 0 || n >= UINT32_MAX || n > (SIZE_MAX - head) / stride)
 		return NULL;
+	if ((b = malloc(head + n * stride)) == NULL)
+		return NULL;
+	b->live = (uint32_t)n + 1; /* + the submitter's, until release_unused */
+	b->used = 0;
+	b->n = (uint32_t)n;
+	b->stride = (uint32_t)stride;
+	return b;
+}
+
+esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
+                              esr_ticket_cb cb, void *ctx)
+{
+	const size_t align = _Alignof(max_align_t);
+	size_t head = (sizeof *b + align - 1) / align * align;
+	esr_ticket *t;
+
+	if (b->used == b->n)
+		return NULL;
+	t = (esr_ticket *)((char *)b + head + (size_t)b->used++ * b->stride);
 	t->command = command;
 	t->cb = cb;
 	t->cb_ctx = ctx;
+	t->block = b;
 	t->state = TICKET_PENDING;
 	t->refs = cb ? 1 : 2;
 	return t;
 }
 
-void esr__ticket_discard(esr_ticket *t)
+/* Let go of `k` tickets of b; the last one out frees the block. */
+static void block_put(struct esr__ticket_block *b, uint32_t k)
 {
-	free(t);
+	/* Release/acquire: whoever frees the block sees every write made
+	 * through any of its tickets. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&b->live);
+	if (ck_pr_faa_32(&b->live, (uint32_t)-k) == k) {
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&b->live);
+		free(b);
+	}
+}
+
+void esr__tickets_release_unused(struct esr__ticket_block *b)
+{
+	block_put(b, b->n - b->used + 1);
 }
 
 static void unref(esr_ticket *t)
@@ -48,19 +88,19 @@ static void unref(esr_ticket *t)
 	ck_pr_dec_32_zero(&t->refs, &zero);
 	if (zero) {
 		ESR_TSAN_ACQUIRE(&t->refs);
-		free(t);
+		block_put(t->block, 1);
 	}
 }
 
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 {
-	t->status = status;
-	t->result = *r;
-	if (t->cb != NULL) {
-		t->cb(t->cb_ctx, status, &t->result);
-		free(t);
+	if (t->cb != NULL) { /* the result stays the callback's to read */
+		t->cb(t->cb_ctx, status, r);
+		block_put(t->block, 1);
 		return;
 	}
+	t->status = status;
+	t->result = *r;
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&t->state);
 	if (ck_pr_fas_32(&t->state, TICKET_DONE) == TICKET_SLEEPER)

@@ -1,0 +1,368 @@
+/*
+ * runtime/submit.c: routing submitted commands to their actors' mailboxes.
+ *
+ * The actor's `pending` count is the mailbox's capacity check and the
+ * scheduling token at once: a submitter claims a slot by CAS (never past the
+ * capacity, never on a DEAD actor), pushes its ticket, and if its claim moved
+ * pending from 0 to 1 the actor is its to put on the run queue. A claim made
+ * with CAS rather than fetch-and-add never overshoots, so a full mailbox can
+ * refuse a command without the count ever claiming a command that is not
+ * coming.
+ *
+ * Everything per call rather than per command is paid once per run of up to
+ * CHUNK commands (a `struct run`): one ticket allocation, one epoch section,
+ * one addition to `outstanding` and to the submit counter, and one trip to
+ * the run queue for all the actors the run made ready. A run must hand its
+ * ready actors to the run queue before it can block (a full mailbox): an
+ * actor that is never scheduled never makes room.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "runtime/runtime_internal.h"
+
+/* Commands that share one ticket block, epoch section and run queue trip. */
+#define CHUNK 64
+
+struct type_cache {
+	const char *name; /* the pointer last looked up; NULL for none */
+	const esr_aggregate_type *def;
+};
+
+struct run {
+	esr_runtime *rt;
+	struct esr__ticket_block *block;
+	ck_epoch_record_t *rec; /* NULL: no sections (passivation is off) */
+	int in_section;
+	struct actor *ready, *ready_tail; /* claimed from 0: to schedule */
+	unsigned nready;
+	struct type_cache tc;
+};
+
+static struct stripe *my_stripe(esr_runtime *rt)
+{
+	static _Thread_local unsigned slot = UINT32_MAX;
+	static unsigned next;
+
+	if (slot == UINT32_MAX)
+		slot = ck_pr_faa_uint(&next, 1) % STRIPES;
+	return &rt->stripes[slot];
+}
+
+/* --- the submit window -------------------------------------------------------- */
+
+/*
+ * Open a submit window: count ourselves in `submitting`, fence, then check
+ * `stopping` (stop does the mirror image). While the window is open the
+ * registry, the types and the workers stay alive.
+ */
+static int window_open(esr_runtime *rt)
+{
+	ck_pr_inc_32(&rt->submitting);
+	ck_pr_fence_memory();
+	return !ck_pr_load_32(&rt->stopping);
+}
+
+static void window_close(esr_runtime *rt)
+{
+	/* Release: stop frees what this window used once it sees the count at 0. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->submitting);
+	ck_pr_dec_32(&rt->submitting);
+}
+
+/*
+ * Epoch sections guard lookups against the janitor's frees. Without
+ * passivation no actor is freed before stop, which waits for every submit, so
+ * there are no sections (rec is NULL).
+ */
+static void section_begin(struct run *r)
+{
+	if (r->rec != NULL && !r->in_section) {
+		ck_epoch_begin(r->rec, NULL);
+		r->in_section = 1;
+	}
+}
+
+static void section_end(struct run *r)
+{
+	if (r->in_section) {
+		ESR_TSAN_RELEASE(&r->rt->epoch);
+		ck_epoch_end(r->rec, NULL);
+		r->in_section = 0;
+	}
+}
+
+/* Hand the actors this run made ready to the workers. */
+static void schedule_ready(struct run *r)
+{
+	if (r->nready == 0)
+		return;
+	esr__runq_push_list(r->rt, r->ready, r->ready_tail, r->nready);
+	r->ready = r->ready_tail = NULL;
+	r->nready = 0;
+}
+
+/* --- one command --------------------------------------------------------------- */
+
+enum claim { CLAIMED, FULL, GONE };
+
+/* Take a slot in a's mailbox; *first says the actor must be scheduled. */
+static enum claim claim(esr_runtime *rt, struct actor *a, int *first)
+{
+	uint32_t p;
+
+	for (;;) {
+		p = ck_pr_load_32(&a->pending);
+		if (p == ACTOR_DEAD)
+			return GONE;
+		if (p >= rt->cfg.mailbox_capacity)
+			return FULL;
+		if (ck_pr_cas_32(&a->pending, p, p + 1)) {
+			/* Taking pending from 0 hands us the actor the last worker
+			 * released in finish(): acquire what it wrote. */
+			*first = p == 0;
+			if (*first) {
+				ck_pr_fence_acquire();
+				ESR_TSAN_ACQUIRE(&a->pending);
+			}
+			return CLAIMED;
+		}
+	}
+}
+
+/*
+ * Sleep until a's mailbox has room or the runtime stops (within the caller's
+ * epoch section, so a cannot be freed). The waiter counts itself, fences and
+ * re-checks; finish() in actor.c decrements, fences and checks for waiters:
+ * one of the two sees the other.
+ */
+static void wait_for_room(esr_runtime *rt, struct actor *a)
+{
+	pthread_mutex_lock(&rt->room_lock);
+	ck_pr_inc_32(&rt->room_waiters);
+	ck_pr_fence_memory();
+	while (ck_pr_load_32(&a->pending) >= rt->cfg.mailbox_capacity &&
+	       ck_pr_load_32(&a->pending) != ACTOR_DEAD && !ck_pr_load_32(&rt->stopping))
+		pthread_cond_wait(&rt->room_cond, &rt->room_lock);
+	ck_pr_dec_32(&rt->room_waiters);
+	pthread_mutex_unlock(&rt->room_lock);
+}
+
+static struct actor *find_or_activate(esr_runtime *rt, const esr_aggregate_type *type,
+                                      const struct esr__key *k)
+{
+	struct actor *a = (struct actor *)esr__keyset_get(rt->actors, k), *fresh;
+
+	if (a != NULL)
+		return a;
+	if ((fresh = esr__actor_new(rt, type, k)) == NULL)
+		return NULL;
+	a = (struct actor *)esr__keyset_insert(rt->actors, &fresh->key);
+	if (a == fresh)
+		ck_pr_inc_64(&my_stripe(rt)->created);
+	else
+		esr__actor_free(fresh); /* another submitter activated it first */
+	return a;
+}
+
+/* Find or activate the actor, claim a slot, enqueue t. */
+static esr_status route(struct run *r, const esr_aggregate_type *type, const void *id,
+                        size_t id_len, esr_ticket *t)
+{
+	esr_runtime *rt = r->rt;
+	struct actor *a;
+	struct esr__key k;
+	enum claim c;
+	int first = 0;
+
+	esr__keyset_key(rt->actors, type->name, id, id_len, &k);
+	for (;;) {
+		section_begin(r);
+		if ((a = find_or_activate(rt, type, &k)) == NULL)
+			return ESR_ENOMEM;
+		if ((c = claim(rt, a, &first)) == CLAIMED)
+			break;
+		if (c == FULL) {
+			ck_pr_inc_64(&my_stripe(rt)->mailbox_full);
+			if (rt->cfg.overflow == ESR_OVERFLOW_FAIL)
+				return ESR_EBUSY;
+			schedule_ready(r); /* they may be what would make room */
+			if (!ck_pr_load_32(&rt->stopping))
+				wait_for_room(rt, a);
+			if (ck_pr_load_32(&rt->stopping))
+				return ESR_ESHUTDOWN;
+		} else { /* GONE: the janitor is removing it; look again */
+			section_end(r); /* its free waits for sections like ours */
+			sched_yield();
+		}
+	}
+	/* A claimed slot keeps the actor alive past the section. */
+	esr__mpsc_push(&a->mailbox, &t->node);
+	if (first) {
+		a->run_next = NULL;
+		if (r->ready_tail)
+			r->ready_tail->run_next = a;
+		else
+			r->ready = a;
+		r->ready_tail = a;
+		r->nready++;
+	}
+	return ESR_OK;
+}
+
+static esr_status submit_one(struct run *r, const esr_submission *s, esr_ticket_cb cb,
+                             esr_ticket **out)
+{
+	struct type_cache *tc = &r->tc;
+	esr_ticket *t;
+	esr_status st;
+
+	if (s->command == NULL)
+		return ESR_EINVAL;
+	if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
+		return st;
+	if (tc->def == NULL || tc->name != s->type) {
+		tc->def = NULL;
+		if ((st = esr__types_find(&r->rt->types, s->type, &tc->def)) != ESR_OK)
+			return st; /* refused before any actor is touched */
+		tc->name = s->type;
+	}
+	t = esr__tickets_take(r->block, s->command, cb, s->ctx); /* sized by the caller */
+	if ((st = route(r, tc->def, s->id, s->id_len, t)) != ESR_OK) {
+		esr__tickets_untake(r->block); /* t was never enqueued */
+		return st;
+	}
+	if (out != NULL)
+		*out = t;
+	return ESR_OK;
+}
+
+/* --- runs of commands -------------------------------------------------------------- */
+
+/*
+ * Submit subs[0..n) (n <= CHUNK) inside an open window; *done counts those
+ * accepted. `outstanding` is raised for all n before any is pushed and
+ * lowered again for those refused, so it never reads below the commands
+ * actually in the runtime: a worker completing one early cannot take it
+ * through zero.
+ */
+static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t n,
+                             esr_ticket **tickets, esr_ticket_cb cb, size_t *done,
+                             struct type_cache *tc)
+{
+	struct run r = {.rt = rt, .tc = *tc};
+	esr_status st = ESR_OK;
+	size_t i;
+
+	*done = 0;
+	if ((r.block = esr__tickets_alloc(n, tickets != NULL)) == NULL)
+		return ESR_ENOMEM;
+	if (rt->cfg.passivate_ms != 0 && (r.rec = esr__epoch_record(rt)) == NULL) {
+		esr__tickets_release_unused(r.block);
+		return ESR_ENOMEM;
+	}
+	ck_pr_faa_64(&rt->outstanding, n);
+	for (i = 0; i < n; i++)
+		if ((st = submit_one(&r, &subs[i], cb, tickets ? &tickets[i] : NULL)) != ESR_OK)
+			break;
+	section_end(&r);
+	schedule_ready(&r);
+	if (i < n)
+		ck_pr_faa_64(&rt->outstanding, -(uint64_t)(n - i));
+	ck_pr_faa_64(&my_stripe(rt)->submitted, i);
+	esr__tickets_release_unused(r.block);
+	*tc = r.tc;
+	*done = i;
+	return st;
+}
+
+/* Both batch forms: tickets != NULL gives tickets, else cb(subs[i].ctx). */
+static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
+                              esr_ticket **tickets, esr_ticket_cb cb, size_t *accepted)
+{
+	struct type_cache tc = {NULL, NULL};
+	esr_status st = ESR_OK;
+	size_t i = 0, k, done;
+
+	if (rt == NULL || (subs == NULL && n > 0)) {
+		st = ESR_EINVAL;
+	} else if (n > 0) {
+		if (window_open(rt)) {
+			for (; st == ESR_OK && i < n; i += done) {
+				k = n - i < CHUNK ? n - i : CHUNK;
+				st = submit_run(rt, subs + i, k, tickets ? tickets + i : NULL, cb,
+				                &done, &tc);
+			}
+		} else {
+			st = ESR_ESHUTDOWN;
+		}
+		window_close(rt); /* closed whatever the window said */
+	}
+	if (accepted)
+		*accepted = i;
+	return st;
+}
+
+/* --- the public calls ------------------------------------------------------------------ */
+
+esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                      const void *command, esr_ticket **ticket)
+{
+	esr_submission s = {type, id, id_len, command, NULL};
+
+	if (ticket == NULL)
+		return ESR_EINVAL;
+	return submit_many(rt, &s, 1, ticket, NULL, NULL);
+}
+
+esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
+                         size_t id_len, const void *command, esr_ticket_cb done,
+                         void *ctx)
+{
+	esr_submission s = {type, id, id_len, command, ctx};
+
+	if (done == NULL)
+		return ESR_EINVAL;
+	return submit_many(rt, &s, 1, NULL, done, NULL);
+}
+
+esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
+                           esr_ticket **tickets, size_t *accepted)
+{
+	if (tickets == NULL) {
+		if (accepted)
+			*accepted = 0;
+		return ESR_EINVAL;
+	}
+	return submit_many(rt, subs, n, tickets, NULL, accepted);
+}
+
+esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_t n,
+                              esr_ticket_cb done, size_t *accepted)
+{
+	if (done == NULL) {
+		if (accepted)
+			*accepted = 0;
+		return ESR_EINVAL;
+	}
+	return submit_many(rt, subs, n, NULL, done, accepted);
+}
+
+esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
+                       size_t id_len, const void *command, esr_result *result)
+{
+	esr_ticket *t;
+	esr_status st, outcome;
+
+	if (result)
+		memset(result, 0, sizeof *result);
+	if ((st = esr_submit(rt, type, id, id_len, command, &t)) != ESR_OK)
+		return st;
+	esr_ticket_wait(t, -1);
+	esr_ticket_result(t, &outcome, result);
+	esr_ticket_release(t);
+	return outcome;
+}
