@@ -22,6 +22,20 @@ esr_status esr__check_id(const void *id, size_t id_len);
 /* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
 esr_status esr__check_events(const esr_event *events, size_t n);
 
+/*
+ * store/store.c, for the runtime's actors. esr__store_resolve sets *handle
+ * to the backend's handle for the stream, or NULL when the backend has none
+ * (then appends go by id). esr__store_append_built appends events an emitter
+ * built, which are valid by construction, to a stream whose id was checked
+ * when its actor was created: no argument checks, through the handle when
+ * there is one.
+ */
+esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **handle);
+esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
+                                   void *handle, uint64_t expected,
+                                   const esr_event *events, size_t n,
+                                   esr_append_cb done, void *ctx);
+
 /* Wall-clock nanoseconds since the Unix epoch (event timestamps). */
 uint64_t esr__now_ns(void);
 

@@ -171,9 +171,9 @@ void esr__keyset_key(const struct esr__keyset *ks, const char *type, const void 
                      size_t id_len, struct esr__key *k)
 {
 	k->type = type;
-	k->type_len = strlen(type);
+	k->type_len = (uint32_t)strlen(type);
 	k->id = id;
-	k->id_len = id_len;
+	k->id_len = (uint32_t)id_len;
 	/* Hash the type with its NUL so ("ab","c") and ("a","bc") differ. */
 	k->hash = esr__hash_bytes(ks->seed, k->type, k->type_len + 1);
 	k->hash = esr__hash_bytes(k->hash, k->id, k->id_len);

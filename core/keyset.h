@@ -23,9 +23,9 @@
 struct esr__key {
 	uint64_t hash;
 	const char *type;
-	size_t type_len;
 	const uint8_t *id;
-	size_t id_len;
+	uint32_t type_len; /* lengths are checked before a key is made: */
+	uint32_t id_len;   /* ESR_TYPE_NAME_MAX and ESR_ID_MAX fit */
 };
 
 struct esr__keyset;

@@ -212,8 +212,8 @@ static enum step attempt(struct worker *w, struct actor *a)
 	a->expected = esr__exec_expected(&a->x, rt->cfg.strategy);
 	a->em = em;
 	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
-	st = esr_store_append_async(rt->store, &a->x.stream, a->expected,
-	                            esr__emitter_events(em), em->count, appended, a);
+	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, a->expected,
+	                             esr__emitter_events(em), em->count, appended, a);
 	if (st != ESR_OK) { /* refused outright: no completion will come */
 		a->phase = PHASE_IDLE;
 		a->em = NULL;
@@ -254,7 +254,9 @@ static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
 	a->current = t;
 	a->attempts = 0;
 	if (!a->activated) {
-		if ((st = esr__exec_load(&a->x)) != ESR_OK) {
+		/* Resolved once: every later append skips the store's lookup. */
+		if ((st = esr__exec_load(&a->x)) != ESR_OK ||
+		    (st = esr__store_resolve(w->rt->store, &a->x.stream, &a->x.handle)) != ESR_OK) {
 			complete(w, a, st, 0, 0); /* the next command tries again */
 			return DONE;
 		}

@@ -9,6 +9,7 @@ void esr__exec_bind(struct esr__exec *x, const esr_aggregate_type *type,
 	x->type = type;
 	x->store = store;
 	x->stream = (esr_stream_id){.type = type->name, .id = id, .id_len = id_len};
+	x->handle = NULL;
 	x->state = state;
 	x->version = 0;
 }

@@ -23,6 +23,7 @@ struct esr__exec {
 	const esr_aggregate_type *type;
 	esr_store *store;
 	esr_stream_id stream; /* type name and id point at memory outliving x */
+	void *handle;         /* the store's handle for stream, or NULL (by id) */
 	void *state;          /* type->state_size bytes */
 	uint64_t version;     /* the stream version `state` reflects */
 };

@@ -46,10 +46,15 @@
  * descheduled in that window delays the stream's later writers (never other
  * streams, never readers). Waiters spin, then yield, then sleep on a futex
  * over `committed`, so that with more threads than cores they give their CPU
- * to the descheduled writer instead of taking turns spinning on it. Sleeping
- * is a Dekker handshake: a sleeper counts itself in `sleepers`, fences, and
- * re-reads `committed`; a publisher stores `committed`, fences, and wakes if
- * it sees a sleeper. One of the two always sees the other.
+ * to the descheduled writer instead of taking turns spinning on it. A sleeper
+ * counts itself in `sleepers`, fences, re-reads `committed` and sleeps; a
+ * publisher stores `committed` and wakes if it then sees a sleeper. The
+ * publisher does not fence between that store and that load: a full fence
+ * there waits for the slot stores just made, cache misses on a cold stream,
+ * and was a third of the append's time (one writer per stream never sleeps,
+ * yet paid it on every append). Without it both sides can miss each other,
+ * so a sleeper never sleeps longer than SLEEP_NS before it looks again: a
+ * missed wake costs at most that, and only when writers share a stream.
  */
 #define _GNU_SOURCE /* syscall, for core/futex.h */
 #include <ck_backoff.h>
@@ -65,13 +70,19 @@
 #include "core/sync.h"
 
 #define CHUNK_FIRST 4
+/* Longest a publication waiter sleeps before it looks again (see above). */
+#define SLEEP_NS 200000
 #define CHUNK_MAX 65536
 /* Highest version a stream may reach; ESR_VERSION_ANY is reserved. */
 #define VERSION_MAX (ESR_VERSION_ANY - 1)
 
+/* Payloads this small live in their slot: no allocation per append. */
+#define INLINE_MAX 16
+
 struct slot {
-	esr_event event; /* payload points into the batch's block */
+	esr_event event; /* payload points at `small` or into the batch's block */
 	void *block;     /* the batch's payload allocation, on its first slot */
+	unsigned char small[INLINE_MAX];
 };
 
 struct chunk {
@@ -210,6 +221,7 @@ static esr_status ensure_slots(struct stream *s, uint64_t last)
  */
 static uint64_t await_committed(struct stream *s, uint64_t v)
 {
+	static const struct timespec nap = {0, SLEEP_NS};
 	unsigned spins = 0;
 	uint64_t c;
 
@@ -222,7 +234,8 @@ static uint64_t await_committed(struct stream *s, uint64_t v)
 			ck_pr_inc_32(&s->sleepers);
 			ck_pr_fence_memory();
 			if ((c = ck_pr_load_64(&s->committed)) < v)
-				esr__futex_wait(esr__futex_low_word(&s->committed), (uint32_t)c, NULL);
+				esr__futex_wait(esr__futex_low_word(&s->committed), (uint32_t)c,
+				                &nap);
 			ck_pr_dec_32(&s->sleepers);
 		}
 	}
@@ -237,7 +250,7 @@ static void publish(struct stream *s, uint64_t v)
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&s->committed);
 	ck_pr_store_64(&s->committed, v);
-	ck_pr_fence_memory(); /* the store before the load of sleepers */
+	/* No fence: a sleeper this load misses wakes by itself within SLEEP_NS. */
 	if (ck_pr_load_32(&s->sleepers) != 0)
 		esr__futex_wake_all(esr__futex_low_word(&s->committed));
 }
@@ -273,22 +286,24 @@ static esr_status reserve(struct stream *s, uint64_t expected, size_t n,
 	}
 }
 
-/* One allocation holds the payloads of a whole batch. */
+/* One allocation holds the payloads of a whole batch that are not inline. */
 static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out)
 {
 	size_t i, total = 0;
 	uint8_t *block;
 
 	for (i = 0; i < n; i++)
-		total += events[i].payload_len;
+		if (events[i].payload_len > INLINE_MAX)
+			total += events[i].payload_len;
 	*out = NULL;
 	if (total == 0)
 		return ESR_OK;
 	if ((block = malloc(total)) == NULL)
 		return ESR_ENOMEM;
 	for (i = 0, total = 0; i < n; i++) {
-		if (events[i].payload_len)
-			memcpy(block + total, events[i].payload, events[i].payload_len);
+		if (events[i].payload_len <= INLINE_MAX)
+			continue;
+		memcpy(block + total, events[i].payload, events[i].payload_len);
 		total += events[i].payload_len;
 	}
 	*out = block;
@@ -302,6 +317,7 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 	struct chunk *c = writer_start(s, start + 1);
 	size_t i, offset = 0;
 	struct slot *slot;
+	uint32_t len;
 	uint64_t v;
 
 	for (i = 0; i < n; i++) {
@@ -310,9 +326,16 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 			c = chunk_next(c);
 		slot = &c->slots[v - c->first];
 		slot->event = events[i];
-		slot->event.payload = events[i].payload_len ? block + offset : NULL;
 		slot->block = i == 0 ? block : NULL;
-		offset += events[i].payload_len;
+		if ((len = events[i].payload_len) == 0) {
+			slot->event.payload = NULL;
+		} else if (len <= INLINE_MAX) {
+			memcpy(slot->small, events[i].payload, len);
+			slot->event.payload = slot->small;
+		} else {
+			slot->event.payload = block + offset;
+			offset += len;
+		}
 	}
 	await_committed(s, start);
 	publish(s, start + n);
@@ -340,26 +363,19 @@ static esr_status create(struct memory_store *ms, const struct esr__key *k,
 	return ESR_OK;
 }
 
-static esr_status append_now(struct memory_store *ms, const esr_stream_id *sid,
-                             uint64_t expected, const esr_event *events,
-                             size_t n, uint64_t *version)
+/* Append to stream s (or, s NULL, to the stream k names, created if need be). */
+static esr_status append_to(struct memory_store *ms, struct stream *s,
+                            const struct esr__key *k, uint64_t expected,
+                            const esr_event *events, size_t n, uint64_t *version)
 {
-	struct stream *s;
 	uint8_t *block;
 	uint64_t start;
 	esr_status st;
-	struct esr__key k;
 
-	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL &&
-	    expected != ESR_VERSION_ANY && expected != 0) {
-		*version = 0; /* an absent stream is at version 0 */
-		return ESR_ECONFLICT;
-	}
 	/* Copy first: a failure here must not leave a new, empty stream behind. */
 	if ((st = copy_payloads(events, n, &block)) != ESR_OK)
 		return st;
-	if (s == NULL && (st = create(ms, &k, &s)) != ESR_OK) {
+	if (s == NULL && (st = create(ms, k, &s)) != ESR_OK) {
 		free(block);
 		return st;
 	}
@@ -372,16 +388,56 @@ static esr_status append_now(struct memory_store *ms, const esr_stream_id *sid,
 	return ESR_OK;
 }
 
+static void complete(esr_status st, uint64_t version, esr_append_cb done, void *ctx)
+{
+	esr_append_result r = {0};
+
+	r.status = st;
+	r.version = st == ESR_OK || st == ESR_ECONFLICT ? version : 0;
+	done(ctx, &r); /* the memory store always completes inline */
+}
+
 static esr_status mem_append(void *impl, const esr_stream_id *sid,
                              uint64_t expected, const esr_event *events,
                              size_t n, esr_append_cb done, void *ctx)
 {
-	esr_append_result r = {0};
+	struct memory_store *ms = impl;
+	uint64_t version = 0;
+	struct stream *s;
+	struct esr__key k;
+	esr_status st;
 
-	r.status = append_now(impl, sid, expected, events, n, &r.version);
-	if (r.status != ESR_OK && r.status != ESR_ECONFLICT)
-		r.version = 0;
-	done(ctx, &r); /* the memory store always completes inline */
+	make_key(ms, sid, &k);
+	if ((s = lookup(ms, &k)) == NULL && expected != ESR_VERSION_ANY && expected != 0)
+		st = ESR_ECONFLICT; /* an absent stream is at version 0 */
+	else
+		st = append_to(ms, s, &k, expected, events, n, &version);
+	complete(st, version, done, ctx);
+	return ESR_OK;
+}
+
+static esr_status mem_resolve(void *impl, const esr_stream_id *sid, void **handle)
+{
+	struct memory_store *ms = impl;
+	struct stream *s;
+	struct esr__key k;
+	esr_status st;
+
+	make_key(ms, sid, &k);
+	if ((s = lookup(ms, &k)) == NULL && (st = create(ms, &k, &s)) != ESR_OK)
+		return st;
+	*handle = s;
+	return ESR_OK;
+}
+
+static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expected,
+                                      const esr_event *events, size_t n,
+                                      esr_append_cb done, void *ctx)
+{
+	uint64_t version = 0;
+	esr_status st = append_to(impl, handle, NULL, expected, events, n, &version);
+
+	complete(st, version, done, ctx);
 	return ESR_OK;
 }
 
@@ -453,6 +509,8 @@ static const esr_store_vtable memory_vtable = {
 	.read = mem_read,
 	.version = mem_version,
 	.destroy = mem_destroy,
+	.resolve = mem_resolve,
+	.append_resolved = mem_append_resolved,
 };
 
 esr_status esr_memory_store_open(esr_store **out)

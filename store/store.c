@@ -18,7 +18,8 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 	esr_store *s;
 
 	if (out == NULL || vt == NULL || vt->name == NULL || vt->append == NULL ||
-	    vt->read == NULL || vt->version == NULL || vt->destroy == NULL)
+	    vt->read == NULL || vt->version == NULL || vt->destroy == NULL ||
+	    (vt->resolve == NULL) != (vt->append_resolved == NULL))
 		return ESR_EINVAL;
 	if ((s = malloc(sizeof *s)) == NULL)
 		return ESR_ENOMEM;
@@ -64,6 +65,22 @@ esr_status esr_store_append_async(esr_store *s, const esr_stream_id *stream,
 		return ESR_EINVAL;
 	if ((st = check_append(s, stream, events, n)) != ESR_OK)
 		return st;
+	return s->vt->append(s->impl, stream, expected, events, n, done, ctx);
+}
+
+esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **handle)
+{
+	*handle = NULL;
+	return s->vt->resolve ? s->vt->resolve(s->impl, stream, handle) : ESR_OK;
+}
+
+esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
+                                   void *handle, uint64_t expected,
+                                   const esr_event *events, size_t n,
+                                   esr_append_cb done, void *ctx)
+{
+	if (handle != NULL)
+		return s->vt->append_resolved(s->impl, handle, expected, events, n, done, ctx);
 	return s->vt->append(s->impl, stream, expected, events, n, done, ctx);
 }
 

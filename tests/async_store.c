@@ -123,8 +123,13 @@ static void as_destroy(void *impl)
 	free(as);
 }
 
+/* No resolve: actors over this store append by id, the path without handles. */
 static const esr_store_vtable async_vtable = {
-	"async", as_append, as_read, as_version, as_destroy,
+	.name = "async",
+	.append = as_append,
+	.read = as_read,
+	.version = as_version,
+	.destroy = as_destroy,
 };
 
 esr_status async_store_open(esr_store *inner, int own_inner, esr_store **out)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/internal.h" /* the resolved-append path the runtime uses */
 #include "store_conformance.h"
 
 static const struct store_backend *backend;
@@ -793,6 +794,97 @@ static void lookups_stay_right_while_streams_are_created(void **state)
 	}
 }
 
+/* Sizes around every boundary a backend might keep small payloads by. */
+static const uint32_t sizes[] = {0, 1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 64, 200, 4096};
+enum { N = sizeof sizes / sizeof sizes[0] };
+
+/* Event v (and v + N) has type i + 1 and sizes[i] bytes (i * 31 + j). */
+static esr_status check_sizes(void *ctx, const esr_recorded_event *rec)
+{
+	size_t i = (size_t)((rec->version - 1) % N), j;
+	const uint8_t *p = rec->event.payload;
+	int *seen = ctx;
+
+	if (rec->event.type != i + 1 || rec->event.payload_len != sizes[i] ||
+	    (sizes[i] != 0 && p == NULL))
+		return ESR_ECORRUPT;
+	for (j = 0; j < sizes[i]; j++)
+		if (p[j] != (uint8_t)(i * 31 + j))
+			return ESR_ECORRUPT;
+	++*seen;
+	return ESR_OK;
+}
+
+static void payloads_of_every_size_round_trip(void **state)
+{
+	esr_stream_id sid = stream_of("Blob", "sizes");
+	static uint8_t bytes[N][4096];
+	esr_event ev[N];
+	size_t i, j;
+	int seen = 0;
+
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < sizes[i]; j++)
+			bytes[i][j] = (uint8_t)(i * 31 + j);
+		ev[i] = (esr_event){.type = (uint32_t)i + 1, .payload = sizes[i] ? bytes[i] : NULL,
+		                    .payload_len = sizes[i]};
+	}
+	/* one batch of all sizes, then each size alone */
+	assert_int_equal(esr_store_append(*state, &sid, 0, ev, N, NULL), ESR_OK);
+	for (i = 0; i < N; i++)
+		assert_int_equal(esr_store_append(*state, &sid, N + i, &ev[i], 1, NULL), ESR_OK);
+	assert_int_equal(esr_store_read(*state, &sid, 0, check_sizes, &seen), ESR_OK);
+	assert_int_equal(seen, 2 * N);
+}
+
+/*
+ * A backend with resolve/append_resolved: appends through the handle and by
+ * id go to one stream with one version sequence, conflicts included.
+ */
+static void resolved_appends_match_appends_by_id(void **state)
+{
+	esr_stream_id sid = stream_of("Account", "resolved");
+	esr_event ev = {.type = 9, .payload = "by handle", .payload_len = 9};
+	static const struct completion fresh = {PTHREAD_MUTEX_INITIALIZER,
+	                                        PTHREAD_COND_INITIALIZER, 0, {0}};
+	struct completion c = fresh;
+	struct collected got;
+	void *handle = NULL;
+
+	assert_int_equal(esr__store_resolve(*state, &sid, &handle), ESR_OK);
+	if (handle == NULL)
+		skip(); /* the backend appends by id only */
+	assert_int_equal(version_of(*state, &sid), 0); /* resolved, still empty */
+	got = read_all(*state, &sid, 0);
+	assert_int_equal(got.count, 0);
+	free(got.events);
+	assert_int_equal(esr__store_append_built(*state, &sid, handle, 0, &ev, 1, completed, &c),
+	                 ESR_OK);
+	await_completion(&c);
+	assert_int_equal(c.result.status, ESR_OK);
+	assert_int_equal(c.result.version, 1);
+	assert_int_equal(append_n(*state, &sid, 1, 2, 2, NULL), ESR_OK); /* by id */
+	c = fresh;
+	assert_int_equal(esr__store_append_built(*state, &sid, handle, 1, &ev, 1, completed, &c),
+	                 ESR_OK);
+	await_completion(&c);
+	assert_int_equal(c.result.status, ESR_ECONFLICT);
+	assert_int_equal(c.result.version, 3);
+	c = fresh;
+	assert_int_equal(esr__store_append_built(*state, &sid, handle, ESR_VERSION_ANY, &ev, 1,
+	                                         completed, &c), ESR_OK);
+	await_completion(&c);
+	assert_int_equal(c.result.status, ESR_OK);
+	assert_int_equal(c.result.version, 4);
+	got = read_all(*state, &sid, 0);
+	assert_int_equal(got.count, 4);
+	assert_int_equal(got.events[0].type, 9);
+	assert_memory_equal(got.events[0].payload, "by handle", 9);
+	assert_int_equal(got.events[1].type, 2);
+	assert_int_equal(got.events[3].type, 9);
+	free(got.events);
+}
+
 int esr_store_conformance_run(const struct store_backend *b)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, open_store, close_store)
@@ -816,6 +908,8 @@ int esr_store_conformance_run(const struct store_backend *b)
 		T(concurrent_appenders_with_any_version),
 		T(racing_creators_share_one_stream),
 		T(lookups_stay_right_while_streams_are_created),
+		T(payloads_of_every_size_round_trip),
+		T(resolved_appends_match_appends_by_id),
 	};
 #undef T
 	char group[64];

@@ -126,11 +126,14 @@ static void store_open_fails_cleanly(void **state)
 }
 
 /* Appends 3 events to a stream already holding `existing` (the memory store's
- * first chunk holds 4, so existing = 2 also needs a new chunk). */
+ * first chunk holds 4, so existing = 2 also needs a new chunk). The first
+ * payload is too long to live in its slot, so the batch needs a payload block
+ * too; the others are inline. */
 static void append_fails_cleanly(uint64_t existing)
 {
 	esr_stream_id sid = {"Account", "a", 1};
-	esr_event ev[3] = {{.type = 1, .payload = "xyz", .payload_len = 3},
+	static const char big[] = "a payload longer than the inline slot space";
+	esr_event ev[3] = {{.type = 1, .payload = big, .payload_len = sizeof big},
 	                   {.type = 2},
 	                   {.type = 3, .payload = "q", .payload_len = 1}};
 	long k, base = live, failures = 0, before;

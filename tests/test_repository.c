@@ -401,8 +401,9 @@ static void skew_destroy(void *impl)
 
 static void misplaced_optimistic_append_is_reported_corrupt(void **state)
 {
-	static const esr_store_vtable skewed = {"skewed", skew_append, skew_read,
-	                                        skew_version, skew_destroy};
+	static const esr_store_vtable skewed = {.name = "skewed", .append = skew_append,
+	                                        .read = skew_read, .version = skew_version,
+	                                        .destroy = skew_destroy};
 	struct fixture *f = *state;
 	esr_repository *repo;
 	esr_store *store;

@@ -52,9 +52,24 @@ static void count_destroy(void *impl)
 	destroyed++;
 }
 
+static esr_status no_resolve(void *impl, const esr_stream_id *sid, void **handle)
+{
+	(void)impl, (void)sid, (void)handle;
+	return ESR_EIO;
+}
+
+static esr_status no_append_resolved(void *impl, void *handle, uint64_t expected,
+                                     const esr_event *events, size_t n,
+                                     esr_append_cb done, void *ctx)
+{
+	(void)impl, (void)handle, (void)expected, (void)events, (void)n, (void)done, (void)ctx;
+	return ESR_EIO;
+}
+
 static void handle_checks_its_arguments(void **state)
 {
-	esr_store_vtable vt = {"stub", no_append, no_read, no_version, count_destroy};
+	esr_store_vtable vt = {.name = "stub", .append = no_append, .read = no_read,
+	                       .version = no_version, .destroy = count_destroy};
 	esr_stream_id sid = {"T", "i", 1};
 	esr_event ev = {.type = 1};
 	esr_store *s = NULL;
@@ -70,6 +85,12 @@ static void handle_checks_its_arguments(void **state)
 	vt.name = NULL;
 	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_EINVAL);
 	vt.name = "stub";
+	vt.resolve = no_resolve; /* resolve without append_resolved */
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_EINVAL);
+	vt.resolve = NULL;
+	vt.append_resolved = no_append_resolved; /* and the other way round */
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_EINVAL);
+	vt.append_resolved = NULL;
 	assert_null(s);
 	assert_int_equal(esr_store_close(NULL), ESR_OK);
 	assert_string_equal(esr_store_name(NULL), "");

@@ -71,7 +71,13 @@ typedef esr_status (*esr_visit_fn)(void *ctx, const esr_recorded_event *event);
  *   reads as empty.
  * version: the stream's current version (0 for an absent stream).
  * destroy: free the backend. No call is in progress or will follow.
- * Every function pointer is required.
+ * resolve, append_resolved (optional: both or neither; NULL when absent): for
+ *   a caller that appends to one stream many times (a live actor), resolve
+ *   finds or creates the stream once and returns a handle valid until the
+ *   store closes; append_resolved then appends as `append` does, to that
+ *   stream, skipping the lookup. Creating a stream this way leaves it at
+ *   version 0, which reads exactly as an absent stream does.
+ * Every other function pointer is required.
  */
 typedef struct esr_store_vtable {
 	const char *name;
@@ -83,6 +89,10 @@ typedef struct esr_store_vtable {
 	esr_status (*version)(void *impl, const esr_stream_id *stream,
 	                      uint64_t *version);
 	void (*destroy)(void *impl);
+	esr_status (*resolve)(void *impl, const esr_stream_id *stream, void **handle);
+	esr_status (*append_resolved)(void *impl, void *handle, uint64_t expected,
+	                              const esr_event *events, size_t n,
+	                              esr_append_cb done, void *ctx);
 } esr_store_vtable;
 
 /*
