@@ -143,6 +143,18 @@ static int finish(struct worker *w, struct actor *a)
 
 /* --- one attempt ------------------------------------------------------------- */
 
+/*
+ * Ask the store for a handle to the actor's stream once it has events, so
+ * that later appends skip the store's lookup. Not before: a handle may create
+ * the stream, and an actor that never appends should leave nothing behind.
+ */
+static esr_status resolve(struct worker *w, struct actor *a)
+{
+	if (a->x.version == 0 || a->x.handle != NULL)
+		return ESR_OK;
+	return esr__store_resolve(w->rt->store, &a->x.stream, &a->x.handle);
+}
+
 static enum step attempt(struct worker *w, struct actor *a);
 
 static void appended(void *ctx, const esr_append_result *result)
@@ -167,6 +179,8 @@ static enum step settle(struct worker *w, struct actor *a)
 
 	if (st == ESR_OK) {
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended.version);
+		if (st == ESR_OK && a->x.handle == NULL)
+			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		return_emitter(w, a);
 		complete(w, a, st, 0, st == ESR_OK ? count : 0);
 		return DONE;
@@ -254,9 +268,7 @@ static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
 	a->current = t;
 	a->attempts = 0;
 	if (!a->activated) {
-		/* Resolved once: every later append skips the store's lookup. */
-		if ((st = esr__exec_load(&a->x)) != ESR_OK ||
-		    (st = esr__store_resolve(w->rt->store, &a->x.stream, &a->x.handle)) != ESR_OK) {
+		if ((st = esr__exec_load(&a->x)) != ESR_OK || (st = resolve(w, a)) != ESR_OK) {
 			complete(w, a, st, 0, 0); /* the next command tries again */
 			return DONE;
 		}

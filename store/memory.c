@@ -69,7 +69,7 @@
 #include "core/keyset.h"
 #include "core/sync.h"
 
-#define CHUNK_FIRST 4
+#define CHUNK_FIRST 2 /* most streams are short; longer ones double */
 /* Longest a publication waiter sleeps before it looks again (see above). */
 #define SLEEP_NS 200000
 #define CHUNK_MAX 65536
@@ -126,13 +126,17 @@ static struct chunk *chunk_new(uint64_t first, uint64_t cap)
 	return c;
 }
 
-static struct stream *stream_new(const struct esr__key *k)
+/* A stream whose first chunk holds at least `n` events. */
+static struct stream *stream_new(const struct esr__key *k, size_t n)
 {
 	struct stream *s = malloc(sizeof *s + esr__key_storage(k));
+	uint64_t cap = CHUNK_FIRST;
 
+	while (cap < n)
+		cap *= 2;
 	if (s == NULL)
 		return NULL;
-	if ((s->head = chunk_new(1, CHUNK_FIRST)) == NULL) {
+	if ((s->head = chunk_new(1, cap)) == NULL) {
 		free(s);
 		return NULL;
 	}
@@ -347,10 +351,10 @@ static struct stream *lookup(struct memory_store *ms, const struct esr__key *k)
 }
 
 /* Insert a new stream for k, or find the one a racing writer inserted. */
-static esr_status create(struct memory_store *ms, const struct esr__key *k,
+static esr_status create(struct memory_store *ms, const struct esr__key *k, size_t n,
                          struct stream **out)
 {
-	struct stream *fresh = stream_new(k), *s;
+	struct stream *fresh = stream_new(k, n), *s;
 
 	if (fresh == NULL)
 		return ESR_ENOMEM;
@@ -375,7 +379,9 @@ static esr_status append_to(struct memory_store *ms, struct stream *s,
 	/* Copy first: a failure here must not leave a new, empty stream behind. */
 	if ((st = copy_payloads(events, n, &block)) != ESR_OK)
 		return st;
-	if (s == NULL && (st = create(ms, k, &s)) != ESR_OK) {
+	/* A new stream's first chunk holds the whole batch, so that a failure
+	 * to grow cannot leave the stream behind, empty. */
+	if (s == NULL && (st = create(ms, k, n, &s)) != ESR_OK) {
 		free(block);
 		return st;
 	}
@@ -424,7 +430,7 @@ static esr_status mem_resolve(void *impl, const esr_stream_id *sid, void **handl
 	esr_status st;
 
 	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL && (st = create(ms, &k, &s)) != ESR_OK)
+	if ((s = lookup(ms, &k)) == NULL && (st = create(ms, &k, 0, &s)) != ESR_OK)
 		return st;
 	*handle = s;
 	return ESR_OK;

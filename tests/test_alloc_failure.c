@@ -126,7 +126,8 @@ static void store_open_fails_cleanly(void **state)
 }
 
 /* Appends 3 events to a stream already holding `existing` (the memory store's
- * first chunk holds 4, so existing = 2 also needs a new chunk). The first
+ * first chunk holds 2, so existing = 2 needs a new chunk, and so does the new
+ * stream's third event). The first
  * payload is too long to live in its slot, so the batch needs a payload block
  * too; the others are inline. */
 static void append_fails_cleanly(uint64_t existing)
