@@ -34,7 +34,7 @@ enum step { DONE, SUSPENDED };
  * allocator's header. The target is 256 bytes beyond the state for a typical
  * id: keep the struct well under it.
  */
-_Static_assert(sizeof(struct actor) <= 208, "an idle actor must stay small");
+_Static_assert(sizeof(struct actor) <= 192, "an idle actor must stay small");
 
 static size_t state_offset(const struct esr__key *k)
 {
@@ -80,7 +80,8 @@ static void complete(struct worker *w, struct actor *a, esr_status st,
 	r.attempts = a->attempts;
 	r.rejection = rejection;
 	if (st == ESR_ECONFLICT)
-		esr__exec_conflict(&a->x, a->expected, a->appended.version, a->attempts,
+		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
+		                   a->appended_version, a->attempts,
 		                   &r.conflict);
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
@@ -161,7 +162,8 @@ static void appended(void *ctx, const esr_append_result *result)
 {
 	struct actor *a = ctx;
 
-	a->appended = *result;
+	a->appended_status = result->status;
+	a->appended_version = result->version;
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->phase);
 	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_COMPLETED))
@@ -170,15 +172,15 @@ static void appended(void *ctx, const esr_append_result *result)
 	esr__runq_push(a->rt, a);
 }
 
-/* The append of a->em's events completed with a->appended: act on it. */
+/* The append of a->em's events completed (a->appended_*): act on it. */
 static enum step settle(struct worker *w, struct actor *a)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_status st = a->appended.status;
+	esr_status st = a->appended_status;
 	uint32_t count = (uint32_t)a->em->count;
 
 	if (st == ESR_OK) {
-		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended.version);
+		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		return_emitter(w, a);
@@ -208,6 +210,7 @@ static enum step settle(struct worker *w, struct actor *a)
 static enum step attempt(struct worker *w, struct actor *a)
 {
 	struct esr_runtime *rt = w->rt;
+	uint64_t expected;
 	esr_emitter *em;
 	int rejection = 0;
 	esr_status st;
@@ -223,10 +226,10 @@ static enum step attempt(struct worker *w, struct actor *a)
 		complete(w, a, st, rejection, 0);
 		return DONE;
 	}
-	a->expected = esr__exec_expected(&a->x, rt->cfg.strategy);
+	expected = esr__exec_expected(&a->x, rt->cfg.strategy);
 	a->em = em;
 	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
-	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, a->expected,
+	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, expected,
 	                             esr__emitter_events(em), em->count, appended, a);
 	if (st != ESR_OK) { /* refused outright: no completion will come */
 		a->phase = PHASE_IDLE;

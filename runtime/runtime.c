@@ -54,6 +54,8 @@ esr_status esr_runtime_config_check(const esr_runtime_config *c, const char **fi
 		bad = "overflow";
 	else if (c->batch == 0)
 		bad = "batch";
+	else if (c->max_retries > ESR_RETRIES_MAX)
+		bad = "max_retries";
 	if (field)
 		*field = bad;
 	return bad ? ESR_EINVAL : ESR_OK;

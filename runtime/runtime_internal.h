@@ -94,11 +94,11 @@ struct actor {
 	struct esr__exec x;        /* type, stream, state (inline, after names), version */
 	esr_ticket *current;       /* the command being run */
 	esr_emitter *em;           /* the decision whose append is in flight */
-	uint64_t expected;
 	uint64_t idle_since_ms;    /* when pending last reached 0 */
-	esr_append_result appended;
-	uint32_t attempts;
-	uint32_t activated;
+	uint64_t appended_version; /* the completed append's outcome: */
+	esr_status appended_status; /* (only what settle() reads) */
+	uint16_t attempts;         /* handler runs: at most max_retries + 1 */
+	uint16_t activated;
 	/* key names, then the state (max_align_t aligned) */
 };
 

@@ -157,6 +157,7 @@ static void config_defaults_and_checks_name_the_field(void **state)
 	BAD(workers, 5000, "workers");
 	BAD(mailbox_capacity, 0, "mailbox_capacity");
 	BAD(batch, 0, "batch");
+	BAD(max_retries, ESR_RETRIES_MAX + 1, "max_retries");
 	BAD(strategy, (esr_strategy)9, "strategy");
 	BAD(overflow, (esr_overflow)9, "overflow");
 #undef BAD

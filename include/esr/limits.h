@@ -21,6 +21,9 @@
 /* Largest aggregate state, in bytes (1 MiB). */
 #define ESR_STATE_MAX (1u << 20)
 
+/* Most optimistic retries a runtime may be configured with (max_retries). */
+#define ESR_RETRIES_MAX 10000
+
 /* Most aggregate types one repository may register. */
 #define ESR_TYPES_MAX 64
 

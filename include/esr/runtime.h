@@ -37,7 +37,8 @@ typedef enum esr_overflow {
 typedef struct esr_runtime_config {
 	unsigned workers;          /* worker threads; default: online CPUs */
 	esr_strategy strategy;     /* default ESR_OPTIMISTIC */
-	unsigned max_retries;      /* optimistic retries after the first attempt; default 5 */
+	unsigned max_retries;      /* optimistic retries after the first attempt; default 5,
+	                              at most ESR_RETRIES_MAX */
 	unsigned mailbox_capacity; /* commands waiting per actor; default 1024 */
 	esr_overflow overflow;     /* default ESR_OVERFLOW_BLOCK */
 	unsigned batch;            /* commands an actor runs before yielding its worker; default 64 */
