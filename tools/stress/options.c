@@ -15,7 +15,7 @@
 enum {
 	OPT_STRATEGY = 256, OPT_WORKERS, OPT_WRITERS, OPT_AGGREGATES, OPT_SKEW,
 	OPT_COMMANDS, OPT_DURATION, OPT_SEED, OPT_MAX_RETRIES, OPT_BATCH,
-	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_JSON, OPT_DUMP_PLAN, OPT_QUIET,
+	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_JSON, OPT_DUMP_PLAN, OPT_RATE, OPT_QUIET,
 	OPT_CHECK, OPT_HELP
 };
 
@@ -32,6 +32,7 @@ static const struct option longopts[] = {
 	{"batch", required_argument, NULL, OPT_BATCH},
 	{"mailbox-capacity", required_argument, NULL, OPT_MAILBOX},
 	{"window", required_argument, NULL, OPT_WINDOW},
+	{"rate", required_argument, NULL, OPT_RATE},
 	{"workload", required_argument, NULL, OPT_WORKLOAD},
 	{"store", required_argument, NULL, OPT_STORE},
 	{"json", required_argument, NULL, OPT_JSON},
@@ -68,6 +69,9 @@ void stress_usage(FILE *out)
 "  --batch=B             commands per submit call, 1..4096 (default: 16)\n"
 "  --window=N            commands in flight per writer, batch..1048576\n"
 "                        (default: 1024)\n"
+"  --rate=R              offer R commands/s in all (open loop: each command is\n"
+"                        due at its own time, sent when due, and its latency\n"
+"                        counts from then); default: as fast as the window allows\n"
 "  --mailbox-capacity=C  commands waiting per actor, 1..1073741824 (default: 1024)\n"
 "  --workload=NAME       bank, inventory or counter (default: bank)\n"
 "  --store=memory        the event store (default: memory)\n"
@@ -200,6 +204,7 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 	case OPT_MAX_RETRIES: RANGE("max-retries", 0, 1000, o->runtime.max_retries); break;
 	case OPT_BATCH: RANGE("batch", 1, STRESS_BATCH_MAX, o->batch); break;
 	case OPT_WINDOW: RANGE("window", 1, 1u << 20, o->window); break;
+	case OPT_RATE: RANGE("rate", 1, 1000000000, o->rate); break;
 	case OPT_MAILBOX: RANGE("mailbox-capacity", 1, 1u << 30, o->runtime.mailbox_capacity); break;
 	case OPT_SKEW:
 		if (parse_double(optarg, 0, 5, &o->skew) != 0)

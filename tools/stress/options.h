@@ -28,6 +28,7 @@ struct stress_options {
 	uint64_t seed;
 	unsigned batch;  /* commands per submit call */
 	unsigned window; /* commands in flight per writer */
+	uint64_t rate;   /* commands/s offered over all writers; 0: as fast as possible */
 	const struct stress_workload *workload;
 	const char *store;
 	const char *json; /* NULL, "-" for standard output, or a path */

@@ -116,6 +116,9 @@ static void header(const struct stress_report *rep, FILE *out)
 	        "max retries %u, mailbox %u\n",
 	        o->writers, o->writers == 1 ? "" : "s", o->runtime.workers, o->batch,
 	        o->window, o->runtime.max_retries, o->runtime.mailbox_capacity);
+	if (o->rate)
+		fprintf(out, "            open loop: %llu commands/s offered; latency counts "
+		        "from each command's due time\n", (unsigned long long)o->rate);
 	fprintf(out, "baseline:   one thread on the aggregate logic, no runtime: %.0f commands/s "
 	        "(%llu commands in %.3f s)\n\n", raw_cps(b), (unsigned long long)b->commands,
 	        b->seconds);
@@ -238,7 +241,7 @@ static json_t *document(const struct stress_report *rep)
 			json_decref(runs);
 			return NULL;
 		}
-	doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I,"
+	doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I,"
 	                " s:{s:f, s:I, s:I, s:f}, s:o}",
 	                "tool", "esr-stress",
 	                "workload", o->workload->name,
@@ -248,6 +251,7 @@ static json_t *document(const struct stress_report *rep)
 	                "duration_s", o->duration,
 	                "batch", (json_int_t)o->batch,
 	                "window", (json_int_t)o->window,
+	                "rate", (json_int_t)o->rate,
 	                "max_retries", (json_int_t)o->runtime.max_retries,
 	                "mailbox_capacity", (json_int_t)o->runtime.mailbox_capacity,
 	                "baseline",

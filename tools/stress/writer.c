@@ -12,13 +12,22 @@
  * reaches a worker through the submit call, whose mailbox push publishes it
  * (the slot's IN_FLIGHT and message included), and the worker hands it back
  * only through the acq_rel exchange to DONE.
+ *
+ * At --rate the writer is an open loop: command j is due at start + j times
+ * the interval, whether or not earlier ones have completed, and its latency
+ * counts from when it was due, not from when it was sent. A writer held up by
+ * a full window or a slow submit therefore charges the wait to the commands
+ * that waited, instead of quietly offering less load (coordinated omission).
+ * Commands already due go out together, up to --batch per call.
  */
 #define _GNU_SOURCE /* syscall */
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -37,6 +46,7 @@ esr_status writer_init(struct writer *w, const struct stress_plan *p, unsigned i
 	w->plan = p;
 	w->index = index;
 	w->rt = rt;
+	w->interval_ns = o->rate ? 1e9 * o->writers / (double)o->rate : 0;
 	hist_init(&w->latency);
 	w->slots = calloc(o->window, sizeof *w->slots);
 	w->batch = calloc(o->batch, sizeof *w->batch);
@@ -129,7 +139,8 @@ static void flush(struct writer *w, unsigned *n)
 		return;
 	for (i = 0; i < *n; i++) {
 		struct slot *s = w->batch[i].ctx;
-		s->submit_ns = now;
+		if (w->interval_ns == 0) /* at a rate, it holds the due time */
+			s->submit_ns = now;
 		atomic_store_explicit(&s->state, SLOT_IN_FLIGHT, memory_order_relaxed);
 	}
 	st = esr_submit_many_cb(w->rt, w->batch, *n, on_done, &accepted);
@@ -140,6 +151,35 @@ static void flush(struct writer *w, unsigned *n)
 		w->fatal = st;
 	}
 	*n = 0;
+}
+
+/* Wait until monotonic time `due`: sleep while far, yield, then spin. */
+static void wait_until(uint64_t due)
+{
+	uint64_t now;
+
+	while ((now = stress_now_ns()) < due) {
+		if (due - now > 100000) {
+			struct timespec ts = {0, (long)(due - now - 50000)};
+			nanosleep(&ts, NULL);
+		} else if (due - now > 2000) {
+			sched_yield(); /* a worker may want this core */
+		} else {
+			ck_pr_stall();
+		}
+	}
+}
+
+/* At --rate: command j's due time, sending what is queued before waiting. */
+static uint64_t pace(struct writer *w, uint64_t j, unsigned *n)
+{
+	uint64_t due = w->start_ns + (uint64_t)((double)j * w->interval_ns);
+
+	if (stress_now_ns() < due) {
+		flush(w, n);
+		wait_until(due);
+	}
+	return due;
 }
 
 static int grow(struct writer *w, uint64_t j)
@@ -163,8 +203,9 @@ void *writer_main(void *arg)
 	const struct stress_options *o = p->opt;
 	const char *type = p->wl->type.name;
 	unsigned n = 0;
-	uint64_t j, x;
+	uint64_t j, x, due = 0;
 
+	w->start_ns = stress_now_ns();
 	for (j = 0;; j++) {
 		uint64_t i = w->index + j * o->writers;
 		struct slot *s = &w->slots[j % o->window];
@@ -178,11 +219,14 @@ void *writer_main(void *arg)
 			w->fatal = ESR_ENOMEM;
 			break;
 		}
+		if (w->interval_ns != 0)
+			due = pace(w, j, &n);
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
 			reap(w, s);
 		c = &p->cmds[i % p->ncmds];
 		s->msg = (struct stress_msg){*c, i, NULL};
 		s->j = j;
+		s->submit_ns = due;
 		w->batch[n++] = (esr_submission){type, stress_plan_id(p, c->aggregate),
 		                                 p->id_lens[c->aggregate], &s->msg, s};
 		if (n == o->batch)

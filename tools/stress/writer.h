@@ -29,6 +29,8 @@ struct writer {
 	unsigned index;
 	esr_runtime *rt;
 	uint64_t deadline; /* monotonic ns; 0 for a counted run */
+	double interval_ns; /* between this writer's commands at --rate; 0: closed loop */
+	uint64_t start_ns;  /* when command 0 was due */
 	struct slot *slots;
 	esr_submission *batch;
 	uint8_t *outcome; /* [j] */
