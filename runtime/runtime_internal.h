@@ -118,6 +118,7 @@ struct worker {
 	struct esr_runtime *rt;
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
+	uint64_t unsettled; /* completed this turn, still counted in outstanding */
 	struct worker_counters c;
 } CK_CC_CACHELINE;
 
