@@ -17,7 +17,8 @@ fail() {
 # --help: exit 0, every flag documented.
 "$bin" --help >"$tmp/help" 2>&1 || fail "--help exited $?"
 for flag in strategy workers writers aggregates skew commands duration seed \
-	max-retries batch window mailbox-capacity workload store json quiet check help; do
+	max-retries batch window rate mailbox-capacity workload store json dump-plan quiet \
+	check help; do
 	grep -q -- "--$flag" "$tmp/help" || fail "--help does not document --$flag"
 done
 
@@ -45,6 +46,9 @@ bad --duration --commands=10 --duration=1
 strategy_env=bogus bad ESR_STRATEGY
 strategy_env=
 bad --bogus --bogus
+bad --rate --rate=0
+bad --rate --rate=fast
+bad --dump-plan --dump-plan=
 
 small="--aggregates=64 --commands=3000 --workers=2"
 
@@ -71,6 +75,27 @@ grep -q '"runs"' "$tmp/out" && grep -q '"raw_cps"' "$tmp/out" ||
 rc=$?
 [ "$rc" -eq 3 ] || fail "unwritable --json: exit $rc, expected 3"
 grep -q "no/such/dir" "$tmp/err" || fail "unwritable --json: no message"
+
+# --dump-plan: the sequence on disk, 48 + 16 bytes a command, and no run.
+"$bin" --workload=bank --aggregates=64 --commands=1000 --dump-plan="$tmp/p.plan" \
+	>"$tmp/out" 2>"$tmp/err" || fail "--dump-plan exited $?"
+[ "$(wc -c <"$tmp/p.plan")" -eq $((48 + 16 * 1000)) ] || fail "--dump-plan: wrong size"
+[ "$(head -c 12 "$tmp/p.plan")" = "ESRPLAN1bank" ] || fail "--dump-plan: wrong header"
+[ ! -s "$tmp/out" ] || fail "--dump-plan ran something: $(cat "$tmp/out")"
+"$bin" --commands=10 --dump-plan="$tmp/no/such/dir/p" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 3 ] || fail "unwritable --dump-plan: exit $rc, expected 3"
+grep -q "no/such/dir" "$tmp/err" || fail "unwritable --dump-plan: no message"
+
+# --rate: an open loop cannot finish faster than it offers (2000 commands at
+# 20000/s take at least 0.1 s), nor run above the rate.
+"$bin" --aggregates=64 --commands=2000 --workers=2 --rate=20000 --strategy=unchecked \
+	--quiet --json=- >"$tmp/out" || fail "--rate exited $?"
+grep -q '"rate": 20000' "$tmp/out" || fail "--rate: the JSON does not say the rate"
+awk '/"seconds":/ { gsub(/,/, "", $2); if ($2 + 0 > 0.09) ok = 1 }
+     /"throughput_cps":/ { gsub(/,/, "", $2); if ($2 + 0 > 21000) over = 1 }
+     END { exit !(ok && !over) }' "$tmp/out" ||
+	fail "--rate=20000: ran faster than offered: $(grep -E '"seconds"|throughput' "$tmp/out")"
 
 # --check: every workload, one writer and three, passes (unchecked with three
 # writers breaks rules, but that is a finding, not a failure).
