@@ -323,10 +323,13 @@ static void run(struct worker *w, struct actor *a)
 			return;
 		ran++;
 	}
-	while (ran < w->rt->cfg.batch) {
+	for (;;) {
 		if (start(w, a, next_ticket(a)) == SUSPENDED || finish(w, a))
 			return;
-		ran++;
+		/* After `batch` commands let other actors run first, if any wait:
+		 * otherwise the actor stays where its state is warm in the cache. */
+		if (++ran >= w->rt->cfg.batch && ck_pr_load_ptr(&w->rt->rq_head) != NULL)
+			break;
 	}
 	esr__runq_push(w->rt, a); /* more is waiting: let other actors run first */
 }

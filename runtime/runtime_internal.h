@@ -119,6 +119,7 @@ struct worker {
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
 	uint64_t unsettled; /* completed this turn, still counted in outstanding */
+	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct worker_counters c;
 } CK_CC_CACHELINE;
 

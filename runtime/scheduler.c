@@ -11,7 +11,16 @@
 
 #include "runtime/runtime_internal.h"
 
-#define IDLE_SPINS 2000
+/*
+ * An idle worker spins before it sleeps (a wake costs the submitter a system
+ * call), but spinning takes a core from threads that have work, such as the
+ * submitter when workers and submitters outnumber cores. So each worker adapts
+ * how long it spins: doubling the limit when spinning found work, halving it
+ * when it did not. With many busy actors workers keep spinning; with one hot
+ * actor the idle worker soon sleeps and leaves its core to the others.
+ */
+#define SPINS_MIN 16
+#define SPINS_MAX 2048
 
 void esr__runq_push_list(struct esr_runtime *rt, struct actor *head, struct actor *tail,
                          unsigned n)
@@ -38,14 +47,21 @@ void esr__runq_push(struct esr_runtime *rt, struct actor *a)
 }
 
 /* The next actor to run; NULL once the runtime stops and nothing is left. */
-static struct actor *runq_pop(struct esr_runtime *rt)
+static struct actor *runq_pop(struct worker *w)
 {
+	struct esr_runtime *rt = w->rt;
 	struct actor *a;
-	int spins;
+	unsigned spins;
 
 	/* Unlocked peeks only decide whether to spin; the lock decides the rest. */
-	for (spins = 0; spins < IDLE_SPINS && ck_pr_load_ptr(&rt->rq_head) == NULL; spins++)
+	for (spins = 0; spins < w->spin_limit && ck_pr_load_ptr(&rt->rq_head) == NULL; spins++)
 		ck_pr_stall();
+	if (spins == 0)
+		; /* work was waiting: nothing learned */
+	else if (spins < w->spin_limit)
+		w->spin_limit = w->spin_limit * 2 < SPINS_MAX ? w->spin_limit * 2 : SPINS_MAX;
+	else
+		w->spin_limit = w->spin_limit / 2 > SPINS_MIN ? w->spin_limit / 2 : SPINS_MIN;
 	pthread_mutex_lock(&rt->rq_lock);
 	while ((a = rt->rq_head) == NULL) {
 		if (!rt->running) {
@@ -68,7 +84,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct actor *a;
 
-	while ((a = runq_pop(w->rt)) != NULL)
+	while ((a = runq_pop(w)) != NULL)
 		esr__actor_run(w, a);
 	return NULL;
 }
@@ -81,6 +97,7 @@ esr_status esr__workers_start(struct esr_runtime *rt)
 	for (i = 0; i < rt->cfg.workers; i++) {
 		struct worker *w = &rt->workers[i];
 		w->rt = rt;
+		w->spin_limit = SPINS_MAX;
 		if ((w->em = esr__spare_get(rt)) == NULL ||
 		    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			esr__workers_stop(rt);

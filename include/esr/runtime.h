@@ -41,7 +41,8 @@ typedef struct esr_runtime_config {
 	                              at most ESR_RETRIES_MAX */
 	unsigned mailbox_capacity; /* commands waiting per actor; default 1024 */
 	esr_overflow overflow;     /* default ESR_OVERFLOW_BLOCK */
-	unsigned batch;            /* commands an actor runs before yielding its worker; default 64 */
+	unsigned batch;            /* commands an actor runs before it yields its worker to
+	                              other actors waiting (if none wait, it runs on); default 64 */
 	unsigned passivate_ms;     /* evict actors idle this long; 0 = never; default 60000 */
 } esr_runtime_config;
 
