@@ -81,13 +81,13 @@ peer=$(dirname "$0")/../bench/erlang/esr_peer
 if [ -f "$dir/esr_peer.beam" ] && command -v erl >/dev/null 2>&1; then
 	for wl in counter bank; do
 		for mode in ff rr; do
-			ESR_PEER_BEAM_DIR=$dir sh "$peer" --plan "$tmp/$wl.plan" --commands 12000 \
+			ESR_PEER_EBIN=$dir sh "$peer" --plan "$tmp/$wl.plan" --commands 12000 \
 				--workers 2 --mode $mode >"$tmp/out" 2>"$tmp/err" ||
 				fail "erlang peer $wl $mode exited $?"
 			ok "erlang peer $wl $mode" 12000
 		done
 	done
-	ESR_PEER_BEAM_DIR=$dir bad "erlang truncated plan" sh "$peer" --plan "$tmp/short.plan" \
+	ESR_PEER_EBIN=$dir bad "erlang truncated plan" sh "$peer" --plan "$tmp/short.plan" \
 		--commands 10 --workers 1 --mode ff
 else
 	echo "bench_cli: Erlang peer not built, skipped"
