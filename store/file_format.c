@@ -1,0 +1,133 @@
+/* store/file_format.c: encoding and checking records (see file_format.h). */
+#include <string.h>
+
+#include "core/crc32c.h"
+#include "store/file_format.h"
+
+static void put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *b)
+{
+	return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
+}
+
+size_t rec_size(const esr_stream_id *sid, const esr_event *ev)
+{
+	return REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;
+}
+
+size_t rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
+                  uint64_t version, uint64_t position, uint16_t batch_index,
+                  uint16_t batch_count)
+{
+	size_t tlen = strlen(sid->type), len = rec_size(sid, ev);
+	uint8_t *p = out + REC_HEADER;
+
+	put32(out + 4, (uint32_t)len);
+	put32(out + 8, REC_MAGIC);
+	put16(out + 12, (uint16_t)tlen);
+	put16(out + 14, (uint16_t)sid->id_len);
+	put32(out + 16, ev->type);
+	put32(out + 20, ev->payload_len);
+	put64(out + 24, version);
+	put64(out + 32, position);
+	put64(out + 40, ev->meta.timestamp_ns);
+	memcpy(out + 48, ev->meta.correlation_id.bytes, 16);
+	memcpy(out + 64, ev->meta.causation_id.bytes, 16);
+	put16(out + 80, batch_index);
+	put16(out + 82, batch_count);
+	put32(out + 84, 0);
+	memcpy(p, sid->type, tlen);
+	memcpy(p + tlen, sid->id, sid->id_len);
+	if (ev->payload_len)
+		memcpy(p + tlen + sid->id_len, ev->payload, ev->payload_len);
+	put32(out, esr__crc32c(0, out + 4, len - 4));
+	return len;
+}
+
+enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
+{
+	uint32_t len, plen;
+	uint16_t tlen, idlen;
+
+	if (avail < REC_HEADER)
+		return REC_SHORT;
+	len = get32(buf + 4);
+	tlen = get16(buf + 12);
+	idlen = get16(buf + 14);
+	plen = get32(buf + 20);
+	/* Fields that cannot be, before trusting the length to read further. */
+	if (get32(buf + 8) != REC_MAGIC || tlen == 0 || tlen > ESR_TYPE_NAME_MAX ||
+	    idlen == 0 || idlen > ESR_ID_MAX || plen > ESR_PAYLOAD_MAX ||
+	    len != (uint64_t)REC_HEADER + tlen + idlen + plen || get32(buf + 84) != 0)
+		return REC_BAD;
+	if (avail < len)
+		return REC_SHORT;
+	if (esr__crc32c(0, buf + 4, len - 4) != get32(buf))
+		return REC_BAD;
+	r->length = len;
+	r->type = (const char *)buf + REC_HEADER;
+	r->type_len = tlen;
+	r->id = buf + REC_HEADER + tlen;
+	r->id_len = idlen;
+	r->version = get64(buf + 24);
+	r->position = get64(buf + 32);
+	r->batch_index = get16(buf + 80);
+	r->batch_count = get16(buf + 82);
+	if (r->version == 0 || r->version == ESR_VERSION_ANY || r->batch_count == 0 ||
+	    r->batch_count > ESR_APPEND_MAX || r->batch_index >= r->batch_count)
+		return REC_BAD; /* checked, yet impossible: written by something else */
+	memset(&r->event, 0, sizeof r->event);
+	r->event.type = get32(buf + 16);
+	r->event.payload_len = plen;
+	r->event.payload = plen ? buf + REC_HEADER + tlen + idlen : NULL;
+	r->event.meta.timestamp_ns = get64(buf + 40);
+	memcpy(r->event.meta.correlation_id.bytes, buf + 48, 16);
+	memcpy(r->event.meta.causation_id.bytes, buf + 64, 16);
+	return REC_OK;
+}
+
+void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq)
+{
+	memcpy(out, SEG_MAGIC, 8);
+	put32(out + 8, 1);          /* format version */
+	put32(out + 12, SEG_HEADER);
+	put64(out + 16, seq);
+	put32(out + 24, 0);
+	put32(out + 28, esr__crc32c(0, out, 28));
+}
+
+int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
+{
+	if (memcmp(in, SEG_MAGIC, 8) != 0 || get32(in + 8) != 1 || get32(in + 12) != SEG_HEADER ||
+	    get32(in + 24) != 0 || esr__crc32c(0, in, 28) != get32(in + 28))
+		return -1;
+	*seq = get64(in + 16);
+	return 0;
+}

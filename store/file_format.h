@@ -1,0 +1,60 @@
+/*
+ * store/file_format.h: the file store's on-disk records (docs/file-format.md
+ * is the reader's reference; keep the two in step).
+ *
+ * A segment file starts with a SEG_HEADER-byte header, then holds records
+ * back to back. A record is one event: a REC_HEADER-byte header, the stream's
+ * type name, its id, and the payload. Every integer is little-endian. The
+ * CRC-32C in the first four bytes covers everything after it, so a record is
+ * whole or it is nothing; `batch_index` of `batch_count` lets recovery accept
+ * an append only when all its records are there.
+ */
+#ifndef ESR_STORE_FILE_FORMAT_H
+#define ESR_STORE_FILE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/esr.h"
+
+#define SEG_MAGIC "ESRSEG01"
+#define SEG_HEADER 32
+#define REC_MAGIC 0x31525345u /* "ESR1" */
+#define REC_HEADER 88
+#define REC_MAX (REC_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_PAYLOAD_MAX)
+
+/* A decoded record: pointers into the buffer it was decoded from. */
+struct rec {
+	uint32_t length;        /* of the whole record */
+	const char *type;       /* not NUL-terminated */
+	uint16_t type_len;
+	const uint8_t *id;
+	uint16_t id_len;
+	uint64_t version;
+	uint64_t position;
+	uint16_t batch_index, batch_count;
+	esr_event event;        /* payload points into the buffer */
+};
+
+/* The encoded size of an event of stream `sid` (lengths already checked). */
+size_t rec_size(const esr_stream_id *sid, const esr_event *ev);
+
+/* Encode into out (rec_size bytes); returns the bytes written. */
+size_t rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
+                  uint64_t version, uint64_t position, uint16_t batch_index,
+                  uint16_t batch_count);
+
+enum rec_status {
+	REC_OK,    /* *r describes a whole, checked record */
+	REC_SHORT, /* fewer bytes than the record claims: a torn tail, or read more */
+	REC_BAD,   /* not a record: wrong magic, impossible field, or CRC mismatch */
+};
+
+/* Decode the record at buf (avail bytes readable). Never reads past avail. */
+enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r);
+
+/* A segment header for segment number `seq`, and its check. */
+void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq);
+int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq); /* 0 if valid */
+
+#endif /* ESR_STORE_FILE_FORMAT_H */
