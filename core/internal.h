@@ -31,6 +31,8 @@ esr_status esr__check_events(const esr_event *events, size_t n);
  * there is one.
  */
 esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **handle);
+/* The backend behind s, if its vtable is vt (a backend's own extra calls). */
+esr_status esr__store_impl(esr_store *s, const esr_store_vtable *vt, void **impl);
 esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
                                    void *handle, uint64_t expected,
                                    const esr_event *events, size_t n,

@@ -68,6 +68,14 @@ esr_status esr_store_append_async(esr_store *s, const esr_stream_id *stream,
 	return s->vt->append(s->impl, stream, expected, events, n, done, ctx);
 }
 
+esr_status esr__store_impl(esr_store *s, const esr_store_vtable *vt, void **impl)
+{
+	if (s->vt != vt)
+		return ESR_EINVAL;
+	*impl = s->impl;
+	return ESR_OK;
+}
+
 esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **handle)
 {
 	*handle = NULL;

@@ -20,6 +20,7 @@
 
 #include "esr/aggregate.h"
 #include "esr/event.h"
+#include "esr/file_store.h"
 #include "esr/limits.h"
 #include "esr/repository.h"
 #include "esr/runtime.h"

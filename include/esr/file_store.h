@@ -1,0 +1,76 @@
+/*
+ * esr/file_store.h: the durable embedded event store. A directory of
+ * append-only segment files (format: docs/file-format.md) behind the store
+ * vtable; no server.
+ *
+ * An append is acknowledged (its completion called with ESR_OK) only after
+ * an fdatasync that covers it, in the default sync mode. Appends from many
+ * threads are written and synced together by one writer thread (group
+ * commit), so one sync covers many appends. The expected-version check runs
+ * against the in-memory index, so a conflict costs no I/O. A failed write or
+ * sync fails the store: that append and every later one complete with
+ * ESR_EIO, and nothing the failed sync was meant to cover is acknowledged
+ * (the sync is not retried: the kernel may have dropped the dirty pages).
+ */
+#ifndef ESR_FILE_STORE_H
+#define ESR_FILE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/status.h"
+#include "esr/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum esr_sync_mode {
+	ESR_SYNC_ALWAYS = 0,   /* fdatasync before acknowledging (default) */
+	ESR_SYNC_BATCH_WINDOW, /* as ALWAYS, but wait batch_window_us for more appends first */
+	ESR_SYNC_NONE          /* never sync: UNSAFE, a crash loses acknowledged appends;
+	                          for benchmarks only */
+} esr_sync_mode;
+
+typedef struct esr_file_store_options {
+	esr_sync_mode sync;
+	unsigned batch_window_us; /* ESR_SYNC_BATCH_WINDOW only; default 200 */
+	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB */
+	int salvage;              /* open despite corruption: keep the log up to the first
+	                             damage, move what follows aside (*.damaged) */
+	char *why;                /* if not NULL, open writes a one-line reason here on
+	                             failure (file and offset for ESR_ECORRUPT) */
+	size_t why_size;
+} esr_file_store_options;
+
+/* Fill *o with the defaults. ESR_EINVAL for NULL. */
+ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
+
+/*
+ * esr_file_store_open: open (creating it if absent) the store in directory
+ * `dir`, recovering its index from the segments: every CRC is checked, a torn
+ * tail is cut at the last whole append, and damage anywhere else is
+ * ESR_ECORRUPT (unless o->salvage). ESR_EBUSY if another store holds the
+ * directory (a lock file, also across processes); ESR_EIO for a directory or
+ * file that cannot be created, read or locked. o may be NULL (defaults).
+ */
+ESR_API esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
+                                       esr_store **out);
+
+typedef struct esr_file_store_stats {
+	uint64_t appends;  /* acknowledged */
+	uint64_t events;   /* in acknowledged appends */
+	uint64_t writes;   /* write calls that carried appends */
+	uint64_t fsyncs;   /* fdatasync calls */
+	uint64_t bytes;    /* written since open */
+	int failed;        /* a write or sync failed: every append now fails */
+} esr_file_store_stats;
+
+/* Counters of a store opened by esr_file_store_open; ESR_EINVAL for others. */
+ESR_API esr_status esr_file_store_stats_get(esr_store *store, esr_file_store_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESR_FILE_STORE_H */

@@ -1,0 +1,612 @@
+/*
+ * store/file.c: the durable embedded store (include/esr/file_store.h) at run
+ * time: appends, the group-commit writer, reads through the index.
+ *
+ * An append copies its events, then under the queue lock checks and moves
+ * the stream's `reserved` version (ck_pr_cas_64: a conflict costs no I/O),
+ * takes global positions and joins the queue. The writer thread takes the
+ * whole queue at once, encodes it (store/file_format.c), writes it with one
+ * write() to the current segment, syncs once, and only then, in queue order,
+ * records each append's locations, publishes the stream's `committed` version
+ * and calls its completion. A conflict also goes through the queue, so it is
+ * reported after every append queued before it is durable and readable: the
+ * caller's catch-up read then sees the version the conflict names.
+ *
+ * Failure. A failed or short write, or a failed sync, sets `failed`: the
+ * batch and everything queued after it complete with ESR_EIO, later appends
+ * are refused with ESR_EIO at once, and `committed` never moves again, so
+ * reads and versions show exactly what was acknowledged. The sync is not
+ * retried (after a failed fdatasync the kernel may have dropped the pages).
+ */
+#define _GNU_SOURCE
+#include <ck_pr.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "core/sync.h"
+#include "store/file_format.h"
+#include "store/file_internal.h"
+#include "store/file_io.h"
+
+#define LOC_FIRST 4
+#define LOC_MAX 65536
+
+/* --- the index ------------------------------------------------------------------- */
+
+static struct loc_chunk *loc_chunk_new(uint64_t first, uint64_t cap)
+{
+	struct loc_chunk *c = malloc(sizeof *c + cap * sizeof(struct loc));
+
+	if (c != NULL) {
+		c->next = NULL;
+		c->first = first;
+		c->cap = cap;
+	}
+	return c;
+}
+
+struct loc *file_index_slot(struct fstream *s, uint64_t v)
+{
+	struct loc_chunk *c = s->tail;
+
+	if (c == NULL) {
+		if ((c = loc_chunk_new(1, LOC_FIRST)) == NULL)
+			return NULL;
+		s->head = s->tail = c; /* published by the release of `committed` */
+	}
+	while (v >= c->first + c->cap) {
+		struct loc_chunk *next = c->next;
+		if (next == NULL) {
+			uint64_t cap = c->cap * 2 < LOC_MAX ? c->cap * 2 : LOC_MAX;
+			if ((next = loc_chunk_new(c->first + c->cap, cap)) == NULL)
+				return NULL;
+			c->next = next;
+		}
+		s->tail = c = next;
+	}
+	return &c->locs[v - c->first];
+}
+
+const struct loc *file_index_get(const struct fstream *s, uint64_t v)
+{
+	const struct loc_chunk *c = s->head;
+
+	while (v >= c->first + c->cap)
+		c = c->next;
+	return &c->locs[v - c->first];
+}
+
+struct fstream *file_stream(struct file_store *fs, const struct esr__key *k)
+{
+	struct fstream *s = (struct fstream *)esr__keyset_get(fs->streams, k), *fresh;
+
+	if (s != NULL)
+		return s;
+	if ((fresh = calloc(1, sizeof *fresh + esr__key_storage(k))) == NULL)
+		return NULL;
+	esr__key_copy(&fresh->key, k, fresh + 1);
+	s = (struct fstream *)esr__keyset_insert(fs->streams, &fresh->key);
+	if (s != fresh)
+		free(fresh); /* lost a race, or out of memory (s NULL) */
+	return s;
+}
+
+void file_stream_free(struct esr__key *k)
+{
+	struct fstream *s = (struct fstream *)k;
+	struct loc_chunk *c = s->head, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(s);
+}
+
+static struct fstream *find(struct file_store *fs, const esr_stream_id *sid)
+{
+	struct esr__key k;
+
+	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
+	return (struct fstream *)esr__keyset_get(fs->streams, &k);
+}
+
+/* --- appends ---------------------------------------------------------------------------- */
+
+/* One allocation: the pending record, its events, their payloads. */
+static struct pending *pending_new(const esr_event *events, size_t n)
+{
+	size_t i, bytes = 0, at;
+	struct pending *p;
+	uint8_t *payloads;
+
+	for (i = 0; i < n; i++)
+		bytes += events[i].payload_len;
+	if ((p = malloc(sizeof *p + n * sizeof(esr_event) + bytes)) == NULL)
+		return NULL;
+	memset(p, 0, sizeof *p);
+	p->n = n;
+	p->events = (esr_event *)(p + 1);
+	payloads = (uint8_t *)(p->events + n);
+	for (i = 0, at = 0; i < n; i++) {
+		p->events[i] = events[i];
+		p->events[i].payload = events[i].payload_len ? payloads + at : NULL;
+		if (events[i].payload_len)
+			memcpy(payloads + at, events[i].payload, events[i].payload_len);
+		at += events[i].payload_len;
+	}
+	return p;
+}
+
+static void complete(esr_append_cb done, void *ctx, esr_status st, uint64_t version)
+{
+	esr_append_result r = {.status = st, .version = version};
+
+	done(ctx, &r);
+}
+
+static void enqueue(struct file_store *fs, struct pending *p)
+{
+	p->next = NULL;
+	if (fs->queue_tail)
+		fs->queue_tail->next = p;
+	else
+		fs->queue = p;
+	fs->queue_tail = p;
+	pthread_cond_signal(&fs->wake);
+}
+
+static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                              const esr_event *events, size_t n, esr_append_cb done,
+                              void *ctx)
+{
+	struct file_store *fs = impl;
+	struct pending *p = pending_new(events, n);
+	struct esr__key k;
+	struct fstream *s;
+	uint64_t at;
+
+	if (p == NULL)
+		return ESR_ENOMEM; /* refused: nothing taken */
+	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
+	pthread_mutex_lock(&fs->lock);
+	if (fs->failed || fs->stopping) {
+		pthread_mutex_unlock(&fs->lock);
+		free(p);
+		return ESR_EIO;
+	}
+	if ((s = file_stream(fs, &k)) == NULL) {
+		pthread_mutex_unlock(&fs->lock);
+		free(p);
+		return ESR_ENOMEM;
+	}
+	at = ck_pr_load_64(&s->reserved);
+	if (expected != ESR_VERSION_ANY && (at != expected || !ck_pr_cas_64(&s->reserved, at,
+	                                                                     at + n))) {
+		p->n = 0; /* a conflict: reported once what precedes it is durable */
+	} else {
+		if (expected == ESR_VERSION_ANY)
+			ck_pr_store_64(&s->reserved, at + n);
+		p->start = at;
+		p->position = fs->next_position;
+		fs->next_position += n;
+	}
+	p->s = s;
+	p->done = done;
+	p->ctx = ctx;
+	enqueue(fs, p);
+	pthread_mutex_unlock(&fs->lock);
+	return ESR_OK;
+}
+
+/* --- the writer ------------------------------------------------------------------------ */
+
+static esr_status write_all(int fd, const uint8_t *buf, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = fio.write(fd, buf, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return ESR_EIO;
+		}
+		if (w == 0)
+			return ESR_EIO;
+		buf += w;
+		n -= (size_t)w;
+	}
+	return ESR_OK;
+}
+
+struct batch {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int reserve_bytes(struct batch *b, size_t more)
+{
+	if (b->len + more > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		uint8_t *buf;
+		while (cap < b->len + more)
+			cap *= 2;
+		if ((buf = realloc(b->buf, cap)) == NULL)
+			return -1;
+		b->buf = buf;
+		b->cap = cap;
+	}
+	return 0;
+}
+
+/* Encode the queue's appends; their records' offsets start at `base`. */
+static esr_status encode(struct file_store *fs, struct pending *q, struct batch *b,
+                         uint64_t base, struct loc *locs_out, size_t *nlocs)
+{
+	struct pending *p;
+	size_t i, k = 0;
+
+	(void)fs;
+	b->len = 0;
+	for (p = q; p != NULL; p = p->next) {
+		esr_stream_id sid = {p->s->key.type, p->s->key.id, p->s->key.id_len};
+		for (i = 0; i < p->n; i++) {
+			size_t size = rec_size(&sid, &p->events[i]);
+			if (reserve_bytes(b, size) != 0)
+				return ESR_ENOMEM;
+			locs_out[k++] = (struct loc){0, (uint32_t)size, base + b->len};
+			b->len += rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
+			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
+		}
+	}
+	*nlocs = k;
+	return ESR_OK;
+}
+
+/* Make the synced appends readable and acknowledge them, in queue order. */
+static void publish(struct file_store *fs, struct pending *q, const struct loc *locs)
+{
+	struct pending *p, *next;
+	size_t i, k = 0;
+	struct loc *slot;
+
+	for (p = q; p != NULL; p = next) {
+		next = p->next;
+		if (p->n == 0) { /* a conflict: everything before it is visible now */
+			complete(p->done, p->ctx, ESR_ECONFLICT, ck_pr_load_64(&p->s->committed));
+			free(p);
+			continue;
+		}
+		for (i = 0; i < p->n; i++, k++) {
+			slot = file_index_slot(p->s, p->start + 1 + i);
+			if (slot == NULL) { /* the index cannot hold it: fail the store */
+				ck_pr_store_int(&fs->failed, 1);
+				break;
+			}
+			*slot = locs[k];
+			slot->seg = fs->seg;
+		}
+		if (i < p->n || ck_pr_load_int(&fs->failed)) {
+			k += p->n - i;
+			complete(p->done, p->ctx, ESR_EIO, 0);
+		} else {
+			ck_pr_fence_release();
+			ESR_TSAN_RELEASE(&p->s->committed);
+			ck_pr_store_64(&p->s->committed, p->start + p->n);
+			ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
+			ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
+			complete(p->done, p->ctx, ESR_OK, p->start + p->n);
+		}
+		free(p);
+	}
+}
+
+static void fail_all(struct pending *q)
+{
+	struct pending *p, *next;
+
+	for (p = q; p != NULL; p = next) {
+		next = p->next;
+		complete(p->done, p->ctx, ESR_EIO, 0);
+		free(p);
+	}
+}
+
+static size_t count_events(const struct pending *q)
+{
+	size_t n = 0;
+
+	for (; q != NULL; q = q->next)
+		n += q->n;
+	return n;
+}
+
+/* Write, sync, publish one taken queue. Returns 0, or -1 if the store failed. */
+static int commit(struct file_store *fs, struct pending *q, struct batch *b)
+{
+	size_t n = count_events(q), nlocs = 0;
+	struct loc *locs = n ? malloc(n * sizeof *locs) : NULL;
+	esr_status st = ESR_OK;
+
+	if (n != 0 && locs == NULL)
+		st = ESR_ENOMEM;
+	if (st == ESR_OK && n != 0 && fs->seg_size > SEG_HEADER &&
+	    fs->seg_size >= fs->opt.segment_bytes) {
+		st = file_segment_create(fs, fs->seg + 1);
+	}
+	if (st == ESR_OK && n != 0)
+		st = encode(fs, q, b, fs->seg_size, locs, &nlocs);
+	if (st == ESR_OK && n != 0) {
+		st = write_all(fs->fds[fs->seg], b->buf, b->len);
+		fs->seg_size += b->len; /* even on failure: the store is failed then */
+		ck_pr_store_64(&fs->stats.writes, fs->stats.writes + 1);
+		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + b->len);
+	}
+	if (st == ESR_OK && n != 0 && fs->opt.sync != ESR_SYNC_NONE) {
+		if (fio.fdatasync(fs->fds[fs->seg]) != 0)
+			st = ESR_EIO;
+		ck_pr_store_64(&fs->stats.fsyncs, fs->stats.fsyncs + 1);
+	}
+	if (st != ESR_OK) {
+		pthread_mutex_lock(&fs->lock);
+		ck_pr_store_int(&fs->failed, 1);
+		pthread_mutex_unlock(&fs->lock);
+		fail_all(q);
+	} else {
+		publish(fs, q, locs);
+	}
+	free(locs);
+	return st == ESR_OK ? 0 : -1;
+}
+
+static void *writer_main(void *arg)
+{
+	struct file_store *fs = arg;
+	struct batch b = {NULL, 0, 0};
+	struct pending *q;
+
+	for (;;) {
+		pthread_mutex_lock(&fs->lock);
+		while (fs->queue == NULL && !fs->stopping)
+			pthread_cond_wait(&fs->wake, &fs->lock);
+		if (fs->queue == NULL) { /* stopping, and nothing left */
+			pthread_mutex_unlock(&fs->lock);
+			break;
+		}
+		if (fs->opt.sync == ESR_SYNC_BATCH_WINDOW && fs->opt.batch_window_us && !fs->stopping) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)fs->opt.batch_window_us * 1000;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_mutex_unlock(&fs->lock);
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
+			pthread_mutex_lock(&fs->lock);
+		}
+		q = fs->queue;
+		fs->queue = fs->queue_tail = NULL;
+		pthread_mutex_unlock(&fs->lock);
+		if (ck_pr_load_int(&fs->failed))
+			fail_all(q);
+		else
+			commit(fs, q, &b);
+	}
+	free(b.buf);
+	return NULL;
+}
+
+/* --- reads ------------------------------------------------------------------------------- */
+
+static uint64_t committed_of(struct fstream *s)
+{
+	uint64_t c = ck_pr_load_64(&s->committed);
+
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&s->committed);
+	return c;
+}
+
+static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
+                            esr_visit_fn visit, void *ctx)
+{
+	struct file_store *fs = impl;
+	struct fstream *s = find(fs, sid);
+	esr_status st = ESR_OK;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	uint64_t v, last;
+
+	if (s == NULL)
+		return ESR_OK;
+	last = committed_of(s);
+	for (v = from ? from : 1; v <= last && st == ESR_OK; v++) {
+		const struct loc *l = file_index_get(s, v);
+		esr_recorded_event out;
+		struct rec r;
+		ssize_t got;
+
+		if (l->length > cap) {
+			uint8_t *nb = realloc(buf, l->length);
+			if (nb == NULL) {
+				st = ESR_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = l->length;
+		}
+		got = pread(ck_pr_load_int(&fs->fds[l->seg]), buf, l->length, (off_t)l->offset);
+		if (got != (ssize_t)l->length) {
+			st = ESR_EIO;
+			break;
+		}
+		/* Checked again on the way out: the disk can rot after open. */
+		if (rec_decode(buf, l->length, &r) != REC_OK || r.version != v) {
+			st = ESR_ECORRUPT;
+			break;
+		}
+		out = (esr_recorded_event){r.event, r.version, r.position};
+		st = visit(ctx, &out);
+	}
+	free(buf);
+	return st;
+}
+
+static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *version)
+{
+	struct fstream *s = find(impl, sid);
+
+	*version = s ? committed_of(s) : 0;
+	return ESR_OK;
+}
+
+/* --- open and close ------------------------------------------------------------------------ */
+
+static void release(struct file_store *fs)
+{
+	uint32_t i;
+
+	if (fs->streams)
+		esr__keyset_destroy(fs->streams, file_stream_free);
+	for (i = 0; fs->fds && i < SEGMENTS_MAX; i++)
+		if (fs->fds[i] >= 0)
+			close(fs->fds[i]);
+	free(fs->fds);
+	if (fs->lock_fd >= 0)
+		close(fs->lock_fd); /* and with it the lock */
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->wake);
+	free(fs->dir);
+	free(fs);
+}
+
+static void file_destroy(void *impl)
+{
+	struct file_store *fs = impl;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = 1;
+	pthread_cond_signal(&fs->wake);
+	pthread_mutex_unlock(&fs->lock);
+	if (fs->writer_started)
+		pthread_join(fs->writer, NULL); /* it drains the queue first */
+	release(fs);
+}
+
+static const esr_store_vtable file_vtable = {
+	.name = "file",
+	.append = file_append,
+	.read = file_read,
+	.version = file_version,
+	.destroy = file_destroy,
+};
+
+esr_status esr_file_store_options_default(esr_file_store_options *o)
+{
+	if (o == NULL)
+		return ESR_EINVAL;
+	memset(o, 0, sizeof *o);
+	o->sync = ESR_SYNC_ALWAYS;
+	o->batch_window_us = 200;
+	o->segment_bytes = 64u << 20;
+	return ESR_OK;
+}
+
+static void say(char *why, size_t size, const char *fmt, const char *a, const char *b)
+{
+	if (why != NULL && size > 0)
+		snprintf(why, size, fmt, a, b);
+}
+
+/* The directory exists (made if absent) and is ours alone (a locked LOCK file). */
+static esr_status take_directory(struct file_store *fs, char *why, size_t why_size)
+{
+	char path[4096];
+
+	if (mkdir(fs->dir, 0755) != 0 && errno != EEXIST) {
+		say(why, why_size, "%s: cannot create the directory: %s", fs->dir, strerror(errno));
+		return ESR_EIO;
+	}
+	snprintf(path, sizeof path, "%s/LOCK", fs->dir);
+	if ((fs->lock_fd = fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		say(why, why_size, "%s: %s", path, strerror(errno));
+		return ESR_EIO;
+	}
+	if (flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+		say(why, why_size, "%s: %s", path,
+		    busy ? "the store is open elsewhere (another process holds the lock)"
+		         : strerror(errno));
+		return busy ? ESR_EBUSY : ESR_EIO;
+	}
+	return ESR_OK;
+}
+
+esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
+                               esr_store **out)
+{
+	struct file_store *fs;
+	esr_status st;
+	uint32_t i;
+
+	if (out == NULL)
+		return ESR_EINVAL;
+	*out = NULL;
+	if (dir == NULL || dir[0] == '\0' || strlen(dir) > 3000)
+		return dir && dir[0] ? ESR_ETOOBIG : ESR_EINVAL;
+	if (o != NULL && (o->sync > ESR_SYNC_NONE || o->segment_bytes < SEG_HEADER + REC_MAX))
+		return ESR_EINVAL;
+	if ((fs = calloc(1, sizeof *fs)) == NULL)
+		return ESR_ENOMEM;
+	fs->lock_fd = -1;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->wake, NULL);
+	if (o)
+		fs->opt = *o;
+	else
+		esr_file_store_options_default(&fs->opt);
+	fs->dir = strdup(dir);
+	fs->fds = malloc(SEGMENTS_MAX * sizeof *fs->fds);
+	if (fs->dir == NULL || fs->fds == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
+		release(fs);
+		return ESR_ENOMEM;
+	}
+	for (i = 0; i < SEGMENTS_MAX; i++)
+		fs->fds[i] = -1;
+	if ((st = take_directory(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
+	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {
+		release(fs);
+		return st;
+	}
+	fs->opt.why = NULL; /* the caller's buffer is not ours to keep */
+	if (pthread_create(&fs->writer, NULL, writer_main, fs) != 0) {
+		release(fs);
+		return ESR_ENOMEM;
+	}
+	fs->writer_started = 1;
+	if ((st = esr_store_create(&file_vtable, fs, out)) != ESR_OK)
+		file_destroy(fs);
+	return st;
+}
+
+esr_status esr_file_store_stats_get(esr_store *store, esr_file_store_stats *out)
+{
+	struct file_store *fs;
+
+	if (store == NULL || out == NULL || esr__store_impl(store, &file_vtable, (void **)&fs) != ESR_OK)
+		return ESR_EINVAL;
+	out->appends = ck_pr_load_64(&fs->stats.appends);
+	out->events = ck_pr_load_64(&fs->stats.events);
+	out->writes = ck_pr_load_64(&fs->stats.writes);
+	out->fsyncs = ck_pr_load_64(&fs->stats.fsyncs);
+	out->bytes = ck_pr_load_64(&fs->stats.bytes);
+	out->failed = ck_pr_load_int(&fs->failed);
+	return ESR_OK;
+}

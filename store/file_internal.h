@@ -1,0 +1,96 @@
+/*
+ * store/file_internal.h: the file store's parts shared by store/file.c (the
+ * store at run time) and store/file_recover.c (rebuilding the index at open).
+ *
+ * The index. Each stream keeps where each of its events sits: a chain of
+ * chunks of `struct loc`, doubling in size, never moved. Only one thread adds
+ * to it (the writer thread; at open, the opening thread), so no CAS is needed
+ * there: the writer fills the locations, then publishes `committed` with
+ * release order, and readers load `committed` with acquire and read only below
+ * it, as in the memory store. `reserved` is the optimistic check: appenders
+ * move it by ck_pr_cas_64 from the expected version, under the queue lock that
+ * also fixes the order in which the writer sees the appends.
+ */
+#ifndef ESR_STORE_FILE_INTERNAL_H
+#define ESR_STORE_FILE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/keyset.h"
+#include "esr/esr.h"
+#include "esr/file_store.h"
+
+#define SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
+
+struct loc {
+	uint32_t seg;    /* segment number */
+	uint32_t length; /* of the record */
+	uint64_t offset; /* in the segment file */
+};
+
+struct loc_chunk {
+	struct loc_chunk *next;
+	uint64_t first; /* version of locs[0] */
+	uint64_t cap;
+	struct loc locs[];
+};
+
+struct fstream {
+	struct esr__key key; /* first: the keyset's object */
+	uint64_t reserved;   /* versions claimed by appenders */
+	uint64_t committed;  /* versions durable and readable */
+	struct loc_chunk *head, *tail; /* tail: the writer's only */
+};
+
+/* One append waiting for the writer thread (or a conflict waiting for it). */
+struct pending {
+	struct pending *next;
+	struct fstream *s;
+	uint64_t start;      /* version before the first event */
+	uint64_t position;   /* global position of the first event */
+	size_t n;            /* events; 0 for a conflict report */
+	esr_append_cb done;
+	void *ctx;
+	esr_event *events;   /* payloads copied after them */
+};
+
+struct file_store {
+	char *dir;
+	int lock_fd;
+	esr_file_store_options opt;
+	struct esr__keyset *streams;
+	int *fds;              /* [seg], -1 when not open; SEGMENTS_MAX entries */
+	uint32_t seg;          /* the segment being appended to */
+	uint64_t seg_size;     /* its size */
+	uint64_t next_position;
+
+	pthread_mutex_t lock;  /* the queue, `failed`, positions */
+	pthread_cond_t wake;   /* writer: work arrived, or stop */
+	struct pending *queue, *queue_tail;
+	int stopping, failed;
+	pthread_t writer;
+	int writer_started;
+
+	esr_file_store_stats stats; /* written by the writer, read with ck_pr */
+};
+
+/* Index: make room for version v in s (writer only); NULL on ENOMEM. */
+struct loc *file_index_slot(struct fstream *s, uint64_t v);
+/* The location of version v (v <= a committed version the caller loaded). */
+const struct loc *file_index_get(const struct fstream *s, uint64_t v);
+/* The stream named by k, created if absent; NULL on ENOMEM. */
+struct fstream *file_stream(struct file_store *fs, const struct esr__key *k);
+void file_stream_free(struct esr__key *k);
+
+/*
+ * Recovery: scan the directory's segments into the index, cut a torn tail,
+ * and leave fs->seg / seg_size / next_position / fds ready for appends.
+ * ESR_ECORRUPT (why says the file and offset), ESR_EIO, ESR_ENOMEM.
+ */
+esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
+
+/* Create segment `seq` (header written and synced, directory synced). */
+esr_status file_segment_create(struct file_store *fs, uint32_t seq);
+
+#endif /* ESR_STORE_FILE_INTERNAL_H */

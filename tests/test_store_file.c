@@ -1,0 +1,328 @@
+/*
+ * tests/test_store_file.c: the file store: the whole conformance suite (each
+ * test in a fresh directory, with segments small enough to roll over), then
+ * what only a durable store has: reopening rebuilds the index, a second open
+ * of the directory is refused, segments roll over, and a torn tail is cut at
+ * every byte offset of the last records.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store_conformance.h"
+
+static char root[] = "/tmp/esr-file-test-XXXXXX";
+static int serial;
+
+static void fresh_dir(char *out, size_t size)
+{
+	snprintf(out, size, "%s/%d", root, ++serial);
+}
+
+static esr_file_store_options small_segments(void)
+{
+	esr_file_store_options o;
+
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 2u << 20; /* the least allowed: REC_MAX fits */
+	return o;
+}
+
+static esr_status open_file(void *arg, esr_store **out)
+{
+	esr_file_store_options o = small_segments();
+	char dir[256];
+
+	(void)arg;
+	fresh_dir(dir, sizeof dir);
+	return esr_file_store_open(dir, &o, out);
+}
+
+/* --- durable behaviour --------------------------------------------------------------- */
+
+static uint64_t version_of(esr_store *s, const esr_stream_id *sid)
+{
+	uint64_t v = 99;
+
+	assert_int_equal(esr_store_version(s, sid, &v), ESR_OK);
+	return v;
+}
+
+struct seen {
+	uint64_t count, bytes;
+	int bad;
+};
+
+static esr_status count_events(void *ctx, const esr_recorded_event *r)
+{
+	struct seen *s = ctx;
+	uint64_t want;
+
+	memcpy(&want, r->event.payload, sizeof want);
+	s->bad |= r->event.payload_len != 40 || want != r->version;
+	s->count++;
+	s->bytes += r->event.payload_len;
+	return ESR_OK;
+}
+
+/* Append `n` events one by one to stream i of `streams`, payload = version. */
+static void fill(esr_store *s, int streams, uint64_t per_stream)
+{
+	uint8_t payload[40];
+	char id[16];
+	uint64_t v;
+	int i;
+
+	memset(payload, 0x5a, sizeof payload);
+	for (v = 1; v <= per_stream; v++)
+		for (i = 0; i < streams; i++) {
+			esr_stream_id sid = {"Account", id, 0};
+			esr_event ev = {.type = 1, .payload = payload, .payload_len = sizeof payload};
+			sid.id_len = (size_t)snprintf(id, sizeof id, "a-%d", i);
+			memcpy(payload, &v, sizeof v);
+			assert_int_equal(esr_store_append(s, &sid, v - 1, &ev, 1, NULL), ESR_OK);
+		}
+}
+
+static void check(esr_store *s, int streams, uint64_t per_stream)
+{
+	char id[16];
+	int i;
+
+	for (i = 0; i < streams; i++) {
+		esr_stream_id sid = {"Account", id, 0};
+		struct seen seen = {0};
+		sid.id_len = (size_t)snprintf(id, sizeof id, "a-%d", i);
+		assert_int_equal(version_of(s, &sid), per_stream);
+		assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
+		assert_int_equal(seen.count, per_stream);
+		assert_false(seen.bad);
+	}
+}
+
+static void reopen_rebuilds_the_index(void **state)
+{
+	esr_file_store_options o = small_segments();
+	esr_file_store_stats stats;
+	char dir[256];
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	fill(s, 5, 40);
+	assert_int_equal(esr_file_store_stats_get(s, &stats), ESR_OK);
+	assert_int_equal(stats.appends, 200);
+	assert_true(stats.fsyncs >= 1 && stats.fsyncs <= 200);
+	esr_store_close(s);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	check(s, 5, 40);
+	fill(s, 5, 0); /* nothing */
+	{
+		/* and appends continue from the recovered versions */
+		esr_stream_id sid = {"Account", "a-0", 3};
+		esr_event ev = {.type = 1, .payload = "12345678", .payload_len = 8};
+		esr_append_result r;
+		assert_int_equal(esr_store_append(s, &sid, 39, &ev, 1, &r), ESR_ECONFLICT);
+		assert_int_equal(r.version, 40);
+		assert_int_equal(esr_store_append(s, &sid, 40, &ev, 1, &r), ESR_OK);
+		assert_int_equal(r.version, 41);
+	}
+	esr_store_close(s);
+}
+
+static void second_open_is_refused(void **state)
+{
+	char dir[256], why[512] = "";
+	esr_file_store_options o = small_segments();
+	esr_store *a, *b = NULL;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &a), ESR_OK);
+	o.why = why;
+	o.why_size = sizeof why;
+	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_EBUSY);
+	assert_null(b);
+	assert_non_null(strstr(why, "LOCK"));
+	esr_store_close(a);
+	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_OK); /* free again */
+	esr_store_close(b);
+}
+
+static void segments_roll_over(void **state)
+{
+	esr_file_store_options o = small_segments();
+	uint8_t *big = calloc(1, 300000);
+	char dir[256], path[300];
+	esr_store *s;
+	struct stat st;
+	int i;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (i = 0; i < 20; i++) { /* 6 MB through 2 MB segments */
+		esr_stream_id sid = {"Blob", "b", 1};
+		esr_event ev = {.type = 1, .payload = big, .payload_len = 300000};
+		big[0] = (uint8_t)i;
+		assert_int_equal(esr_store_append(s, &sid, (uint64_t)i, &ev, 1, NULL), ESR_OK);
+	}
+	esr_store_close(s);
+	snprintf(path, sizeof path, "%s/00000003.seg", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	{
+		esr_stream_id sid = {"Blob", "b", 1};
+		assert_int_equal(version_of(s, &sid), 20);
+	}
+	esr_store_close(s);
+	free(big);
+}
+
+/* Cut the segment at every offset inside its last two appends: the store
+ * opens with exactly the appends that are whole, and takes new ones. */
+static void torn_tail_is_cut_at_every_offset(void **state)
+{
+	esr_file_store_options o = small_segments();
+	char dir[256], path[300];
+	struct stat st;
+	off_t whole, cut, before_last2;
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	fill(s, 1, 10);
+	esr_store_close(s);
+	snprintf(path, sizeof path, "%s/00000001.seg", dir);
+	assert_int_equal(stat(path, &st), 0);
+	whole = st.st_size;
+	/* each append is one 40-byte event of stream "Account"/"a-0" */
+	before_last2 = whole - 2 * (88 + 7 + 3 + 40);
+	for (cut = before_last2; cut < whole; cut++) {
+		char copy[300];
+		uint64_t expect = cut < whole - (88 + 7 + 3 + 40) ? 8 : 9;
+		int in, out;
+		ssize_t got;
+		char buf[65536];
+
+		snprintf(copy, sizeof copy, "%s/cut-%lld", root, (long long)cut);
+		mkdir(copy, 0755);
+		snprintf(buf, sizeof buf, "%s/00000001.seg", copy);
+		in = open(path, O_RDONLY);
+		out = open(buf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		got = read(in, buf, sizeof buf);
+		assert_true(got == whole);
+		assert_int_equal(write(out, buf, (size_t)cut), cut);
+		close(in);
+		close(out);
+		assert_int_equal(esr_file_store_open(copy, &o, &s), ESR_OK);
+		{
+			esr_stream_id sid = {"Account", "a-0", 3};
+			struct seen seen = {0};
+			assert_int_equal(version_of(s, &sid), expect);
+			assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
+			assert_int_equal(seen.count, expect);
+			assert_false(seen.bad);
+		}
+		esr_store_close(s);
+	}
+}
+
+/* Damage in the middle is refused, naming file and offset; salvage keeps the prefix. */
+static void damage_in_the_middle_is_corrupt(void **state)
+{
+	esr_file_store_options o = small_segments();
+	char dir[256], path[300], why[512] = "";
+	esr_store *s = NULL;
+	int fd;
+	uint8_t byte;
+	off_t at = 32 + 3 * (88 + 7 + 3 + 40) + 100; /* inside the fourth record */
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	fill(s, 1, 10);
+	esr_store_close(s);
+	snprintf(path, sizeof path, "%s/00000001.seg", dir);
+	fd = open(path, O_RDWR);
+	assert_int_equal(pread(fd, &byte, 1, at), 1);
+	byte ^= 0x10;
+	assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+	close(fd);
+	o.why = why;
+	o.why_size = sizeof why;
+	s = NULL;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_ECORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(why, "00000001.seg"));
+	assert_non_null(strstr(why, "offset 446")); /* 32 + 3 * 138 */
+	o.salvage = 1;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	{
+		esr_stream_id sid = {"Account", "a-0", 3};
+		assert_int_equal(version_of(s, &sid), 3);
+	}
+	esr_store_close(s);
+}
+
+static void bad_arguments(void **state)
+{
+	esr_file_store_options o;
+	esr_store *s = (esr_store *)&o;
+
+	(void)state;
+	assert_int_equal(esr_file_store_options_default(NULL), ESR_EINVAL);
+	assert_int_equal(esr_file_store_open(NULL, NULL, &s), ESR_EINVAL);
+	assert_null(s);
+	assert_int_equal(esr_file_store_open("", NULL, &s), ESR_EINVAL);
+	assert_int_equal(esr_file_store_open("/tmp/x", NULL, NULL), ESR_EINVAL);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 100;
+	assert_int_equal(esr_file_store_open("/tmp/x", &o, &s), ESR_EINVAL);
+	esr_file_store_options_default(&o);
+	o.sync = (esr_sync_mode)7;
+	assert_int_equal(esr_file_store_open("/tmp/x", &o, &s), ESR_EINVAL);
+	assert_int_equal(esr_file_store_open("/proc/no/such/dir", NULL, &s), ESR_EIO);
+	{
+		esr_store *m;
+		esr_file_store_stats st;
+		assert_int_equal(esr_memory_store_open(&m), ESR_OK);
+		assert_int_equal(esr_file_store_stats_get(m, &st), ESR_EINVAL);
+		esr_store_close(m);
+	}
+}
+
+int main(void)
+{
+	const struct store_backend file = {"file", open_file, NULL};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(reopen_rebuilds_the_index),
+		cmocka_unit_test(second_open_is_refused),
+		cmocka_unit_test(segments_roll_over),
+		cmocka_unit_test(torn_tail_is_cut_at_every_offset),
+		cmocka_unit_test(damage_in_the_middle_is_corrupt),
+		cmocka_unit_test(bad_arguments),
+	};
+	int failed;
+	char cmd[128];
+
+	if (mkdtemp(root) == NULL)
+		return 1;
+	failed = esr_store_conformance_run(&file);
+	failed += cmocka_run_group_tests_name("file store", tests, NULL, NULL);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	if (failed == 0 && system(cmd) != 0)
+		return 1;
+	return failed;
+}
