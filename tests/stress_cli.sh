@@ -97,6 +97,14 @@ awk '/"seconds":/ { gsub(/,/, "", $2); if ($2 + 0 > 0.09) ok = 1 }
      END { exit !(ok && !over) }' "$tmp/out" ||
 	fail "--rate=20000: ran faster than offered: $(grep -E '"seconds"|throughput' "$tmp/out")"
 
+# --store=file:DIR: both strategies on the durable store, fsyncs reported,
+# and nothing left behind in DIR.
+"$bin" --store=file:"$tmp/fs" --aggregates=64 --commands=3000 --workers=2 --check --quiet \
+	--json=- >"$tmp/out" || fail "--store=file exited $?"
+grep -q '"fsyncs": [1-9]' "$tmp/out" || fail "--store=file: no fsyncs in the JSON"
+grep -q '"events_per_fsync"' "$tmp/out" || fail "--store=file: no events_per_fsync"
+[ -z "$(ls -A "$tmp/fs")" ] || fail "--store=file left files behind: $(ls -A "$tmp/fs")"
+
 # --check: every workload, one writer and three, passes (unchecked with three
 # writers breaks rules, but that is a finding, not a failure).
 for wl in bank inventory counter; do

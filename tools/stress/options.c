@@ -74,7 +74,9 @@ void stress_usage(FILE *out)
 "                        counts from then); default: as fast as the window allows\n"
 "  --mailbox-capacity=C  commands waiting per actor, 1..1073741824 (default: 1024)\n"
 "  --workload=NAME       bank, inventory or counter (default: bank)\n"
-"  --store=memory        the event store (default: memory)\n"
+"  --store=S             the event store: memory, or file:DIR for the durable file\n"
+"                        store in a new directory under DIR per strategy, removed\n"
+"                        after the run (default: memory)\n"
 "  --json=FILE           also write the results as JSON; - for standard output\n"
 "  --dump-plan=FILE      write the command sequence to FILE (the format is in\n"
 "                        bench/README.md) and exit without running\n"
@@ -221,10 +223,17 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 			           optarg);
 		break;
 	case OPT_STORE:
-		if (strcmp(optarg, "memory") != 0)
-			return bad(err, len, "--store: expected memory (the only store so far), got '%s'",
+		if (strcmp(optarg, "memory") == 0) {
+			o->store = "memory";
+			o->store_path = NULL;
+		} else if (strncmp(optarg, "file:", 5) == 0 && optarg[5] != '\0' &&
+		           strlen(optarg + 5) < 2048) {
+			o->store = "file";
+			o->store_path = optarg + 5;
+		} else {
+			return bad(err, len, "--store: expected memory or file:DIRECTORY, got '%s'",
 			           optarg);
-		o->store = optarg;
+		}
 		break;
 	case OPT_JSON:
 		if (optarg[0] == '\0')

@@ -30,7 +30,8 @@ struct stress_options {
 	unsigned window; /* commands in flight per writer */
 	uint64_t rate;   /* commands/s offered over all writers; 0: as fast as possible */
 	const struct stress_workload *workload;
-	const char *store;
+	const char *store;      /* "memory" or "file" */
+	const char *store_path; /* --store=file:PATH: the directory PATH */
 	const char *json; /* NULL, "-" for standard output, or a path */
 	const char *dump_plan; /* write the sequence here and run nothing */
 	int quiet, check;

@@ -97,6 +97,9 @@ CELL(c_p999, duration_text(hist_quantile(&r->latency, 0.999), b, n))
 CELL(c_max, duration_text(r->latency.max, b, n))
 CELL(c_rss, if (r->peak_rss) snprintf(b, n, "%.1f MiB", (double)r->peak_rss / 1048576.0);
             else snprintf(b, n, "unknown"))
+CELL(c_per_fsync, if (r->fsyncs) snprintf(b, n, "%.1f", (double)r->events_synced /
+                                                       (double)r->fsyncs);
+                  else snprintf(b, n, "-"))
 
 static void header(const struct stress_report *rep, FILE *out)
 {
@@ -185,6 +188,10 @@ void report_table(const struct stress_report *rep, FILE *out)
 	row_text(rep, out, "latency p99.9", c_p999);
 	row_text(rep, out, "latency max", c_max);
 	row_text(rep, out, "peak memory", c_rss);
+	if (strcmp(rep->opt->store, "file") == 0) {
+		row_u64(rep, out, "fsyncs", offsetof(struct stress_result, fsyncs));
+		row_text(rep, out, "events per fsync", c_per_fsync);
+	}
 	verdicts(rep, out);
 }
 
@@ -197,7 +204,8 @@ static json_t *run_json(const struct stress_report *rep, const struct stress_res
 
 	return json_pack(
 	    "{s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
+	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
+	    " s:I, s:f}",
 	    "strategy", esr_strategy_name(r->strategy),
 	    "workers", (json_int_t)o->runtime.workers,
 	    "writers", (json_int_t)o->writers,
@@ -226,7 +234,9 @@ static json_t *run_json(const struct stress_report *rep, const struct stress_res
 	    "not_exactly_once", (json_int_t)c->missing,
 	    "unexplained_events", (json_int_t)c->unexplained,
 	    "version_gaps", (json_int_t)c->gaps,
-	    "totals_off", (json_int_t)c->totals_off);
+	    "totals_off", (json_int_t)c->totals_off,
+	    "fsyncs", (json_int_t)r->fsyncs,
+	    "events_per_fsync", r->fsyncs ? (double)r->events_synced / (double)r->fsyncs : 0.0);
 }
 
 static json_t *document(const struct stress_report *rep)

@@ -4,12 +4,65 @@
  * aggregates, probing the actors and checking the store are outside it.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <dirent.h>
+#include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "writer.h"
+
+/*
+ * The run's store: memory, or a file store in a directory of its own under
+ * the --store=file:DIR directory (dir gets its path; "" for memory).
+ */
+static esr_status store_open(const struct stress_options *o, esr_strategy strategy,
+                             char *dir, size_t size, esr_store **out)
+{
+	dir[0] = '\0';
+	if (strcmp(o->store, "file") != 0)
+		return esr_memory_store_open(out);
+	if (mkdir(o->store_path, 0755) != 0 && errno != EEXIST)
+		return ESR_EIO;
+	snprintf(dir, size, "%s/esr-stress-%s-%ld", o->store_path, esr_strategy_name(strategy),
+	         (long)getpid());
+	return esr_file_store_open(dir, NULL, out);
+}
+
+/* Remove what a file store made in dir (its segments and lock), then dir. */
+static void store_remove(const char *dir)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+
+	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (strcmp(e->d_name, "LOCK") == 0 || (n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0)) {
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The file store's syncs and events so far (zeros for memory). */
+static void synced(esr_store *store, uint64_t *fsyncs, uint64_t *events)
+{
+	esr_file_store_stats st;
+
+	if (esr_file_store_stats_get(store, &st) != ESR_OK)
+		st.fsyncs = st.events = 0;
+	*fsyncs = st.fsyncs;
+	*events = st.events;
+}
 
 /* Open every aggregate that has an opening event, straight in the store. */
 static esr_status open_aggregates(const struct stress_plan *p, esr_store *store)
@@ -198,6 +251,8 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	struct writer *ws = calloc(p->opt->writers, sizeof *ws);
 	struct stress_probes pr = {0};
 	esr_store *store = NULL;
+	uint64_t fsyncs = 0, events = 0;
+	char dir[4096];
 	esr_status st;
 
 	memset(r, 0, sizeof *r);
@@ -206,10 +261,16 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	if (ws == NULL)
 		return ESR_ENOMEM;
 	stress_rss_reset();
-	if ((st = esr_memory_store_open(&store)) == ESR_OK &&
+	if ((st = store_open(p->opt, strategy, dir, sizeof dir, &store)) == ESR_OK &&
 	    (st = open_aggregates(p, store)) == ESR_OK &&
-	    (st = start_writers(p, strategy, store, ws, &started)) == ESR_OK &&
-	    (st = drive(p, ws, progress, r)) == ESR_OK)
+	    (st = start_writers(p, strategy, store, ws, &started)) == ESR_OK) {
+		synced(store, &fsyncs, &events);
+		st = drive(p, ws, progress, r);
+		synced(store, &r->fsyncs, &r->events_synced);
+		r->fsyncs -= fsyncs;
+		r->events_synced -= events;
+	}
+	if (st == ESR_OK)
 		st = probe_all(p, ws, &pr);
 	stop_writers(ws, started, r);
 	r->peak_rss = stress_rss_peak();
@@ -221,5 +282,6 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	free(pr.version);
 	free(pr.states);
 	esr_store_close(store);
+	store_remove(dir);
 	return st;
 }

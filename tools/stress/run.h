@@ -99,6 +99,7 @@ struct stress_result {
 	double seconds; /* first submit to last completion */
 	struct histogram latency; /* ns, submit to completion */
 	uint64_t peak_rss;        /* bytes; 0 when unknown */
+	uint64_t fsyncs, events_synced; /* file store, during the timed run */
 	struct stress_check check;
 };
 
