@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs what building and testing esr needs, on Debian 12 (bookworm) or
-# later, starting from nothing but apt. Installs only what is missing; uses
-# sudo when not run as root.
+# later, starting from nothing but apt, plus any packages named as arguments.
+# Installs only what is missing; uses sudo when not run as root.
 set -eu
 
 # gcc brings the sanitizer runtimes (libasan, libubsan, libtsan) with it.
 packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson-dev"
+# Extra packages a caller needs (CI's fuzzing: clang libclang-rt-14-dev).
+packages="$packages $*"
 
 missing=""
 for p in $packages; do
