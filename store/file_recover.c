@@ -207,18 +207,23 @@ static int valid_after(const uint8_t *buf, size_t from, size_t len)
 
 /*
  * Scan one segment's bytes into the index. Returns the offset where good data
- * ends (len when all of it is good); *st is set for errors other than damage.
+ * ends (len when all of it is good): the start of the first append that is
+ * damaged or incomplete. *stop is where decoding stopped (len if it ran to
+ * the end), from where a torn tail must have nothing valid after it. *st is
+ * set for errors other than damage.
  */
 static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size_t len,
-                   esr_status *st)
+                   size_t *stop, esr_status *st)
 {
 	static _Thread_local struct gather g;
 	size_t off = SEG_HEADER;
 	struct rec r;
 
 	g.have = 0;
+	*stop = len;
 	while (off < len) {
 		enum rec_status rs = rec_decode(buf + off, len - off, &r);
+		*stop = off;
 		if (rs != REC_OK)
 			break;
 		if (r.batch_index == 0) {
@@ -234,9 +239,12 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 		g.locs[g.have] = (struct loc){seq, r.length, off};
 		g.last_position = r.position;
 		off += r.length;
+		*stop = off;
 		if (++g.have == g.count) {
-			if (apply(fs, &g, seq, st) != 0)
+			if (apply(fs, &g, seq, st) != 0) {
+				*stop = g.start;
 				return *st == ESR_OK ? g.start : 0;
+			}
 			g.have = 0;
 		}
 	}
@@ -258,7 +266,7 @@ static void move_aside(struct file_store *fs, const uint32_t *seqs, size_t i, si
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 {
 	uint32_t *seqs = NULL;
-	size_t n, i, len = 0, good;
+	size_t n, i, len = 0, good, stop;
 	esr_status st;
 	uint8_t *buf = NULL;
 	char path[4096];
@@ -297,11 +305,13 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 				snprintf(why, why_size, "%s: offset 0: bad segment header", path);
 			break;
 		}
-		good = scan(fs, seqs[i], buf, len, &st);
+		good = scan(fs, seqs[i], buf, len, &stop, &st);
 		if (st != ESR_OK)
 			break;
 		if (good < len) {
-			int torn = last && !valid_after(buf, good + 1, len);
+			/* An append cut short leaves whole records of it before the
+			 * cut: look for valid data only past where decoding stopped. */
+			int torn = last && (stop >= len || !valid_after(buf, stop + 1, len));
 			if (!torn && !fs->opt.salvage) {
 				st = ESR_ECORRUPT;
 				if (why)

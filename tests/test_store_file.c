@@ -241,6 +241,60 @@ static void torn_tail_is_cut_at_every_offset(void **state)
 	}
 }
 
+/* Appends of three events each, cut at every offset of the last append: the
+ * last append is all there or not at all. */
+static void torn_multi_event_append_is_cut_whole(void **state)
+{
+	esr_file_store_options o = small_segments();
+	char dir[256], path[300], copy[300], file[400];
+	static uint8_t seg[65536];
+	const off_t rec = 88 + 7 + 3 + 40, app = 3 * rec;
+	uint8_t payload[3][40];
+	struct stat st;
+	off_t whole, cut;
+	esr_stream_id sid = {"Account", "a-0", 3};
+	esr_store *s;
+	uint64_t v;
+	int fd, i;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (v = 0; v < 12; v += 3) { /* four appends: versions 1-3, 4-6, 7-9, 10-12 */
+		esr_event ev[3];
+		for (i = 0; i < 3; i++) {
+			uint64_t version = v + 1 + (uint64_t)i;
+			memset(payload[i], 0x5a, sizeof payload[i]);
+			memcpy(payload[i], &version, sizeof version);
+			ev[i] = (esr_event){.type = 1, .payload = payload[i], .payload_len = 40};
+		}
+		assert_int_equal(esr_store_append(s, &sid, v, ev, 3, NULL), ESR_OK);
+	}
+	esr_store_close(s);
+	snprintf(path, sizeof path, "%s/00000001.seg", dir);
+	assert_int_equal(stat(path, &st), 0);
+	whole = st.st_size;
+	assert_int_equal(whole, 32 + 4 * app);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, seg, (size_t)whole), whole);
+	close(fd);
+	for (cut = whole - app; cut < whole; cut++) {
+		struct seen seen = {0};
+		snprintf(copy, sizeof copy, "%s/multi-%lld", root, (long long)cut);
+		mkdir(copy, 0755);
+		snprintf(file, sizeof file, "%s/00000001.seg", copy);
+		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_int_equal(write(fd, seg, (size_t)cut), cut);
+		close(fd);
+		assert_int_equal(esr_file_store_open(copy, &o, &s), ESR_OK);
+		assert_int_equal(version_of(s, &sid), 9);
+		assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
+		assert_int_equal(seen.count, 9);
+		assert_false(seen.bad);
+		esr_store_close(s);
+	}
+}
+
 /* Damage in the middle is refused, naming file and offset; salvage keeps the prefix. */
 static void damage_in_the_middle_is_corrupt(void **state)
 {
@@ -446,6 +500,7 @@ int main(void)
 		cmocka_unit_test(second_open_is_refused),
 		cmocka_unit_test(segments_roll_over),
 		cmocka_unit_test(torn_tail_is_cut_at_every_offset),
+		cmocka_unit_test(torn_multi_event_append_is_cut_whole),
 		cmocka_unit_test(damage_in_the_middle_is_corrupt),
 		cmocka_unit_test(every_flipped_bit_recovers_a_prefix_or_is_corrupt),
 		cmocka_unit_test(batch_window_shares_syncs),
