@@ -2,7 +2,8 @@
  * store/file.c: the durable embedded store (include/esr/file_store.h) at run
  * time: appends, the group-commit writer, reads through the index.
  *
- * An append copies its events, then under the queue lock checks and moves
+ * An append (by id, or through a handle from resolve: a handle is the stream
+ * itself) copies its events, then under the queue lock checks and moves
  * the stream's `reserved` version (ck_pr_cas_64: a conflict costs no I/O),
  * takes global positions and joins the queue. The writer thread takes the
  * whole queue at once, encodes it (store/file_format.c), writes it with one
@@ -164,29 +165,24 @@ static void enqueue(struct file_store *fs, struct pending *p)
 	pthread_cond_signal(&fs->wake);
 }
 
-static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t expected,
-                              const esr_event *events, size_t n, esr_append_cb done,
-                              void *ctx)
+/*
+ * Queue an append to stream s. The CAS on `reserved` is the optimistic check;
+ * the queue lock around it keeps the queue in version order per stream.
+ */
+static esr_status append_to(struct file_store *fs, struct fstream *s, uint64_t expected,
+                            const esr_event *events, size_t n, esr_append_cb done,
+                            void *ctx)
 {
-	struct file_store *fs = impl;
 	struct pending *p = pending_new(events, n);
-	struct esr__key k;
-	struct fstream *s;
 	uint64_t at;
 
 	if (p == NULL)
 		return ESR_ENOMEM; /* refused: nothing taken */
-	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
 	pthread_mutex_lock(&fs->lock);
 	if (fs->failed || fs->stopping) {
 		pthread_mutex_unlock(&fs->lock);
 		free(p);
 		return ESR_EIO;
-	}
-	if ((s = file_stream(fs, &k)) == NULL) {
-		pthread_mutex_unlock(&fs->lock);
-		free(p);
-		return ESR_ENOMEM;
 	}
 	at = ck_pr_load_64(&s->reserved);
 	if (expected != ESR_VERSION_ANY && (at != expected || !ck_pr_cas_64(&s->reserved, at,
@@ -205,6 +201,41 @@ static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t exp
 	enqueue(fs, p);
 	pthread_mutex_unlock(&fs->lock);
 	return ESR_OK;
+}
+
+static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                              const esr_event *events, size_t n, esr_append_cb done,
+                              void *ctx)
+{
+	struct file_store *fs = impl;
+	struct esr__key k;
+	struct fstream *s;
+
+	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
+	if ((s = file_stream(fs, &k)) == NULL)
+		return ESR_ENOMEM;
+	return append_to(fs, s, expected, events, n, done, ctx);
+}
+
+/* A handle is the stream itself: streams live until the store closes. */
+static esr_status file_resolve(void *impl, const esr_stream_id *sid, void **handle)
+{
+	struct file_store *fs = impl;
+	struct esr__key k;
+	struct fstream *s;
+
+	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
+	if ((s = file_stream(fs, &k)) == NULL)
+		return ESR_ENOMEM;
+	*handle = s;
+	return ESR_OK;
+}
+
+static esr_status file_append_resolved(void *impl, void *handle, uint64_t expected,
+                                       const esr_event *events, size_t n,
+                                       esr_append_cb done, void *ctx)
+{
+	return append_to(impl, handle, expected, events, n, done, ctx);
 }
 
 /* --- the writer ------------------------------------------------------------------------ */
@@ -247,14 +278,14 @@ static int reserve_bytes(struct batch *b, size_t more)
 	return 0;
 }
 
-/* Encode the queue's appends; their records' offsets start at `base`. */
-static esr_status encode(struct file_store *fs, struct pending *q, struct batch *b,
-                         uint64_t base, struct loc *locs_out, size_t *nlocs)
+/* Encode the taken queue into b, its records' offsets starting at `base`;
+ * locs_out gets one location per event, in queue order. */
+static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
+                         struct loc *locs_out)
 {
 	struct pending *p;
 	size_t i, k = 0;
 
-	(void)fs;
 	b->len = 0;
 	for (p = q; p != NULL; p = p->next) {
 		esr_stream_id sid = {p->s->key.type, p->s->key.id, p->s->key.id_len};
@@ -267,7 +298,6 @@ static esr_status encode(struct file_store *fs, struct pending *q, struct batch 
 			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
 		}
 	}
-	*nlocs = k;
 	return ESR_OK;
 }
 
@@ -332,7 +362,7 @@ static size_t count_events(const struct pending *q)
 /* Write, sync, publish one taken queue. Returns 0, or -1 if the store failed. */
 static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 {
-	size_t n = count_events(q), nlocs = 0;
+	size_t n = count_events(q);
 	struct loc *locs = n ? malloc(n * sizeof *locs) : NULL;
 	esr_status st = ESR_OK;
 
@@ -343,7 +373,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		st = file_segment_create(fs, fs->seg + 1);
 	}
 	if (st == ESR_OK && n != 0)
-		st = encode(fs, q, b, fs->seg_size, locs, &nlocs);
+		st = encode(q, b, fs->seg_size, locs);
 	if (st == ESR_OK && n != 0) {
 		st = write_all(fs->fds[fs->seg], b->buf, b->len);
 		fs->seg_size += b->len; /* even on failure: the store is failed then */
@@ -506,6 +536,8 @@ static const esr_store_vtable file_vtable = {
 	.read = file_read,
 	.version = file_version,
 	.destroy = file_destroy,
+	.resolve = file_resolve,
+	.append_resolved = file_append_resolved,
 };
 
 esr_status esr_file_store_options_default(esr_file_store_options *o)
