@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "histogram.h"
-#include "plan_file.h"
 #include "run.h"
 #include "workload.h"
 
@@ -43,7 +42,7 @@ struct aggregate {
 
 struct shared {
 	const struct stress_workload *wl;
-	const struct plan_file *plan;
+	const struct stress_plan_file *plan;
 	struct aggregate *aggs;
 	uint64_t commands;
 	unsigned threads;
@@ -164,7 +163,7 @@ int main(int argc, char **argv)
 	                                     {"workers", required_argument, NULL, 'w'},
 	                                     {NULL, 0, NULL, 0}};
 	struct shared sh = {0};
-	struct plan_file plan;
+	struct stress_plan_file plan;
 	struct thread *th;
 	struct histogram lat;
 	const char *path = NULL, *verdict;
@@ -187,7 +186,7 @@ int main(int argc, char **argv)
 	}
 	if (path == NULL || sh.commands == 0)
 		return usage("--plan and --commands are required");
-	if (plan_file_read(path, &plan, err, sizeof err) != 0)
+	if (stress_plan_read(path, &plan, err, sizeof err) != 0)
 		return usage(err);
 	if ((sh.wl = stress_workload_find(plan.workload)) == NULL)
 		return usage("the plan's workload is not one this program knows");
@@ -241,6 +240,6 @@ int main(int argc, char **argv)
 	}
 	free(sh.aggs);
 	free(th);
-	plan_file_free(&plan);
+	stress_plan_file_free(&plan);
 	return *verdict ? 1 : 0;
 }

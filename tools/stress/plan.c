@@ -3,6 +3,7 @@
  * anything is timed so that the baseline and every strategy pay the same
  * (nothing) for generation and see the same commands.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,10 @@ void stress_plan_free(struct stress_plan *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* The plan file's layout (bench/README.md): a header, then fixed records. */
+#define PLAN_HEADER 48
+#define PLAN_RECORD 16
+
 static void put32(unsigned char *b, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -70,10 +75,20 @@ static void put64(unsigned char *b, uint64_t v)
 		b[i] = (unsigned char)(v >> (8 * i));
 }
 
+static uint32_t get32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *b)
+{
+	return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
+}
+
 /* Little-endian whatever the host, so a reader needs no knowledge of ours. */
 esr_status stress_plan_write(const struct stress_plan *p, const char *path)
 {
-	unsigned char head[48] = "ESRPLAN1", rec[16];
+	unsigned char head[PLAN_HEADER] = "ESRPLAN1", rec[PLAN_RECORD];
 	FILE *f = fopen(path, "wb");
 	uint64_t i;
 	int bad;
@@ -94,4 +109,59 @@ esr_status stress_plan_write(const struct stress_plan *p, const char *path)
 	}
 	bad |= fclose(f) != 0;
 	return bad ? ESR_EIO : ESR_OK;
+}
+
+
+static int fail(FILE *f, struct stress_plan_file *p, char *err, size_t len, const char *why,
+                const char *path)
+{
+	snprintf(err, len, "%s: %s", path, why);
+	if (f)
+		fclose(f);
+	stress_plan_file_free(p);
+	return -1;
+}
+
+int stress_plan_read(const char *path, struct stress_plan_file *p, char *err, size_t errlen)
+{
+	unsigned char head[PLAN_HEADER], rec[PLAN_RECORD];
+	FILE *f = fopen(path, "rb");
+	uint64_t i;
+	long size;
+
+	memset(p, 0, sizeof *p);
+	if (f == NULL)
+		return fail(NULL, p, err, errlen, strerror(errno), path);
+	if (fread(head, 1, PLAN_HEADER, f) != PLAN_HEADER)
+		return fail(f, p, err, errlen, "truncated header", path);
+	if (memcmp(head, "ESRPLAN1", 8) != 0)
+		return fail(f, p, err, errlen, "not a plan file (bad magic)", path);
+	memcpy(p->workload, head + 8, 16);
+	p->aggregates = get32(head + 24);
+	p->n = get64(head + 32);
+	p->seed = get64(head + 40);
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, PLAN_HEADER, SEEK_SET) != 0)
+		return fail(f, p, err, errlen, "cannot size the file", path);
+	if (p->aggregates == 0 || p->n == 0 ||
+	    (uint64_t)size != PLAN_HEADER + p->n * PLAN_RECORD)
+		return fail(f, p, err, errlen, "size does not match its header (truncated?)", path);
+	if ((p->cmds = malloc(p->n * sizeof *p->cmds)) == NULL)
+		return fail(f, p, err, errlen, "out of memory", path);
+	for (i = 0; i < p->n; i++) {
+		if (fread(rec, 1, PLAN_RECORD, f) != PLAN_RECORD)
+			return fail(f, p, err, errlen, "short read", path);
+		p->cmds[i].aggregate = get32(rec);
+		p->cmds[i].kind = get32(rec + 4);
+		p->cmds[i].amount = (int64_t)get64(rec + 8);
+		if (p->cmds[i].aggregate >= p->aggregates)
+			return fail(f, p, err, errlen, "aggregate index out of range", path);
+	}
+	fclose(f);
+	return 0;
+}
+
+void stress_plan_file_free(struct stress_plan_file *p)
+{
+	free(p->cmds);
+	p->cmds = NULL;
 }

@@ -37,6 +37,23 @@ void stress_plan_free(struct stress_plan *p);
  */
 esr_status stress_plan_write(const struct stress_plan *p, const char *path);
 
+/* A plan file read back (by the bench programs that run the same commands). */
+struct stress_plan_file {
+	char workload[17];     /* NUL-terminated */
+	uint32_t aggregates;
+	uint64_t seed;
+	uint64_t n;            /* commands in the file */
+	struct stress_cmd *cmds;
+};
+
+/*
+ * Read `path` into *p. 0 on success; otherwise -1 with a one-line reason in
+ * err (a missing file, a bad magic, a truncated or oversized file, an
+ * aggregate index out of range).
+ */
+int stress_plan_read(const char *path, struct stress_plan_file *p, char *err, size_t errlen);
+void stress_plan_file_free(struct stress_plan_file *p);
+
 static inline const char *stress_plan_id(const struct stress_plan *p, uint32_t k)
 {
 	return p->ids + (size_t)k * STRESS_ID_STRIDE;
