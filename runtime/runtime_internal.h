@@ -38,7 +38,7 @@
  */
 struct esr__ticket_block {
 	uint32_t live;   /* tickets not yet freed, + 1 while the submitter fills it */
-	uint32_t used;   /* tickets handed out */
+	uint32_t used;   /* tickets handed out: the submitting thread's alone */
 	uint32_t n;      /* tickets the block holds */
 	uint32_t stride; /* bytes per ticket */
 	/* n tickets follow, max_align_t aligned */

@@ -23,12 +23,21 @@
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
 
-struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
+/* n rounded up to the alignment of anything malloc returns. */
+static size_t aligned(size_t n)
 {
 	const size_t align = _Alignof(max_align_t);
-	size_t head = (sizeof(struct esr__ticket_block) + align - 1) / align * align;
-	size_t size = waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result);
-	size_t stride = (size + align - 1) / align * align;
+
+	return (n + align - 1) / align * align;
+}
+
+/* Where a block's tickets start. */
+#define BLOCK_HEAD aligned(sizeof(struct esr__ticket_block))
+
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
+{
+	size_t head = BLOCK_HEAD;
+	size_t stride = aligned(waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result));
 	struct esr__ticket_block *b;
 
 	if (n == 0 || n >= UINT32_MAX || n > (SIZE_MAX - head) / stride)
@@ -45,13 +54,11 @@ struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
 esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
                               esr_ticket_cb cb, void *ctx)
 {
-	const size_t align = _Alignof(max_align_t);
-	size_t head = (sizeof *b + align - 1) / align * align;
 	esr_ticket *t;
 
 	if (b->used == b->n)
 		return NULL;
-	t = (esr_ticket *)((char *)b + head + (size_t)b->used++ * b->stride);
+	t = (esr_ticket *)((char *)b + BLOCK_HEAD + (size_t)b->used++ * b->stride);
 	t->command = command;
 	t->cb = cb;
 	t->cb_ctx = ctx;

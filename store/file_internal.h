@@ -60,7 +60,10 @@ struct file_store {
 	int lock_fd;
 	esr_file_store_options opt;
 	struct esr__keyset *streams;
-	int *fds;              /* [seg], -1 when not open; SEGMENTS_MAX entries */
+	int *fds;              /* [seg], -1 when not open; SEGMENTS_MAX entries. The writer
+	                          stores a new segment's fd before any of its records is
+	                          published, so a reader that loaded `committed` (acquire)
+	                          finds the fd of every location it may read. */
 	uint32_t seg;          /* the segment being appended to */
 	uint64_t seg_size;     /* its size */
 	uint64_t next_position;

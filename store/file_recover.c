@@ -251,7 +251,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 	return g.have ? g.start : off;
 }
 
-/* Move segments after `from` (and, when `cut` is set, this one's rest) aside. */
+/* Move segments seqs[i..n) aside as *.damaged (salvage: the log ended before them). */
 static void move_aside(struct file_store *fs, const uint32_t *seqs, size_t i, size_t n)
 {
 	char from[4096], to[4200];
