@@ -191,14 +191,59 @@ static void segments_roll_over(void **state)
 	free(big);
 }
 
+/* Segment 1 of dir, read whole into seg; returns its size. */
+static off_t read_segment(const char *dir, uint8_t *seg, size_t cap)
+{
+	char path[300];
+	off_t got;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/00000001.seg", dir);
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	got = read(fd, seg, cap);
+	close(fd);
+	assert_true(got > 0 && (size_t)got < cap);
+	return got;
+}
+
+/* A new store directory whose only segment is seg's first `cut` bytes. */
+static void store_from_prefix(const uint8_t *seg, off_t cut, const char *tag, char *dir,
+                              size_t size)
+{
+	char path[400];
+	int fd;
+
+	snprintf(dir, size, "%s/%s-%lld", root, tag, (long long)cut);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof path, "%s/00000001.seg", dir);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
+	assert_int_equal(write(fd, seg, (size_t)cut), cut);
+	close(fd);
+}
+
+/* Stream a-0 holds exactly versions 1..n, each payload the one written for it. */
+static void expect_intact(esr_store *s, uint64_t n)
+{
+	esr_stream_id sid = {"Account", "a-0", 3};
+	struct seen seen = {0};
+
+	assert_int_equal(version_of(s, &sid), n);
+	assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
+	assert_int_equal(seen.count, n);
+	assert_false(seen.bad);
+}
+
+/* Each append of fill(): one 40-byte event of stream "Account"/"a-0". */
+#define ONE_EVENT_APPEND (88 + 7 + 3 + 40)
+
 /* Cut the segment at every offset inside its last two appends: the store
  * opens with exactly the appends that are whole, and takes new ones. */
 static void torn_tail_is_cut_at_every_offset(void **state)
 {
 	esr_file_store_options o = small_segments();
-	char dir[256], path[300];
-	struct stat st;
-	off_t whole, cut, before_last2;
+	static uint8_t seg[65536];
+	char dir[256], copy[300];
+	off_t whole, cut;
 	esr_store *s;
 
 	(void)state;
@@ -206,37 +251,11 @@ static void torn_tail_is_cut_at_every_offset(void **state)
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
 	fill(s, 1, 10);
 	esr_store_close(s);
-	snprintf(path, sizeof path, "%s/00000001.seg", dir);
-	assert_int_equal(stat(path, &st), 0);
-	whole = st.st_size;
-	/* each append is one 40-byte event of stream "Account"/"a-0" */
-	before_last2 = whole - 2 * (88 + 7 + 3 + 40);
-	for (cut = before_last2; cut < whole; cut++) {
-		char copy[300];
-		uint64_t expect = cut < whole - (88 + 7 + 3 + 40) ? 8 : 9;
-		int in, out;
-		ssize_t got;
-		char buf[65536];
-
-		snprintf(copy, sizeof copy, "%s/cut-%lld", root, (long long)cut);
-		mkdir(copy, 0755);
-		snprintf(buf, sizeof buf, "%s/00000001.seg", copy);
-		in = open(path, O_RDONLY);
-		out = open(buf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		got = read(in, buf, sizeof buf);
-		assert_true(got == whole);
-		assert_int_equal(write(out, buf, (size_t)cut), cut);
-		close(in);
-		close(out);
+	whole = read_segment(dir, seg, sizeof seg);
+	for (cut = whole - 2 * ONE_EVENT_APPEND; cut < whole; cut++) {
+		store_from_prefix(seg, cut, "cut", copy, sizeof copy);
 		assert_int_equal(esr_file_store_open(copy, &o, &s), ESR_OK);
-		{
-			esr_stream_id sid = {"Account", "a-0", 3};
-			struct seen seen = {0};
-			assert_int_equal(version_of(s, &sid), expect);
-			assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
-			assert_int_equal(seen.count, expect);
-			assert_false(seen.bad);
-		}
+		expect_intact(s, cut < whole - ONE_EVENT_APPEND ? 8 : 9);
 		esr_store_close(s);
 	}
 }
@@ -246,16 +265,15 @@ static void torn_tail_is_cut_at_every_offset(void **state)
 static void torn_multi_event_append_is_cut_whole(void **state)
 {
 	esr_file_store_options o = small_segments();
-	char dir[256], path[300], copy[300], file[400];
 	static uint8_t seg[65536];
-	const off_t rec = 88 + 7 + 3 + 40, app = 3 * rec;
+	const off_t app = 3 * ONE_EVENT_APPEND;
+	char dir[256], copy[300];
 	uint8_t payload[3][40];
-	struct stat st;
 	off_t whole, cut;
 	esr_stream_id sid = {"Account", "a-0", 3};
 	esr_store *s;
 	uint64_t v;
-	int fd, i;
+	int i;
 
 	(void)state;
 	fresh_dir(dir, sizeof dir);
@@ -271,26 +289,12 @@ static void torn_multi_event_append_is_cut_whole(void **state)
 		assert_int_equal(esr_store_append(s, &sid, v, ev, 3, NULL), ESR_OK);
 	}
 	esr_store_close(s);
-	snprintf(path, sizeof path, "%s/00000001.seg", dir);
-	assert_int_equal(stat(path, &st), 0);
-	whole = st.st_size;
+	whole = read_segment(dir, seg, sizeof seg);
 	assert_int_equal(whole, 32 + 4 * app);
-	fd = open(path, O_RDONLY);
-	assert_int_equal(read(fd, seg, (size_t)whole), whole);
-	close(fd);
 	for (cut = whole - app; cut < whole; cut++) {
-		struct seen seen = {0};
-		snprintf(copy, sizeof copy, "%s/multi-%lld", root, (long long)cut);
-		mkdir(copy, 0755);
-		snprintf(file, sizeof file, "%s/00000001.seg", copy);
-		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		assert_int_equal(write(fd, seg, (size_t)cut), cut);
-		close(fd);
+		store_from_prefix(seg, cut, "multi", copy, sizeof copy);
 		assert_int_equal(esr_file_store_open(copy, &o, &s), ESR_OK);
-		assert_int_equal(version_of(s, &sid), 9);
-		assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
-		assert_int_equal(seen.count, 9);
-		assert_false(seen.bad);
+		expect_intact(s, 9);
 		esr_store_close(s);
 	}
 }
@@ -303,7 +307,7 @@ static void damage_in_the_middle_is_corrupt(void **state)
 	esr_store *s = NULL;
 	int fd;
 	uint8_t byte;
-	off_t at = 32 + 3 * (88 + 7 + 3 + 40) + 100; /* inside the fourth record */
+	off_t at = 32 + 3 * ONE_EVENT_APPEND + 100; /* inside the fourth record */
 
 	(void)state;
 	fresh_dir(dir, sizeof dir);
@@ -354,7 +358,7 @@ static void every_flipped_bit_recovers_a_prefix_or_is_corrupt(void **state)
 	got = pread(fd, orig, sizeof orig, 0);
 	assert_true(got > 0);
 	whole = got;
-	for (at = whole - 2 * (88 + 7 + 3 + 40); at < whole; at++)
+	for (at = whole - 2 * ONE_EVENT_APPEND; at < whole; at++)
 		for (bit = 0; bit < 8; bit++) {
 			uint8_t b = orig[at] ^ (uint8_t)(1u << bit);
 			esr_status st;
@@ -364,13 +368,8 @@ static void every_flipped_bit_recovers_a_prefix_or_is_corrupt(void **state)
 			s = NULL;
 			st = esr_file_store_open(dir, &o, &s);
 			if (st == ESR_OK) {
-				esr_stream_id sid = {"Account", "a-0", 3};
-				struct seen seen = {0};
-				uint64_t v = version_of(s, &sid);
-				assert_true(v == 4 || v == 5); /* the damaged append and after: cut */
-				assert_int_equal(esr_store_read(s, &sid, 0, count_events, &seen), ESR_OK);
-				assert_int_equal(seen.count, v);
-				assert_false(seen.bad);
+				/* the damaged append and anything after it are cut */
+				expect_intact(s, at < whole - ONE_EVENT_APPEND ? 4 : 5);
 				esr_store_close(s);
 				recovered++;
 			} else {
