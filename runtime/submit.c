@@ -201,6 +201,8 @@ static esr_status route(struct run *r, const esr_aggregate_type *type, const voi
 	}
 	/* A claimed slot keeps the actor alive past the section. */
 	esr__mpsc_push(&a->mailbox, &t->node);
+	/* The 0 -> 1 claim made this run the actor's only scheduler: its run_next
+	 * is ours until the run queue's mutex hands it to a worker. */
 	if (first) {
 		a->run_next = NULL;
 		if (r->ready_tail)

@@ -164,6 +164,8 @@ static void open_itself_fails_cleanly(void **state)
 {
 	char dir[256];
 	esr_store *s = NULL;
+	esr_status st;
+	int refused = 0;
 	long n;
 
 	(void)state;
@@ -171,14 +173,17 @@ static void open_itself_fails_cleanly(void **state)
 		snprintf(dir, sizeof dir, "%s/open-%ld", root, n);
 		kind = FAIL_OPEN;
 		countdown = n;
-		if (esr_file_store_open(dir, NULL, &s) == ESR_OK) {
+		if ((st = esr_file_store_open(dir, NULL, &s)) == ESR_OK) {
 			esr_store_close(s);
 			s = NULL;
 		} else {
+			assert_int_equal(st, ESR_EIO);
 			assert_null(s);
+			refused++;
 		}
 		countdown = -1;
 	}
+	assert_true(refused > 0); /* the lock file's and the first segment's opens */
 }
 
 int main(void)
