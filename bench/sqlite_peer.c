@@ -48,7 +48,10 @@ struct appender {
 
 static int exec(sqlite3 *db, const char *sql)
 {
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	fprintf(stderr, "bench_sqlite: %s: %s\n", sql, sqlite3_errmsg(db));
+	return -1;
 }
 
 static void *append_loop(void *arg)
@@ -64,8 +67,10 @@ static void *append_loop(void *arg)
 
 	snprintf(stream, sizeof stream, "appender-%d", a->index);
 	memset(payload, a->index, sizeof payload);
-	if (sqlite3_open(sh->path, &db) != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") ||
-	    sqlite3_busy_timeout(db, 60000) != SQLITE_OK ||
+	/* The busy timeout first: every later statement may meet another
+	 * connection's lock (reading the schema included). */
+	if (sqlite3_open(sh->path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 60000) != SQLITE_OK ||
+	    exec(db, "PRAGMA synchronous=FULL") ||
 	    sqlite3_prepare_v2(db, "INSERT INTO events(stream, version, type, payload) "
 	                           "VALUES (?1, ?2, 1, ?3)", -1, &ins, NULL) != SQLITE_OK) {
 		atomic_fetch_add(&sh->errors, 1);
@@ -80,8 +85,10 @@ static void *append_loop(void *arg)
 			sqlite3_bind_text(ins, 1, stream, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(ins, 2, version + 1 + i); /* the expected version + 1 */
 			sqlite3_bind_blob(ins, 3, payload, sizeof payload, SQLITE_STATIC);
-			if (sqlite3_step(ins) != SQLITE_DONE)
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				fprintf(stderr, "bench_sqlite: insert: %s\n", sqlite3_errmsg(db));
 				break;
+			}
 			sqlite3_reset(ins);
 		}
 		if (i < per || exec(db, "COMMIT")) {
