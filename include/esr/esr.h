@@ -21,6 +21,7 @@
 #include "esr/aggregate.h"
 #include "esr/event.h"
 #include "esr/file_store.h"
+#include "esr/pg_store.h"
 #include "esr/limits.h"
 #include "esr/repository.h"
 #include "esr/runtime.h"

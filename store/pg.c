@@ -1,0 +1,458 @@
+/*
+ * store/pg.c: the PostgreSQL store (include/esr/pg_store.h): open and close,
+ * the vtable's append (it queues; store/pg_writer.c sends), and reads and
+ * versions, which run on the caller's thread over a pool of connections.
+ * A read that finds its connection broken reconnects and tries once more: a
+ * read changes nothing, so retrying it is safe.
+ */
+#define _GNU_SOURCE
+#include <ck_pr.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/internal.h"
+#include "store/pg_internal.h"
+
+static const esr_store_vtable pg_vtable;
+
+void pg_count(uint64_t *field, uint64_t by)
+{
+	ck_pr_faa_64(field, by);
+}
+
+/* --- appends -------------------------------------------------------------- */
+
+/* One block: the append, its events, their payloads, the type and the id. */
+static struct pg_append *copy_append(const esr_stream_id *stream, uint64_t expected,
+                                     const esr_event *events, size_t n)
+{
+	size_t type_len = strlen(stream->type), bytes = sizeof(struct pg_append) + n * sizeof *events;
+	struct pg_append *a;
+	esr_event *ev;
+	char *p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		bytes += events[i].payload_len;
+	if ((a = malloc(bytes + type_len + stream->id_len)) == NULL)
+		return NULL;
+	memset(a, 0, sizeof *a);
+	ev = (esr_event *)(a + 1);
+	p = (char *)(ev + n);
+	for (i = 0; i < n; i++) {
+		ev[i] = events[i];
+		if (events[i].payload_len > 0)
+			memcpy(p, events[i].payload, events[i].payload_len);
+		ev[i].payload = p;
+		p += events[i].payload_len;
+	}
+	memcpy(p, stream->type, type_len);
+	a->type = p;
+	p += type_len;
+	memcpy(p, stream->id, stream->id_len);
+	a->id = (const uint8_t *)p;
+	a->type_len = (uint32_t)type_len;
+	a->id_len = (uint32_t)stream->id_len;
+	a->events = ev;
+	a->n = (uint32_t)n;
+	a->expected = expected;
+	return a;
+}
+
+static esr_status pg_append(void *impl, const esr_stream_id *stream, uint64_t expected,
+                            const esr_event *events, size_t n, esr_append_cb done, void *ctx)
+{
+	struct pg_store *s = impl;
+	struct pg_append *a = copy_append(stream, expected, events, n);
+
+	if (a == NULL)
+		return ESR_ENOMEM;
+	a->done = done;
+	a->ctx = ctx;
+	a->queued_ms = esr__now_ms();
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		free(a);
+		return ESR_ESHUTDOWN;
+	}
+	if (s->tail != NULL)
+		s->tail->next = a;
+	else
+		s->head = a;
+	s->tail = a;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	return ESR_OK;
+}
+
+/* --- the read pool ------------------------------------------------------------ */
+
+static esr_status pool_get(struct pg_store *s, struct pooled **out)
+{
+	struct pooled *p;
+	esr_status st;
+
+	pthread_mutex_lock(&s->pool_lock);
+	if ((p = s->pool) != NULL)
+		s->pool = p->next;
+	pthread_mutex_unlock(&s->pool_lock);
+	if (p == NULL) {
+		if ((p = calloc(1, sizeof *p)) == NULL)
+			return ESR_ENOMEM;
+		if ((st = pg_conn_open(&p->conn, s->conninfo, s->schema)) != ESR_OK) {
+			free(p);
+			return st;
+		}
+	}
+	*out = p;
+	return ESR_OK;
+}
+
+static void pool_put(struct pg_store *s, struct pooled *p)
+{
+	if (p->conn.pg == NULL || PQstatus(p->conn.pg) != CONNECTION_OK) {
+		pg_conn_close(&p->conn);
+		free(p);
+		return;
+	}
+	pthread_mutex_lock(&s->pool_lock);
+	p->next = s->pool;
+	s->pool = p;
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/*
+ * Run a prepared statement with the stream as its first two parameters (and
+ * `from` as the third when nparams is 3), binary in and out. A broken pooled
+ * connection is replaced and the statement tried once more.
+ */
+static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_id *stream,
+                        int nparams, uint64_t from, struct pooled **conn, PGresult **out)
+{
+	char v[8];
+	const char *values[3] = {stream->type, stream->id, v};
+	int lengths[3] = {(int)strlen(stream->type), (int)stream->id_len, 8}, formats[3] = {1, 1, 1};
+	esr_status st;
+	int round;
+
+	pg_put64(v, from);
+	for (round = 0; round < 2; round++) {
+		PGresult *r;
+		if ((st = pool_get(s, conn)) != ESR_OK)
+			return st;
+		r = PQexecPrepared((*conn)->conn.pg, stmt, nparams, values, lengths, formats, 1);
+		if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
+			*out = r;
+			return ESR_OK;
+		}
+		pg_why((*conn)->conn.why, sizeof (*conn)->conn.why, "postgres",
+		       r ? PQresultErrorMessage(r) : PQerrorMessage((*conn)->conn.pg));
+		PQclear(r);
+		if (PQstatus((*conn)->conn.pg) == CONNECTION_OK)
+			return ESR_EIO; /* the server refused it: trying again will not help */
+		pool_put(s, *conn); /* frees it */
+		*conn = NULL;
+	}
+	return ESR_EIO;
+}
+
+static esr_status visit_rows(const PGresult *r, esr_visit_fn visit, void *ctx)
+{
+	int rows = PQntuples(r), i;
+	esr_status st;
+
+	if (PQnfields(r) != 7)
+		return ESR_EIO;
+	for (i = 0; i < rows; i++) {
+		esr_recorded_event e;
+		if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 1) != 8 ||
+		    PQgetlength(r, i, 3) != 16 || PQgetlength(r, i, 4) != 16 ||
+		    PQgetlength(r, i, 5) != 8 || PQgetlength(r, i, 6) != 8)
+			return ESR_ECORRUPT;
+		memset(&e, 0, sizeof e);
+		e.version = pg_get64(PQgetvalue(r, i, 0));
+		e.event.type = (uint32_t)pg_get64(PQgetvalue(r, i, 1));
+		e.event.payload_len = (uint32_t)PQgetlength(r, i, 2);
+		e.event.payload = PQgetvalue(r, i, 2);
+		memcpy(e.event.meta.correlation_id.bytes, PQgetvalue(r, i, 3), 16);
+		memcpy(e.event.meta.causation_id.bytes, PQgetvalue(r, i, 4), 16);
+		e.event.meta.timestamp_ns = pg_get64(PQgetvalue(r, i, 5));
+		e.position = pg_get64(PQgetvalue(r, i, 6));
+		if ((st = visit(ctx, &e)) != ESR_OK)
+			return st;
+	}
+	return ESR_OK;
+}
+
+static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from,
+                          esr_visit_fn visit, void *ctx)
+{
+	struct pg_store *s = impl;
+	struct pooled *conn = NULL;
+	PGresult *r;
+	esr_status st;
+
+	if (from == 0)
+		from = 1;
+	if (from > INT64_MAX) /* no stream gets there */
+		return ESR_OK;
+	if ((st = query(s, PG_STMT_READ, stream, 3, from, &conn, &r)) == ESR_OK) {
+		pool_put(s, conn); /* before visiting: a visitor may read again */
+		conn = NULL;
+		st = visit_rows(r, visit, ctx);
+		PQclear(r);
+	}
+	if (conn != NULL)
+		pool_put(s, conn);
+	return st;
+}
+
+static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *version)
+{
+	struct pg_store *s = impl;
+	struct pooled *conn = NULL;
+	PGresult *r;
+	esr_status st;
+
+	if ((st = query(s, PG_STMT_VERSION, stream, 2, 0, &conn, &r)) == ESR_OK) {
+		if (PQntuples(r) == 0)
+			*version = 0;
+		else if (PQgetlength(r, 0, 0) == 8)
+			*version = pg_get64(PQgetvalue(r, 0, 0));
+		else
+			st = ESR_EIO;
+		PQclear(r);
+	}
+	if (conn != NULL)
+		pool_put(s, conn);
+	return st;
+}
+
+/* --- open and close ---------------------------------------------------------- */
+
+static void pg_destroy(void *impl)
+{
+	struct pg_store *s = impl;
+	struct pooled *p;
+	unsigned i;
+
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < s->nworkers; i++) {
+		struct pg_worker *w = &s->workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		pg_conn_close(&w->conn);
+		pg_params_free(&w->params);
+		free(w->batch);
+	}
+	while ((p = s->pool) != NULL) {
+		s->pool = p->next;
+		pg_conn_close(&p->conn);
+		free(p);
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->pool_lock);
+	free(s->workers);
+	free(s->conninfo);
+	free(s);
+}
+
+static const esr_store_vtable pg_vtable = {
+	.name = "postgres",
+	.append = pg_append,
+	.read = pg_read,
+	.version = pg_version,
+	.destroy = pg_destroy,
+};
+
+esr_status esr_pg_store_options_default(esr_pg_store_options *o)
+{
+	if (o == NULL)
+		return ESR_EINVAL;
+	memset(o, 0, sizeof *o);
+	o->schema = "esr";
+	o->connections = 2;
+	o->batch_max = 256;
+	o->timeout_ms = 10000;
+	o->backoff_min_ms = 10;
+	o->backoff_max_ms = 1000;
+	o->migrate = 1;
+	return ESR_OK;
+}
+
+static void say(const esr_pg_store_options *o, const char *text)
+{
+	if (o->why != NULL && o->why_size > 0)
+		snprintf(o->why, o->why_size, "%s", text);
+}
+
+static esr_status check_options(const esr_pg_store_options *o)
+{
+	const char *bad = NULL;
+
+	if (!pg_schema_valid(o->schema))
+		bad = "schema: expected 1..48 of [a-z0-9_], not starting with a digit";
+	else if (o->connections < 1 || o->connections > 64)
+		bad = "connections: expected 1..64";
+	else if (o->batch_max < 1 || o->batch_max > 4096)
+		bad = "batch_max: expected 1..4096";
+	else if (o->backoff_min_ms < 1 || o->backoff_max_ms < o->backoff_min_ms)
+		bad = "backoff: expected 1 <= backoff_min_ms <= backoff_max_ms";
+	if (bad != NULL)
+		say(o, bad);
+	return bad ? ESR_EINVAL : ESR_OK;
+}
+
+/* A plain connection for one-off work (migrations). */
+static esr_status connect_once(const char *conninfo, PGconn **out, char *why, size_t n)
+{
+	char *err = NULL;
+	PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
+
+	if (parsed == NULL) {
+		pg_why(why, n, "postgres: bad connection string", err ? err : "out of memory");
+		PQfreemem(err);
+		return ESR_EINVAL;
+	}
+	PQconninfoFree(parsed);
+	if ((*out = PQconnectdb(conninfo)) == NULL)
+		return ESR_ENOMEM;
+	if (PQstatus(*out) != CONNECTION_OK) {
+		pg_why(why, n, "postgres: cannot connect", PQerrorMessage(*out));
+		PQfinish(*out);
+		*out = NULL;
+		return ESR_EIO;
+	}
+	pg_quiet(*out);
+	return ESR_OK;
+}
+
+static esr_status one_off(const char *conninfo, const char *schema, char *why, size_t n,
+                          esr_status (*work)(PGconn *, const char *, char *, size_t))
+{
+	PGconn *c;
+	esr_status st;
+
+	if (conninfo == NULL)
+		return ESR_EINVAL;
+	if (schema == NULL)
+		schema = "esr";
+	if (!pg_schema_valid(schema)) {
+		if (why != NULL && n > 0)
+			snprintf(why, n, "schema: expected 1..48 of [a-z0-9_], not starting with a digit");
+		return ESR_EINVAL;
+	}
+	if ((st = connect_once(conninfo, &c, why, n)) != ESR_OK)
+		return st;
+	st = work(c, schema, why, n);
+	PQfinish(c);
+	return st;
+}
+
+esr_status esr_pg_migrate(const char *conninfo, const char *schema, char *why, size_t n)
+{
+	return one_off(conninfo, schema, why, n, pg_migrate_conn);
+}
+
+esr_status esr_pg_drop(const char *conninfo, const char *schema, char *why, size_t n)
+{
+	return one_off(conninfo, schema, why, n, pg_drop_conn);
+}
+
+static esr_status start_workers(struct pg_store *s)
+{
+	esr_status st;
+	unsigned i;
+
+	if ((s->workers = calloc(s->o.connections, sizeof *s->workers)) == NULL)
+		return ESR_ENOMEM;
+	s->nworkers = s->o.connections;
+	for (i = 0; i < s->nworkers; i++) {
+		struct pg_worker *w = &s->workers[i];
+		w->s = s;
+		if ((w->batch = calloc(2 * (size_t)s->o.batch_max, sizeof *w->batch)) == NULL)
+			return ESR_ENOMEM;
+		/* Connect here, so that a server that cannot be reached fails the open. */
+		if ((st = pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK) {
+			say(&s->o, w->conn.why);
+			return st;
+		}
+		if (pthread_create(&w->thread, NULL, pg_worker_main, w) != 0)
+			return ESR_ENOMEM;
+		w->started = 1;
+	}
+	return ESR_OK;
+}
+
+static struct pg_store *store_new(const char *conninfo, const esr_pg_store_options *o)
+{
+	struct pg_store *s = calloc(1, sizeof *s);
+
+	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->o = *o;
+	snprintf(s->schema, sizeof s->schema, "%s", o->schema);
+	s->o.schema = s->schema;
+	if (getrandom(&s->token_base, sizeof s->token_base, 0) != (ssize_t)sizeof s->token_base)
+		s->token_base = esr__now_ns() * 0x9e3779b97f4a7c15u;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_mutex_init(&s->pool_lock, NULL);
+	return s;
+}
+
+esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *opt,
+                             esr_store **out)
+{
+	esr_pg_store_options o;
+	struct pg_store *s;
+	esr_status st;
+
+	if (opt != NULL)
+		o = *opt;
+	else
+		esr_pg_store_options_default(&o);
+	if (o.why != NULL && o.why_size > 0)
+		o.why[0] = '\0';
+	if (conninfo == NULL || out == NULL) {
+		say(&o, "conninfo and out must not be NULL");
+		return ESR_EINVAL;
+	}
+	if ((st = check_options(&o)) != ESR_OK)
+		return st;
+	if (o.migrate && (st = esr_pg_migrate(conninfo, o.schema, o.why, o.why_size)) != ESR_OK)
+		return st;
+	if ((s = store_new(conninfo, &o)) == NULL)
+		return ESR_ENOMEM;
+	if ((st = start_workers(s)) == ESR_OK && (st = esr_store_create(&pg_vtable, s, out)) == ESR_OK)
+		return ESR_OK;
+	pg_destroy(s);
+	return st;
+}
+
+esr_status esr_pg_store_stats_get(esr_store *store, esr_pg_store_stats *out)
+{
+	struct pg_store *s;
+
+	if (store == NULL || out == NULL || esr__store_impl(store, &pg_vtable, (void **)&s) != ESR_OK)
+		return ESR_EINVAL;
+	out->appends = ck_pr_load_64(&s->stats.appends);
+	out->events = ck_pr_load_64(&s->stats.events);
+	out->conflicts = ck_pr_load_64(&s->stats.conflicts);
+	out->round_trips = ck_pr_load_64(&s->stats.round_trips);
+	out->reconnects = ck_pr_load_64(&s->stats.reconnects);
+	out->resolved = ck_pr_load_64(&s->stats.resolved);
+	out->resent = ck_pr_load_64(&s->stats.resent);
+	out->failed = ck_pr_load_64(&s->stats.failed);
+	return ESR_OK;
+}

@@ -1,0 +1,184 @@
+/*
+ * store/pg_internal.h: the PostgreSQL store's parts (include/esr/pg_store.h).
+ *
+ *   pg_sql.c   the schema, its migrations, the statements and their binary
+ *              parameters and results: everything that speaks SQL
+ *   pg_conn.c  a connection: connect, prepare, run a pipeline without
+ *              blocking on a full socket, fence a lost session
+ *   pg_writer.c  the append queue and one thread per connection that sends
+ *              batches and settles them after a fault
+ *   pg.c       the store: open, the vtable, reads and versions over a pool
+ */
+#ifndef ESR_STORE_PG_INTERNAL_H
+#define ESR_STORE_PG_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "esr/esr.h"
+#include "esr/pg_store.h"
+
+#define PG_SCHEMA_MAX 48
+#define PG_WHY_MAX 256
+
+/* The statement names every connection prepares. */
+#define PG_STMT_APPEND "esr_append"
+#define PG_STMT_READ "esr_read"
+#define PG_STMT_VERSION "esr_version"
+#define PG_STMT_FIND "esr_find"
+
+/* The append statement's first result column: the append's outcome. */
+enum { PG_APPENDED = 0, PG_CONFLICT = 1 };
+
+/* One append, copied: the events' fields side by side, ready to encode. */
+struct pg_append {
+	struct pg_append *next;
+	esr_append_cb done;
+	void *ctx;
+	uint64_t expected;      /* ESR_VERSION_ANY or an exact version */
+	uint64_t queued_ms;     /* when it was taken (for timeout_ms) */
+	uint64_t doubt_token;   /* nonzero: the commit token of a batch whose
+	                           commit was in flight when its connection broke */
+	uint32_t n;
+	uint32_t type_len, id_len;
+	const char *type;
+	const uint8_t *id;
+	const esr_event *events; /* n events; payloads point into this block */
+	esr_append_result result;
+};
+
+/* --- pg_sql.c ----------------------------------------------------------- */
+
+/* A schema name esr accepts: 1..PG_SCHEMA_MAX of [a-z0-9_], no leading digit. */
+int pg_schema_valid(const char *schema);
+
+/*
+ * Create or upgrade the tables in `schema`, under an advisory lock so that
+ * processes starting together do it once. ESR_ENOTSUP if the database's
+ * schema is newer than this build; ESR_EIO with the server's reason in why.
+ */
+esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t why_size);
+esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_size);
+
+/* Prepare the four statements on a fresh connection. */
+esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
+
+/*
+ * The parameters of one append statement, encoded in binary into a buffer
+ * the caller reuses: valid until the next pg_params_build on it.
+ */
+struct pg_params {
+	char *buf;
+	size_t cap;
+	const char *values[9];
+	int lengths[9];
+	int formats[9];
+};
+esr_status pg_params_build(struct pg_params *p, const struct pg_append *a, uint64_t token);
+void pg_params_free(struct pg_params *p);
+
+/* Read an append statement's row into a->result. ESR_EIO if it is malformed. */
+esr_status pg_append_result(const PGresult *r, struct pg_append *a);
+
+/* Big-endian integers, as PostgreSQL's binary format has them. */
+uint64_t pg_get64(const char *p);
+void pg_put64(char *p, uint64_t v);
+void pg_put32(char *p, uint32_t v);
+uint32_t pg_get32(const char *p);
+
+/* Drop the server's notices (a library must not write to stderr). */
+void pg_quiet(PGconn *c);
+
+/* libpq's message without its trailing newline, into why. */
+void pg_why(char *why, size_t size, const char *what, const char *message);
+
+/* --- pg_conn.c ---------------------------------------------------------- */
+
+struct pg_conn {
+	PGconn *pg;
+	int64_t fence;        /* this session's advisory lock key (see pg_fence) */
+	char why[PG_WHY_MAX]; /* the last failure, for stats and logs */
+};
+
+/*
+ * Connect with conninfo, check the server, take the session's fence lock and
+ * prepare the statements. ESR_EINVAL for a connection string libpq cannot
+ * parse, ESR_EIO for a server that cannot be reached or refuses.
+ */
+esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema);
+void pg_conn_close(struct pg_conn *c);
+
+/*
+ * Wait until the session holding fence `key` has ended, terminating it if it
+ * lingers (a backend that lost its client may still be committing), so that
+ * whatever that session's transaction did is final. ESR_EIO if it cannot.
+ */
+esr_status pg_fence_wait(struct pg_conn *c, int64_t key);
+
+/*
+ * Send a prepared pipeline and take its results, never blocking on a full
+ * socket. `send` queues the statements (it is called once, in pipeline
+ * mode); `take` is called with each statement's result in order. Returns:
+ *   ESR_OK        the Sync came back: the transaction committed;
+ *   ESR_ECANCELED a statement failed with the connection intact: the
+ *                 transaction rolled back (c->why has the server's reason;
+ *                 *sqlstate its code, "" if none);
+ *   ESR_EIO       the connection broke before the statements were all
+ *                 queued: nothing was committed;
+ *   ESR_EUNKNOWN  the connection broke after the Sync was queued: the commit
+ *                 may have happened.
+ */
+typedef esr_status (*pg_send_fn)(void *ctx, PGconn *pg);
+typedef void (*pg_take_fn)(void *ctx, size_t i, const PGresult *r);
+esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
+                       char sqlstate[6]);
+
+/* --- the store (pg.c) and its writers (pg_writer.c) ------------------------ */
+
+struct pg_stats {
+	uint64_t appends, events, conflicts, round_trips, reconnects, resolved, resent, failed;
+};
+
+struct pooled {
+	struct pooled *next;
+	struct pg_conn conn;
+};
+
+struct pg_store {
+	char *conninfo;
+	char schema[PG_SCHEMA_MAX + 1];
+	esr_pg_store_options o;
+	pthread_mutex_t lock; /* the queue and `stopping` */
+	pthread_cond_t work;
+	struct pg_append *head, *tail;
+	int stopping;
+	uint64_t token_base, token_seq;
+	struct pg_worker *workers;
+	unsigned nworkers;
+	pthread_mutex_t pool_lock;
+	struct pooled *pool; /* idle read connections */
+	struct pg_stats stats;  /* ck_pr_faa_64 / ck_pr_load_64 */
+};
+
+struct pg_worker {
+	struct pg_store *s;
+	pthread_t thread;
+	int started;
+	struct pg_conn conn;
+	int64_t lost_fence; /* the broken session whose commit is in doubt; 0: none */
+	unsigned backoff_ms;
+	struct pg_append **batch; /* 2 * batch_max: the second half is the sort's */
+	size_t n;
+	struct pg_params params;
+};
+
+/* Add to a counter of s->stats. */
+void pg_count(uint64_t *field, uint64_t by);
+
+/* A connection's thread: take, send and settle batches until stopping. */
+void *pg_worker_main(void *arg);
+
+#endif /* ESR_STORE_PG_INTERNAL_H */

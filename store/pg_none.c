@@ -1,0 +1,64 @@
+/*
+ * store/pg_none.c: the PostgreSQL store's entry points in a build without
+ * libpq (ESR_WITH_POSTGRES=OFF): each says so with ESR_ENOTSUP.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "esr/pg_store.h"
+
+static const char reason[] = "esr was built without PostgreSQL support (ESR_WITH_POSTGRES=OFF)";
+
+static void say(char *why, size_t size)
+{
+	if (why != NULL && size > 0)
+		snprintf(why, size, "%s", reason);
+}
+
+esr_status esr_pg_store_options_default(esr_pg_store_options *o)
+{
+	if (o == NULL)
+		return ESR_EINVAL;
+	memset(o, 0, sizeof *o);
+	o->schema = "esr";
+	o->connections = 2;
+	o->batch_max = 256;
+	o->timeout_ms = 10000;
+	o->backoff_min_ms = 10;
+	o->backoff_max_ms = 1000;
+	o->migrate = 1;
+	return ESR_OK;
+}
+
+esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o,
+                             esr_store **out)
+{
+	(void)conninfo;
+	(void)out;
+	if (o != NULL)
+		say(o->why, o->why_size);
+	return ESR_ENOTSUP;
+}
+
+esr_status esr_pg_migrate(const char *conninfo, const char *schema, char *why, size_t n)
+{
+	(void)conninfo;
+	(void)schema;
+	say(why, n);
+	return ESR_ENOTSUP;
+}
+
+esr_status esr_pg_drop(const char *conninfo, const char *schema, char *why, size_t n)
+{
+	(void)conninfo;
+	(void)schema;
+	say(why, n);
+	return ESR_ENOTSUP;
+}
+
+esr_status esr_pg_store_stats_get(esr_store *store, esr_pg_store_stats *out)
+{
+	(void)store;
+	(void)out;
+	return ESR_EINVAL;
+}
