@@ -214,6 +214,11 @@ static enum step settle(struct worker *w, struct actor *a)
 	if (st == ESR_ECONFLICT && rt->cfg.strategy == ESR_UNCHECKED)
 		st = ESR_EIO; /* an ANY append cannot conflict unless the backend is broken */
 	if (st != ESR_ECONFLICT) {
+		/* Whether the events were stored is not known: the state may be
+		 * one append behind the stream. Reload it before the next command,
+		 * so that command decides on what the store holds. */
+		if (st == ESR_EUNKNOWN)
+			a->activated = 0;
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}

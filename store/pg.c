@@ -125,6 +125,22 @@ static void pool_put(struct pg_store *s, struct pooled *p)
 	pthread_mutex_unlock(&s->pool_lock);
 }
 
+/* Close every idle connection. */
+static void pool_flush(struct pg_store *s)
+{
+	struct pooled *p, *list;
+
+	pthread_mutex_lock(&s->pool_lock);
+	list = s->pool;
+	s->pool = NULL;
+	pthread_mutex_unlock(&s->pool_lock);
+	while ((p = list) != NULL) {
+		list = p->next;
+		pg_conn_close(&p->conn);
+		free(p);
+	}
+}
+
 /*
  * Run a prepared statement with the stream as its first two parameters (and
  * `from` as the third when nparams is 3), binary in and out. A broken pooled
@@ -151,11 +167,15 @@ static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_i
 		}
 		pg_why((*conn)->conn.why, sizeof (*conn)->conn.why, "postgres",
 		       r ? PQresultErrorMessage(r) : PQerrorMessage((*conn)->conn.pg));
-		PQclear(r);
-		if (PQstatus((*conn)->conn.pg) == CONNECTION_OK)
+		if (!pg_session_lost((*conn)->conn.pg, r)) {
+			PQclear(r);
 			return ESR_EIO; /* the server refused it: trying again will not help */
+		}
+		PQclear(r);
+		pg_conn_close(&(*conn)->conn);
 		pool_put(s, *conn); /* frees it */
 		*conn = NULL;
+		pool_flush(s); /* a restart took the idle ones too: try afresh */
 	}
 	return ESR_EIO;
 }
@@ -237,7 +257,6 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 static void pg_destroy(void *impl)
 {
 	struct pg_store *s = impl;
-	struct pooled *p;
 	unsigned i;
 
 	pthread_mutex_lock(&s->lock);
@@ -252,11 +271,7 @@ static void pg_destroy(void *impl)
 		pg_params_free(&w->params);
 		free(w->batch);
 	}
-	while ((p = s->pool) != NULL) {
-		s->pool = p->next;
-		pg_conn_close(&p->conn);
-		free(p);
-	}
+	pool_flush(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->pool_lock);

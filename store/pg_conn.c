@@ -12,17 +12,43 @@
  * query by commit token gives the true answer.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ck_pr.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "store/pg_internal.h"
 
 /* How long a pipeline may wait for the server before the connection is
  * given up for broken (a stuck network; the server's own work is far shorter). */
 #define PIPELINE_WAIT_MS 30000
+
+unsigned esr__pg_lose_reply_every;
+static unsigned pipelines_sent;
+
+/*
+ * The test hook above. 0: not this pipeline; 1: cut the connection before
+ * the Sync is queued (the server never commits, but the store cannot know
+ * what reached it); 2: cut it after everything is out (the server commits,
+ * unless it notices first).
+ */
+static int reply_to_lose(void)
+{
+	unsigned every = esr__pg_lose_reply_every, n;
+
+	if (every == 0 || (n = ck_pr_faa_32(&pipelines_sent, 1) + 1) % every != 0)
+		return 0;
+	return (n / every) % 2 ? 1 : 2;
+}
+
+static int cut(PGconn *pg)
+{
+	shutdown(PQsocket(pg), SHUT_RDWR);
+	return 1;
+}
 
 static int64_t random_key(void)
 {
@@ -168,6 +194,7 @@ esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void
                        char sqlstate[6])
 {
 	esr_status st = ESR_OK;
+	int lose = reply_to_lose();
 	PGresult *r;
 	size_t i = 0;
 
@@ -176,7 +203,8 @@ esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void
 		return broken(c, ESR_EIO);
 	if (send(ctx, c->pg) != ESR_OK)
 		return broken(c, ESR_EIO); /* no Sync reached the server: no commit */
-	if (!PQpipelineSync(c->pg) || flush_all(c->pg) != 0)
+	if ((lose == 1 && cut(c->pg)) || !PQpipelineSync(c->pg) || flush_all(c->pg) != 0 ||
+	    (lose == 2 && cut(c->pg)))
 		return broken(c, ESR_EUNKNOWN);
 	for (;;) {
 		if (next_result(c->pg, &r) != 0)
@@ -194,7 +222,7 @@ esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void
 		case PGRES_PIPELINE_ABORTED:
 			break;
 		case PGRES_FATAL_ERROR:
-			if (PQstatus(c->pg) != CONNECTION_OK) {
+			if (pg_session_lost(c->pg, r)) {
 				PQclear(r);
 				return broken(c, ESR_EUNKNOWN);
 			}

@@ -89,6 +89,14 @@ void pg_put64(char *p, uint64_t v);
 void pg_put32(char *p, uint32_t v);
 uint32_t pg_get32(const char *p);
 
+/*
+ * Whether a failed result means the session is gone: the connection is bad,
+ * or the server said so (class 08, connection exception; 57P01..57P03, the
+ * backend terminated or the server shutting down), which it may say before
+ * libpq has noticed the socket close.
+ */
+int pg_session_lost(PGconn *c, const PGresult *r);
+
 /* Drop the server's notices (a library must not write to stderr). */
 void pg_quiet(PGconn *c);
 
@@ -131,6 +139,14 @@ esr_status pg_fence_wait(struct pg_conn *c, int64_t key);
  *   ESR_EUNKNOWN  the connection broke after the Sync was queued: the commit
  *                 may have happened.
  */
+/*
+ * For tests only: when nonzero, every Nth pipeline (counted over the whole
+ * process) closes its socket right after sending, as if the network had
+ * dropped the reply. The server may or may not commit; the store must settle
+ * which. Set it before opening a store.
+ */
+extern unsigned esr__pg_lose_reply_every;
+
 typedef esr_status (*pg_send_fn)(void *ctx, PGconn *pg);
 typedef void (*pg_take_fn)(void *ctx, size_t i, const PGresult *r);
 esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,

@@ -251,6 +251,15 @@ esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t n)
 	return st;
 }
 
+int pg_session_lost(PGconn *c, const PGresult *r)
+{
+	const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+		return 1;
+	return code != NULL && (strncmp(code, "08", 2) == 0 || strncmp(code, "57P", 3) == 0);
+}
+
 static void quiet(void *arg, const char *message)
 {
 	(void)arg;

@@ -23,6 +23,7 @@
 #include <esr/esr.h>
 
 #include "pg_env.h"
+#include "store/pg_internal.h" /* the lost-reply test hook */
 #include "store_conformance.h"
 
 static struct pg_env env;
@@ -321,6 +322,120 @@ static void two_stores_racing_at_one_version_never_both_win(void **state)
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_race", NULL, 0), ESR_OK);
 }
 
+/* --- commits in doubt ------------------------------------------------------------ */
+
+#define DOUBT_THREADS 4
+#define DOUBT_APPENDS 60
+
+struct doubter {
+	esr_store *s;
+	unsigned index, failed;
+};
+
+/* Each thread: its own stream at exact versions, and a shared one at ANY.
+ * Every payload says (thread, append number), so duplicates show. */
+static void *doubt(void *arg)
+{
+	struct doubter *d = arg;
+	char own[16];
+	esr_stream_id mine = {"Account", own, (size_t)snprintf(own, sizeof own, "own-%u", d->index)};
+	esr_stream_id shared = {"Account", "shared", 6};
+	esr_append_result res;
+	uint32_t tag[2] = {d->index, 0};
+	esr_event ev = {.type = 5, .payload = tag, .payload_len = sizeof tag};
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < DOUBT_APPENDS; i++) {
+		tag[1] = i;
+		if (esr_store_append(d->s, &mine, v, &ev, 1, &res) != ESR_OK ||
+		    res.version != v + 1)
+			d->failed++;
+		v = res.version;
+		tag[1] = 1000 + i;
+		if (esr_store_append(d->s, &shared, ESR_VERSION_ANY, &ev, 1, &res) != ESR_OK)
+			d->failed++;
+	}
+	return NULL;
+}
+
+struct tally_seen {
+	unsigned times[DOUBT_THREADS][1000 + DOUBT_APPENDS];
+	uint64_t next, gaps;
+};
+
+static esr_status tally_seen(void *ctx, const esr_recorded_event *e)
+{
+	struct tally_seen *t = ctx;
+	uint32_t tag[2];
+
+	t->gaps += e->version != ++t->next;
+	if (e->event.payload_len != sizeof tag)
+		return ESR_ECORRUPT;
+	memcpy(tag, e->event.payload, sizeof tag);
+	if (tag[0] >= DOUBT_THREADS || tag[1] >= 1000 + DOUBT_APPENDS)
+		return ESR_ECORRUPT;
+	t->times[tag[0]][tag[1]]++;
+	return ESR_OK;
+}
+
+/*
+ * Every third pipeline loses its reply after the Sync has gone out, so the
+ * commit may or may not have happened. Every append must still complete
+ * ESR_OK exactly once, at the version it took, and be stored exactly once.
+ */
+static void commits_in_doubt_are_settled_exactly_once(void **state)
+{
+	static struct tally_seen seen;
+	struct doubter d[DOUBT_THREADS];
+	pthread_t t[DOUBT_THREADS];
+	esr_pg_store_stats st;
+	esr_store *s;
+	unsigned i, j;
+
+	(void)state;
+	esr__pg_lose_reply_every = 3;
+	s = open_schema("t_doubt", 2, 256);
+	for (i = 0; i < DOUBT_THREADS; i++) {
+		d[i] = (struct doubter){s, i, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, doubt, &d[i]), 0);
+	}
+	for (i = 0; i < DOUBT_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(d[i].failed, 0);
+	}
+	esr__pg_lose_reply_every = 0;
+	for (i = 0; i < DOUBT_THREADS; i++) {
+		char own[16];
+		esr_stream_id mine = {"Account", own, (size_t)snprintf(own, sizeof own, "own-%u", i)};
+		seen.next = 0;
+		assert_int_equal(esr_store_read(s, &mine, 1, tally_seen, &seen), ESR_OK);
+		assert_int_equal(seen.next, DOUBT_APPENDS);
+	}
+	seen.next = 0;
+	{
+		esr_stream_id shared = {"Account", "shared", 6};
+		assert_int_equal(esr_store_read(s, &shared, 1, tally_seen, &seen), ESR_OK);
+		assert_int_equal(seen.next, DOUBT_THREADS * DOUBT_APPENDS);
+	}
+	assert_int_equal(seen.gaps, 0);
+	for (i = 0; i < DOUBT_THREADS; i++)
+		for (j = 0; j < DOUBT_APPENDS; j++) {
+			assert_int_equal(seen.times[i][j], 1);
+			assert_int_equal(seen.times[i][1000 + j], 1);
+		}
+	assert_int_equal(esr_pg_store_stats_get(s, &st), ESR_OK);
+	printf("    %llu round trips, %llu reconnects, %llu in doubt found committed,"
+	       " %llu sent again\n", (unsigned long long)st.round_trips,
+	       (unsigned long long)st.reconnects, (unsigned long long)st.resolved,
+	       (unsigned long long)st.resent);
+	assert_true(st.reconnects > 0);
+	assert_true(st.resolved + st.resent > 0);
+	assert_int_equal(st.failed, 0);
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_doubt", NULL, 0), ESR_OK);
+}
+
 int main(void)
 {
 	const struct store_backend pg = {"postgres", open_fresh, NULL};
@@ -330,6 +445,7 @@ int main(void)
 		cmocka_unit_test(a_newer_schema_is_refused),
 		cmocka_unit_test(one_streams_conflict_does_not_fail_another_in_its_batch),
 		cmocka_unit_test(two_stores_racing_at_one_version_never_both_win),
+		cmocka_unit_test(commits_in_doubt_are_settled_exactly_once),
 	};
 	char why[512], schema[32];
 	int failed;

@@ -162,7 +162,11 @@ ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
 /*
  * esr_ticket_result: the command's outcome: *status is what the command
  * returned (ESR_OK, ESR_EREJECTED, ESR_ECONFLICT, ...) and *result (may be
- * NULL) its details. ESR_EBUSY if the ticket is not complete yet.
+ * NULL) its details. ESR_EBUSY if the ticket is not complete yet. A store
+ * error fails the command (ESR_EIO: its events were not stored); ESR_EUNKNOWN
+ * means the store could not learn whether they were, and the aggregate is
+ * reloaded from the store before its next command, so that command sees
+ * them if they were stored and is never decided on a guess.
  */
 ESR_API esr_status esr_ticket_result(esr_ticket *ticket, esr_status *status,
                                      esr_result *result);
