@@ -15,7 +15,8 @@
 enum {
 	OPT_STRATEGY = 256, OPT_WORKERS, OPT_WRITERS, OPT_AGGREGATES, OPT_SKEW,
 	OPT_COMMANDS, OPT_DURATION, OPT_SEED, OPT_MAX_RETRIES, OPT_BATCH,
-	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_JSON, OPT_DUMP_PLAN, OPT_RATE, OPT_QUIET,
+	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_PROCESSES, OPT_JSON,
+	OPT_DUMP_PLAN, OPT_RATE, OPT_QUIET,
 	OPT_CHECK, OPT_HELP
 };
 
@@ -35,6 +36,7 @@ static const struct option longopts[] = {
 	{"rate", required_argument, NULL, OPT_RATE},
 	{"workload", required_argument, NULL, OPT_WORKLOAD},
 	{"store", required_argument, NULL, OPT_STORE},
+	{"processes", required_argument, NULL, OPT_PROCESSES},
 	{"json", required_argument, NULL, OPT_JSON},
 	{"dump-plan", required_argument, NULL, OPT_DUMP_PLAN},
 	{"quiet", no_argument, NULL, OPT_QUIET},
@@ -74,9 +76,16 @@ void stress_usage(FILE *out)
 "                        counts from then); default: as fast as the window allows\n"
 "  --mailbox-capacity=C  commands waiting per actor, 1..1073741824 (default: 1024)\n"
 "  --workload=NAME       bank, inventory or counter (default: bank)\n"
-"  --store=S             the event store: memory, or file:DIR for the durable file\n"
-"                        store in a new directory under DIR per strategy, removed\n"
-"                        after the run (default: memory)\n"
+"  --store=S             the event store: memory; file:DIR for the durable file\n"
+"                        store in a new directory under DIR per strategy; or\n"
+"                        postgres:CONNINFO for PostgreSQL (a libpq connection\n"
+"                        string or URI; empty uses the PG* environment), in a new\n"
+"                        schema per strategy; either is removed after the run\n"
+"                        (default: memory)\n"
+"  --processes=P         processes sharing the store, 1..16, each running\n"
+"                        --writers runtimes on its share of every aggregate's\n"
+"                        commands; results are merged and the store is checked\n"
+"                        once all are done. P > 1 needs postgres (default: 1)\n"
 "  --json=FILE           also write the results as JSON; - for standard output\n"
 "  --dump-plan=FILE      write the command sequence to FILE (the format is in\n"
 "                        bench/README.md) and exit without running\n"
@@ -158,6 +167,7 @@ static void defaults(struct stress_options *o)
 	o->window = 1024;
 	o->workload = &stress_bank;
 	o->store = "memory";
+	o->processes = 1;
 }
 
 /* The defaults, then the environment. */
@@ -230,11 +240,15 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 		           strlen(optarg + 5) < 2048) {
 			o->store = "file";
 			o->store_path = optarg + 5;
+		} else if (strncmp(optarg, "postgres:", 9) == 0 && strlen(optarg + 9) < 2048) {
+			o->store = "postgres";
+			o->store_path = optarg + 9;
 		} else {
-			return bad(err, len, "--store: expected memory or file:DIRECTORY, got '%s'",
-			           optarg);
+			return bad(err, len, "--store: expected memory, file:DIRECTORY or"
+			           " postgres:CONNINFO, got '%s'", optarg);
 		}
 		break;
+	case OPT_PROCESSES: RANGE("processes", 1, STRESS_PROCESSES_MAX, o->processes); break;
 	case OPT_JSON:
 		if (optarg[0] == '\0')
 			return bad(err, len, "--json: expected a file name or -, got ''");
@@ -276,6 +290,9 @@ enum stress_parse stress_options_parse(int argc, char **argv, struct stress_opti
 		return bad(err, len, "--duration: cannot be combined with --commands");
 	if (o->duration > 0)
 		o->commands = 0;
+	if (o->processes > 1 && strcmp(o->store, "postgres") != 0)
+		return bad(err, len, "--processes: several processes need a store they can share"
+		           " (--store=postgres:CONNINFO), not %s", o->store);
 	if (o->window < o->batch)
 		return bad(err, len, "--window: must be at least --batch (%u), got %u", o->batch,
 		           o->window);

@@ -11,6 +11,7 @@
 #include "workload.h"
 
 #define STRESS_WRITERS_MAX 64
+#define STRESS_PROCESSES_MAX 16
 #define STRESS_AGGREGATES_MAX 100000000u
 #define STRESS_COMMANDS_MAX 1000000000ull
 #define STRESS_BATCH_MAX 4096u
@@ -30,8 +31,10 @@ struct stress_options {
 	unsigned window; /* commands in flight per writer */
 	uint64_t rate;   /* commands/s offered over all writers; 0: as fast as possible */
 	const struct stress_workload *workload;
-	const char *store;      /* "memory" or "file" */
-	const char *store_path; /* --store=file:PATH: the directory PATH */
+	const char *store;      /* "memory", "file" or "postgres" */
+	const char *store_path; /* file: the directory; postgres: the connection string */
+	unsigned processes;     /* --processes: processes sharing the store, each
+	                           running `writers` runtimes */
 	const char *json; /* NULL, "-" for standard output, or a path */
 	const char *dump_plan; /* write the sequence here and run nothing */
 	int quiet, check;

@@ -28,7 +28,7 @@ static double vs_raw(const struct stress_report *rep, const struct stress_result
 
 int stress_check_failed(const struct stress_options *o, const struct stress_result *r)
 {
-	int bound = r->strategy == ESR_OPTIMISTIC || o->writers == 1;
+	int bound = r->strategy == ESR_OPTIMISTIC || o->writers * o->processes == 1;
 
 	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
 }
@@ -97,6 +97,12 @@ CELL(c_p999, duration_text(hist_quantile(&r->latency, 0.999), b, n))
 CELL(c_max, duration_text(r->latency.max, b, n))
 CELL(c_rss, if (r->peak_rss) snprintf(b, n, "%.1f MiB", (double)r->peak_rss / 1048576.0);
             else snprintf(b, n, "unknown"))
+CELL(c_aps, if (r->appends && r->seconds > 0) snprintf(b, n, "%.0f", (double)r->appends /
+                                                                  r->seconds);
+            else snprintf(b, n, "-"))
+CELL(c_per_trip, if (r->round_trips) snprintf(b, n, "%.1f", (double)r->appends /
+                                                         (double)r->round_trips);
+                 else snprintf(b, n, "-"))
 CELL(c_per_fsync, if (r->fsyncs) snprintf(b, n, "%.1f", (double)r->events_synced /
                                                        (double)r->fsyncs);
                   else snprintf(b, n, "-"))
@@ -115,6 +121,8 @@ static void header(const struct stress_report *rep, FILE *out)
 	else
 		fprintf(out, "%g s per strategy, seed %llu\n", o->duration,
 		        (unsigned long long)o->seed);
+	if (o->processes > 1)
+		fprintf(out, "            %u processes sharing the store, each:\n", o->processes);
 	fprintf(out, "            %u writer%s x %u workers, batch %u, window %u, "
 	        "max retries %u, mailbox %u\n",
 	        o->writers, o->writers == 1 ? "" : "s", o->runtime.workers, o->batch,
@@ -152,7 +160,7 @@ static void verdicts(const struct stress_report *rep, FILE *out)
 			        r->check.divergent == 1 ? "" : "s",
 			        v != 0 ? "lost updates"
 			               : "actors held stale state (the log kept every rule)",
-			        r->strategy == ESR_UNCHECKED && rep->opt->writers > 1
+			        r->strategy == ESR_UNCHECKED && rep->opt->writers * rep->opt->processes > 1
 			            ? ", as expected of unchecked with several writers"
 			            : ", where none may happen: a bug");
 		if (r->errors)
@@ -192,6 +200,11 @@ void report_table(const struct stress_report *rep, FILE *out)
 		row_u64(rep, out, "fsyncs", offsetof(struct stress_result, fsyncs));
 		row_text(rep, out, "events per fsync", c_per_fsync);
 	}
+	if (strcmp(rep->opt->store, "postgres") == 0) {
+		row_text(rep, out, "appends/s", c_aps);
+		row_u64(rep, out, "round trips", offsetof(struct stress_result, round_trips));
+		row_text(rep, out, "appends per round trip", c_per_trip);
+	}
 	verdicts(rep, out);
 }
 
@@ -205,7 +218,7 @@ static json_t *run_json(const struct stress_report *rep, const struct stress_res
 	return json_pack(
 	    "{s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
-	    " s:I, s:f}",
+	    " s:I, s:f, s:I, s:I, s:I, s:f}",
 	    "strategy", esr_strategy_name(r->strategy),
 	    "workers", (json_int_t)o->runtime.workers,
 	    "writers", (json_int_t)o->writers,
@@ -236,7 +249,11 @@ static json_t *run_json(const struct stress_report *rep, const struct stress_res
 	    "version_gaps", (json_int_t)c->gaps,
 	    "totals_off", (json_int_t)c->totals_off,
 	    "fsyncs", (json_int_t)r->fsyncs,
-	    "events_per_fsync", r->fsyncs ? (double)r->events_synced / (double)r->fsyncs : 0.0);
+	    "events_per_fsync", r->fsyncs ? (double)r->events_synced / (double)r->fsyncs : 0.0,
+	    "processes", (json_int_t)r->processes,
+	    "appends", (json_int_t)r->appends,
+	    "round_trips", (json_int_t)r->round_trips,
+	    "appends_per_s", r->seconds > 0 ? (double)r->appends / r->seconds : 0.0);
 }
 
 static json_t *document(const struct stress_report *rep)

@@ -17,55 +17,101 @@
 #include "writer.h"
 
 /*
- * The run's store: memory, or a file store in a directory of its own under
- * the --store=file:DIR directory (dir gets its path; "" for memory).
+ * The run's store: memory; a file store in a directory of its own under the
+ * --store=file:DIR directory; or a PostgreSQL schema of its own. `name` gets
+ * the directory or schema ("" for memory). fresh: make it new (the first
+ * open of a run); otherwise attach to the one `name` says (another process).
  */
-static esr_status store_open(const struct stress_options *o, esr_strategy strategy,
-                             char *dir, size_t size, esr_store **out)
+esr_status stress_store_open(const struct stress_options *o, esr_strategy strategy,
+                             char *name, size_t size, int fresh, esr_store **out)
 {
-	dir[0] = '\0';
-	if (strcmp(o->store, "file") != 0)
+	char why[512] = "";
+	esr_status st;
+
+	if (strcmp(o->store, "memory") == 0) {
+		name[0] = '\0';
 		return esr_memory_store_open(out);
-	if (mkdir(o->store_path, 0755) != 0 && errno != EEXIST)
-		return ESR_EIO;
-	snprintf(dir, size, "%s/esr-stress-%s-%ld", o->store_path, esr_strategy_name(strategy),
-	         (long)getpid());
-	return esr_file_store_open(dir, NULL, out);
+	}
+	if (strcmp(o->store, "file") == 0) {
+		if (mkdir(o->store_path, 0755) != 0 && errno != EEXIST)
+			return ESR_EIO;
+		snprintf(name, size, "%s/esr-stress-%s-%ld", o->store_path,
+		         esr_strategy_name(strategy), (long)getpid());
+		return esr_file_store_open(name, NULL, out);
+	}
+	if (fresh) {
+		snprintf(name, size, "esr_stress_%s_%ld", esr_strategy_name(strategy), (long)getpid());
+		if ((st = esr_pg_drop(o->store_path, name, why, sizeof why)) != ESR_OK) {
+			fprintf(stderr, "esr-stress: %s\n", why);
+			return st;
+		}
+	}
+	{
+		esr_pg_store_options po;
+		esr_pg_store_options_default(&po);
+		po.schema = name;
+		po.why = why;
+		po.why_size = sizeof why;
+		if ((st = esr_pg_store_open(o->store_path, &po, out)) != ESR_OK)
+			fprintf(stderr, "esr-stress: %s\n", why);
+	}
+	return st;
 }
 
-/* Remove what a file store made in dir (its segments and lock), then dir. */
-static void store_remove(const char *dir)
+/* Remove what the run made: a file store's segments, lock and directory, or
+ * the PostgreSQL schema. */
+void stress_store_remove(const struct stress_options *o, const char *name)
 {
 	char path[4096];
 	struct dirent *e;
 	DIR *d;
 
-	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+	if (name[0] == '\0')
+		return;
+	if (strcmp(o->store, "postgres") == 0) {
+		esr_pg_drop(o->store_path, name, NULL, 0);
+		return;
+	}
+	if ((d = opendir(name)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 		if (strcmp(e->d_name, "LOCK") == 0 || (n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0)) {
-			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			snprintf(path, sizeof path, "%s/%s", name, e->d_name);
 			unlink(path);
 		}
 	}
 	closedir(d);
-	rmdir(dir);
+	rmdir(name);
 }
 
-/* The file store's syncs and events so far (zeros for memory). */
-static void synced(esr_store *store, uint64_t *fsyncs, uint64_t *events)
+void stress_store_counters(esr_store *store, struct stress_store_counters *c)
 {
-	esr_file_store_stats st;
+	esr_file_store_stats fs;
+	esr_pg_store_stats ps;
 
-	if (esr_file_store_stats_get(store, &st) != ESR_OK)
-		st.fsyncs = st.events = 0;
-	*fsyncs = st.fsyncs;
-	*events = st.events;
+	memset(c, 0, sizeof *c);
+	if (esr_file_store_stats_get(store, &fs) == ESR_OK) {
+		c->fsyncs = fs.fsyncs;
+		c->events_synced = fs.events;
+		c->appends = fs.appends;
+	} else if (esr_pg_store_stats_get(store, &ps) == ESR_OK) {
+		c->appends = ps.appends;
+		c->round_trips = ps.round_trips;
+	}
+}
+
+void stress_store_counters_since(struct stress_result *r, const struct stress_store_counters *before,
+                                 const struct stress_store_counters *after)
+{
+	r->fsyncs += after->fsyncs - before->fsyncs;
+	r->events_synced += after->events_synced - before->events_synced;
+	r->appends += after->appends - before->appends;
+	r->round_trips += after->round_trips - before->round_trips;
 }
 
 /* Open every aggregate that has an opening event, straight in the store. */
-static esr_status open_aggregates(const struct stress_plan *p, esr_store *store)
+esr_status stress_open_aggregates(const struct stress_plan *p, esr_store *store)
 {
 	struct stress_payload pl = {0, STRESS_SEQ_SETUP};
 	esr_event ev = {.payload = &pl, .payload_len = sizeof pl};
@@ -122,19 +168,20 @@ static void *progress_main(void *arg)
 	return NULL;
 }
 
-static esr_status start_writers(const struct stress_plan *p, esr_strategy strategy,
-                                esr_store *store, struct writer *ws, unsigned *started)
+esr_status stress_start_writers(const struct stress_plan *p, esr_strategy strategy,
+                                esr_store *store, struct writer *ws, unsigned first,
+                                unsigned count, unsigned *started)
 {
 	esr_runtime_config cfg = p->opt->runtime;
 	esr_runtime *rt;
 	esr_status st;
 
 	cfg.strategy = strategy;
-	for (*started = 0; *started < p->opt->writers; (*started)++) {
+	for (*started = 0; *started < count; (*started)++) {
 		if ((st = esr_runtime_start(&cfg, store, &rt)) != ESR_OK)
 			return st;
 		if ((st = esr_runtime_register(rt, &p->wl->type)) != ESR_OK ||
-		    (st = writer_init(&ws[*started], p, *started, rt)) != ESR_OK) {
+		    (st = writer_init(&ws[*started], p, first + *started, rt)) != ESR_OK) {
 			esr_runtime_destroy(rt);
 			return st;
 		}
@@ -143,10 +190,10 @@ static esr_status start_writers(const struct stress_plan *p, esr_strategy strate
 }
 
 /* Run the writers' threads; r gets the time and what the clients saw. */
-static esr_status drive(const struct stress_plan *p, struct writer *ws, FILE *progress,
-                        struct stress_result *r)
+esr_status stress_drive(const struct stress_plan *p, struct writer *ws, unsigned n,
+                        FILE *progress, struct stress_result *r)
 {
-	unsigned w, n = p->opt->writers, spawned;
+	unsigned w, spawned;
 	struct progress pg = {progress, ws, n, r->strategy, 0, 0, 0};
 	uint64_t start = stress_now_ns();
 	esr_status st = ESR_OK;
@@ -184,8 +231,9 @@ static esr_status drive(const struct stress_plan *p, struct writer *ws, FILE *pr
 	return st;
 }
 
-static esr_status probe_all(const struct stress_plan *p, struct writer *ws,
-                            struct stress_probes *pr)
+/* Probe ws[0..n); pr is sized for all of the plan's writers. */
+esr_status stress_probe(const struct stress_plan *p, struct writer *ws, unsigned nws,
+                        struct stress_probes *pr)
 {
 	size_t n = (size_t)p->opt->writers * p->opt->aggregates, i;
 	esr_status st = ESR_OK;
@@ -200,13 +248,13 @@ static esr_status probe_all(const struct stress_plan *p, struct writer *ws,
 		return ESR_ENOMEM;
 	for (i = 0; i < n; i++)
 		pr->version[i] = STRESS_PROBE_NONE;
-	for (w = 0; w < p->opt->writers && st == ESR_OK; w++)
+	for (w = 0; w < nws && st == ESR_OK; w++)
 		st = writer_probe(&ws[w], pr);
 	return st;
 }
 
 /* Stop every runtime; its counters are part of the result. */
-static void stop_writers(struct writer *ws, unsigned n, struct stress_result *r)
+void stress_stop_writers(struct writer *ws, unsigned n, struct stress_result *r)
 {
 	esr_runtime_stats s;
 	unsigned w;
@@ -248,31 +296,34 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
                       struct stress_result *r)
 {
 	unsigned started = 0, w;
-	struct writer *ws = calloc(p->opt->writers, sizeof *ws);
+	struct writer *ws;
 	struct stress_probes pr = {0};
+	struct stress_store_counters before, after;
 	esr_store *store = NULL;
-	uint64_t fsyncs = 0, events = 0;
-	char dir[4096];
+	char name[4096];
 	esr_status st;
 
+	if (p->opt->processes > 1)
+		return stress_run_processes(p, strategy, r);
 	memset(r, 0, sizeof *r);
 	r->strategy = strategy;
+	r->processes = 1;
 	hist_init(&r->latency);
-	if (ws == NULL)
+	if ((ws = calloc(p->opt->writers, sizeof *ws)) == NULL)
 		return ESR_ENOMEM;
 	stress_rss_reset();
-	if ((st = store_open(p->opt, strategy, dir, sizeof dir, &store)) == ESR_OK &&
-	    (st = open_aggregates(p, store)) == ESR_OK &&
-	    (st = start_writers(p, strategy, store, ws, &started)) == ESR_OK) {
-		synced(store, &fsyncs, &events);
-		st = drive(p, ws, progress, r);
-		synced(store, &r->fsyncs, &r->events_synced);
-		r->fsyncs -= fsyncs;
-		r->events_synced -= events;
+	if ((st = stress_store_open(p->opt, strategy, name, sizeof name, 1, &store)) == ESR_OK &&
+	    (st = stress_open_aggregates(p, store)) == ESR_OK &&
+	    (st = stress_start_writers(p, strategy, store, ws, 0, p->opt->writers, &started)) ==
+	            ESR_OK) {
+		stress_store_counters(store, &before);
+		st = stress_drive(p, ws, p->opt->writers, progress, r);
+		stress_store_counters(store, &after);
+		stress_store_counters_since(r, &before, &after);
 	}
 	if (st == ESR_OK)
-		st = probe_all(p, ws, &pr);
-	stop_writers(ws, started, r);
+		st = stress_probe(p, ws, p->opt->writers, &pr);
+	stress_stop_writers(ws, started, r);
 	r->peak_rss = stress_rss_peak();
 	if (st == ESR_OK)
 		st = check(p, store, ws, &pr, r);
@@ -282,6 +333,6 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	free(pr.version);
 	free(pr.states);
 	esr_store_close(store);
-	store_remove(dir);
+	stress_store_remove(p->opt, name);
 	return st;
 }

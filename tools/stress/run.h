@@ -117,6 +117,9 @@ struct stress_result {
 	struct histogram latency; /* ns, submit to completion */
 	uint64_t peak_rss;        /* bytes; 0 when unknown */
 	uint64_t fsyncs, events_synced; /* file store, during the timed run */
+	uint64_t appends, round_trips;  /* durable stores: acknowledged appends, and
+	                                   (postgres) pipelines sent, during the timed run */
+	unsigned processes;             /* that ran the strategy (merged results) */
 	struct stress_check check;
 };
 
@@ -128,6 +131,10 @@ struct stress_result {
  */
 esr_status stress_run(const struct stress_plan *p, esr_strategy strategy,
                       FILE *progress, struct stress_result *r);
+
+/* The same run as P processes sharing one store (tools/stress/procs.c). */
+esr_status stress_run_processes(const struct stress_plan *p, esr_strategy strategy,
+                                struct stress_result *r);
 
 struct stress_baseline {
 	uint64_t commands, accepted, events;
