@@ -128,6 +128,30 @@ static void bad_connection_strings_and_servers_are_clear_errors(void **state)
 	}
 }
 
+/* The selector a host program's configuration gives. */
+static void stores_open_by_selector(void **state)
+{
+	char spec[1100], why[256];
+	esr_store *s = NULL;
+
+	(void)state;
+	assert_int_equal(esr_store_open_spec("memory", why, sizeof why, &s), ESR_OK);
+	assert_string_equal(esr_store_name(s), "memory");
+	esr_store_close(s);
+	snprintf(spec, sizeof spec, "postgres:%s", env.conninfo);
+	assert_int_equal(esr_store_open_spec(spec, why, sizeof why, &s), ESR_OK);
+	assert_string_equal(esr_store_name(s), "postgres");
+	esr_store_close(s);
+	assert_int_equal(esr_store_open_spec("postgres:nonsense", why, sizeof why, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "bad connection string"));
+	assert_int_equal(esr_store_open_spec("mysql:x", why, sizeof why, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "expected memory"));
+	assert_int_equal(esr_store_open_spec("file:", why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_store_open_spec(NULL, why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_store_open_spec("memory", NULL, 0, NULL), ESR_EINVAL);
+	esr_pg_drop(env.conninfo, "esr", NULL, 0);
+}
+
 /* --- migrations -------------------------------------------------------------------- */
 
 static void *migrate_thread(void *arg)
@@ -441,6 +465,7 @@ int main(void)
 	const struct store_backend pg = {"postgres", open_fresh, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_connection_strings_and_servers_are_clear_errors),
+		cmocka_unit_test(stores_open_by_selector),
 		cmocka_unit_test(migrations_are_idempotent_and_safe_to_race),
 		cmocka_unit_test(a_newer_schema_is_refused),
 		cmocka_unit_test(one_streams_conflict_does_not_fail_another_in_its_batch),

@@ -160,6 +160,20 @@ ESR_API esr_status esr_store_version(esr_store *store,
  */
 ESR_API esr_status esr_memory_store_open(esr_store **out);
 
+/*
+ * esr_store_open_spec: open the store a selector names, as a host program's
+ * configuration or esr-stress's --store would give it:
+ *   "memory"             esr_memory_store_open
+ *   "file:DIR"           esr_file_store_open(DIR) with the default options
+ *   "postgres:CONNINFO"  esr_pg_store_open(CONNINFO) with the default options;
+ *                        CONNINFO may be empty (libpq's PG* variables)
+ * why (may be NULL) gets a one-line reason on failure. ESR_EINVAL for NULL
+ * arguments or a selector of no known kind; otherwise what the backend's
+ * open returns.
+ */
+ESR_API esr_status esr_store_open_spec(const char *spec, char *why, size_t why_size,
+                                       esr_store **out);
+
 #ifdef __cplusplus
 }
 #endif
