@@ -154,7 +154,8 @@ static void options_refuse_bad_values_naming_the_flag(void **state)
 		{"--skew=-0.1", "--skew"}, {"--skew=nan", "--skew"},
 		{"--duration=0", "--duration"}, {"--strategy=fast", "--strategy"},
 		{"--workload=orders", "--workload"}, {"--store=file:", "--store"},
-		{"--store=postgres:x", "--store"},
+		{"--store=mysql:x", "--store"}, {"--processes=2", "--processes"},
+		{"--processes=17", "--processes"}, {"--processes=0", "--processes"},
 		{"--batch=0", "--batch"}, {"--mailbox-capacity=0", "--mailbox-capacity"},
 		{"--max-retries=1001", "--max-retries"}, {"--frobnicate", "--frobnicate"},
 		{"--seed=", "--seed"}, {"--json=", "--json"},
@@ -454,10 +455,11 @@ static void json_has_the_documented_keys(void **state)
 	json_decref(doc);
 }
 
-/* --check binds optimistic always, unchecked only with one writer. */
+/* --check binds optimistic always, unchecked only with one writer in one
+ * process. */
 static void check_flag_binds_what_must_hold(void **state)
 {
-	struct stress_options o = {.writers = 3};
+	struct stress_options o = {.writers = 3, .processes = 1};
 	struct stress_result r = {.strategy = ESR_UNCHECKED};
 
 	(void)state;
@@ -474,6 +476,10 @@ static void check_flag_binds_what_must_hold(void **state)
 	assert_true(stress_check_failed(&o, &r));
 	r.check.divergent = 0;
 	r.check.missing = 1;
+	assert_true(stress_check_failed(&o, &r));
+	o.processes = 2; /* one writer in each of two processes: two writers */
+	assert_false(stress_check_failed(&o, &r));
+	r.strategy = ESR_OPTIMISTIC;
 	assert_true(stress_check_failed(&o, &r));
 }
 
