@@ -24,6 +24,9 @@
  * ESR_EIO if it was never committed, ESR_EUNKNOWN if its commit may have
  * happened (the runtime reloads the aggregate from the store before its next
  * command either way). Connections reconnect by themselves, with backoff.
+ *
+ * esr_store_close waits for every queued append to complete, which takes at
+ * most timeout_ms while the server is away.
  */
 #ifndef ESR_PG_STORE_H
 #define ESR_PG_STORE_H
