@@ -1,7 +1,8 @@
 /*
  * store/pg_writer.c: the PostgreSQL store's appends: the queue and the
  * connection threads that send it (include/esr/pg_store.h).
- * An append is copied into one block and queued. Each connection
+ *
+ * Batches. An append is copied into one block and queued. Each connection
  * has a thread that takes up to batch_max queued appends, sorts them by
  * stream and sends them as one pipeline: one `append` statement each, then
  * a Sync, which makes the batch one transaction and one commit. The sort
@@ -22,7 +23,6 @@
  * token: found, it completes ESR_OK; not found, it is sent again. Reconnects
  * back off exponentially. An append that waits past timeout_ms for a server
  * that stays away fails: ESR_EUNKNOWN if in doubt, else ESR_EIO.
- *
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
