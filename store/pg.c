@@ -288,21 +288,6 @@ static const esr_store_vtable pg_vtable = {
 	.destroy = pg_destroy,
 };
 
-esr_status esr_pg_store_options_default(esr_pg_store_options *o)
-{
-	if (o == NULL)
-		return ESR_EINVAL;
-	memset(o, 0, sizeof *o);
-	o->schema = "esr";
-	o->connections = 2;
-	o->batch_max = 256;
-	o->timeout_ms = 10000;
-	o->backoff_min_ms = 10;
-	o->backoff_max_ms = 1000;
-	o->migrate = 1;
-	return ESR_OK;
-}
-
 static void say(const esr_pg_store_options *o, const char *text)
 {
 	if (o->why != NULL && o->why_size > 0)

@@ -3,7 +3,6 @@
  * libpq (ESR_WITH_POSTGRES=OFF): each says so with ESR_ENOTSUP.
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "esr/pg_store.h"
 
@@ -13,21 +12,6 @@ static void say(char *why, size_t size)
 {
 	if (why != NULL && size > 0)
 		snprintf(why, size, "%s", reason);
-}
-
-esr_status esr_pg_store_options_default(esr_pg_store_options *o)
-{
-	if (o == NULL)
-		return ESR_EINVAL;
-	memset(o, 0, sizeof *o);
-	o->schema = "esr";
-	o->connections = 2;
-	o->batch_max = 256;
-	o->timeout_ms = 10000;
-	o->backoff_min_ms = 10;
-	o->backoff_max_ms = 1000;
-	o->migrate = 1;
-	return ESR_OK;
 }
 
 esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o,

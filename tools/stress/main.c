@@ -14,22 +14,6 @@
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
 
-static int read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = read(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Each strategy runs in a child process of its own, so that neither inherits
  * the other's heap: peak memory and allocator state are the strategy's own.
@@ -52,7 +36,7 @@ static esr_status run_isolated(const struct stress_plan *plan, esr_strategy stra
 		      write(fds[1], r, sizeof *r) == sizeof *r ? 0 : 1);
 	}
 	close(fds[1]);
-	if (read_all(fds[0], &st, sizeof st) != 0 || read_all(fds[0], r, sizeof *r) != 0)
+	if (stress_read_all(fds[0], &st, sizeof st) != 0 || stress_read_all(fds[0], r, sizeof *r) != 0)
 		st = ESR_EIO;
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

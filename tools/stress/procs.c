@@ -15,7 +15,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,38 +22,6 @@
 #include <unistd.h>
 
 #include "writer.h"
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = read(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* What a child sends: its status and result, then per writer its count and
  * outcomes, then its writers' rows of the probes. */
@@ -65,16 +32,16 @@ static int send_back(int fd, esr_status st, const struct stress_result *r,
 	size_t rows = (size_t)n * pr->aggregates, at = (size_t)first * pr->aggregates;
 	unsigned w;
 
-	if (write_all(fd, &st, sizeof st) != 0 || write_all(fd, r, sizeof *r) != 0)
+	if (stress_write_all(fd, &st, sizeof st) != 0 || stress_write_all(fd, r, sizeof *r) != 0)
 		return -1;
 	if (st != ESR_OK)
 		return 0;
 	for (w = 0; w < n; w++)
-		if (write_all(fd, &ws[w].count, sizeof ws[w].count) != 0 ||
-		    write_all(fd, ws[w].outcome, ws[w].count) != 0)
+		if (stress_write_all(fd, &ws[w].count, sizeof ws[w].count) != 0 ||
+		    stress_write_all(fd, ws[w].outcome, ws[w].count) != 0)
 			return -1;
-	if (write_all(fd, pr->version + at, rows * sizeof *pr->version) != 0 ||
-	    write_all(fd, pr->states + at * pr->state_size, rows * pr->state_size) != 0)
+	if (stress_write_all(fd, pr->version + at, rows * sizeof *pr->version) != 0 ||
+	    stress_write_all(fd, pr->states + at * pr->state_size, rows * pr->state_size) != 0)
 		return -1;
 	return 0;
 }
@@ -107,7 +74,7 @@ static void child(const struct stress_plan *p, esr_strategy strategy, const char
 	                : stress_store_open(p->opt, strategy, shared, sizeof shared, 0, &store);
 	if (st == ESR_OK)
 		st = stress_start_writers(p, strategy, store, ws, first, n, &started);
-	if (write_all(pipes->ready, "r", 1) != 0 || read(pipes->go, &go, 1) < 0)
+	if (stress_write_all(pipes->ready, "r", 1) != 0 || read(pipes->go, &go, 1) < 0)
 		st = st == ESR_OK ? ESR_EIO : st;
 	if (st == ESR_OK) {
 		stress_store_counters(store, &before);
@@ -136,19 +103,19 @@ static esr_status take_back(int fd, const struct stress_plan *p, unsigned c,
 	struct stress_result cr;
 	esr_status st;
 
-	if (read_all(fd, &st, sizeof st) != 0 || read_all(fd, &cr, sizeof cr) != 0)
+	if (stress_read_all(fd, &st, sizeof st) != 0 || stress_read_all(fd, &cr, sizeof cr) != 0)
 		return ESR_EIO;
 	if (st != ESR_OK)
 		return st;
 	for (w = c * n; w < (c + 1) * n; w++) {
-		if (read_all(fd, &out->count[w], sizeof out->count[w]) != 0 ||
+		if (stress_read_all(fd, &out->count[w], sizeof out->count[w]) != 0 ||
 		    (out->by_writer[w] = malloc(out->count[w] + 1)) == NULL ||
-		    read_all(fd, out->by_writer[w], out->count[w]) != 0)
+		    stress_read_all(fd, out->by_writer[w], out->count[w]) != 0)
 			return ESR_EIO;
 		out->total += out->count[w];
 	}
-	if (read_all(fd, pr->version + at, rows * sizeof *pr->version) != 0 ||
-	    read_all(fd, pr->states + at * pr->state_size, rows * pr->state_size) != 0)
+	if (stress_read_all(fd, pr->version + at, rows * sizeof *pr->version) != 0 ||
+	    stress_read_all(fd, pr->states + at * pr->state_size, rows * pr->state_size) != 0)
 		return ESR_EIO;
 	r->commands += cr.commands;
 	r->accepted += cr.accepted;
@@ -198,7 +165,7 @@ static int spawn(const struct stress_plan *p, esr_strategy strategy, const char 
 	}
 	close(ready[1]);
 	for (c = 0; c < P; c++)
-		if (read_all(ready[0], &byte, 1) != 0)
+		if (stress_read_all(ready[0], &byte, 1) != 0)
 			break;
 	close(ready[0]);
 	return c == P ? 0 : -1;

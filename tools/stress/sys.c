@@ -1,9 +1,11 @@
-/* tools/stress/sys.c: clocks and peak memory, from Linux. */
+/* tools/stress/sys.c: clocks, peak memory and pipes, from Linux. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "run.h"
 
@@ -44,4 +46,36 @@ uint64_t stress_rss_peak(void)
 			break;
 	fclose(f);
 	return (uint64_t)kb * 1024;
+}
+
+int stress_read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = read(fd, p, len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int stress_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
