@@ -11,9 +11,10 @@
 # initdb refuses to run as root, so as root the server runs as the `postgres`
 # user that Debian's package creates. On success STATE_DIR/env holds
 # KEY=VALUE lines for the tests (tests/pg_env.c reads them). On failure
-# STATE_DIR/unavailable holds the reason, and the exit status is 0 (the
-# tests then report themselves skipped, with that reason) unless
-# ESR_PG_REQUIRED=1, when it is 1.
+# STATE_DIR/unavailable holds the reason (and STATE_DIR/server-log and
+# server-initdb.log the server's own words, when it got that far), and the
+# exit status is 0 (the tests then report themselves skipped, with that
+# reason) unless ESR_PG_REQUIRED=1, when it is 1.
 set -eu
 
 verb=${1:-}
@@ -27,8 +28,12 @@ state=$(cd "$state" && pwd)
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 port=5432
 
+# The server programs: the newest Debian version that has initdb (a newer
+# client-only version may sit beside it), else pg_config's. Never a pg_ctl
+# on PATH, which may be Debian's wrapper.
 bindir() {
-	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	d=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
+	d=${d%/initdb}
 	if [ -z "$d" ] && command -v pg_config >/dev/null 2>&1; then
 		d=$(pg_config --bindir)
 	fi
@@ -58,8 +63,21 @@ opts() {
 unavailable() {
 	reason=$1
 	if [ -n "${tmp:-}" ] && [ -f "$tmp/log" ]; then
-		reason="$reason; server log: $(tail -n 3 "$tmp/log" | tr '\n' ' ')"
+		# The last lines, without their time stamps and process ids.
+		reason="$reason; server log: $(tail -n 3 "$tmp/log" |
+			sed 's/^[0-9-]* [0-9:.]* [A-Z]* \[[0-9]*\] //' | tr '\n' ' ')"
 	fi
+	# Leave nothing running or in /tmp: a server that started but does not
+	# answer, and the cluster. Its logs stay in STATE_DIR for a look.
+	case "${tmp:-}" in
+	/tmp/esr-pg.*)
+		as_server "$bin/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1 || true
+		for f in initdb.log log; do
+			[ -f "$tmp/$f" ] && cp "$tmp/$f" "$state/server-$f"
+		done
+		rm -rf "$tmp"
+		;;
+	esac
 	rm -f "$state/env"
 	echo "$reason" >"$state/unavailable"
 	echo "pg-server: $reason" >&2
@@ -86,15 +104,18 @@ stop() {
 
 start() {
 	stop # whatever a previous run left behind
-	rm -f "$state/unavailable"
+	tmp=""
+	rm -f "$state/unavailable" "$state/server-initdb.log" "$state/server-log"
 	bin=$(bindir) || unavailable "no PostgreSQL server programs (install Debian's postgresql)"
 	runas=""
 	if [ "$(id -u)" -eq 0 ]; then
 		id postgres >/dev/null 2>&1 || unavailable "running as root and there is no postgres user"
 		runas=postgres
 	fi
-	tmp=$(mktemp -d /tmp/esr-pg.XXXXXX)
-	[ -n "$runas" ] && chown "$runas" "$tmp"
+	tmp=$(mktemp -d /tmp/esr-pg.XXXXXX) || unavailable "cannot make a directory in /tmp"
+	if [ -n "$runas" ]; then
+		chown "$runas" "$tmp" || unavailable "cannot give $tmp to $runas"
+	fi
 	chmod 700 "$tmp"
 	data=$tmp/data
 	as_server "$bin/initdb" -D "$data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C \
@@ -102,8 +123,13 @@ start() {
 	as_server "$bin/pg_ctl" -D "$data" -l "$tmp/log" -w -t 60 -o "$(opts "$tmp")" start \
 		>/dev/null 2>&1 || unavailable "the server did not start"
 	conninfo="host=$tmp port=$port user=postgres dbname=postgres"
-	if command -v psql >/dev/null 2>&1; then
-		psql "$conninfo" -Atqc 'select 1' >/dev/null 2>&1 || unavailable "the server does not answer"
+	# pg_ctl -w waited for it to accept connections; check that it answers.
+	if [ -x "$bin/psql" ]; then
+		out=$("$bin/psql" "$conninfo" -Atqc 'select 1' 2>&1) || true
+		[ "$out" = 1 ] || unavailable "the server does not answer: $(echo "$out" | tail -n 1)"
+	elif [ -x "$bin/pg_isready" ]; then
+		out=$("$bin/pg_isready" -d "$conninfo" -t 10 2>&1) ||
+			unavailable "the server does not answer: $out"
 	fi
 	{
 		echo "ESR_PG_CONNINFO=$conninfo"
