@@ -311,30 +311,6 @@ static esr_status check_options(const esr_pg_store_options *o)
 	return bad ? ESR_EINVAL : ESR_OK;
 }
 
-/* A plain connection for one-off work (migrations). */
-static esr_status connect_once(const char *conninfo, PGconn **out, char *why, size_t n)
-{
-	char *err = NULL;
-	PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
-
-	if (parsed == NULL) {
-		pg_why(why, n, "postgres: bad connection string", err ? err : "out of memory");
-		PQfreemem(err);
-		return ESR_EINVAL;
-	}
-	PQconninfoFree(parsed);
-	if ((*out = PQconnectdb(conninfo)) == NULL)
-		return ESR_ENOMEM;
-	if (PQstatus(*out) != CONNECTION_OK) {
-		pg_why(why, n, "postgres: cannot connect", PQerrorMessage(*out));
-		PQfinish(*out);
-		*out = NULL;
-		return ESR_EIO;
-	}
-	pg_quiet(*out);
-	return ESR_OK;
-}
-
 static esr_status one_off(const char *conninfo, const char *schema, char *why, size_t n,
                           esr_status (*work)(PGconn *, const char *, char *, size_t))
 {
@@ -350,7 +326,7 @@ static esr_status one_off(const char *conninfo, const char *schema, char *why, s
 			snprintf(why, n, "schema: expected 1..48 of [a-z0-9_], not starting with a digit");
 		return ESR_EINVAL;
 	}
-	if ((st = connect_once(conninfo, &c, why, n)) != ESR_OK)
+	if ((st = pg_connect(conninfo, &c, why, n)) != ESR_OK)
 		return st;
 	st = work(c, schema, why, n);
 	PQfinish(c);

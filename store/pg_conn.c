@@ -37,7 +37,7 @@ static unsigned pipelines_sent;
  */
 static int reply_to_lose(void)
 {
-	unsigned every = esr__pg_lose_reply_every, n;
+	unsigned every = ck_pr_load_uint(&esr__pg_lose_reply_every), n;
 
 	if (every == 0 || (n = ck_pr_faa_32(&pipelines_sent, 1) + 1) % every != 0)
 		return 0;
@@ -82,30 +82,37 @@ static esr_status exec_key(struct pg_conn *c, const char *sql, int64_t key, int 
 	return st;
 }
 
-esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema)
+esr_status pg_connect(const char *conninfo, PGconn **out, char *why, size_t n)
 {
 	char *err = NULL;
 	PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
-	esr_status st;
 
-	c->pg = NULL;
-	c->why[0] = '\0';
+	*out = NULL;
 	if (parsed == NULL) {
-		pg_why(c->why, sizeof c->why, "postgres: bad connection string",
-		       err ? err : "out of memory");
+		pg_why(why, n, "postgres: bad connection string", err ? err : "out of memory");
 		PQfreemem(err);
 		return err ? ESR_EINVAL : ESR_ENOMEM;
 	}
 	PQconninfoFree(parsed);
-	c->pg = PQconnectdb(conninfo);
-	if (c->pg == NULL)
+	if ((*out = PQconnectdb(conninfo)) == NULL)
 		return ESR_ENOMEM;
-	if (PQstatus(c->pg) != CONNECTION_OK) {
-		pg_why(c->why, sizeof c->why, "postgres: cannot connect", PQerrorMessage(c->pg));
-		pg_conn_close(c);
+	if (PQstatus(*out) != CONNECTION_OK) {
+		pg_why(why, n, "postgres: cannot connect", PQerrorMessage(*out));
+		PQfinish(*out);
+		*out = NULL;
 		return ESR_EIO;
 	}
-	pg_quiet(c->pg);
+	pg_quiet(*out);
+	return ESR_OK;
+}
+
+esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema)
+{
+	esr_status st;
+
+	c->why[0] = '\0';
+	if ((st = pg_connect(conninfo, &c->pg, c->why, sizeof c->why)) != ESR_OK)
+		return st;
 	c->fence = random_key();
 	if ((st = exec_key(c, "SELECT pg_advisory_lock($1::bigint)", c->fence, NULL)) != ESR_OK ||
 	    (st = pg_prepare(c->pg, schema, c->why, sizeof c->why)) != ESR_OK) {

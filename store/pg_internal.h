@@ -112,9 +112,15 @@ struct pg_conn {
 };
 
 /*
- * Connect with conninfo, check the server, take the session's fence lock and
- * prepare the statements. ESR_EINVAL for a connection string libpq cannot
- * parse, ESR_EIO for a server that cannot be reached or refuses.
+ * A plain connection, notices dropped: ESR_EINVAL for a connection string
+ * libpq cannot parse, ESR_EIO for a server that cannot be reached or refuses
+ * (libpq's reason in why), ESR_ENOMEM. *out is NULL on failure.
+ */
+esr_status pg_connect(const char *conninfo, PGconn **out, char *why, size_t why_size);
+
+/*
+ * Connect with conninfo (pg_connect, and its errors), take the session's
+ * fence lock and prepare the statements.
  */
 esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema);
 void pg_conn_close(struct pg_conn *c);
@@ -143,7 +149,8 @@ esr_status pg_fence_wait(struct pg_conn *c, int64_t key);
  * For tests only: when nonzero, every Nth pipeline (counted over the whole
  * process) closes its socket right after sending, as if the network had
  * dropped the reply. The server may or may not commit; the store must settle
- * which. Set it before opening a store.
+ * which. Tests set it with ck_pr_store_uint; the writer threads read it
+ * with ck_pr_load_uint once per pipeline, so a change lands at the next one.
  */
 extern unsigned esr__pg_lose_reply_every;
 

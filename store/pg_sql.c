@@ -93,6 +93,8 @@ static const char migration_1[] =
 
 static const char *const migrations[] = {migration_1};
 #define MIGRATIONS (sizeof migrations / sizeof migrations[0])
+/* The version a build records is the number of migrations it knows. */
+_Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");
 
 static const char stmt_append[] =
 	"SELECT r_status, r_version, r_position FROM @.append($1, $2, $3, $4, $5, $6, $7, $8, $9)";

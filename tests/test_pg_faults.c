@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <ck_pr.h>
 #include <libpq-fe.h>
 
 #include <esr/esr.h>
@@ -257,7 +258,7 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	esr_pg_store_options_default(&o);
 	o.schema = schema;
 	o.timeout_ms = 60000; /* longer than a restart: only a lasting outage fails appends */
-	esr__pg_lose_reply_every = 7;
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 7);
 	o.why = why;
 	o.why_size = sizeof why;
 	if (esr_pg_store_open(env.conninfo, &o, &store) != ESR_OK) {
@@ -273,7 +274,7 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	drive(rt, &run);
 	atomic_store(&run.stop_chaos, 1);
 	pthread_join(t, NULL);
-	esr__pg_lose_reply_every = 0;
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 0);
 	printf("%s: %u backends terminated, %u restart(s)\n", esr_strategy_name(strategy),
 	       run.terminated, run.restarts);
 	CHECK(run.terminated > 0, "the faults must have happened");

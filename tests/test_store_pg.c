@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ck_pr.h>
 #include <libpq-fe.h>
 
 #include <esr/esr.h>
@@ -162,7 +163,7 @@ static void *migrate_thread(void *arg)
 static void migrations_are_idempotent_and_safe_to_race(void **state)
 {
 	pthread_t t[4];
-	char v[32];
+	char v[32], want[32];
 	void *ret;
 	int i;
 
@@ -176,8 +177,9 @@ static void migrations_are_idempotent_and_safe_to_race(void **state)
 	}
 	assert_int_equal(esr_pg_migrate(env.conninfo, "t_migrate", NULL, 0), ESR_OK);
 	sql_value("SELECT count(*) || ':' || max(version) FROM t_migrate.esr_schema", v, sizeof v);
-	assert_string_equal(v, "1:1"); /* recorded once, at this build's version */
-	assert_int_equal(ESR_PG_SCHEMA_VERSION, 1);
+	/* each migration recorded once, up to this build's version */
+	snprintf(want, sizeof want, "%d:%d", ESR_PG_SCHEMA_VERSION, ESR_PG_SCHEMA_VERSION);
+	assert_string_equal(v, want);
 }
 
 static void a_newer_schema_is_refused(void **state)
@@ -418,7 +420,7 @@ static void commits_in_doubt_are_settled_exactly_once(void **state)
 	unsigned i, j;
 
 	(void)state;
-	esr__pg_lose_reply_every = 3;
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 3);
 	s = open_schema("t_doubt", 2, 256);
 	for (i = 0; i < DOUBT_THREADS; i++) {
 		d[i] = (struct doubter){s, i, 0};
@@ -428,7 +430,7 @@ static void commits_in_doubt_are_settled_exactly_once(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(d[i].failed, 0);
 	}
-	esr__pg_lose_reply_every = 0;
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 0);
 	for (i = 0; i < DOUBT_THREADS; i++) {
 		char own[16];
 		esr_stream_id mine = {"Account", own, (size_t)snprintf(own, sizeof own, "own-%u", i)};
