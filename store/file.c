@@ -203,20 +203,6 @@ static esr_status append_to(struct file_store *fs, struct fstream *s, uint64_t e
 	return ESR_OK;
 }
 
-static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t expected,
-                              const esr_event *events, size_t n, esr_append_cb done,
-                              void *ctx)
-{
-	struct file_store *fs = impl;
-	struct esr__key k;
-	struct fstream *s;
-
-	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
-	if ((s = file_stream(fs, &k)) == NULL)
-		return ESR_ENOMEM;
-	return append_to(fs, s, expected, events, n, done, ctx);
-}
-
 /* A handle is the stream itself: streams live until the store closes. */
 static esr_status file_resolve(void *impl, const esr_stream_id *sid, void **handle)
 {
@@ -229,6 +215,18 @@ static esr_status file_resolve(void *impl, const esr_stream_id *sid, void **hand
 		return ESR_ENOMEM;
 	*handle = s;
 	return ESR_OK;
+}
+
+static esr_status file_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                              const esr_event *events, size_t n, esr_append_cb done,
+                              void *ctx)
+{
+	void *s;
+	esr_status st;
+
+	if ((st = file_resolve(impl, sid, &s)) != ESR_OK)
+		return st;
+	return append_to(impl, s, expected, events, n, done, ctx);
 }
 
 static esr_status file_append_resolved(void *impl, void *handle, uint64_t expected,

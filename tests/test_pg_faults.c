@@ -29,6 +29,7 @@
 
 #include <esr/esr.h>
 
+#include "check.h"
 #include "pg_env.h"
 #include "store/pg_internal.h" /* the lost-reply hook */
 
@@ -37,18 +38,6 @@
 #define MAX_WAVES 400
 
 static struct pg_env env;
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			failures++;                                            \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
-
 /* --- the aggregate: a tally of numbered commands -------------------------------- */
 
 struct tally {
@@ -319,7 +308,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL));
 	run_strategy(ESR_OPTIMISTIC, waves);
 	run_strategy(ESR_UNCHECKED, waves);
-	if (failures)
-		fprintf(stderr, "test_pg_faults: %d check(s) failed\n", failures);
-	return failures ? 1 : 0;
+	if (check_failures)
+		fprintf(stderr, "test_pg_faults: %d check(s) failed\n", check_failures);
+	return check_failures ? 1 : 0;
 }

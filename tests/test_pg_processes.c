@@ -18,6 +18,7 @@
 
 #include <esr/esr.h>
 
+#include "check.h"
 #include "pg_env.h"
 
 #define PROCESSES 4
@@ -25,17 +26,6 @@
 #define APPENDS 120 /* per process */
 
 static struct pg_env env;
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			failures++;                                            \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
 
 struct tag {
 	uint32_t process, n;
@@ -199,7 +189,7 @@ int main(void)
 		return pg_env_unavailable(why);
 	run(1);
 	run(0);
-	if (failures)
-		fprintf(stderr, "test_pg_processes: %d check(s) failed\n", failures);
-	return failures ? 1 : 0;
+	if (check_failures)
+		fprintf(stderr, "test_pg_processes: %d check(s) failed\n", check_failures);
+	return check_failures ? 1 : 0;
 }

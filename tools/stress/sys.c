@@ -48,13 +48,13 @@ uint64_t stress_rss_peak(void)
 	return (uint64_t)kb * 1024;
 }
 
-int stress_read_all(int fd, void *buf, size_t len)
+/* Move all of len bytes, in as many calls as the pipe takes. */
+static int move_all(int fd, char *p, size_t len, int out)
 {
-	char *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		if ((n = read(fd, p, len)) < 0 && errno == EINTR)
+		if ((n = out ? write(fd, p, len) : read(fd, p, len)) < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
@@ -64,18 +64,12 @@ int stress_read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+int stress_read_all(int fd, void *buf, size_t len)
+{
+	return move_all(fd, buf, len, 0);
+}
+
 int stress_write_all(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return move_all(fd, (char *)buf, len, 1); /* only written from */
 }
