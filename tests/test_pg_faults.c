@@ -38,6 +38,7 @@
 #define MAX_WAVES 400
 
 static struct pg_env env;
+
 /* --- the aggregate: a tally of numbered commands -------------------------------- */
 
 struct tally {
