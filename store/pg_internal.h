@@ -33,7 +33,12 @@
 /* The append statement's first result column: the append's outcome. */
 enum { PG_APPENDED = 0, PG_CONFLICT = 1 };
 
-/* One append, copied: the events' fields side by side, ready to encode. */
+/*
+ * One append, copied: the events' fields side by side, ready to encode. Its
+ * owner is the queue (under pg_store.lock), then the one writer thread that
+ * took it, which calls `done` exactly once and frees it; nobody else touches
+ * it after the take, so its fields need no ordering of their own.
+ */
 struct pg_append {
 	struct pg_append *next;
 	esr_append_cb done;

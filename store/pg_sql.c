@@ -148,17 +148,24 @@ static char *expand(const char *tmpl, const char *schema)
 
 void pg_why(char *why, size_t size, const char *what, const char *message)
 {
-	size_t n;
+	char *r, *w;
 
 	if (why == NULL || size == 0)
 		return;
 	snprintf(why, size, "%s: %s", what, message != NULL && message[0] ? message : "no reason given");
-	n = strlen(why);
-	while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
-		why[--n] = '\0';
-	for (; n > 0; n--) /* libpq's messages may span lines: keep one */
-		if (why[n - 1] == '\n')
-			why[n - 1] = ' ';
+	/* libpq's messages span lines ("...\n\tIs the server running...?\n"):
+	 * one line, each run of white space one space, none at the end. */
+	for (r = w = why; *r != '\0'; r++) {
+		if (*r == '\n' || *r == '\t' || *r == ' ') {
+			if (w > why && w[-1] != ' ')
+				*w++ = ' ';
+		} else {
+			*w++ = *r;
+		}
+	}
+	while (w > why && w[-1] == ' ')
+		w--;
+	*w = '\0';
 }
 
 /* Run one command (no parameters); ESR_EIO with the server's reason. */
