@@ -37,7 +37,8 @@ static int handle(const void *state, const void *command, esr_emitter *em)
 	return esr_emit(em, 1, &next, sizeof next);
 }
 
-static const esr_aggregate_type counter = {"Counter", sizeof(struct counter), NULL, apply, handle};
+static const esr_aggregate_type counter = {
+	.name = "Counter", .state_size = sizeof(struct counter), .apply = apply, .handle = handle};
 
 static uint64_t completed_ok;
 

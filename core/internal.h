@@ -44,4 +44,17 @@ uint64_t esr__now_ns(void);
 /* Monotonic milliseconds (idle times); unrelated to the wall clock. */
 uint64_t esr__now_ms(void);
 
+/* Sleep ms milliseconds (through signals). */
+void esr__sleep_ms(unsigned ms);
+
+/* A monotonic deadline ms from now, for pthread_cond_timedwait on a
+ * CLOCK_MONOTONIC condition variable (esr__cond_init_monotonic). */
+struct timespec;
+void esr__deadline(struct timespec *ts, unsigned ms);
+
+/* store/store.c: ESR_OK for a valid checkpoint name; whether a store keeps
+ * checkpoints. */
+esr_status esr__check_checkpoint_name(const char *name);
+int esr__store_has_checkpoints(const esr_store *s);
+
 #endif /* ESR_CORE_INTERNAL_H */

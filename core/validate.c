@@ -1,7 +1,5 @@
-/* core/validate.c: the argument checks every public entry point shares, and
- * the two clocks. */
+/* core/validate.c: the argument checks every public entry point shares. */
 #include <string.h>
-#include <time.h>
 
 #include "core/internal.h"
 
@@ -55,20 +53,4 @@ esr_status esr__check_events(const esr_event *events, size_t n)
 			return ESR_ETOOBIG;
 	}
 	return ESR_OK;
-}
-
-uint64_t esr__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t esr__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

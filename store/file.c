@@ -480,7 +480,7 @@ static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
 			st = ESR_ECORRUPT;
 			break;
 		}
-		out = (esr_recorded_event){r.event, r.version, r.position};
+		out = (esr_recorded_event){r.event, r.version, r.position, *sid};
 		st = visit(ctx, &out);
 	}
 	free(buf);

@@ -19,7 +19,10 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 
 	if (out == NULL || vt == NULL || vt->name == NULL || vt->append == NULL ||
 	    vt->read == NULL || vt->version == NULL || vt->destroy == NULL ||
-	    (vt->resolve == NULL) != (vt->append_resolved == NULL))
+	    (vt->resolve == NULL) != (vt->append_resolved == NULL) ||
+	    (vt->read_all == NULL) != (vt->head == NULL) ||
+	    (vt->snapshot_save == NULL) != (vt->snapshot_load == NULL) ||
+	    (vt->checkpoint_save == NULL) != (vt->checkpoint_load == NULL))
 		return ESR_EINVAL;
 	if ((s = malloc(sizeof *s)) == NULL)
 		return ESR_ENOMEM;
@@ -172,4 +175,113 @@ esr_status esr_store_version(esr_store *s, const esr_stream_id *stream,
 	if ((st = esr__check_stream(stream)) != ESR_OK)
 		return st;
 	return s->vt->version(s->impl, stream, version);
+}
+
+/* --- global order, snapshots, checkpoints ---------------------------------------------- */
+
+esr_status esr_store_read_all(esr_store *s, uint64_t from, size_t max,
+                              esr_visit_fn visit, void *ctx, uint64_t *next)
+{
+	if (s == NULL || visit == NULL || next == NULL || max == 0)
+		return ESR_EINVAL;
+	if (max > ESR_READ_ALL_MAX)
+		return ESR_ETOOBIG;
+	if (s->vt->read_all == NULL)
+		return ESR_ENOTSUP;
+	return s->vt->read_all(s->impl, from ? from : 1, max, visit, ctx, next);
+}
+
+esr_status esr_store_head(esr_store *s, uint64_t *position)
+{
+	if (s == NULL || position == NULL)
+		return ESR_EINVAL;
+	if (s->vt->head == NULL)
+		return ESR_ENOTSUP;
+	return s->vt->head(s->impl, position);
+}
+
+esr_status esr_store_wait(esr_store *s, uint64_t after, unsigned timeout_ms)
+{
+	if (s == NULL)
+		return ESR_EINVAL;
+	if (s->vt->wait != NULL)
+		return s->vt->wait(s->impl, after, timeout_ms);
+	esr__sleep_ms(timeout_ms < 10 ? timeout_ms : 10);
+	return ESR_OK;
+}
+
+static esr_status check_snapshot_call(const esr_store *s, const esr_stream_id *stream)
+{
+	if (s == NULL)
+		return ESR_EINVAL;
+	if (esr__check_stream(stream) != ESR_OK)
+		return esr__check_stream(stream);
+	return s->vt->snapshot_save == NULL ? ESR_ENOTSUP : ESR_OK;
+}
+
+esr_status esr_store_snapshot_save(esr_store *s, const esr_stream_id *stream,
+                                   const esr_snapshot *snap)
+{
+	esr_status st = check_snapshot_call(s, stream);
+
+	if (st != ESR_OK && st != ESR_ENOTSUP)
+		return st;
+	if (snap == NULL || snap->version == 0 || snap->version == ESR_VERSION_ANY ||
+	    snap->format == 0 || (snap->data == NULL && snap->len > 0))
+		return ESR_EINVAL;
+	if (snap->len > ESR_SNAPSHOT_MAX)
+		return ESR_ETOOBIG;
+	return st != ESR_OK ? st : s->vt->snapshot_save(s->impl, stream, snap);
+}
+
+esr_status esr_store_snapshot_load(esr_store *s, const esr_stream_id *stream,
+                                   esr_snapshot_fn fn, void *ctx)
+{
+	esr_status st = check_snapshot_call(s, stream);
+
+	if (st != ESR_OK && st != ESR_ENOTSUP)
+		return st;
+	if (fn == NULL)
+		return ESR_EINVAL;
+	return st != ESR_OK ? st : s->vt->snapshot_load(s->impl, stream, fn, ctx);
+}
+
+esr_status esr__check_checkpoint_name(const char *name)
+{
+	size_t n;
+
+	if (name == NULL || name[0] == '\0')
+		return ESR_EINVAL;
+	for (n = 0; name[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)name[n];
+		if (n >= ESR_CHECKPOINT_NAME_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return ESR_EINVAL;
+	}
+	return ESR_OK;
+}
+
+esr_status esr_store_checkpoint_save(esr_store *s, const char *name, uint64_t position)
+{
+	if (s == NULL || esr__check_checkpoint_name(name) != ESR_OK)
+		return ESR_EINVAL;
+	if (s->vt->checkpoint_save == NULL)
+		return ESR_ENOTSUP;
+	return s->vt->checkpoint_save(s->impl, name, position);
+}
+
+esr_status esr_store_checkpoint_load(esr_store *s, const char *name, uint64_t *position)
+{
+	if (s == NULL || position == NULL || esr__check_checkpoint_name(name) != ESR_OK)
+		return ESR_EINVAL;
+	if (s->vt->checkpoint_load == NULL)
+		return ESR_ENOTSUP;
+	*position = 0;
+	return s->vt->checkpoint_load(s->impl, name, position);
+}
+
+int esr__store_has_checkpoints(const esr_store *s)
+{
+	return s->vt->checkpoint_save != NULL;
 }

@@ -65,7 +65,8 @@ static int gate_handle(const void *state, const void *command, esr_emitter *em)
 }
 
 static const esr_aggregate_type gate_type = {
-	"Gate", sizeof(struct gate_state), NULL, gate_apply, gate_handle,
+	.name = "Gate", .state_size = sizeof(struct gate_state),
+	.apply = gate_apply, .handle = gate_handle,
 };
 
 static void gate_wait_entered(struct gate *g, int n)

@@ -41,6 +41,23 @@ typedef struct esr_aggregate_type {
 	 * side effects outside the emitter.
 	 */
 	int (*handle)(const void *state, const void *command, esr_emitter *emit);
+	/*
+	 * Optional snapshots: all three or none. An aggregate with a long history
+	 * then activates from its latest snapshot plus the events after it
+	 * (esr_runtime_config.snapshot_every says how often one is taken).
+	 * snapshot_format: the version of the encoding snapshot_encode writes
+	 *   now, from 1. Raise it whenever the encoding changes.
+	 * snapshot_encode: write the state into out[0..cap) and return the bytes
+	 *   it needs; if that is more than cap, esr calls again with room for it.
+	 *   Return 0 when the state cannot be encoded: no snapshot is taken.
+	 * snapshot_decode: rebuild the state from a snapshot of format `format`
+	 *   (1..snapshot_format: older formats are for decode to read or refuse).
+	 *   The state arrives as init() left it. Return 0 on success; anything
+	 *   else refuses the snapshot, and esr replays the whole stream instead.
+	 */
+	uint32_t snapshot_format;
+	size_t (*snapshot_encode)(const void *state, void *out, size_t cap);
+	int (*snapshot_decode)(void *state, uint32_t format, const void *data, size_t len);
 } esr_aggregate_type;
 
 /*

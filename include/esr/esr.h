@@ -27,6 +27,7 @@
 #include "esr/runtime.h"
 #include "esr/status.h"
 #include "esr/store.h"
+#include "esr/subscription.h"
 
 #define ESR_VERSION_MAJOR 0
 #define ESR_VERSION_MINOR 1

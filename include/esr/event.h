@@ -57,18 +57,6 @@ typedef struct esr_event {
 } esr_event;
 
 /*
- * An event as read back from a store: the event plus where it sits.
- * position is the event's global position across all streams, for stores that
- * assign one, and 0 for stores that do not (the memory store, today).
- * The pointers inside are valid only during the visitor call that receives it.
- */
-typedef struct esr_recorded_event {
-	esr_event event;
-	uint64_t version;
-	uint64_t position;
-} esr_recorded_event;
-
-/*
  * The name of one stream. type is a NUL-terminated aggregate type name of 1 to
  * ESR_TYPE_NAME_MAX printable ASCII characters without spaces; id is 1 to
  * ESR_ID_MAX opaque bytes. The caller owns both; esr copies what it keeps.
@@ -78,6 +66,24 @@ typedef struct esr_stream_id {
 	const void *id;
 	size_t id_len;
 } esr_stream_id;
+
+/*
+ * An event as read back from a store: the event plus where it sits.
+ * version:  its place in its stream, from 1.
+ * position: its place in the store's global order, from 1: every event of
+ *           every stream, in the order the store committed them (so a
+ *           stream's events are in version order). 0 from a store that
+ *           assigns no positions (a backend of the host's own, say).
+ * stream:   the stream it belongs to.
+ * The pointers inside (payload, stream names) are valid only during the
+ * visitor call that receives it.
+ */
+typedef struct esr_recorded_event {
+	esr_event event;
+	uint64_t version;
+	uint64_t position;
+	esr_stream_id stream;
+} esr_recorded_event;
 
 #ifdef __cplusplus
 }

@@ -27,4 +27,10 @@
 /* Most aggregate types one repository may register. */
 #define ESR_TYPES_MAX 64
 
+/* Largest encoded snapshot, in bytes (4 MiB). */
+#define ESR_SNAPSHOT_MAX (4u << 20)
+
+/* Longest checkpoint name: 1..64 of [A-Za-z0-9_.-]. */
+#define ESR_CHECKPOINT_NAME_MAX 64
+
 #endif /* ESR_LIMITS_H */

@@ -44,6 +44,14 @@ typedef struct esr_runtime_config {
 	unsigned batch;            /* commands an actor runs before it yields its worker to
 	                              other actors waiting (if none wait, it runs on); default 64 */
 	unsigned passivate_ms;     /* evict actors idle this long; 0 = never; default 60000 */
+	unsigned snapshot_every;   /* snapshot an aggregate (of a type that can) each time
+	                              its version crosses a multiple of this; 0 = never
+	                              (default). Taken off the command path. */
+	/* Optional: told one line for each thing worth a look that costs no
+	 * command its outcome (a snapshot ignored, a snapshot not saved). Called
+	 * on a worker or the snapshot thread: keep it short. */
+	void (*warn)(void *ctx, const char *message);
+	void *warn_ctx;
 } esr_runtime_config;
 
 /* esr_runtime_config_default: fill *config with the defaults above. */
@@ -52,7 +60,7 @@ ESR_API esr_status esr_runtime_config_default(esr_runtime_config *config);
 /*
  * esr_runtime_config_from_env: the defaults, overridden by ESR_WORKERS,
  * ESR_STRATEGY (optimistic|unchecked), ESR_MAX_RETRIES, ESR_MAILBOX_CAPACITY,
- * ESR_OVERFLOW (block|fail), ESR_BATCH and ESR_PASSIVATE_MS. An unset or empty
+ * ESR_OVERFLOW (block|fail), ESR_BATCH, ESR_PASSIVATE_MS and ESR_SNAPSHOT_EVERY. An unset or empty
  * variable keeps the default; a malformed one is ESR_EINVAL, *config is left
  * untouched, and *field (if not NULL) names the variable.
  */
@@ -189,6 +197,12 @@ typedef struct esr_runtime_stats {
 	uint64_t passivations; /* idle actors evicted */
 	uint64_t mailbox_full; /* submits that found a full mailbox */
 	uint64_t live_actors;  /* actors in the registry now */
+	uint64_t snapshots_loaded;  /* activations or catch-ups that started from a snapshot */
+	uint64_t snapshots_ignored; /* snapshots refused (undecodable, unknown format,
+	                               beyond the stream): each replayed in full instead */
+	uint64_t snapshots_taken;   /* snapshots the store saved */
+	uint64_t snapshots_dropped; /* snapshots not saved: queue full, encode or store error */
+	uint64_t events_replayed;   /* events applied while activating or catching up */
 } esr_runtime_stats;
 
 /* esr_runtime_stats: a snapshot of the counters (each read once; not atomic as a set). */

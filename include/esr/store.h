@@ -10,7 +10,14 @@
  *    at that version at the instant the append takes effect; otherwise it
  *    completes with ESR_ECONFLICT and the stream's actual version;
  *  - an append with ESR_VERSION_ANY never conflicts and never loses, reorders
- *    within its batch or duplicates an event.
+ *    within its batch or duplicates an event;
+ *  - every event gets a global position when it is committed: positions grow
+ *    in commit order, a stream's events are in version order, and a global
+ *    read never skips a position that may still be committed (see read_all).
+ *    Positions have no gaps in the memory and file stores; see
+ *    docs/projections.md for PostgreSQL's.
+ * Beside the streams a store keeps the latest snapshot of each stream and
+ * named checkpoints (esr/subscription.h); both are optional for a backend.
  *
  * The public functions below check their arguments before a backend sees them,
  * so a backend only ever receives well-formed input.
@@ -55,6 +62,22 @@ typedef void (*esr_append_cb)(void *ctx, const esr_append_result *result);
 typedef esr_status (*esr_visit_fn)(void *ctx, const esr_recorded_event *event);
 
 /*
+ * A snapshot: an aggregate's state encoded by its type's snapshot_encode.
+ * version: the stream version the state reflects (>= 1).
+ * format:  the type's snapshot format version when it was taken (>= 1).
+ * data, len: the encoded state, at most ESR_SNAPSHOT_MAX bytes.
+ */
+typedef struct esr_snapshot {
+	uint64_t version;
+	uint32_t format;
+	uint32_t len;
+	const void *data;
+} esr_snapshot;
+
+/* Receives a loaded snapshot; data is valid only during the call. */
+typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
+
+/*
  * A backend. All functions receive the `impl` pointer given to
  * esr_store_create and arguments that esr_store_* has already validated.
  *
@@ -77,6 +100,25 @@ typedef esr_status (*esr_visit_fn)(void *ctx, const esr_recorded_event *event);
  *   store closes; append_resolved then appends as `append` does, to that
  *   stream, skipping the lookup. Creating a stream this way leaves it at
  *   version 0, which reads exactly as an absent stream does.
+ * read_all (optional): visit up to `max` events with position >= from, in
+ *   position order, and set *next to the position to read from next time
+ *   (one past the last event visited, or `from` if none was). It stops early
+ *   rather than pass a position that is not readable yet but may still be
+ *   committed, so a caller that reads again from *next never misses one.
+ *   Each visited event carries its stream.
+ * head (optional, with read_all): the highest position committed, 0 if none.
+ * wait (optional): return once head may exceed `after`, or after timeout_ms,
+ *   whichever is first (ESR_OK either way: the caller reads and sees). A
+ *   backend without it is polled.
+ * snapshot_save, snapshot_load (optional: both or neither): keep the latest
+ *   snapshot of a stream. save keeps `snap` unless the stream already has one
+ *   of a higher version (then it returns ESR_OK, keeping that). load calls
+ *   fn once with the stream's snapshot, or not at all if it has none, and
+ *   returns ESR_OK or fn's status. A torn or unreadable stored snapshot
+ *   loads as none; it never fails the load.
+ * checkpoint_save, checkpoint_load (optional: both or neither): a named
+ *   position, durable as the store's events are. load sets 0 for a name
+ *   never saved.
  * Every other function pointer is required.
  */
 typedef struct esr_store_vtable {
@@ -93,6 +135,16 @@ typedef struct esr_store_vtable {
 	esr_status (*append_resolved)(void *impl, void *handle, uint64_t expected,
 	                              const esr_event *events, size_t n,
 	                              esr_append_cb done, void *ctx);
+	esr_status (*read_all)(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+	                       void *ctx, uint64_t *next);
+	esr_status (*head)(void *impl, uint64_t *position);
+	esr_status (*wait)(void *impl, uint64_t after, unsigned timeout_ms);
+	esr_status (*snapshot_save)(void *impl, const esr_stream_id *stream,
+	                            const esr_snapshot *snap);
+	esr_status (*snapshot_load)(void *impl, const esr_stream_id *stream,
+	                            esr_snapshot_fn fn, void *ctx);
+	esr_status (*checkpoint_save)(void *impl, const char *name, uint64_t position);
+	esr_status (*checkpoint_load)(void *impl, const char *name, uint64_t *position);
 } esr_store_vtable;
 
 /*
@@ -149,6 +201,57 @@ ESR_API esr_status esr_store_read(esr_store *store, const esr_stream_id *stream,
 ESR_API esr_status esr_store_version(esr_store *store,
                                      const esr_stream_id *stream,
                                      uint64_t *version);
+
+/*
+ * esr_store_read_all: visit up to max events (1..ESR_READ_ALL_MAX) with
+ * position >= from (0 counts as 1), across all streams in position order, and
+ * set *next where the next read should start (see the vtable's read_all).
+ * ESR_EINVAL for NULL arguments or max == 0; ESR_ETOOBIG for max too large;
+ * ESR_ENOTSUP for a backend without global reads; else ESR_OK or the visitor's
+ * status (then *next is one past the last event visited with ESR_OK).
+ */
+#define ESR_READ_ALL_MAX 65536
+ESR_API esr_status esr_store_read_all(esr_store *store, uint64_t from, size_t max,
+                                      esr_visit_fn visit, void *ctx, uint64_t *next);
+
+/* esr_store_head: the highest committed position into *position (0: none). */
+ESR_API esr_status esr_store_head(esr_store *store, uint64_t *position);
+
+/*
+ * esr_store_wait: wait until the head may have moved past `after`, at most
+ * timeout_ms. ESR_OK on either; ESR_EINVAL for NULL store. A backend without
+ * a wait of its own sleeps min(timeout_ms, 10) ms: callers read and see.
+ */
+ESR_API esr_status esr_store_wait(esr_store *store, uint64_t after, unsigned timeout_ms);
+
+/*
+ * esr_store_snapshot_save: keep snap as the stream's latest snapshot (an
+ * older version than the one kept is ignored). ESR_EINVAL for NULL arguments,
+ * a version of 0 or ESR_VERSION_ANY, a format of 0, or NULL data with len > 0;
+ * ESR_ETOOBIG for len > ESR_SNAPSHOT_MAX; ESR_ENOTSUP for a backend without
+ * snapshots. Other errors are the backend's (ESR_EIO, ESR_ENOMEM).
+ */
+ESR_API esr_status esr_store_snapshot_save(esr_store *store, const esr_stream_id *stream,
+                                           const esr_snapshot *snap);
+
+/*
+ * esr_store_snapshot_load: call fn(ctx, snapshot) with the stream's latest
+ * snapshot, or not at all if there is none. Returns ESR_OK, fn's status, or as
+ * esr_store_snapshot_save for bad arguments and missing support.
+ */
+ESR_API esr_status esr_store_snapshot_load(esr_store *store, const esr_stream_id *stream,
+                                           esr_snapshot_fn fn, void *ctx);
+
+/*
+ * esr_store_checkpoint_save / _load: a named position (a projection's last
+ * handled event), saved durably in the store. A name is 1..ESR_CHECKPOINT_NAME_MAX
+ * characters of [A-Za-z0-9_.-] (ESR_EINVAL otherwise). load gives 0 for a
+ * name never saved. ESR_ENOTSUP for a backend without checkpoints.
+ */
+ESR_API esr_status esr_store_checkpoint_save(esr_store *store, const char *name,
+                                             uint64_t position);
+ESR_API esr_status esr_store_checkpoint_load(esr_store *store, const char *name,
+                                             uint64_t *position);
 
 /*
  * esr_memory_store_open: a new, empty in-memory store, safe for any number of

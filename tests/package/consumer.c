@@ -23,7 +23,8 @@ static int handle(const void *state, const void *command, esr_emitter *emit)
 
 int main(void)
 {
-	const esr_aggregate_type counter = {"Counter", sizeof(struct counter), NULL, apply, handle};
+	const esr_aggregate_type counter = {
+		.name = "Counter", .state_size = sizeof(struct counter), .apply = apply, .handle = handle};
 	esr_repository *repo;
 	esr_store *store;
 	esr_result r;
