@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "esr/esr.h"
 
@@ -51,6 +52,8 @@ void esr__sleep_ms(unsigned ms);
  * CLOCK_MONOTONIC condition variable (esr__cond_init_monotonic). */
 struct timespec;
 void esr__deadline(struct timespec *ts, unsigned ms);
+/* Initialize a condition variable whose timed waits use CLOCK_MONOTONIC. */
+void esr__cond_init_monotonic(pthread_cond_t *cond);
 
 /* store/store.c: ESR_OK for a valid checkpoint name; whether a store keeps
  * checkpoints. */

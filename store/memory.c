@@ -40,6 +40,21 @@
  *   - New stream -> other threads: initialized, then published by
  *     esr__keyset_insert (fence, then ck_hs_put); readers depend on the pointer.
  *
+ * The global order
+ *   Every slot is also a node of one store-wide list, in position order:
+ *   `gnext` links it to the event after it across all streams. A writer
+ *   links its batch in after its turn in its stream has come (so a stream's
+ *   events are in version order in the list too) and before it publishes the
+ *   stream, under `log_lock`: the lock hands out the positions and appends
+ *   the batch to the list as one step, so positions are gapless and the list
+ *   is never out of order. The list needs no memory of its own (the slots
+ *   already exist when the lock is taken), so linking cannot fail. `head`,
+ *   stored with release after the links, bounds what global readers follow;
+ *   `marks` (one slot every MARK_EVERY positions, in blocks allocated on the
+ *   way, best effort) lets a reader start near any position. The lock is held
+ *   for a few stores per event and is the one point every append to the
+ *   store passes.
+ *
  * Progress: reservation is lock-free. Publication waits for writers that
  * reserved earlier versions of the same stream; each of those holds every
  * resource it needs and only copies events, so the wait is short, but a writer
@@ -58,6 +73,8 @@
  */
 #define _GNU_SOURCE /* syscall, for core/futex.h */
 #include <ck_backoff.h>
+#include <ck_spinlock.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -79,11 +96,21 @@
 /* Payloads this small live in their slot: no allocation per append. */
 #define INLINE_MAX 16
 
+struct stream;
+
 struct slot {
 	esr_event event; /* payload points at `small` or into the batch's block */
 	void *block;     /* the batch's payload allocation, on its first slot */
+	struct slot *gnext;    /* the next event in global order (see above) */
+	struct stream *stream;
+	uint64_t version, position;
 	unsigned char small[INLINE_MAX];
 };
+
+/* Marks: where to start a global read (see "The global order"). */
+#define MARK_EVERY 64
+#define MARK_BLOCK 16384  /* marks per block */
+#define MARK_BLOCKS 4096  /* blocks: marks for 2^32 positions; beyond, reads walk */
 
 struct chunk {
 	struct chunk *next; /* NULL until linked by CAS; never changes after */
@@ -92,6 +119,8 @@ struct chunk {
 	struct slot slots[];
 };
 
+struct snap; /* store/memory.c's kept snapshot: see mem_snapshot_save */
+
 struct stream {
 	struct esr__key key; /* must stay first */
 	uint64_t reserved;
@@ -99,11 +128,24 @@ struct stream {
 	uint32_t sleepers; /* writers asleep until `committed` moves */
 	struct chunk *head;
 	struct chunk *tail; /* hint for writers: a linked chunk, only moves on */
+	struct snap *snap;  /* the latest snapshot, under snap_lock */
 	/* type name, NUL, then id bytes follow */
 };
 
+struct checkpoint;
+
 struct memory_store {
 	struct esr__keyset *streams;
+	/* the global order */
+	ck_spinlock_fas_t log_lock;
+	struct slot log_start;   /* sentinel: position 0 */
+	struct slot *log_tail;   /* under log_lock */
+	uint64_t head;           /* last position linked; release after the links */
+	uint32_t head_sleepers;  /* esr_store_wait callers asleep on head */
+	struct slot ***marks;    /* MARK_BLOCKS blocks of MARK_BLOCK, or NULL */
+	/* snapshots and checkpoints: rare, so one lock */
+	pthread_mutex_t snap_lock;
+	struct checkpoint *checkpoints;
 };
 
 /* --- streams and chunks ------------------------------------------------- */
@@ -145,6 +187,7 @@ static struct stream *stream_new(const struct esr__key *k, size_t n)
 	s->committed = 0;
 	s->sleepers = 0;
 	s->tail = s->head;
+	s->snap = NULL;
 	return s;
 }
 
@@ -162,6 +205,7 @@ static void stream_free(struct stream *s)
 		next = c->next;
 		free(c);
 	}
+	free(s->snap);
 	free(s);
 }
 
@@ -314,13 +358,63 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
 	return ESR_OK;
 }
 
+/* Note where position `pos` lives, if a mark falls on it (under log_lock).
+ * Best effort: a block that cannot be allocated leaves its marks out, and
+ * reads starting there walk from an earlier mark. */
+static void mark(struct memory_store *ms, struct slot *slot, uint64_t pos)
+{
+	uint64_t m = pos / MARK_EVERY;
+	struct slot **block;
+
+	if (pos % MARK_EVERY != 0 || ms->marks == NULL || m / MARK_BLOCK >= MARK_BLOCKS)
+		return;
+	if ((block = ms->marks[m / MARK_BLOCK]) == NULL) {
+		if ((block = calloc(MARK_BLOCK, sizeof *block)) == NULL)
+			return;
+		ck_pr_store_ptr(&ms->marks[m / MARK_BLOCK], block);
+	}
+	ck_pr_store_ptr(&block[m % MARK_BLOCK], slot);
+}
+
+/*
+ * Give the batch first..last (n events, already linked to each other) its
+ * positions and append it to the global list. Runs in the stream's turn, so
+ * the stream's batches are linked in version order.
+ */
+static void link_batch(struct memory_store *ms, struct slot *first, struct slot *last,
+                       size_t n)
+{
+	struct slot *slot = first;
+	uint64_t pos;
+	size_t i;
+
+	ck_spinlock_fas_lock(&ms->log_lock);
+	ESR_TSAN_ACQUIRE(&ms->log_lock);
+	pos = ms->head + 1;
+	for (i = 0; i < n; i++, slot = slot->gnext) {
+		slot->position = pos + i;
+		mark(ms, slot, pos + i);
+	}
+	last->gnext = NULL;
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&ms->head);
+	ck_pr_store_ptr(&ms->log_tail->gnext, first);
+	ms->log_tail = last;
+	ck_pr_store_64(&ms->head, pos + n - 1);
+	ESR_TSAN_RELEASE(&ms->log_lock);
+	ck_spinlock_fas_unlock(&ms->log_lock);
+	/* As in publish(): a sleeper this load misses looks again by itself. */
+	if (ck_pr_load_32(&ms->head_sleepers) != 0)
+		esr__futex_wake_all(esr__futex_low_word(&ms->head));
+}
+
 /* Write the batch into its reserved slots, then publish it to readers. */
-static void fill_and_publish(struct stream *s, uint64_t start,
+static void fill_and_publish(struct memory_store *ms, struct stream *s, uint64_t start,
                              const esr_event *events, size_t n, uint8_t *block)
 {
 	struct chunk *c = writer_start(s, start + 1);
+	struct slot *slot, *first = NULL, *prev = NULL;
 	size_t i, offset = 0;
-	struct slot *slot;
 	uint32_t len;
 	uint64_t v;
 
@@ -331,6 +425,8 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 		slot = &c->slots[v - c->first];
 		slot->event = events[i];
 		slot->block = i == 0 ? block : NULL;
+		slot->stream = s;
+		slot->version = v;
 		if ((len = events[i].payload_len) == 0) {
 			slot->event.payload = NULL;
 		} else if (len <= INLINE_MAX) {
@@ -340,8 +436,14 @@ static void fill_and_publish(struct stream *s, uint64_t start,
 			slot->event.payload = block + offset;
 			offset += len;
 		}
+		if (prev != NULL)
+			prev->gnext = slot;
+		else
+			first = slot;
+		prev = slot;
 	}
 	await_committed(s, start);
+	link_batch(ms, first, prev, n);
 	publish(s, start + n);
 }
 
@@ -389,7 +491,7 @@ static esr_status append_to(struct memory_store *ms, struct stream *s,
 		free(block);
 		return st;
 	}
-	fill_and_publish(s, start, events, n, block);
+	fill_and_publish(ms, s, start, events, n, block);
 	*version = start + n;
 	return ESR_OK;
 }
@@ -461,7 +563,7 @@ static uint64_t committed_of(const struct stream *s)
 static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
                            esr_visit_fn visit, void *ctx)
 {
-	esr_recorded_event rec = {.position = 0};
+	esr_recorded_event rec = {.stream = *sid};
 	struct stream *s;
 	struct chunk *c;
 	esr_status st;
@@ -477,8 +579,90 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 		while (rec.version >= c->first + c->cap)
 			c = chunk_next(c);
 		rec.event = c->slots[rec.version - c->first].event;
+		rec.position = c->slots[rec.version - c->first].position;
 		if ((st = visit(ctx, &rec)) != ESR_OK)
 			return st;
+	}
+	return ESR_OK;
+}
+
+/* --- the global order --------------------------------------------------------- */
+
+static uint64_t head_of(struct memory_store *ms)
+{
+	uint64_t h = ck_pr_load_64(&ms->head);
+
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&ms->head);
+	return h;
+}
+
+/* The slot at position pos (1 <= pos <= a head the caller loaded). */
+static struct slot *seek(struct memory_store *ms, uint64_t pos)
+{
+	uint64_t m = pos / MARK_EVERY;
+	struct slot *at = &ms->log_start, **block;
+
+	if (m >= (uint64_t)MARK_BLOCKS * MARK_BLOCK)
+		m = (uint64_t)MARK_BLOCKS * MARK_BLOCK - 1;
+	for (; m > 0 && ms->marks != NULL; m--) {
+		block = ck_pr_load_ptr(&ms->marks[m / MARK_BLOCK]);
+		if (block != NULL && ck_pr_load_ptr(&block[m % MARK_BLOCK]) != NULL) {
+			at = ck_pr_load_ptr(&block[m % MARK_BLOCK]);
+			break;
+		}
+	}
+	while (at->position < pos)
+		at = ck_pr_load_ptr(&at->gnext);
+	return at;
+}
+
+static esr_status mem_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+                               void *ctx, uint64_t *next)
+{
+	struct memory_store *ms = impl;
+	uint64_t head = head_of(ms), pos;
+	esr_recorded_event rec;
+	struct slot *slot;
+	esr_status st;
+
+	*next = from;
+	if (from > head)
+		return ESR_OK;
+	slot = seek(ms, from);
+	for (pos = from; pos <= head && pos - from < max; pos++) {
+		struct stream *s = slot->stream;
+		rec = (esr_recorded_event){slot->event, slot->version, slot->position,
+		                           {s->key.type, s->key.id, s->key.id_len}};
+		if ((st = visit(ctx, &rec)) != ESR_OK)
+			return st;
+		*next = pos + 1;
+		if (pos < head)
+			slot = ck_pr_load_ptr(&slot->gnext);
+	}
+	return ESR_OK;
+}
+
+static esr_status mem_head(void *impl, uint64_t *position)
+{
+	*position = head_of(impl);
+	return ESR_OK;
+}
+
+/* Sleep on head until it passes `after` or timeout_ms runs out. A wake the
+ * appender misses (see link_batch) costs at most one nap. */
+static esr_status mem_wait(void *impl, uint64_t after, unsigned timeout_ms)
+{
+	static const struct timespec nap = {0, 1000000};
+	struct memory_store *ms = impl;
+	uint64_t until = esr__now_ms() + timeout_ms, h;
+
+	while ((h = head_of(ms)) <= after && esr__now_ms() < until) {
+		ck_pr_inc_32(&ms->head_sleepers);
+		ck_pr_fence_memory();
+		if ((h = ck_pr_load_64(&ms->head)) <= after)
+			esr__futex_wait(esr__futex_low_word(&ms->head), (uint32_t)h, &nap);
+		ck_pr_dec_32(&ms->head_sleepers);
 	}
 	return ESR_OK;
 }
@@ -494,6 +678,113 @@ static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *ve
 	return ESR_OK;
 }
 
+/* --- snapshots and checkpoints -------------------------------------------------- */
+
+struct snap {
+	uint64_t version;
+	uint32_t format;
+	uint32_t len;
+	unsigned char data[];
+};
+
+struct checkpoint {
+	struct checkpoint *next;
+	uint64_t position;
+	char name[ESR_CHECKPOINT_NAME_MAX + 1];
+};
+
+static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
+                                    const esr_snapshot *snap)
+{
+	struct memory_store *ms = impl;
+	struct snap *copy, *old = NULL;
+	struct stream *s;
+	esr_status st;
+
+	if ((st = mem_resolve(impl, sid, (void **)&s)) != ESR_OK)
+		return st;
+	if ((copy = malloc(sizeof *copy + snap->len)) == NULL)
+		return ESR_ENOMEM;
+	copy->version = snap->version;
+	copy->format = snap->format;
+	copy->len = snap->len;
+	if (snap->len)
+		memcpy(copy->data, snap->data, snap->len);
+	pthread_mutex_lock(&ms->snap_lock);
+	if (s->snap == NULL || s->snap->version <= copy->version) {
+		old = s->snap;
+		s->snap = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&ms->snap_lock);
+	free(old);
+	free(copy); /* older than the one kept */
+	return ESR_OK;
+}
+
+/* fn runs under snap_lock: snapshots are rare, and loads are activations. */
+static esr_status mem_snapshot_load(void *impl, const esr_stream_id *sid,
+                                    esr_snapshot_fn fn, void *ctx)
+{
+	struct memory_store *ms = impl;
+	esr_status st = ESR_OK;
+	struct stream *s;
+	struct esr__key k;
+
+	make_key(ms, sid, &k);
+	if ((s = lookup(ms, &k)) == NULL)
+		return ESR_OK;
+	pthread_mutex_lock(&ms->snap_lock);
+	if (s->snap != NULL) {
+		esr_snapshot out = {s->snap->version, s->snap->format, s->snap->len,
+		                    s->snap->data};
+		st = fn(ctx, &out);
+	}
+	pthread_mutex_unlock(&ms->snap_lock);
+	return st;
+}
+
+static struct checkpoint *checkpoint_find(struct memory_store *ms, const char *name)
+{
+	struct checkpoint *c;
+
+	for (c = ms->checkpoints; c != NULL && strcmp(c->name, name) != 0; c = c->next)
+		;
+	return c;
+}
+
+static esr_status mem_checkpoint_save(void *impl, const char *name, uint64_t position)
+{
+	struct memory_store *ms = impl;
+	esr_status st = ESR_OK;
+	struct checkpoint *c;
+
+	pthread_mutex_lock(&ms->snap_lock);
+	if ((c = checkpoint_find(ms, name)) == NULL && (c = calloc(1, sizeof *c)) != NULL) {
+		strcpy(c->name, name); /* checked: at most ESR_CHECKPOINT_NAME_MAX */
+		c->next = ms->checkpoints;
+		ms->checkpoints = c;
+	}
+	if (c != NULL)
+		c->position = position;
+	else
+		st = ESR_ENOMEM;
+	pthread_mutex_unlock(&ms->snap_lock);
+	return st;
+}
+
+static esr_status mem_checkpoint_load(void *impl, const char *name, uint64_t *position)
+{
+	struct memory_store *ms = impl;
+	struct checkpoint *c;
+
+	pthread_mutex_lock(&ms->snap_lock);
+	c = checkpoint_find(ms, name);
+	*position = c ? c->position : 0;
+	pthread_mutex_unlock(&ms->snap_lock);
+	return ESR_OK;
+}
+
 /* --- lifecycle ------------------------------------------------------------ */
 
 static void free_stream(struct esr__key *k)
@@ -504,8 +795,18 @@ static void free_stream(struct esr__key *k)
 static void mem_destroy(void *impl)
 {
 	struct memory_store *ms = impl;
+	struct checkpoint *c;
+	size_t i;
 
 	esr__keyset_destroy(ms->streams, free_stream);
+	for (i = 0; ms->marks != NULL && i < MARK_BLOCKS; i++)
+		free(ms->marks[i]);
+	free(ms->marks);
+	while ((c = ms->checkpoints) != NULL) {
+		ms->checkpoints = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&ms->snap_lock);
 	free(ms);
 }
 
@@ -517,6 +818,13 @@ static const esr_store_vtable memory_vtable = {
 	.destroy = mem_destroy,
 	.resolve = mem_resolve,
 	.append_resolved = mem_append_resolved,
+	.read_all = mem_read_all,
+	.head = mem_head,
+	.wait = mem_wait,
+	.snapshot_save = mem_snapshot_save,
+	.snapshot_load = mem_snapshot_load,
+	.checkpoint_save = mem_checkpoint_save,
+	.checkpoint_load = mem_checkpoint_load,
 };
 
 esr_status esr_memory_store_open(esr_store **out)
@@ -526,12 +834,17 @@ esr_status esr_memory_store_open(esr_store **out)
 
 	if (out == NULL)
 		return ESR_EINVAL;
-	if ((ms = malloc(sizeof *ms)) == NULL)
+	if ((ms = calloc(1, sizeof *ms)) == NULL)
 		return ESR_ENOMEM;
-	if ((st = esr__keyset_create(&ms->streams)) != ESR_OK) {
+	if ((ms->marks = calloc(MARK_BLOCKS, sizeof *ms->marks)) == NULL ||
+	    (st = esr__keyset_create(&ms->streams)) != ESR_OK) {
+		free(ms->marks);
 		free(ms);
-		return st;
+		return ESR_ENOMEM;
 	}
+	ck_spinlock_fas_init(&ms->log_lock);
+	ms->log_tail = &ms->log_start;
+	pthread_mutex_init(&ms->snap_lock, NULL);
 	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
 		mem_destroy(ms);
 	return st;

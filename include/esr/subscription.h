@@ -103,6 +103,7 @@ typedef struct esr_subscription_stats {
 	uint64_t checkpoint;  /* the last position saved as the checkpoint */
 	uint64_t reads;       /* store reads that returned events */
 	uint64_t waits;       /* times it waited at the head */
+	uint64_t errors;      /* store reads retried after ESR_EIO, checkpoint saves failed */
 	esr_status status;    /* ESR_OK while running; the error that stopped it */
 } esr_subscription_stats;
 
