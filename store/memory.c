@@ -408,9 +408,11 @@ static void link_batch(struct memory_store *ms, struct slot *first, struct slot 
 		esr__futex_wake_all(esr__futex_low_word(&ms->head));
 }
 
-/* Write the batch into its reserved slots, then publish it to readers. */
-static void fill_and_publish(struct memory_store *ms, struct stream *s, uint64_t start,
-                             const esr_event *events, size_t n, uint8_t *block)
+/* Write the batch into its reserved slots, then publish it to readers.
+ * Returns the position of its first event. */
+static uint64_t fill_and_publish(struct memory_store *ms, struct stream *s,
+                                 uint64_t start, const esr_event *events, size_t n,
+                                 uint8_t *block)
 {
 	struct chunk *c = writer_start(s, start + 1);
 	struct slot *slot, *first = NULL, *prev = NULL;
@@ -445,6 +447,7 @@ static void fill_and_publish(struct memory_store *ms, struct stream *s, uint64_t
 	await_committed(s, start);
 	link_batch(ms, first, prev, n);
 	publish(s, start + n);
+	return first->position;
 }
 
 static struct stream *lookup(struct memory_store *ms, const struct esr__key *k)
@@ -472,7 +475,7 @@ static esr_status create(struct memory_store *ms, const struct esr__key *k, size
 /* Append to stream s (or, s NULL, to the stream k names, created if need be). */
 static esr_status append_to(struct memory_store *ms, struct stream *s,
                             const struct esr__key *k, uint64_t expected,
-                            const esr_event *events, size_t n, uint64_t *version)
+                            const esr_event *events, size_t n, esr_append_result *r)
 {
 	uint8_t *block;
 	uint64_t start;
@@ -487,22 +490,24 @@ static esr_status append_to(struct memory_store *ms, struct stream *s,
 		free(block);
 		return st;
 	}
-	if ((st = reserve(s, expected, n, &start, version)) != ESR_OK) {
+	if ((st = reserve(s, expected, n, &start, &r->version)) != ESR_OK) {
 		free(block);
 		return st;
 	}
-	fill_and_publish(ms, s, start, events, n, block);
-	*version = start + n;
+	r->position = fill_and_publish(ms, s, start, events, n, block);
+	r->version = start + n;
 	return ESR_OK;
 }
 
-static void complete(esr_status st, uint64_t version, esr_append_cb done, void *ctx)
+/* The memory store always completes inline. */
+static void complete(esr_status st, esr_append_result *r, esr_append_cb done, void *ctx)
 {
-	esr_append_result r = {0};
-
-	r.status = st;
-	r.version = st == ESR_OK || st == ESR_ECONFLICT ? version : 0;
-	done(ctx, &r); /* the memory store always completes inline */
+	r->status = st;
+	if (st != ESR_OK && st != ESR_ECONFLICT)
+		r->version = 0;
+	if (st != ESR_OK)
+		r->position = 0;
+	done(ctx, r);
 }
 
 static esr_status mem_append(void *impl, const esr_stream_id *sid,
@@ -510,7 +515,7 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
                              size_t n, esr_append_cb done, void *ctx)
 {
 	struct memory_store *ms = impl;
-	uint64_t version = 0;
+	esr_append_result r = {0};
 	struct stream *s;
 	struct esr__key k;
 	esr_status st;
@@ -519,8 +524,8 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
 	if ((s = lookup(ms, &k)) == NULL && expected != ESR_VERSION_ANY && expected != 0)
 		st = ESR_ECONFLICT; /* an absent stream is at version 0 */
 	else
-		st = append_to(ms, s, &k, expected, events, n, &version);
-	complete(st, version, done, ctx);
+		st = append_to(ms, s, &k, expected, events, n, &r);
+	complete(st, &r, done, ctx);
 	return ESR_OK;
 }
 
@@ -542,10 +547,10 @@ static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expecte
                                       const esr_event *events, size_t n,
                                       esr_append_cb done, void *ctx)
 {
-	uint64_t version = 0;
-	esr_status st = append_to(impl, handle, NULL, expected, events, n, &version);
+	esr_append_result r = {0};
+	esr_status st = append_to(impl, handle, NULL, expected, events, n, &r);
 
-	complete(st, version, done, ctx);
+	complete(st, &r, done, ctx);
 	return ESR_OK;
 }
 

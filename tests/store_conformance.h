@@ -18,4 +18,8 @@ struct store_backend {
 /* Runs every conformance test against `backend`; returns failed test count. */
 int esr_store_conformance_run(const struct store_backend *backend);
 
+/* The section on positions, subscriptions, checkpoints and snapshots
+ * (tests/conformance_global.c); esr_store_conformance_run runs it too. */
+int esr_store_conformance_global(const struct store_backend *backend);
+
 #endif
