@@ -55,6 +55,11 @@ void esr__deadline(struct timespec *ts, unsigned ms);
 /* Initialize a condition variable whose timed waits use CLOCK_MONOTONIC. */
 void esr__cond_init_monotonic(pthread_cond_t *cond);
 
+/* Append id bytes to buf at *at, escaping what is not plain printable ASCII
+ * (\xNN). *at advances by the full length even past size; buf gets what fits,
+ * not NUL-terminated. */
+void esr__put_id(char *buf, size_t size, size_t *at, const uint8_t *id, size_t n);
+
 /* store/store.c: ESR_OK for a valid checkpoint name; whether a store keeps
  * checkpoints. */
 esr_status esr__check_checkpoint_name(const char *name);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "esr/status.h"
 
 struct status_text {
@@ -51,8 +52,7 @@ const char *esr_status_name(esr_status status)
 	return t ? t->name : "ESR_E?";
 }
 
-/* Append id bytes to buf at *at, escaping what is not plain printable ASCII. */
-static void put_id(char *buf, size_t size, size_t *at, const uint8_t *id, size_t n)
+void esr__put_id(char *buf, size_t size, size_t *at, const uint8_t *id, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	char esc[4];
@@ -86,7 +86,7 @@ esr_status esr_conflict_format(const esr_conflict *c, char *buf, size_t size)
 	n = snprintf(buf, size, "esr: optimistic conflict: type=%.*s id=",
 	             ESR_TYPE_NAME_MAX, c->type);
 	at = (size_t)n;
-	put_id(buf, size, &at, c->id, c->id_len < ESR_ID_MAX ? c->id_len : ESR_ID_MAX);
+	esr__put_id(buf, size, &at, c->id, c->id_len < ESR_ID_MAX ? c->id_len : ESR_ID_MAX);
 	if (at < size) {
 		n = snprintf(buf + at, size - at,
 		             " expected-version=%" PRIu64 " actual-version=%" PRIu64

@@ -174,6 +174,25 @@ static esr_status resolve(struct worker *w, struct actor *a)
 
 static enum step attempt(struct worker *w, struct actor *a);
 
+/*
+ * After a conflict: apply the events the actor missed. When it missed at
+ * least a snapshot interval's worth, reloading from the latest snapshot reads
+ * fewer of them.
+ */
+static esr_status catch_up(struct worker *w, struct actor *a)
+{
+	uint64_t every = w->rt->cfg.snapshot_every, missed;
+	struct esr__load info = {.replayed = 0};
+	esr_status st;
+
+	missed = a->appended_version > a->x.version ? a->appended_version - a->x.version : 0;
+	if (every != 0 && a->x.type->snapshot_format != 0 && missed >= every)
+		return esr__actor_load(w, a);
+	st = esr__exec_catch_up(&a->x, &info);
+	w->c.events_replayed += info.replayed;
+	return st;
+}
+
 /* The actor whose append this thread is inside, until it completes inline. */
 static _Thread_local struct actor *calling;
 
@@ -203,9 +222,13 @@ static enum step settle(struct worker *w, struct actor *a)
 	uint32_t count = (uint32_t)a->em->count;
 
 	if (st == ESR_OK) {
+		uint64_t before = a->x.version, every = rt->cfg.snapshot_every;
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
+		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
+		    a->x.version / every != before / every)
+			esr__snapshot_take(w, a);
 		return_emitter(w, a);
 		complete(w, a, st, 0, st == ESR_OK ? count : 0);
 		return DONE;
@@ -227,7 +250,7 @@ static enum step settle(struct worker *w, struct actor *a)
 		complete(w, a, ESR_ECONFLICT, 0, 0);
 		return DONE;
 	}
-	if ((st = esr__exec_catch_up(&a->x)) != ESR_OK) {
+	if ((st = catch_up(w, a)) != ESR_OK) {
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -306,7 +329,7 @@ static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
 	a->current = t;
 	a->attempts = 0;
 	if (!a->activated) {
-		if ((st = esr__exec_load(&a->x)) != ESR_OK || (st = resolve(w, a)) != ESR_OK) {
+		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK) {
 			complete(w, a, st, 0, 0); /* the next command tries again */
 			return DONE;
 		}

@@ -32,11 +32,41 @@ struct esr__exec {
 void esr__exec_bind(struct esr__exec *x, const esr_aggregate_type *type,
                     esr_store *store, const void *id, size_t id_len, void *state);
 
-/* Reset the state to init() and replay the whole stream. */
-esr_status esr__exec_load(struct esr__exec *x);
+/*
+ * What a load did, for the caller's counters and warnings.
+ * snapshot: the version of the snapshot the state started from (0: none).
+ * replayed: events applied, on top of the snapshot if there was one.
+ * refused:  why a stored snapshot was not used ("" if none was refused);
+ *           refused_version is the version it claimed.
+ */
+struct esr__load {
+	uint64_t snapshot;
+	uint64_t replayed;
+	uint64_t refused_version;
+	char refused[96];
+};
 
-/* Apply the events after x->version only. */
-esr_status esr__exec_catch_up(struct esr__exec *x);
+/*
+ * Reset the state to init() and rebuild it: from the latest snapshot and the
+ * events after it when the type has snapshots and the stored one is sound,
+ * else by replaying the whole stream. A snapshot is refused (and the stream
+ * replayed) if its format is not one the type reads, decode refuses it, or it
+ * claims a version the stream does not have. info may be NULL.
+ */
+esr_status esr__exec_load(struct esr__exec *x, struct esr__load *info);
+
+/* Apply the events after x->version only; info (may be NULL) counts them in
+ * `replayed`, which it does not reset. */
+esr_status esr__exec_catch_up(struct esr__exec *x, struct esr__load *info);
+
+/*
+ * Encode the state with the type's snapshot_encode into a buffer of at least
+ * `room` bytes from malloc, which *out receives (len in *len); it grows once
+ * if encode asks for more. ESR_ENOTSUP (the type has no snapshots or encode
+ * returned 0), ESR_ETOOBIG (more than ESR_SNAPSHOT_MAX), ESR_ENOMEM.
+ */
+esr_status esr__exec_encode(const struct esr__exec *x, size_t room, size_t header,
+                            void **out, size_t *len);
 
 /*
  * Run handle() on the current state into em (reset first). ESR_OK: em holds

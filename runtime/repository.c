@@ -108,7 +108,7 @@ esr_status esr_repository_load(esr_repository *repo, const char *type,
 		return st;
 	if (state_size != c.x.type->state_size)
 		st = ESR_EINVAL;
-	else if ((st = esr__exec_load(&c.x)) == ESR_OK) {
+	else if ((st = esr__exec_load(&c.x, NULL)) == ESR_OK) {
 		memcpy(state, c.x.state, state_size);
 		if (version)
 			*version = c.x.version;
@@ -131,7 +131,7 @@ esr_status esr_repository_execute_with_retry(esr_repository *repo, const char *t
 	memset(result, 0, sizeof *result);
 	if ((st = begin(repo, type, id, id_len, &c)) != ESR_OK)
 		return st;
-	if ((st = esr__exec_load(&c.x)) == ESR_OK)
+	if ((st = esr__exec_load(&c.x, NULL)) == ESR_OK)
 		st = esr__exec_run(&c.x, &c.em, command, repo->strategy, max_retries, result);
 	end(&c);
 	return st;

@@ -35,6 +35,9 @@ esr_status esr_runtime_config_default(esr_runtime_config *c)
 	c->overflow = ESR_OVERFLOW_BLOCK;
 	c->batch = 64;
 	c->passivate_ms = 60000;
+	c->snapshot_every = 0;
+	c->warn = NULL;
+	c->warn_ctx = NULL;
 	return ESR_OK;
 }
 
@@ -88,6 +91,7 @@ esr_status esr_runtime_config_from_env(esr_runtime_config *config, const char **
 		{"ESR_MAILBOX_CAPACITY", offsetof(esr_runtime_config, mailbox_capacity)},
 		{"ESR_BATCH", offsetof(esr_runtime_config, batch)},
 		{"ESR_PASSIVATE_MS", offsetof(esr_runtime_config, passivate_ms)},
+		{"ESR_SNAPSHOT_EVERY", offsetof(esr_runtime_config, snapshot_every)},
 	};
 	esr_runtime_config c;
 	const char *v, *bad = NULL;
@@ -136,6 +140,7 @@ static void teardown(esr_runtime *rt)
 	esr__keyset_destroy(rt->actors, free_actor);
 	rt->actors = NULL;
 	esr__spares_free(rt);
+	esr__snapper_fini(rt);
 	esr__epoch_fini(rt);
 	esr__types_destroy(&rt->types);
 	pthread_mutex_destroy(&rt->rq_lock);
@@ -188,17 +193,21 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 		free(rt);
 		return st;
 	}
-	if ((st = esr__keyset_create(&rt->actors)) != ESR_OK) {
+	if ((st = esr__snapper_start(rt)) != ESR_OK ||
+	    (st = esr__keyset_create(&rt->actors)) != ESR_OK) {
+		esr__snapper_stop(rt);
 		destroy(rt);
 		return st;
 	}
 	if ((st = esr__workers_start(rt)) != ESR_OK) {
+		esr__snapper_stop(rt);
 		destroy(rt);
 		return st;
 	}
 	if ((st = esr__janitor_start(rt)) != ESR_OK) {
 		esr__janitor_stop(rt);
 		esr__workers_stop(rt);
+		esr__snapper_stop(rt);
 		destroy(rt);
 		return st;
 	}
@@ -225,6 +234,7 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	pthread_mutex_unlock(&rt->idle_lock);
 	esr__janitor_stop(rt);
 	esr__workers_stop(rt);
+	esr__snapper_stop(rt);
 	teardown(rt);
 	return ESR_OK;
 }
@@ -265,7 +275,12 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 		s->retries += ck_pr_load_64(&c->retries);
 		s->exhausted += ck_pr_load_64(&c->exhausted);
 		s->activations += ck_pr_load_64(&c->activations);
+		s->snapshots_loaded += ck_pr_load_64(&c->snapshots_loaded);
+		s->snapshots_ignored += ck_pr_load_64(&c->snapshots_ignored);
+		s->events_replayed += ck_pr_load_64(&c->events_replayed);
 	}
+	s->snapshots_taken = ck_pr_load_64(&rt->snapper.taken);
+	s->snapshots_dropped = ck_pr_load_64(&rt->snapper.dropped);
 	for (i = 0; i < STRIPES; i++) {
 		s->submitted += ck_pr_load_64(&rt->stripes[i].submitted);
 		s->mailbox_full += ck_pr_load_64(&rt->stripes[i].mailbox_full);

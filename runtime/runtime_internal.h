@@ -112,6 +112,7 @@ struct actor {
  */
 struct worker_counters {
 	uint64_t completed, rejected, conflicts, retries, exhausted, activations;
+	uint64_t snapshots_loaded, snapshots_ignored, events_replayed;
 };
 
 struct worker {
@@ -128,6 +129,17 @@ struct worker {
 struct stripe {
 	uint64_t submitted, mailbox_full, created;
 } CK_CC_CACHELINE;
+
+/* The snapshot thread and its bounded queue (snapshot.c). */
+struct esr__snapper {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct snap_job *head, *tail;
+	unsigned queued;
+	int stop, started;
+	pthread_t thread;
+	uint64_t taken, dropped; /* ck_pr */
+};
 
 struct esr_runtime {
 	esr_runtime_config cfg;
@@ -171,6 +183,8 @@ struct esr_runtime {
 	pthread_cond_t janitor_cond;
 	uint64_t passivations;
 
+	struct esr__snapper snapper;
+
 	struct stripe stripes[STRIPES];
 	unsigned nworkers;
 	struct worker workers[];
@@ -192,6 +206,15 @@ void esr__workers_stop(struct esr_runtime *rt);
 esr_emitter *esr__spare_get(struct esr_runtime *rt);
 void esr__spare_put(struct esr_runtime *rt, esr_emitter *em);
 void esr__spares_free(struct esr_runtime *rt);
+
+/* snapshot.c */
+esr_status esr__snapper_start(struct esr_runtime *rt);
+void esr__snapper_stop(struct esr_runtime *rt); /* saves what is queued first */
+void esr__snapper_fini(struct esr_runtime *rt);
+/* Encode a's state and queue it for the store (or drop it, counted). */
+void esr__snapshot_take(struct worker *w, struct actor *a);
+/* Rebuild a's state (esr__exec_load), counting and warning as it goes. */
+esr_status esr__actor_load(struct worker *w, struct actor *a);
 
 /* passivate.c */
 esr_status esr__epoch_init(struct esr_runtime *rt);

@@ -28,6 +28,10 @@ static esr_status check_def(const esr_aggregate_type *def)
 		return ESR_EINVAL;
 	if (def->state_size > ESR_STATE_MAX)
 		return ESR_ETOOBIG;
+	/* Snapshots: all three parts or none (a format alone means nothing). */
+	if ((def->snapshot_encode == NULL) != (def->snapshot_decode == NULL) ||
+	    (def->snapshot_encode == NULL) != (def->snapshot_format == 0))
+		return ESR_EINVAL;
 	return ESR_OK;
 }
 
