@@ -702,7 +702,7 @@ static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
                                     const esr_snapshot *snap)
 {
 	struct memory_store *ms = impl;
-	struct snap *copy, *old = NULL;
+	struct snap *copy, *old;
 	struct stream *s;
 	esr_status st;
 
@@ -716,14 +716,10 @@ static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
 	if (snap->len)
 		memcpy(copy->data, snap->data, snap->len);
 	pthread_mutex_lock(&ms->snap_lock);
-	if (s->snap == NULL || s->snap->version <= copy->version) {
-		old = s->snap;
-		s->snap = copy;
-		copy = NULL;
-	}
+	old = s->snap;
+	s->snap = copy;
 	pthread_mutex_unlock(&ms->snap_lock);
 	free(old);
-	free(copy); /* older than the one kept */
 	return ESR_OK;
 }
 

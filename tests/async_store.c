@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "async_store.h"
+#include "forward_store.h"
 
 struct request {
 	struct request *next;
@@ -18,7 +19,7 @@ struct request {
 };
 
 struct async {
-	esr_store *inner;
+	esr_store *inner; /* first: forward_store.h */
 	int own_inner;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -107,47 +108,6 @@ static esr_status as_version(void *impl, const esr_stream_id *sid, uint64_t *v)
 	return esr_store_version(((struct async *)impl)->inner, sid, v);
 }
 
-/* The rest passes straight through to the inner store. */
-#define INNER(impl) (((struct async *)(impl))->inner)
-
-static esr_status as_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
-                              void *ctx, uint64_t *next)
-{
-	return esr_store_read_all(INNER(impl), from, max, visit, ctx, next);
-}
-
-static esr_status as_head(void *impl, uint64_t *position)
-{
-	return esr_store_head(INNER(impl), position);
-}
-
-static esr_status as_wait(void *impl, uint64_t after, unsigned timeout_ms)
-{
-	return esr_store_wait(INNER(impl), after, timeout_ms);
-}
-
-static esr_status as_snapshot_save(void *impl, const esr_stream_id *sid,
-                                   const esr_snapshot *snap)
-{
-	return esr_store_snapshot_save(INNER(impl), sid, snap);
-}
-
-static esr_status as_snapshot_load(void *impl, const esr_stream_id *sid,
-                                   esr_snapshot_fn fn, void *ctx)
-{
-	return esr_store_snapshot_load(INNER(impl), sid, fn, ctx);
-}
-
-static esr_status as_checkpoint_save(void *impl, const char *name, uint64_t position)
-{
-	return esr_store_checkpoint_save(INNER(impl), name, position);
-}
-
-static esr_status as_checkpoint_load(void *impl, const char *name, uint64_t *position)
-{
-	return esr_store_checkpoint_load(INNER(impl), name, position);
-}
-
 static void as_destroy(void *impl)
 {
 	struct async *as = impl;
@@ -171,13 +131,7 @@ static const esr_store_vtable async_vtable = {
 	.read = as_read,
 	.version = as_version,
 	.destroy = as_destroy,
-	.read_all = as_read_all,
-	.head = as_head,
-	.wait = as_wait,
-	.snapshot_save = as_snapshot_save,
-	.snapshot_load = as_snapshot_load,
-	.checkpoint_save = as_checkpoint_save,
-	.checkpoint_load = as_checkpoint_load,
+	FORWARD_STORE_GLOBAL_OPS,
 };
 
 esr_status async_store_open(esr_store *inner, int own_inner, esr_store **out)

@@ -1,5 +1,6 @@
 /* tests/wrap_store.c: the counting, interfering store (see wrap_store.h). */
 #include "bank.h"
+#include "forward_store.h"
 #include "wrap_store.h"
 
 static esr_status wrap_append(void *impl, const esr_stream_id *sid, uint64_t expected,
@@ -58,6 +59,7 @@ static const esr_store_vtable wrap_vtable = {
 	.read = wrap_read,
 	.version = wrap_version,
 	.destroy = wrap_destroy,
+	FORWARD_STORE_GLOBAL_OPS,
 };
 
 esr_status wrap_store_open(struct wrap *w, esr_store **out)

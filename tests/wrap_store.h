@@ -13,7 +13,7 @@
 #include <esr/esr.h>
 
 struct wrap {
-	esr_store *inner;
+	esr_store *inner; /* first: forward_store.h */
 	unsigned interfere;
 	uint64_t appends;         /* appends forwarded, interference excluded */
 	uint64_t checked_appends; /* of which with an exact expected version */

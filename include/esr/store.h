@@ -110,9 +110,10 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  * wait (optional): return once head may exceed `after`, or after timeout_ms,
  *   whichever is first (ESR_OK either way: the caller reads and sees). A
  *   backend without it is polled.
- * snapshot_save, snapshot_load (optional: both or neither): keep the latest
- *   snapshot of a stream. save keeps `snap` unless the stream already has one
- *   of a higher version (then it returns ESR_OK, keeping that). load calls
+ * snapshot_save, snapshot_load (optional: both or neither): keep one
+ *   snapshot per stream. save replaces the stream's snapshot, whatever its
+ *   version: the last save wins, so a bad one (say, claiming a version the
+ *   stream never reached) is replaced by the next good one. load calls
  *   fn once with the stream's snapshot, or not at all if it has none, and
  *   returns ESR_OK or fn's status. A torn or unreadable stored snapshot
  *   loads as none; it never fails the load.
@@ -225,8 +226,8 @@ ESR_API esr_status esr_store_head(esr_store *store, uint64_t *position);
 ESR_API esr_status esr_store_wait(esr_store *store, uint64_t after, unsigned timeout_ms);
 
 /*
- * esr_store_snapshot_save: keep snap as the stream's latest snapshot (an
- * older version than the one kept is ignored). ESR_EINVAL for NULL arguments,
+ * esr_store_snapshot_save: keep snap as the stream's snapshot, replacing the
+ * one kept (the last save wins, whatever the versions). ESR_EINVAL for NULL arguments,
  * a version of 0 or ESR_VERSION_ANY, a format of 0, or NULL data with len > 0;
  * ESR_ETOOBIG for len > ESR_SNAPSHOT_MAX; ESR_ENOTSUP for a backend without
  * snapshots. Other errors are the backend's (ESR_EIO, ESR_ENOMEM).
