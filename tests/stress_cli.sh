@@ -18,7 +18,7 @@ fail() {
 "$bin" --help >"$tmp/help" 2>&1 || fail "--help exited $?"
 for flag in strategy workers writers aggregates skew commands duration seed \
 	max-retries batch window rate mailbox-capacity workload store json dump-plan quiet \
-	check help; do
+	check help snapshot-every projection; do
 	grep -q -- "--$flag" "$tmp/help" || fail "--help does not document --$flag"
 done
 
@@ -114,6 +114,28 @@ for wl in bank inventory counter; do
 			fail "--check --workload=$wl --writers=$writers exited $?"
 	done
 done
+
+# --projection: a read model kept while the commands run equals a fresh
+# replay under both strategies, and three writers (which break rules under
+# unchecked) make no difference to that.
+"$bin" --aggregates=64 --commands=5000 --workers=2 --writers=3 --projection --check \
+	--json=- >"$tmp/out" 2>"$tmp/err" || fail "--projection exited $?"
+[ "$(grep -c '"equals_replay": true' "$tmp/out")" -eq 2 ] ||
+	fail "--projection: the read model is not a replay's in both runs: $(cat "$tmp/err")"
+grep -q 'projection (optimistic): .* read model equals a fresh replay; 0 aggregates' \
+	"$tmp/err" || fail "--projection: no line for optimistic: $(cat "$tmp/err")"
+bad --projection --projection --processes=2 --store=postgres:
+
+# --snapshot-every: the activation table, with fewer events replayed with
+# snapshots than without for the largest aggregates.
+"$bin" --aggregates=16 --commands=500 --workers=2 --snapshot-every=1000 >"$tmp/out" ||
+	fail "--snapshot-every exited $?"
+grep -q '^100000 .* 100000 -> 0$' "$tmp/out" ||
+	fail "--snapshot-every: no activation row for 100000 events: $(tail -5 "$tmp/out")"
+"$bin" --aggregates=16 --commands=500 --workers=2 --snapshot-every=1000 \
+	--store=file:"$tmp/fs" --quiet || fail "--snapshot-every on the file store exited $?"
+[ -z "$(ls -A "$tmp/fs")" ] || fail "--snapshot-every left files behind: $(ls -A "$tmp/fs")"
+bad --snapshot-every --snapshot-every=x
 
 [ "$failures" -eq 0 ] || exit 1
 echo "stress_cli: all checks passed"

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "report.h"
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
@@ -72,6 +73,21 @@ static int run_all(const struct stress_options *o, const struct stress_plan *pla
 	return 0;
 }
 
+/* --snapshot-every: activation with and without snapshots, after the runs. */
+static int activation(const struct stress_options *o)
+{
+	struct stress_activation a;
+	esr_status st = stress_activation_run(o, &a);
+
+	if (st != ESR_OK) {
+		fprintf(stderr, "esr-stress: activation measurement: %s\n", esr_strerror(st));
+		return -1;
+	}
+	if (!o->quiet)
+		stress_activation_print(&a, o->json && strcmp(o->json, "-") == 0 ? stderr : stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct stress_options o;
@@ -114,6 +130,8 @@ int main(int argc, char **argv)
 	if (!o.quiet) /* standard output may be taken by the JSON */
 		report_table(&rep, o.json && strcmp(o.json, "-") == 0 ? stderr : stdout);
 	if (o.json && report_json(&rep, o.json) != 0)
+		code = EXIT_INCOMPLETE;
+	if (o.activation && activation(&o) != 0)
 		code = EXIT_INCOMPLETE;
 	for (i = 0; i < rep.nruns; i++) {
 		if (runs[i].errors != 0)

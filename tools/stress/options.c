@@ -17,7 +17,7 @@ enum {
 	OPT_COMMANDS, OPT_DURATION, OPT_SEED, OPT_MAX_RETRIES, OPT_BATCH,
 	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_PROCESSES, OPT_JSON,
 	OPT_DUMP_PLAN, OPT_RATE, OPT_QUIET,
-	OPT_CHECK, OPT_HELP
+	OPT_CHECK, OPT_HELP, OPT_SNAPSHOT_EVERY, OPT_PROJECTION
 };
 
 static const struct option longopts[] = {
@@ -41,6 +41,8 @@ static const struct option longopts[] = {
 	{"dump-plan", required_argument, NULL, OPT_DUMP_PLAN},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"check", no_argument, NULL, OPT_CHECK},
+	{"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
+	{"projection", no_argument, NULL, OPT_PROJECTION},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -89,13 +91,21 @@ void stress_usage(FILE *out)
 "  --json=FILE           also write the results as JSON; - for standard output\n"
 "  --dump-plan=FILE      write the command sequence to FILE (the format is in\n"
 "                        bench/README.md) and exit without running\n"
+"  --snapshot-every=N    snapshot each aggregate every N events, 0..1000000000\n"
+"                        (0: never, the default); N > 0 also measures\n"
+"                        activation with and without snapshots of aggregates of\n"
+"                        10, 1000 and 100000 events, and reports it\n"
+"  --projection          keep a read model of every aggregate (a projection fed\n"
+"                        by a subscription) while the commands run, report its\n"
+"                        lag, and check at the end that it equals a fresh replay\n"
 "  --quiet               no table and no progress line\n"
 "  --check               exit 1 if the optimistic strategy, or any strategy with\n"
 "                        one writer, breaks a rule or diverges\n"
 "  --help                this text\n"
 "\n"
 "The environment (ESR_WORKERS, ESR_MAX_RETRIES, ESR_MAILBOX_CAPACITY, ESR_BATCH,\n"
-"ESR_PASSIVATE_MS, ESR_STRATEGY) sets runtime defaults, which flags override.\n"
+"ESR_PASSIVATE_MS, ESR_SNAPSHOT_EVERY, ESR_STRATEGY) sets runtime defaults,\n"
+"which flags override.\n"
 "Exit status: 0 when the run completed (violations are findings, not failures),\n"
 "1 with --check and a violation, 2 for a bad flag, 3 when a run could not\n"
 "complete.\n", out);
@@ -261,6 +271,11 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 		break;
 	case OPT_QUIET: o->quiet = 1; break;
 	case OPT_CHECK: o->check = 1; break;
+	case OPT_SNAPSHOT_EVERY:
+		RANGE("snapshot-every", 0, 1000000000, o->runtime.snapshot_every);
+		o->activation = o->runtime.snapshot_every != 0;
+		break;
+	case OPT_PROJECTION: o->projection = 1; break;
 	case OPT_HELP: return STRESS_HELP;
 	default: return bad(err, len, "unknown option (see --help)");
 	}
@@ -293,6 +308,8 @@ enum stress_parse stress_options_parse(int argc, char **argv, struct stress_opti
 	if (o->processes > 1 && strcmp(o->store, "postgres") != 0)
 		return bad(err, len, "--processes: several processes need a store they can share"
 		           " (--store=postgres:CONNINFO), not %s", o->store);
+	if (o->projection && o->processes > 1)
+		return bad(err, len, "--projection: runs in one process; drop --processes");
 	if (o->window < o->batch)
 		return bad(err, len, "--window: must be at least --batch (%u), got %u", o->batch,
 		           o->window);

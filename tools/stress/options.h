@@ -38,6 +38,8 @@ struct stress_options {
 	const char *json; /* NULL, "-" for standard output, or a path */
 	const char *dump_plan; /* write the sequence here and run nothing */
 	int quiet, check;
+	int projection; /* --projection */
+	int activation; /* measure activation times (set by --snapshot-every) */
 };
 
 enum stress_parse { STRESS_RUN, STRESS_HELP, STRESS_BAD };

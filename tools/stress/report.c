@@ -30,6 +30,11 @@ int stress_check_failed(const struct stress_options *o, const struct stress_resu
 {
 	int bound = r->strategy == ESR_OPTIMISTIC || o->writers * o->processes == 1;
 
+	const struct stress_projection *pj = &r->projection;
+
+	/* A read model that differs from the replay is a failure under any strategy. */
+	if (pj->ran && (pj->status != ESR_OK || !pj->equal))
+		return 1;
 	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
 }
 
@@ -106,6 +111,31 @@ CELL(c_per_trip, if (r->round_trips) snprintf(b, n, "%.1f", (double)r->appends /
 CELL(c_per_fsync, if (r->fsyncs) snprintf(b, n, "%.1f", (double)r->events_synced /
                                                        (double)r->fsyncs);
                   else snprintf(b, n, "-"))
+
+/* --projection: what each strategy's read model found. */
+static void projections(const struct stress_report *rep, FILE *out)
+{
+	unsigned i;
+
+	for (i = 0; i < rep->nruns; i++) {
+		const struct stress_projection *pj = &rep->runs[i].projection;
+		if (!pj->ran)
+			continue;
+		fprintf(out, "projection (%s): %llu events applied, %llu redelivered; lag "
+		        "mean %.2f ms, max %.1f ms, max %llu events behind; caught up %.1f ms "
+		        "after the last command; ",
+		        esr_strategy_name(rep->runs[i].strategy), (unsigned long long)pj->events,
+		        (unsigned long long)pj->redelivered, pj->lag_ms_mean, pj->lag_ms_max,
+		        (unsigned long long)pj->lag_events_max, pj->catch_up_ms);
+		if (pj->status != ESR_OK)
+			fprintf(out, "FAILED: %s\n", esr_strerror(pj->status));
+		else
+			fprintf(out, "read model %s a fresh replay; %llu aggregate%s break%s the "
+			        "rule in it.\n", pj->equal ? "equals" : "DIFFERS FROM",
+			        (unsigned long long)pj->invalid, pj->invalid == 1 ? "" : "s",
+			        pj->invalid == 1 ? "s" : "");
+	}
+}
 
 static void header(const struct stress_report *rep, FILE *out)
 {
@@ -206,11 +236,12 @@ void report_table(const struct stress_report *rep, FILE *out)
 		row_text(rep, out, "appends per round trip", c_per_trip);
 	}
 	verdicts(rep, out);
+	projections(rep, out);
 }
 
 /* --- JSON ---------------------------------------------------------------------- */
 
-static json_t *run_json(const struct stress_report *rep, const struct stress_result *r)
+static json_t *run_json_core(const struct stress_report *rep, const struct stress_result *r)
 {
 	const struct stress_options *o = rep->opt;
 	const struct stress_check *c = &r->check;
@@ -254,6 +285,29 @@ static json_t *run_json(const struct stress_report *rep, const struct stress_res
 	    "appends", (json_int_t)r->appends,
 	    "round_trips", (json_int_t)r->round_trips,
 	    "appends_per_s", r->seconds > 0 ? (double)r->appends / r->seconds : 0.0);
+}
+
+static json_t *projection_json(const struct stress_projection *pj)
+{
+	return json_pack("{s:I, s:I, s:b, s:I, s:I, s:f, s:f, s:f, s:s}",
+	                 "events", (json_int_t)pj->events,
+	                 "redelivered", (json_int_t)pj->redelivered,
+	                 "equals_replay", pj->status == ESR_OK && pj->equal,
+	                 "invalid_aggregates", (json_int_t)pj->invalid,
+	                 "lag_events_max", (json_int_t)pj->lag_events_max,
+	                 "lag_ms_mean", pj->lag_ms_mean,
+	                 "lag_ms_max", pj->lag_ms_max,
+	                 "catch_up_ms", pj->catch_up_ms,
+	                 "status", esr_status_name(pj->status));
+}
+
+static json_t *run_json(const struct stress_report *rep, const struct stress_result *r)
+{
+	json_t *j = run_json_core(rep, r);
+
+	if (j != NULL && r->projection.ran)
+		json_object_set_new(j, "projection", projection_json(&r->projection));
+	return j;
 }
 
 static json_t *document(const struct stress_report *rep)

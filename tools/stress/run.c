@@ -299,6 +299,7 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	struct writer *ws;
 	struct stress_probes pr = {0};
 	struct stress_store_counters before, after;
+	struct stress_projector *proj = NULL;
 	esr_store *store = NULL;
 	char name[4096];
 	esr_status st;
@@ -314,6 +315,7 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	stress_rss_reset();
 	if ((st = stress_store_open(p->opt, strategy, name, sizeof name, 1, &store)) == ESR_OK &&
 	    (st = stress_open_aggregates(p, store)) == ESR_OK &&
+	    (!p->opt->projection || (st = stress_projection_start(p, store, &proj)) == ESR_OK) &&
 	    (st = stress_start_writers(p, strategy, store, ws, 0, p->opt->writers, &started)) ==
 	            ESR_OK) {
 		stress_store_counters(store, &before);
@@ -325,6 +327,8 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 		st = stress_probe(p, ws, p->opt->writers, &pr);
 	stress_stop_writers(ws, started, r);
 	r->peak_rss = stress_rss_peak();
+	if (proj != NULL)
+		stress_projection_finish(proj, &r->projection);
 	if (st == ESR_OK)
 		st = check(p, store, ws, &pr, r);
 	for (w = 0; w < started; w++)

@@ -52,3 +52,20 @@ void stress_apply(const struct stress_workload *wl, void *state, const esr_event
 	if (stress_payload_read(ev, &p) == ESR_OK)
 		wl->fold(state, ev->type, p.amount);
 }
+
+size_t stress_snapshot_encode(const struct stress_workload *wl, const void *state,
+                              void *out, size_t cap)
+{
+	if (cap >= wl->type.state_size)
+		memcpy(out, state, wl->type.state_size);
+	return wl->type.state_size;
+}
+
+int stress_snapshot_decode(const struct stress_workload *wl, void *state, uint32_t format,
+                           const void *data, size_t len)
+{
+	if (format != 1 || len != wl->type.state_size)
+		return -1;
+	memcpy(state, data, len);
+	return 0;
+}

@@ -90,7 +90,28 @@ void stress_apply(const struct stress_workload *wl, void *state, const esr_event
 	static void apply(void *state, const esr_event *ev)                            \
 	{                                                                              \
 		stress_apply(&(wl), state, ev);                                            \
+	}                                                                              \
+	static size_t snap_encode(const void *state, void *out, size_t cap)            \
+	{                                                                              \
+		return stress_snapshot_encode(&(wl), state, out, cap);                     \
+	}                                                                              \
+	static int snap_decode(void *state, uint32_t format, const void *data,         \
+	                       size_t len)                                             \
+	{                                                                              \
+		return stress_snapshot_decode(&(wl), state, format, data, len);            \
 	}
+
+/* The esr type's fields a workload's type sets with the hooks above. */
+#define STRESS_ESR_TYPE(type_name, state_type)                                      \
+	.name = (type_name), .state_size = sizeof(state_type), .apply = apply,         \
+	.handle = handle, .snapshot_format = 1, .snapshot_encode = snap_encode,        \
+	.snapshot_decode = snap_decode
+
+/* Snapshots of a workload's state: its bytes, as they are (format 1). */
+size_t stress_snapshot_encode(const struct stress_workload *wl, const void *state,
+                              void *out, size_t cap);
+int stress_snapshot_decode(const struct stress_workload *wl, void *state, uint32_t format,
+                           const void *data, size_t len);
 
 /* Decode a stress event; ESR_ECORRUPT if it is not one. */
 esr_status stress_payload_read(const esr_event *ev, struct stress_payload *p);

@@ -80,8 +80,7 @@ STRESS_ESR_HOOKS(stress_bank)
 const struct stress_workload stress_bank = {
 	.name = "bank",
 	.id_prefix = "acct",
-	.type = {.name = "BankAccount", .state_size = sizeof(struct account),
-	         .apply = apply, .handle = handle},
+	.type = {STRESS_ESR_TYPE("BankAccount", struct account)},
 	.ntotals = 1,
 	.total_names = {"balance"},
 	.open = open_account,

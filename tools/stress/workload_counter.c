@@ -67,8 +67,7 @@ STRESS_ESR_HOOKS(stress_counter)
 const struct stress_workload stress_counter = {
 	.name = "counter",
 	.id_prefix = "ctr",
-	.type = {.name = "Counter", .state_size = sizeof(struct counter),
-	         .apply = apply, .handle = handle},
+	.type = {STRESS_ESR_TYPE("Counter", struct counter)},
 	.ntotals = 1,
 	.total_names = {"value"},
 	.open = no_opening,

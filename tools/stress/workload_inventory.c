@@ -100,8 +100,7 @@ STRESS_ESR_HOOKS(stress_inventory)
 const struct stress_workload stress_inventory = {
 	.name = "inventory",
 	.id_prefix = "item",
-	.type = {.name = "StockItem", .state_size = sizeof(struct item),
-	         .apply = apply, .handle = handle},
+	.type = {STRESS_ESR_TYPE("StockItem", struct item)},
 	.ntotals = 2,
 	.total_names = {"stock", "reserved"},
 	.open = open_item,
