@@ -100,16 +100,21 @@ struct fstream *file_stream(struct file_store *fs, const struct esr__key *k)
 	return s;
 }
 
-void file_stream_free(struct esr__key *k)
+void file_stream_free_index(struct fstream *s)
 {
-	struct fstream *s = (struct fstream *)k;
 	struct loc_chunk *c = s->head, *next;
 
 	for (; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
-	free(s);
+	s->head = s->tail = NULL;
+}
+
+void file_stream_free(struct esr__key *k)
+{
+	file_stream_free_index((struct fstream *)k);
+	free(k);
 }
 
 static struct fstream *find(struct file_store *fs, const esr_stream_id *sid)
@@ -150,6 +155,14 @@ static struct pending *pending_new(const esr_event *events, size_t n)
 static void complete(esr_append_cb done, void *ctx, esr_status st, uint64_t version)
 {
 	esr_append_result r = {.status = st, .version = version};
+
+	done(ctx, &r);
+}
+
+/* An append committed: its version and the position of its first event. */
+static void complete_at(esr_append_cb done, void *ctx, uint64_t version, uint64_t position)
+{
+	esr_append_result r = {ESR_OK, version, position};
 
 	done(ctx, &r);
 }
@@ -314,13 +327,15 @@ static void publish(struct file_store *fs, struct pending *q, const struct loc *
 			continue;
 		}
 		for (i = 0; i < p->n; i++, k++) {
+			struct loc *all = file_index_slot(&fs->all, p->position + i);
 			slot = file_index_slot(p->s, p->start + 1 + i);
-			if (slot == NULL) { /* the index cannot hold it: fail the store */
+			if (slot == NULL || all == NULL) { /* the index cannot hold it: fail the store */
 				ck_pr_store_int(&fs->failed, 1);
 				break;
 			}
 			*slot = locs[k];
 			slot->seg = fs->seg;
+			*all = *slot;
 		}
 		if (i < p->n || ck_pr_load_int(&fs->failed)) {
 			k += p->n - i;
@@ -331,7 +346,8 @@ static void publish(struct file_store *fs, struct pending *q, const struct loc *
 			ck_pr_store_64(&p->s->committed, p->start + p->n);
 			ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
 			ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
-			complete(p->done, p->ctx, ESR_OK, p->start + p->n);
+			file_all_publish(fs, p->position + p->n - 1);
+			complete_at(p->done, p->ctx, p->start + p->n, p->position);
 		}
 		free(p);
 	}
@@ -433,13 +449,32 @@ static void *writer_main(void *arg)
 
 /* --- reads ------------------------------------------------------------------------------- */
 
-static uint64_t committed_of(struct fstream *s)
+uint64_t file_committed_of(struct fstream *s)
 {
 	uint64_t c = ck_pr_load_64(&s->committed);
 
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&s->committed);
 	return c;
+}
+
+esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
+                            size_t *cap, struct rec *r)
+{
+	ssize_t got;
+
+	if (l->length > *cap) {
+		uint8_t *nb = realloc(*buf, l->length);
+		if (nb == NULL)
+			return ESR_ENOMEM;
+		*buf = nb;
+		*cap = l->length;
+	}
+	got = pread(ck_pr_load_int(&fs->fds[l->seg]), *buf, l->length, (off_t)l->offset);
+	if (got != (ssize_t)l->length)
+		return ESR_EIO;
+	/* Checked again on the way out: the disk can rot after open. */
+	return rec_decode(*buf, l->length, r) == REC_OK ? ESR_OK : ESR_ECORRUPT;
 }
 
 static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
@@ -454,32 +489,16 @@ static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
 
 	if (s == NULL)
 		return ESR_OK;
-	last = committed_of(s);
+	last = file_committed_of(s);
 	for (v = from ? from : 1; v <= last && st == ESR_OK; v++) {
-		const struct loc *l = file_index_get(s, v);
 		esr_recorded_event out;
 		struct rec r;
-		ssize_t got;
 
-		if (l->length > cap) {
-			uint8_t *nb = realloc(buf, l->length);
-			if (nb == NULL) {
-				st = ESR_ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = l->length;
-		}
-		got = pread(ck_pr_load_int(&fs->fds[l->seg]), buf, l->length, (off_t)l->offset);
-		if (got != (ssize_t)l->length) {
-			st = ESR_EIO;
-			break;
-		}
-		/* Checked again on the way out: the disk can rot after open. */
-		if (rec_decode(buf, l->length, &r) != REC_OK || r.version != v) {
+		st = file_read_record(fs, file_index_get(s, v), &buf, &cap, &r);
+		if (st == ESR_OK && r.version != v)
 			st = ESR_ECORRUPT;
+		if (st != ESR_OK)
 			break;
-		}
 		out = (esr_recorded_event){r.event, r.version, r.position, *sid};
 		st = visit(ctx, &out);
 	}
@@ -491,7 +510,7 @@ static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *v
 {
 	struct fstream *s = find(impl, sid);
 
-	*version = s ? committed_of(s) : 0;
+	*version = s ? file_committed_of(s) : 0;
 	return ESR_OK;
 }
 
@@ -511,6 +530,11 @@ static void release(struct file_store *fs)
 		close(fs->lock_fd); /* and with it the lock */
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
+	file_snapshots_close(fs);
+	file_stream_free_index(&fs->all);
+	pthread_mutex_destroy(&fs->wait_lock);
+	pthread_cond_destroy(&fs->wait_cond);
+	pthread_mutex_destroy(&fs->snap_lock);
 	free(fs->dir);
 	free(fs);
 }
@@ -536,6 +560,13 @@ static const esr_store_vtable file_vtable = {
 	.destroy = file_destroy,
 	.resolve = file_resolve,
 	.append_resolved = file_append_resolved,
+	.read_all = file_read_all,
+	.head = file_head,
+	.wait = file_wait,
+	.snapshot_save = file_snapshot_save,
+	.snapshot_load = file_snapshot_load,
+	.checkpoint_save = file_checkpoint_save,
+	.checkpoint_load = file_checkpoint_load,
 };
 
 esr_status esr_file_store_options_default(esr_file_store_options *o)
@@ -596,8 +627,12 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	if ((fs = calloc(1, sizeof *fs)) == NULL)
 		return ESR_ENOMEM;
 	fs->lock_fd = -1;
+	fs->snap_fd = -1;
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
+	pthread_mutex_init(&fs->wait_lock, NULL);
+	esr__cond_init_monotonic(&fs->wait_cond);
+	pthread_mutex_init(&fs->snap_lock, NULL);
 	if (o)
 		fs->opt = *o;
 	else
@@ -611,7 +646,8 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	for (i = 0; i < SEGMENTS_MAX; i++)
 		fs->fds[i] = -1;
 	if ((st = take_directory(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
-	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {
+	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
+	    (st = file_snapshots_open(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {
 		release(fs);
 		return st;
 	}

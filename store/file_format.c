@@ -131,3 +131,70 @@ int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
 	*seq = get64(in + 16);
 	return 0;
 }
+
+/* --- snapshots.log and checkpoint files ------------------------------------------- */
+
+size_t snap_rec_size(const esr_stream_id *sid, uint32_t len)
+{
+	return SNAP_HEADER + strlen(sid->type) + sid->id_len + len;
+}
+
+size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap)
+{
+	size_t tl = strlen(sid->type), len = snap_rec_size(sid, snap->len);
+
+	put32(out + 4, (uint32_t)len);
+	put32(out + 8, SNAP_MAGIC);
+	put16(out + 12, (uint16_t)tl);
+	put16(out + 14, (uint16_t)sid->id_len);
+	put64(out + 16, snap->version);
+	put32(out + 24, snap->format);
+	put32(out + 28, snap->len);
+	memcpy(out + SNAP_HEADER, sid->type, tl);
+	memcpy(out + SNAP_HEADER + tl, sid->id, sid->id_len);
+	if (snap->len)
+		memcpy(out + SNAP_HEADER + tl + sid->id_len, snap->data, snap->len);
+	put32(out, esr__crc32c(0, out + 4, len - 4));
+	return len;
+}
+
+int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
+{
+	uint32_t len;
+
+	if (avail < SNAP_HEADER || get32(buf + 8) != SNAP_MAGIC)
+		return -1;
+	len = get32(buf + 4);
+	r->type_len = get16(buf + 12);
+	r->id_len = get16(buf + 14);
+	r->snap.version = get64(buf + 16);
+	r->snap.format = get32(buf + 24);
+	r->snap.len = get32(buf + 28);
+	if (len > avail || r->type_len == 0 || r->type_len > ESR_TYPE_NAME_MAX ||
+	    r->id_len == 0 || r->id_len > ESR_ID_MAX || r->snap.len > ESR_SNAPSHOT_MAX ||
+	    len != SNAP_HEADER + (size_t)r->type_len + r->id_len + r->snap.len ||
+	    esr__crc32c(0, buf + 4, len - 4) != get32(buf))
+		return -1;
+	r->length = len;
+	r->type = (const char *)buf + SNAP_HEADER;
+	r->id = buf + SNAP_HEADER + r->type_len;
+	r->snap.data = buf + SNAP_HEADER + r->type_len + r->id_len;
+	return 0;
+}
+
+void ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position)
+{
+	memcpy(out, CKPT_MAGIC, 8);
+	put64(out + 8, position);
+	put32(out + 16, 0);
+	put32(out + 20, esr__crc32c(0, out, 20));
+}
+
+int ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position)
+{
+	if (memcmp(in, CKPT_MAGIC, 8) != 0 || get32(in + 16) != 0 ||
+	    esr__crc32c(0, in, 20) != get32(in + 20))
+		return -1;
+	*position = get64(in + 8);
+	return 0;
+}

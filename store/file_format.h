@@ -57,4 +57,28 @@ enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r);
 void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq);
 int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq); /* 0 if valid */
 
+/* snapshots.log: records of SNAP_HEADER bytes then type, id, data (docs/file-format.md). */
+#define SNAP_MAGIC 0x314e5345u /* "ESN1" */
+#define SNAP_HEADER 32
+
+struct snap_rec {
+	uint32_t length;
+	const char *type; /* not NUL-terminated */
+	uint16_t type_len;
+	const uint8_t *id;
+	uint16_t id_len;
+	esr_snapshot snap; /* data points into the buffer */
+};
+
+size_t snap_rec_size(const esr_stream_id *sid, uint32_t len);
+size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap);
+/* 0 for a whole, valid record at buf; -1 otherwise. */
+int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r);
+
+/* A checkpoint file: magic, position, zero, CRC-32C of the 20 bytes before it. */
+#define CKPT_MAGIC "ESRCKPT1"
+#define CKPT_SIZE 24
+void ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position);
+int ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position);
+
 #endif /* ESR_STORE_FILE_FORMAT_H */

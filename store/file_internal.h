@@ -20,6 +20,7 @@
 #include "core/keyset.h"
 #include "esr/esr.h"
 #include "esr/file_store.h"
+#include "store/file_format.h"
 
 #define SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
 
@@ -41,6 +42,8 @@ struct fstream {
 	uint64_t reserved;   /* versions claimed by appenders */
 	uint64_t committed;  /* versions durable and readable */
 	struct loc_chunk *head, *tail; /* tail: the writer's only */
+	uint64_t snap_offset;  /* the stream's snapshot in snapshots.log, under */
+	uint32_t snap_length;  /* snap_lock; length 0: none */
 };
 
 /* One append waiting for the writer thread (or a conflict waiting for it). */
@@ -76,6 +79,18 @@ struct file_store {
 	int writer_started;
 
 	esr_file_store_stats stats; /* written by the writer, read with ck_pr */
+
+	/* The global order: an index position -> location, kept like a stream's
+	 * (filled by the writer, `committed` = the last position published). */
+	struct fstream all;
+	pthread_mutex_t wait_lock; /* esr_store_wait sleepers on all.committed */
+	pthread_cond_t wait_cond;
+	unsigned waiters;
+
+	/* Snapshots (store/file_snapshot.c): snapshots.log, appended under snap_lock. */
+	pthread_mutex_t snap_lock;
+	int snap_fd;
+	uint64_t snap_size;
 };
 
 /* Index: make room for version v in s (writer only); NULL on ENOMEM. */
@@ -85,6 +100,10 @@ const struct loc *file_index_get(const struct fstream *s, uint64_t v);
 /* The stream named by k, created if absent; NULL on ENOMEM. */
 struct fstream *file_stream(struct file_store *fs, const struct esr__key *k);
 void file_stream_free(struct esr__key *k);
+/* Free s's index chunks only (the global order's pseudo-stream). */
+void file_stream_free_index(struct fstream *s);
+/* s->committed, loaded with acquire. */
+uint64_t file_committed_of(struct fstream *s);
 
 /*
  * Recovery: scan the directory's segments into the index, cut a torn tail,
@@ -92,6 +111,27 @@ void file_stream_free(struct esr__key *k);
  * ESR_ECORRUPT (why says the file and offset), ESR_EIO, ESR_ENOMEM.
  */
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
+
+/* The global order (store/file_all.c): publish positions up to `last`
+ * (writer, after their locations are in fs->all), and the vtable entries. */
+void file_all_publish(struct file_store *fs, uint64_t last);
+esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+                         void *ctx, uint64_t *next);
+esr_status file_head(void *impl, uint64_t *position);
+esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms);
+/* Read and check the record at l, expecting version v (0: any). */
+esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
+                            size_t *cap, struct rec *r);
+
+/* Snapshots and checkpoints (store/file_snapshot.c). open scans and trims
+ * snapshots.log at open; close closes it. */
+esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
+void file_snapshots_close(struct file_store *fs);
+esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);
+esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
+                              void *ctx);
+esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position);
+esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
 /* Create segment `seq` (header written and synced, directory synced). */
 esr_status file_segment_create(struct file_store *fs, uint32_t seq);

@@ -177,17 +177,21 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 		*st = ESR_ENOMEM;
 		return -1;
 	}
-	if (g->first.version != s->committed + 1)
+	/* Versions follow in the stream, positions in the log. */
+	if (g->first.version != s->committed + 1 || g->first.position != fs->all.committed + 1)
 		return -1;
 	for (i = 0; i < g->count; i++) {
 		struct loc *slot = file_index_slot(s, g->first.version + i);
-		if (slot == NULL) {
+		struct loc *all = file_index_slot(&fs->all, g->first.position + i);
+		if (slot == NULL || all == NULL) {
 			*st = ESR_ENOMEM;
 			return -1;
 		}
 		*slot = g->locs[i];
 		slot->seg = seq;
+		*all = *slot;
 	}
+	fs->all.committed = g->first.position + g->count - 1;
 	s->committed = s->reserved = g->first.version + g->count - 1;
 	if (g->last_position >= fs->next_position)
 		fs->next_position = g->last_position + 1;

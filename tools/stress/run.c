@@ -58,8 +58,8 @@ esr_status stress_store_open(const struct stress_options *o, esr_strategy strate
 	return st;
 }
 
-/* Remove what the run made: a file store's segments, lock and directory, or
- * the PostgreSQL schema. */
+/* Remove what the run made: a file store's segments, snapshots, checkpoints,
+ * lock and directory, or the PostgreSQL schema. */
 void stress_store_remove(const struct stress_options *o, const char *name)
 {
 	char path[4096];
@@ -76,7 +76,9 @@ void stress_store_remove(const struct stress_options *o, const char *name)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
-		if (strcmp(e->d_name, "LOCK") == 0 || (n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0)) {
+		if (strcmp(e->d_name, "LOCK") == 0 || strcmp(e->d_name, "snapshots.log") == 0 ||
+		    strncmp(e->d_name, "checkpoint.", 11) == 0 ||
+		    (n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0)) {
 			snprintf(path, sizeof path, "%s/%s", name, e->d_name);
 			unlink(path);
 		}
