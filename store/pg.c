@@ -142,26 +142,25 @@ static void pool_flush(struct pg_store *s)
 }
 
 /*
- * Run a prepared statement with the stream as its first two parameters (and
- * `from` as the third when nparams is 3), binary in and out. A broken pooled
- * connection is replaced and the statement tried once more.
+ * Run a prepared statement, binary in and out, on a pooled connection. A
+ * broken one is replaced and the statement tried once more.
  */
-static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_id *stream,
-                        int nparams, uint64_t from, struct pooled **conn, PGresult **out)
+static esr_status run(struct pg_store *s, const char *stmt, int nparams,
+                      const char *const *values, const int *lengths, struct pooled **conn,
+                      PGresult **out)
 {
-	char v[8];
-	const char *values[3] = {stream->type, stream->id, v};
-	int lengths[3] = {(int)strlen(stream->type), (int)stream->id_len, 8}, formats[3] = {1, 1, 1};
+	static const int formats[5] = {1, 1, 1, 1, 1};
 	esr_status st;
 	int round;
 
-	pg_put64(v, from);
 	for (round = 0; round < 2; round++) {
 		PGresult *r;
+		ExecStatusType want;
 		if ((st = pool_get(s, conn)) != ESR_OK)
 			return st;
 		r = PQexecPrepared((*conn)->conn.pg, stmt, nparams, values, lengths, formats, 1);
-		if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
+		want = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		if (want == PGRES_TUPLES_OK || want == PGRES_COMMAND_OK) {
 			*out = r;
 			return ESR_OK;
 		}
@@ -180,30 +179,60 @@ static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_i
 	return ESR_EIO;
 }
 
-static esr_status visit_rows(const PGresult *r, esr_visit_fn visit, void *ctx)
+/* run() with the stream as the first two parameters (and `from` third when
+ * nparams is 3). */
+static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_id *stream,
+                        int nparams, uint64_t from, struct pooled **conn, PGresult **out)
 {
-	int rows = PQntuples(r), i;
+	char v[8];
+	const char *values[3] = {stream->type, stream->id, v};
+	int lengths[3] = {(int)strlen(stream->type), (int)stream->id_len, 8};
+
+	pg_put64(v, from);
+	return run(s, stmt, nparams, values, lengths, conn, out);
+}
+
+/*
+ * Visit the rows of a read: (version, event_type, payload, correlation,
+ * causation, timestamp, position), after two columns (stream_type,
+ * stream_id) when stream is NULL (a global read). *last gets the position
+ * of the last event the visitor accepted.
+ */
+static esr_status visit_rows(const PGresult *r, const esr_stream_id *stream,
+                             esr_visit_fn visit, void *ctx, uint64_t *last)
+{
+	int rows = PQntuples(r), i, c = stream ? 0 : 2;
+	char type[ESR_TYPE_NAME_MAX + 1];
 	esr_status st;
 
-	if (PQnfields(r) != 7)
+	if (PQnfields(r) != 7 + c)
 		return ESR_EIO;
 	for (i = 0; i < rows; i++) {
 		esr_recorded_event e;
-		if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 1) != 8 ||
-		    PQgetlength(r, i, 3) != 16 || PQgetlength(r, i, 4) != 16 ||
-		    PQgetlength(r, i, 5) != 8 || PQgetlength(r, i, 6) != 8)
+		if (PQgetlength(r, i, c) != 8 || PQgetlength(r, i, c + 1) != 8 ||
+		    PQgetlength(r, i, c + 3) != 16 || PQgetlength(r, i, c + 4) != 16 ||
+		    PQgetlength(r, i, c + 5) != 8 || PQgetlength(r, i, c + 6) != 8 ||
+		    (c && (PQgetlength(r, i, 0) > ESR_TYPE_NAME_MAX || PQgetlength(r, i, 1) == 0)))
 			return ESR_ECORRUPT;
 		memset(&e, 0, sizeof e);
-		e.version = pg_get64(PQgetvalue(r, i, 0));
-		e.event.type = (uint32_t)pg_get64(PQgetvalue(r, i, 1));
-		e.event.payload_len = (uint32_t)PQgetlength(r, i, 2);
-		e.event.payload = PQgetvalue(r, i, 2);
-		memcpy(e.event.meta.correlation_id.bytes, PQgetvalue(r, i, 3), 16);
-		memcpy(e.event.meta.causation_id.bytes, PQgetvalue(r, i, 4), 16);
-		e.event.meta.timestamp_ns = pg_get64(PQgetvalue(r, i, 5));
-		e.position = pg_get64(PQgetvalue(r, i, 6));
+		if (stream != NULL) {
+			e.stream = *stream;
+		} else {
+			memcpy(type, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+			type[PQgetlength(r, i, 0)] = '\0';
+			e.stream = (esr_stream_id){type, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)};
+		}
+		e.version = pg_get64(PQgetvalue(r, i, c));
+		e.event.type = (uint32_t)pg_get64(PQgetvalue(r, i, c + 1));
+		e.event.payload_len = (uint32_t)PQgetlength(r, i, c + 2);
+		e.event.payload = PQgetvalue(r, i, c + 2);
+		memcpy(e.event.meta.correlation_id.bytes, PQgetvalue(r, i, c + 3), 16);
+		memcpy(e.event.meta.causation_id.bytes, PQgetvalue(r, i, c + 4), 16);
+		e.event.meta.timestamp_ns = pg_get64(PQgetvalue(r, i, c + 5));
+		e.position = pg_get64(PQgetvalue(r, i, c + 6));
 		if ((st = visit(ctx, &e)) != ESR_OK)
 			return st;
+		*last = e.position;
 	}
 	return ESR_OK;
 }
@@ -221,9 +250,10 @@ static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from
 	if (from > INT64_MAX) /* no stream gets there */
 		return ESR_OK;
 	if ((st = query(s, PG_STMT_READ, stream, 3, from, &conn, &r)) == ESR_OK) {
+		uint64_t last;
 		pool_put(s, conn); /* before visiting: a visitor may read again */
 		conn = NULL;
-		st = visit_rows(r, visit, ctx);
+		st = visit_rows(r, stream, visit, ctx, &last);
 		PQclear(r);
 	}
 	if (conn != NULL)
@@ -250,6 +280,159 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 	if (conn != NULL)
 		pool_put(s, conn);
 	return st;
+}
+
+/* --- the global order, snapshots, checkpoints ----------------------------------- */
+
+/* Run stmt and hand its result to fn (then cleared), the connection back first. */
+static esr_status run_then(struct pg_store *s, const char *stmt, int nparams,
+                           const char *const *values, const int *lengths,
+                           esr_status (*fn)(const PGresult *r, void *ctx), void *ctx)
+{
+	struct pooled *conn = NULL;
+	PGresult *r;
+	esr_status st;
+
+	if ((st = run(s, stmt, nparams, values, lengths, &conn, &r)) == ESR_OK) {
+		pool_put(s, conn); /* before fn: it may read again */
+		conn = NULL;
+		st = fn ? fn(r, ctx) : ESR_OK;
+		PQclear(r);
+	}
+	if (conn != NULL)
+		pool_put(s, conn);
+	return st;
+}
+
+struct all_read {
+	esr_visit_fn visit;
+	void *ctx;
+	uint64_t *next;
+};
+
+static esr_status all_rows(const PGresult *r, void *ctx)
+{
+	struct all_read *a = ctx;
+	uint64_t last = 0;
+	esr_status st = visit_rows(r, NULL, a->visit, a->ctx, &last);
+
+	if (last != 0)
+		*a->next = last + 1;
+	return st;
+}
+
+static esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+                              void *ctx, uint64_t *next)
+{
+	char f[8], m[8];
+	const char *values[2] = {f, m};
+	int lengths[2] = {8, 8};
+	struct all_read a = {visit, ctx, next};
+
+	*next = from;
+	if (from > INT64_MAX)
+		return ESR_OK;
+	pg_put64(f, from);
+	pg_put64(m, max);
+	return run_then(impl, PG_STMT_ALL, 2, values, lengths, all_rows, &a);
+}
+
+/* One int8 in the first row's first column into *(uint64_t *)ctx; 0 if no row. */
+static esr_status one_int8(const PGresult *r, void *ctx)
+{
+	*(uint64_t *)ctx = 0;
+	if (PQntuples(r) == 0)
+		return ESR_OK;
+	if (PQgetlength(r, 0, 0) != 8)
+		return ESR_EIO;
+	*(uint64_t *)ctx = pg_get64(PQgetvalue(r, 0, 0));
+	return ESR_OK;
+}
+
+static esr_status pg_head(void *impl, uint64_t *position)
+{
+	return run_then(impl, PG_STMT_HEAD, 0, NULL, NULL, one_int8, position);
+}
+
+/*
+ * Wait by polling the head: appends may come from any process, and this
+ * store's own writer is only one of them. Every WAIT_POLL_MS a one-row read;
+ * that bounds a subscription's extra lag at the head.
+ */
+#define WAIT_POLL_MS 10
+
+static esr_status pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
+{
+	uint64_t until = esr__now_ms() + timeout_ms, head = 0, now;
+
+	while (pg_head(impl, &head) == ESR_OK && head <= after &&
+	       (now = esr__now_ms()) < until)
+		esr__sleep_ms(until - now < WAIT_POLL_MS ? (unsigned)(until - now) : WAIT_POLL_MS);
+	return ESR_OK;
+}
+
+static esr_status pg_snapshot_save(void *impl, const esr_stream_id *sid,
+                                   const esr_snapshot *snap)
+{
+	char v[8], f[4];
+	const char *values[5] = {sid->type, sid->id, v, f, snap->len ? snap->data : ""};
+	int lengths[5] = {(int)strlen(sid->type), (int)sid->id_len, 8, 4, (int)snap->len};
+
+	pg_put64(v, snap->version);
+	f[0] = (char)(snap->format >> 24), f[1] = (char)(snap->format >> 16);
+	f[2] = (char)(snap->format >> 8), f[3] = (char)snap->format;
+	return run_then(impl, PG_STMT_SNAP_SAVE, 5, values, lengths, NULL, NULL);
+}
+
+struct snap_call {
+	esr_snapshot_fn fn;
+	void *ctx;
+};
+
+/* A row that does not decode loads as none: the runtime replays instead. */
+static esr_status snap_row(const PGresult *r, void *ctx)
+{
+	struct snap_call *c = ctx;
+	const unsigned char *f;
+	esr_snapshot snap;
+
+	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 4 ||
+	    PQgetlength(r, 0, 2) > (int)ESR_SNAPSHOT_MAX)
+		return ESR_OK;
+	f = (const unsigned char *)PQgetvalue(r, 0, 1);
+	snap.version = pg_get64(PQgetvalue(r, 0, 0));
+	snap.format = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
+	snap.len = (uint32_t)PQgetlength(r, 0, 2);
+	snap.data = PQgetvalue(r, 0, 2);
+	return c->fn(c->ctx, &snap);
+}
+
+static esr_status pg_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
+                                   void *ctx)
+{
+	const char *values[2] = {sid->type, sid->id};
+	int lengths[2] = {(int)strlen(sid->type), (int)sid->id_len};
+	struct snap_call c = {fn, ctx};
+
+	return run_then(impl, PG_STMT_SNAP_LOAD, 2, values, lengths, snap_row, &c);
+}
+
+static esr_status pg_checkpoint_save(void *impl, const char *name, uint64_t position)
+{
+	char p[8];
+	const char *values[2] = {name, p};
+	int lengths[2] = {(int)strlen(name), 8};
+
+	pg_put64(p, position);
+	return run_then(impl, PG_STMT_CP_SAVE, 2, values, lengths, NULL, NULL);
+}
+
+static esr_status pg_checkpoint_load(void *impl, const char *name, uint64_t *position)
+{
+	const char *values[1] = {name};
+	int lengths[1] = {(int)strlen(name)};
+
+	return run_then(impl, PG_STMT_CP_LOAD, 1, values, lengths, one_int8, position);
 }
 
 /* --- open and close ---------------------------------------------------------- */
@@ -286,6 +469,13 @@ static const esr_store_vtable pg_vtable = {
 	.read = pg_read,
 	.version = pg_version,
 	.destroy = pg_destroy,
+	.read_all = pg_read_all,
+	.head = pg_head,
+	.wait = pg_wait,
+	.snapshot_save = pg_snapshot_save,
+	.snapshot_load = pg_snapshot_load,
+	.checkpoint_save = pg_checkpoint_save,
+	.checkpoint_load = pg_checkpoint_load,
 };
 
 static void say(const esr_pg_store_options *o, const char *text)

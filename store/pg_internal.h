@@ -29,6 +29,12 @@
 #define PG_STMT_READ "esr_read"
 #define PG_STMT_VERSION "esr_version"
 #define PG_STMT_FIND "esr_find"
+#define PG_STMT_ALL "esr_all"
+#define PG_STMT_HEAD "esr_head"
+#define PG_STMT_SNAP_SAVE "esr_snap_save"
+#define PG_STMT_SNAP_LOAD "esr_snap_load"
+#define PG_STMT_CP_SAVE "esr_cp_save"
+#define PG_STMT_CP_LOAD "esr_cp_load"
 
 /* The append statement's first result column: the append's outcome. */
 enum { PG_APPENDED = 0, PG_CONFLICT = 1 };

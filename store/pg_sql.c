@@ -14,7 +14,7 @@
 #include "store/pg_internal.h"
 
 /* Type OIDs (fixed in PostgreSQL's catalog). */
-enum { OID_BYTEA = 17, OID_INT8 = 20, OID_TEXT = 25, OID_UUID = 2950,
+enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2950,
        OID_BYTEA_ARRAY = 1001, OID_INT8_ARRAY = 1016, OID_UUID_ARRAY = 2951 };
 
 /* The advisory lock that serialises migrations, whatever the schema. */
@@ -91,7 +91,65 @@ static const char migration_1[] =
 	"  SELECT min(position) INTO r_position FROM ins;"
 	" END $f$;";
 
-static const char *const migrations[] = {migration_1};
+/*
+ * Migration 2: positions in commit order, without gaps, and snapshots and
+ * checkpoints. Identity values are taken at insert, so two transactions can
+ * commit out of position order (and a rollback leaves a hole): a reader that
+ * has seen position 12 from the second may never look back for 11, which the
+ * first commits a moment later. Now every transaction that appends locks the
+ * one `head` row first, before any stream row (so the lock order is the same
+ * everywhere and cannot deadlock), and takes its positions from it; the lock
+ * is held to the commit, so positions are handed out in commit order, and a
+ * rollback returns them. Positions written under schema 1 stay as they were.
+ */
+static const char migration_2[] =
+	"CREATE TABLE @.head (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" position bigint NOT NULL);"
+	"INSERT INTO @.head SELECT true, coalesce(max(position), 0) FROM @.events;"
+	"ALTER TABLE @.events ALTER COLUMN position DROP IDENTITY;"
+	"CREATE TABLE @.snapshots (stream_type text NOT NULL, stream_id bytea NOT NULL,"
+	" version bigint NOT NULL, format integer NOT NULL, data bytea NOT NULL,"
+	" PRIMARY KEY (stream_type, stream_id));"
+	"CREATE TABLE @.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);"
+	"CREATE OR REPLACE FUNCTION @.append(p_type text, p_id bytea, p_expected bigint,"
+	" p_token bigint, p_types bigint[], p_payloads bytea[], p_correlations uuid[],"
+	" p_causations uuid[], p_timestamps bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	" LANGUAGE plpgsql AS $f$"
+	" DECLARE n integer := cardinality(p_payloads);"
+	" BEGIN"
+	"  PERFORM 1 FROM @.head FOR UPDATE;" /* first: the one lock order */
+	"  IF p_expected < 0 THEN"
+	"   INSERT INTO @.streams AS s VALUES (p_type, p_id, n)"
+	"    ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + n"
+	"    RETURNING s.version INTO r_version;"
+	"  ELSIF p_expected = 0 THEN"
+	"   INSERT INTO @.streams AS s VALUES (p_type, p_id, n)"
+	"    ON CONFLICT (stream_type, stream_id) DO NOTHING RETURNING s.version INTO r_version;"
+	"  ELSE"
+	"   UPDATE @.streams AS s SET version = s.version + n"
+	"    WHERE s.stream_type = p_type AND s.stream_id = p_id AND s.version = p_expected"
+	"    RETURNING s.version INTO r_version;"
+	"  END IF;"
+	"  IF r_version IS NULL THEN"
+	"   r_status := 1;"
+	"   SELECT s.version INTO r_version FROM @.streams AS s"
+	"    WHERE s.stream_type = p_type AND s.stream_id = p_id;"
+	"   r_version := coalesce(r_version, 0);"
+	"   r_position := 0;"
+	"   RETURN;"
+	"  END IF;"
+	"  r_status := 0;"
+	"  UPDATE @.head SET position = position + n RETURNING position - n + 1 INTO r_position;"
+	"  INSERT INTO @.events (stream_type, stream_id, version, position, event_type,"
+	"    payload, correlation_id, causation_id, timestamp_ns, commit_token)"
+	"   SELECT p_type, p_id, r_version - n + e.i, r_position + e.i - 1, e.t, e.p, e.c, e.k,"
+	"    e.ts, p_token"
+	"   FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
+	"    WITH ORDINALITY AS e(t, p, c, k, ts, i);"
+	" END $f$;";
+
+static const char *const migrations[] = {migration_1, migration_2};
 #define MIGRATIONS (sizeof migrations / sizeof migrations[0])
 /* The version a build records is the number of migrations it knows. */
 _Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");
@@ -108,6 +166,21 @@ static const char stmt_version[] =
 static const char stmt_find[] =
 	"SELECT max(version), min(position) FROM @.events"
 	" WHERE stream_type = $1 AND stream_id = $2 AND commit_token = $3";
+
+static const char stmt_all[] =
+	"SELECT stream_type, stream_id, version, event_type, payload, correlation_id,"
+	" causation_id, timestamp_ns, position FROM @.events WHERE position >= $1"
+	" ORDER BY position LIMIT $2";
+static const char stmt_head[] = "SELECT position FROM @.head";
+static const char stmt_snap_save[] =
+	"INSERT INTO @.snapshots VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_type, stream_id)"
+	" DO UPDATE SET version = excluded.version, format = excluded.format, data = excluded.data";
+static const char stmt_snap_load[] =
+	"SELECT version, format, data FROM @.snapshots WHERE stream_type = $1 AND stream_id = $2";
+static const char stmt_cp_save[] =
+	"INSERT INTO @.checkpoints VALUES ($1, $2) ON CONFLICT (name)"
+	" DO UPDATE SET position = excluded.position";
+static const char stmt_cp_load[] = "SELECT position FROM @.checkpoints WHERE name = $1";
 
 int pg_schema_valid(const char *schema)
 {
@@ -310,11 +383,21 @@ esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 	                             OID_BYTEA_ARRAY, OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY};
 	static const Oid read[] = {OID_TEXT, OID_BYTEA, OID_INT8};
 	static const Oid find[] = {OID_TEXT, OID_BYTEA, OID_INT8};
+
+	static const Oid all[] = {OID_INT8, OID_INT8};
+	static const Oid snap[] = {OID_TEXT, OID_BYTEA, OID_INT8, OID_INT4, OID_BYTEA};
+	static const Oid cp[] = {OID_TEXT, OID_INT8};
 	esr_status st;
 
 	if ((st = prepare(c, PG_STMT_APPEND, stmt_append, schema, 9, append, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_READ, stmt_read, schema, 3, read, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK)
+	    (st = prepare(c, PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_ALL, stmt_all, schema, 2, all, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_HEAD, stmt_head, schema, 0, NULL, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_CP_LOAD, stmt_cp_load, schema, 1, cp, why, n)) != ESR_OK)
 		return st;
 	return prepare(c, PG_STMT_FIND, stmt_find, schema, 3, find, why, n);
 }
