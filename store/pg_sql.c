@@ -19,6 +19,8 @@ enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2
 
 /* The advisory lock that serialises migrations, whatever the schema. */
 #define MIGRATE_LOCK "7151936482"
+/* The first key of the (two-key) lock that orders a schema's appends. */
+#define APPEND_LOCK "715193"
 
 /*
  * Migration 1. `streams` holds one row per stream: its version is the gate
@@ -96,16 +98,16 @@ static const char migration_1[] =
  * checkpoints. Identity values are taken at insert, so two transactions can
  * commit out of position order (and a rollback leaves a hole): a reader that
  * has seen position 12 from the second may never look back for 11, which the
- * first commits a moment later. Now every transaction that appends locks the
- * one `head` row first, before any stream row (so the lock order is the same
- * everywhere and cannot deadlock), and takes its positions from it; the lock
- * is held to the commit, so positions are handed out in commit order, and a
- * rollback returns them. Positions written under schema 1 stay as they were.
+ * first commits a moment later. Now every transaction that appends first
+ * takes one transaction-scoped advisory lock per schema, before any stream
+ * row (so the lock order is the same everywhere and cannot deadlock), and
+ * numbers its events from max(position) + 1, read under that lock (the
+ * unique index makes it one index probe; under READ COMMITTED each statement
+ * sees every transaction that held the lock before). The lock is held to the
+ * commit, so positions follow commits, and a rollback takes its positions
+ * with it. Positions written under schema 1 stay as they were.
  */
 static const char migration_2[] =
-	"CREATE TABLE @.head (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
-	" position bigint NOT NULL);"
-	"INSERT INTO @.head SELECT true, coalesce(max(position), 0) FROM @.events;"
 	"ALTER TABLE @.events ALTER COLUMN position DROP IDENTITY;"
 	"CREATE TABLE @.snapshots (stream_type text NOT NULL, stream_id bytea NOT NULL,"
 	" version bigint NOT NULL, format integer NOT NULL, data bytea NOT NULL,"
@@ -118,7 +120,7 @@ static const char migration_2[] =
 	" LANGUAGE plpgsql AS $f$"
 	" DECLARE n integer := cardinality(p_payloads);"
 	" BEGIN"
-	"  PERFORM 1 FROM @.head FOR UPDATE;" /* first: the one lock order */
+	"  PERFORM pg_advisory_xact_lock(" APPEND_LOCK ", hashtext('@'));" /* first, always */
 	"  IF p_expected < 0 THEN"
 	"   INSERT INTO @.streams AS s VALUES (p_type, p_id, n)"
 	"    ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + n"
@@ -140,7 +142,7 @@ static const char migration_2[] =
 	"   RETURN;"
 	"  END IF;"
 	"  r_status := 0;"
-	"  UPDATE @.head SET position = position + n RETURNING position - n + 1 INTO r_position;"
+	"  SELECT coalesce(max(e.position), 0) + 1 INTO r_position FROM @.events AS e;"
 	"  INSERT INTO @.events (stream_type, stream_id, version, position, event_type,"
 	"    payload, correlation_id, causation_id, timestamp_ns, commit_token)"
 	"   SELECT p_type, p_id, r_version - n + e.i, r_position + e.i - 1, e.t, e.p, e.c, e.k,"
@@ -171,7 +173,7 @@ static const char stmt_all[] =
 	"SELECT stream_type, stream_id, version, event_type, payload, correlation_id,"
 	" causation_id, timestamp_ns, position FROM @.events WHERE position >= $1"
 	" ORDER BY position LIMIT $2";
-static const char stmt_head[] = "SELECT position FROM @.head";
+static const char stmt_head[] = "SELECT coalesce(max(position), 0) FROM @.events";
 static const char stmt_snap_save[] =
 	"INSERT INTO @.snapshots VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_type, stream_id)"
 	" DO UPDATE SET version = excluded.version, format = excluded.format, data = excluded.data";
