@@ -20,33 +20,6 @@
 
 #include "store_conformance.h"
 
-static const struct store_backend *backend;
-static int thread_failures;
-#define THREAD_CHECK(cond)                                                         \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			__atomic_add_fetch(&thread_failures, 1, __ATOMIC_RELAXED);  \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-			        __LINE__, #cond);                                  \
-		}                                                                  \
-	} while (0)
-
-static int open_store(void **state)
-{
-	esr_store *s = NULL;
-
-	if (backend->open(backend->arg, &s) != ESR_OK)
-		return -1;
-	*state = s;
-	return 0;
-}
-
-static int close_store(void **state)
-{
-	esr_store_close(*state);
-	return 0;
-}
-
 static esr_stream_id sid_of(const char *type, const char *id)
 {
 	return (esr_stream_id){.type = type, .id = id, .id_len = strlen(id)};
@@ -308,7 +281,7 @@ static void wait_returns_when_the_head_moves(void **state)
 	assert_int_equal(head, 1);
 	assert_true(now_ms() - t0 < 15000); /* woken, not timed out */
 	pthread_join(t, NULL);
-	assert_int_equal(thread_failures, 0);
+	assert_int_equal(conformance_thread_failures, 0);
 }
 
 /* --- subscriptions ------------------------------------------------------------- */
@@ -387,7 +360,7 @@ static void subscription_hands_over_from_catch_up_to_live(void **state)
 	int i;
 
 	feed_init(&f);
-	thread_failures = 0;
+	conformance_thread_failures = 0;
 	write_mixed(&history); /* to catch up on */
 	for (i = 0; i < 3; i++) {
 		w[i] = (struct writer){s, i, 150};
@@ -397,7 +370,7 @@ static void subscription_hands_over_from_catch_up_to_live(void **state)
 	assert_int_equal(esr_subscribe(s, 1, on_event, &f, NULL, &sub), ESR_OK);
 	for (i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
-	assert_int_equal(thread_failures, 0);
+	assert_int_equal(conformance_thread_failures, 0);
 	assert_int_equal(esr_store_head(s, &head), ESR_OK);
 	assert_int_equal(esr_subscription_wait(sub, head, 60000), ESR_OK);
 	assert_int_equal(esr_subscription_stop(sub), ESR_OK);
@@ -527,9 +500,9 @@ static void a_blocked_handler_never_holds_up_appends(void **state)
 	feed_init(&f);
 	f.gate_closed = 1; /* the handler cannot finish a single event */
 	assert_int_equal(esr_subscribe(s, 1, on_event, &f, NULL, &sub), ESR_OK);
-	thread_failures = 0;
+	conformance_thread_failures = 0;
 	write_mixed(&w); /* every append completes meanwhile */
-	assert_int_equal(thread_failures, 0);
+	assert_int_equal(conformance_thread_failures, 0);
 	assert_int_equal(esr_subscription_stats_get(sub, &st), ESR_OK);
 	assert_int_equal(st.handled, 0);
 	pthread_mutex_lock(&f.lock);
@@ -674,7 +647,7 @@ static void snapshot_arguments_are_checked(void **state)
 
 int esr_store_conformance_global(const struct store_backend *b)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, open_store, close_store)
+#define T(name) cmocka_unit_test_setup_teardown(name, conformance_open, conformance_close)
 	const struct CMUnitTest tests[] = {
 		T(positions_are_gapless_and_follow_appends),
 		T(stream_reads_carry_the_same_positions),
@@ -694,7 +667,6 @@ int esr_store_conformance_global(const struct store_backend *b)
 #undef T
 	char group[80];
 
-	backend = b;
 	snprintf(group, sizeof group, "store conformance, global order: %s", b->name);
 	return cmocka_run_group_tests_name(group, tests, NULL, NULL);
 }

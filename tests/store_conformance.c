@@ -20,22 +20,9 @@
 
 static const struct store_backend *backend;
 
-/*
- * cmocka's assertions jump back to the test's frame, which only works on the
- * test's own thread. Worker threads count failures with THREAD_CHECK instead;
- * the test asserts the count is zero after joining them.
- */
-static int thread_failures;
-#define THREAD_CHECK(cond)                                                     \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			__atomic_add_fetch(&thread_failures, 1, __ATOMIC_RELAXED); \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,   \
-			        __LINE__, #cond);                              \
-		}                                                              \
-	} while (0)
+int conformance_thread_failures;
 
-static int open_store(void **state)
+int conformance_open(void **state)
 {
 	esr_store *s = NULL;
 
@@ -45,7 +32,7 @@ static int open_store(void **state)
 	return 0;
 }
 
-static int close_store(void **state)
+int conformance_close(void **state)
 {
 	esr_store_close(*state);
 	return 0;
@@ -644,7 +631,7 @@ static void concurrent_appenders(esr_store *s, int checked)
 	pthread_barrier_t go;
 	uint32_t i, conflicts = 0;
 
-	thread_failures = 0;
+	conformance_thread_failures = 0;
 	pthread_barrier_init(&go, NULL, WRITERS);
 	pthread_create(&tw, NULL, watch, &w);
 	for (i = 0; i < WRITERS; i++) {
@@ -658,7 +645,7 @@ static void concurrent_appenders(esr_store *s, int checked)
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(tw, NULL);
 	pthread_barrier_destroy(&go);
-	assert_int_equal(thread_failures, 0);
+	assert_int_equal(conformance_thread_failures, 0);
 	assert_false(w.torn);
 	assert_true(w.reads > 0);
 	check_log(s, &sid);
@@ -774,7 +761,7 @@ static void lookups_stay_right_while_streams_are_created(void **state)
 		sid = stream_of("Grow", id);
 		assert_int_equal(append_n(*state, &sid, 0, 1, (size_t)(i % 3 + 1), NULL), ESR_OK);
 	}
-	thread_failures = 0;
+	conformance_thread_failures = 0;
 	for (i = 0; i < 4; i++) {
 		g[i] = (struct grower){*state, i, &stop, 0};
 		pthread_create(&t[i], NULL, i < 2 ? create_streams : look_up_known, &g[i]);
@@ -784,7 +771,7 @@ static void lookups_stay_right_while_streams_are_created(void **state)
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t[2], NULL);
 	pthread_join(t[3], NULL);
-	assert_int_equal(thread_failures, 0);
+	assert_int_equal(conformance_thread_failures, 0);
 	assert_true(g[2].lookups + g[3].lookups > 0);
 	for (i = 0; i < CREATED_PER_THREAD; i += 997) {
 		esr_stream_id sid;
@@ -887,7 +874,7 @@ static void resolved_appends_match_appends_by_id(void **state)
 
 int esr_store_conformance_run(const struct store_backend *b)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, open_store, close_store)
+#define T(name) cmocka_unit_test_setup_teardown(name, conformance_open, conformance_close)
 	const struct CMUnitTest tests[] = {
 		T(absent_stream_is_empty_at_version_0),
 		T(versions_start_at_1_and_stay_contiguous),

@@ -15,11 +15,32 @@ struct store_backend {
 	void *arg;
 };
 
+/*
+ * What both halves of the suite share. cmocka's assertions jump back to the
+ * test's frame, which only works on the test's own thread: worker threads
+ * count failures with THREAD_CHECK instead, and the test asserts the count is
+ * zero after joining them. conformance_open/close are every test's setup and
+ * teardown: a fresh store from the backend under test, then closed.
+ */
+extern int conformance_thread_failures;
+#define THREAD_CHECK(cond)                                                          \
+	do {                                                                        \
+		if (!(cond)) {                                                      \
+			__atomic_add_fetch(&conformance_thread_failures, 1,          \
+			                   __ATOMIC_RELAXED);                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,        \
+			        __LINE__, #cond);                                   \
+		}                                                                   \
+	} while (0)
+int conformance_open(void **state);
+int conformance_close(void **state);
+
 /* Runs every conformance test against `backend`; returns failed test count. */
 int esr_store_conformance_run(const struct store_backend *backend);
 
 /* The section on positions, subscriptions, checkpoints and snapshots
- * (tests/conformance_global.c); esr_store_conformance_run runs it too. */
+ * (tests/conformance_global.c), for esr_store_conformance_run to call once it
+ * has chosen the backend. */
 int esr_store_conformance_global(const struct store_backend *backend);
 
 #endif
