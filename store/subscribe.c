@@ -30,8 +30,6 @@
 /* A store read that fails with ESR_EIO is tried again after this long. */
 #define RETRY_MS 100
 
-/* The handler's thread was told to stop between two events. */
-#define STOPPED ESR_ECANCELED
 
 struct esr_subscription {
 	esr_store *store;
@@ -48,6 +46,7 @@ struct esr_subscription {
 	uint64_t position, handled, checkpoint, reads, waits, errors;
 	int status; /* an esr_status */
 	int stop;
+	int halted; /* the thread saw `stop` between two events (thread only) */
 	int waiters;
 
 	pthread_t thread;
@@ -107,10 +106,12 @@ static esr_status deliver(void *ctx, const esr_recorded_event *event)
 	esr_subscription *sub = ctx;
 	esr_status st;
 
-	if (ck_pr_load_int(&sub->stop))
-		return STOPPED;
+	if (ck_pr_load_int(&sub->stop)) {
+		sub->halted = 1; /* tells run() this ECANCELED is ours, not the handler's */
+		return ESR_ECANCELED;
+	}
 	if ((st = sub->handler(sub->ctx, event)) != ESR_OK)
-		return st == STOPPED ? ESR_EIO : st; /* keep STOPPED ours alone */
+		return st;
 	ck_pr_store_64(&sub->position, event->position);
 	ck_pr_store_64(&sub->handled, sub->handled + 1);
 	if (++sub->since_save >= sub->opt.checkpoint_every)
@@ -152,7 +153,7 @@ static void *run(void *arg)
 		ck_pr_inc_64(&sub->waits);
 		esr_store_wait(sub->store, from - 1, sub->opt.poll_ms);
 	}
-	if (st != ESR_OK && st != STOPPED) {
+	if (st != ESR_OK && !sub->halted) {
 		save_checkpoint(sub); /* everything before the failure was handled */
 		ck_pr_store_int(&sub->status, (int)st);
 	}
