@@ -351,6 +351,7 @@ static void publish(struct file_store *fs, struct pending *q, const struct loc *
 		}
 		free(p);
 	}
+	file_all_wake(fs);
 }
 
 static void fail_all(struct pending *q)
@@ -535,6 +536,7 @@ static void release(struct file_store *fs)
 	pthread_mutex_destroy(&fs->wait_lock);
 	pthread_cond_destroy(&fs->wait_cond);
 	pthread_mutex_destroy(&fs->snap_lock);
+	pthread_mutex_destroy(&fs->ckpt_lock);
 	free(fs->dir);
 	free(fs);
 }
@@ -633,6 +635,7 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	pthread_mutex_init(&fs->wait_lock, NULL);
 	esr__cond_init_monotonic(&fs->wait_cond);
 	pthread_mutex_init(&fs->snap_lock, NULL);
+	pthread_mutex_init(&fs->ckpt_lock, NULL);
 	if (o)
 		fs->opt = *o;
 	else

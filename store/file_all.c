@@ -7,8 +7,9 @@
  * publishes fs->all.committed with release after each append, exactly as it
  * publishes a stream's versions; global readers load it with acquire and
  * never read past it. A reader waiting at the head sleeps on a condition
- * variable the writer signals only when someone waits (`waiters`, under
- * wait_lock), so an append costs one uncontended check, not a broadcast.
+ * variable the writer signals only when someone waits: once per batch, the
+ * writer fences and loads `waiters`, and takes wait_lock only if it is not
+ * zero, so a batch nobody waits for costs one fence, not a lock.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -26,9 +27,21 @@ void file_all_publish(struct file_store *fs, uint64_t last)
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&fs->all.committed);
 	ck_pr_store_64(&fs->all.committed, last);
+}
+
+/*
+ * The writer stores `committed`, fences, then loads `waiters`; a waiter
+ * stores `waiters`, fences, then loads `committed`. One of them sees the
+ * other's store: either the waiter does not sleep, or the writer broadcasts,
+ * and taking wait_lock for that waits until the waiter is inside its wait.
+ */
+void file_all_wake(struct file_store *fs)
+{
+	ck_pr_fence_memory();
+	if (ck_pr_load_uint(&fs->waiters) == 0)
+		return;
 	pthread_mutex_lock(&fs->wait_lock);
-	if (fs->waiters)
-		pthread_cond_broadcast(&fs->wait_cond);
+	pthread_cond_broadcast(&fs->wait_cond);
 	pthread_mutex_unlock(&fs->wait_lock);
 }
 
@@ -75,13 +88,12 @@ esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms)
 
 	esr__deadline(&until, timeout_ms);
 	pthread_mutex_lock(&fs->wait_lock);
-	fs->waiters++;
-	/* The writer stores `committed` before it takes wait_lock to look for
-	 * waiters, so checking under the lock cannot miss its signal. */
+	ck_pr_store_uint(&fs->waiters, ck_pr_load_uint(&fs->waiters) + 1);
+	ck_pr_fence_memory(); /* see file_all_wake */
 	while (ck_pr_load_64(&fs->all.committed) <= after &&
 	       pthread_cond_timedwait(&fs->wait_cond, &fs->wait_lock, &until) == 0)
 		;
-	fs->waiters--;
+	ck_pr_store_uint(&fs->waiters, ck_pr_load_uint(&fs->waiters) - 1);
 	pthread_mutex_unlock(&fs->wait_lock);
 	return ESR_OK;
 }

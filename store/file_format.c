@@ -158,6 +158,14 @@ size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapsho
 	return len;
 }
 
+uint32_t snap_rec_claimed(const uint8_t hdr[SNAP_HEADER])
+{
+	uint32_t len = get32(hdr + 4);
+
+	return get32(hdr + 8) == SNAP_MAGIC && len > SNAP_HEADER && len <= SNAP_REC_MAX ? len
+	                                                                                  : 0;
+}
+
 int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
 {
 	uint32_t len;

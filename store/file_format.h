@@ -70,7 +70,11 @@ struct snap_rec {
 	esr_snapshot snap; /* data points into the buffer */
 };
 
+#define SNAP_REC_MAX (SNAP_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_SNAPSHOT_MAX)
+
 size_t snap_rec_size(const esr_stream_id *sid, uint32_t len);
+/* The length a record header claims, or 0 if it cannot be a record's. */
+uint32_t snap_rec_claimed(const uint8_t hdr[SNAP_HEADER]);
 size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap);
 /* 0 for a whole, valid record at buf; -1 otherwise. */
 int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r);

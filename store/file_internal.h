@@ -85,12 +85,13 @@ struct file_store {
 	struct fstream all;
 	pthread_mutex_t wait_lock; /* esr_store_wait sleepers on all.committed */
 	pthread_cond_t wait_cond;
-	unsigned waiters;
+	unsigned waiters;          /* changed under wait_lock, read with ck_pr */
 
 	/* Snapshots (store/file_snapshot.c): snapshots.log, appended under snap_lock. */
 	pthread_mutex_t snap_lock;
 	int snap_fd;
 	uint64_t snap_size;
+	pthread_mutex_t ckpt_lock; /* checkpoint saves, one at a time */
 };
 
 /* Index: make room for version v in s (writer only); NULL on ENOMEM. */
@@ -113,8 +114,10 @@ uint64_t file_committed_of(struct fstream *s);
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
 
 /* The global order (store/file_all.c): publish positions up to `last`
- * (writer, after their locations are in fs->all), and the vtable entries. */
+ * (writer, after their locations are in fs->all), wake the waiters once a
+ * batch is published, and the vtable entries. */
 void file_all_publish(struct file_store *fs, uint64_t last);
+void file_all_wake(struct file_store *fs);
 esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                          void *ctx, uint64_t *next);
 esr_status file_head(void *impl, uint64_t *position);
@@ -123,8 +126,9 @@ esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms);
 esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r);
 
-/* Snapshots and checkpoints (store/file_snapshot.c). open scans and trims
- * snapshots.log at open; close closes it. */
+/* Snapshots and checkpoints (store/file_snapshot.c). open indexes
+ * snapshots.log (cut at its first bad record, compacted when mostly
+ * superseded); close closes it. */
 esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
 void file_snapshots_close(struct file_store *fs);
 esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);

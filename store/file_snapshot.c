@@ -5,9 +5,10 @@
  * each stream remembers where its last one starts. They are written without
  * fsync: a snapshot lost or torn by a crash only costs the next activation a
  * longer replay, since the runtime checks every snapshot it loads and replays
- * when one is missing or bad. At open the file is scanned and cut at the
- * first record that does not check. It is not compacted: superseded records
- * stay until the file is deleted (which loses nothing but speed).
+ * when one is missing or bad. At open the file is read record by record and
+ * cut at the first record that does not check; if superseded records then
+ * outweigh the live ones (and make at least COMPACT_MIN bytes), the live ones
+ * are copied to a new file that replaces it atomically.
  *
  * A checkpoint is a file of its own, checkpoint.NAME, replaced atomically
  * (written to a temporary, synced, renamed, directory synced), so a crash
@@ -26,6 +27,9 @@
 #include "store/file_internal.h"
 #include "store/file_io.h"
 
+#define COMPACT_MIN (1u << 20)
+#define WINDOW (1u << 20) /* read at open this much at a time */
+
 static struct fstream *stream_of(struct file_store *fs, const char *type, const void *id,
                                  size_t id_len)
 {
@@ -35,50 +39,208 @@ static struct fstream *stream_of(struct file_store *fs, const char *type, const 
 	return file_stream(fs, &k);
 }
 
-/* Index the valid records of snapshots.log; cut it after the last one. */
-static esr_status scan(struct file_store *fs, const uint8_t *buf, size_t len)
+/* The stream named by a record's type and id, created if absent. */
+static struct fstream *stream_of_rec(struct file_store *fs, const struct snap_rec *r)
 {
-	size_t off = 0;
-	struct snap_rec r;
+	char type[ESR_TYPE_NAME_MAX + 1];
 
-	while (off < len && snap_rec_decode(buf + off, len - off, &r) == 0) {
-		char type[ESR_TYPE_NAME_MAX + 1];
-		struct fstream *s;
-		memcpy(type, r.type, r.type_len);
-		type[r.type_len] = '\0';
-		if ((s = stream_of(fs, type, r.id, r.id_len)) == NULL)
-			return ESR_ENOMEM;
-		s->snap_offset = off;
-		s->snap_length = r.length;
-		off += r.length;
+	memcpy(type, r->type, r->type_len);
+	type[r->type_len] = '\0';
+	return stream_of(fs, type, r->id, r->id_len);
+}
+
+static void snap_path(const struct file_store *fs, const char *suffix, char *path,
+                      size_t size)
+{
+	snprintf(path, size, "%s/snapshots.log%s", fs->dir, suffix);
+}
+
+static esr_status sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	esr_status st = fd >= 0 && fio.fdatasync(fd) == 0 ? ESR_OK : ESR_EIO;
+
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+/* File bytes [base, base + have) in buf: snapshots.log read at open. */
+struct window {
+	int fd;
+	uint64_t size, base;
+	size_t have, cap;
+	uint8_t *buf;
+};
+
+static esr_status pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+	ssize_t got;
+
+	while (n > 0) {
+		got = pread(fd, buf, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return ESR_EIO;
+		buf += got;
+		off += (uint64_t)got;
+		n -= (size_t)got;
 	}
-	fs->snap_size = off;
-	return off < len && ftruncate(fs->snap_fd, (off_t)off) != 0 ? ESR_EIO : ESR_OK;
+	return ESR_OK;
+}
+
+/* Point *out at the file's bytes [off, off + need), or NULL past its end. */
+static esr_status window_at(struct window *w, uint64_t off, size_t need, const uint8_t **out)
+{
+	size_t want;
+
+	*out = NULL;
+	if (off + need > w->size)
+		return ESR_OK; /* a torn tail */
+	if (off < w->base || off + need > w->base + w->have) {
+		if (need > w->cap) {
+			uint8_t *nb = realloc(w->buf, need > WINDOW ? need : WINDOW);
+			if (nb == NULL)
+				return ESR_ENOMEM;
+			w->buf = nb;
+			w->cap = need > WINDOW ? need : WINDOW;
+		}
+		want = w->size - off < w->cap ? (size_t)(w->size - off) : w->cap;
+		w->base = off;
+		w->have = 0;
+		if (pread_all(w->fd, w->buf, want, off) != ESR_OK)
+			return ESR_EIO;
+		w->have = want;
+	}
+	*out = w->buf + (off - w->base);
+	return ESR_OK;
+}
+
+/* Index the valid records of the file; *end: where they end, *live: the
+ * bytes of the records that are some stream's latest. */
+static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, uint64_t *live)
+{
+	uint64_t off = 0;
+	const uint8_t *p;
+	esr_status st;
+	struct snap_rec r;
+	struct fstream *s;
+	uint32_t len;
+
+	*live = 0;
+	for (;;) {
+		if ((st = window_at(w, off, SNAP_HEADER, &p)) != ESR_OK || p == NULL)
+			break;
+		if ((len = snap_rec_claimed(p)) == 0 ||
+		    (st = window_at(w, off, len, &p)) != ESR_OK || p == NULL ||
+		    snap_rec_decode(p, len, &r) != 0)
+			break;
+		if ((s = stream_of_rec(fs, &r)) == NULL)
+			return ESR_ENOMEM;
+		*live = *live + len - s->snap_length; /* it was counted */
+		s->snap_offset = off;
+		s->snap_length = len;
+		off += len;
+	}
+	*end = off;
+	return st;
+}
+
+/* Copying the live records to a new file (keyset_scan's visitor). */
+struct compact {
+	struct file_store *fs;
+	int fd;
+	uint64_t size;
+	uint8_t *buf;
+	size_t cap;
+	esr_status st;
+};
+
+static void copy_live(void *ctx, struct esr__keyset *ks, struct esr__key *k)
+{
+	struct compact *c = ctx;
+	struct fstream *s = (struct fstream *)k;
+
+	(void)ks;
+	if (c->st != ESR_OK || s->snap_length == 0)
+		return;
+	if (s->snap_length > c->cap) {
+		uint8_t *nb = realloc(c->buf, s->snap_length);
+		if (nb == NULL) {
+			c->st = ESR_ENOMEM;
+			return;
+		}
+		c->buf = nb;
+		c->cap = s->snap_length;
+	}
+	if (pread_all(c->fs->snap_fd, c->buf, s->snap_length, s->snap_offset) != ESR_OK ||
+	    fio.write(c->fd, c->buf, s->snap_length) != (ssize_t)s->snap_length) {
+		c->st = ESR_EIO;
+		return;
+	}
+	s->snap_offset = c->size;
+	c->size += s->snap_length;
+}
+
+/*
+ * Replace the file with one holding only the live records. The new file is
+ * synced before it is renamed over the old, so a crash leaves one or the
+ * other whole. On failure the streams are indexed again from the old file.
+ */
+static esr_status compact(struct file_store *fs, struct window *w)
+{
+	struct compact c = {fs, -1, 0, NULL, 0, ESR_OK};
+	char tmp[4096], path[4096];
+	uint64_t end, live;
+
+	snap_path(fs, ".tmp", tmp, sizeof tmp);
+	snap_path(fs, "", path, sizeof path);
+	c.fd = fio.open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c.fd < 0)
+		c.st = ESR_EIO;
+	else
+		esr__keyset_scan(fs->streams, copy_live, &c);
+	free(c.buf);
+	if (c.st == ESR_OK && (fio.fdatasync(c.fd) != 0 || rename(tmp, path) != 0))
+		c.st = ESR_EIO;
+	if (c.st == ESR_OK) {
+		close(fs->snap_fd);
+		fs->snap_fd = c.fd;
+		fs->snap_size = c.size;
+		return sync_dir(fs->dir);
+	}
+	if (c.fd >= 0)
+		close(c.fd);
+	unlink(tmp);
+	return scan(fs, w, &end, &live); /* undo the moved offsets */
 }
 
 esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size)
 {
+	struct window w = {.fd = -1};
 	char path[4096];
 	struct stat st;
-	uint8_t *buf = NULL;
+	uint64_t live = 0;
 	esr_status rc = ESR_EIO;
 
-	snprintf(path, sizeof path, "%s/snapshots.log", fs->dir);
+	snap_path(fs, "", path, sizeof path);
 	if ((fs->snap_fd = fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
 	    fstat(fs->snap_fd, &st) != 0)
 		goto out;
-	if (st.st_size > 0 && (buf = malloc((size_t)st.st_size)) == NULL) {
-		rc = ESR_ENOMEM;
+	w.fd = fs->snap_fd;
+	w.size = (uint64_t)st.st_size;
+	if ((rc = scan(fs, &w, &fs->snap_size, &live)) != ESR_OK)
 		goto out;
-	}
-	if (st.st_size > 0 && pread(fs->snap_fd, buf, (size_t)st.st_size, 0) != st.st_size)
-		goto out;
-	rc = scan(fs, buf, (size_t)st.st_size);
+	if (fs->snap_size < w.size && ftruncate(fs->snap_fd, (off_t)fs->snap_size) != 0)
+		rc = ESR_EIO; /* a torn tail: cut, so that appends follow valid records */
+	else if (fs->snap_size - live >= COMPACT_MIN && fs->snap_size - live > live)
+		rc = compact(fs, &w);
 out:
 	if (rc != ESR_OK && why != NULL)
 		snprintf(why, why_size, "%s: %s", path,
 		         rc == ESR_ENOMEM ? "out of memory" : strerror(errno));
-	free(buf);
+	free(w.buf);
 	return rc;
 }
 
@@ -119,27 +281,29 @@ esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot
                               void *ctx)
 {
 	struct file_store *fs = impl;
-	uint64_t off;
-	uint32_t len;
+	struct esr__key k;
+	struct fstream *s;
+	uint64_t off = 0;
+	uint32_t len = 0;
 	uint8_t *buf;
 	struct snap_rec r;
-	struct fstream *s;
 	esr_status st = ESR_OK;
 
+	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
+	if ((s = (struct fstream *)esr__keyset_get(fs->streams, &k)) == NULL)
+		return ESR_OK; /* an unknown stream has no snapshot: nothing to create */
 	pthread_mutex_lock(&fs->snap_lock);
-	s = stream_of(fs, sid->type, sid->id, sid->id_len);
-	off = s ? s->snap_offset : 0;
-	len = s ? s->snap_length : 0;
+	off = s->snap_offset;
+	len = s->snap_length;
 	pthread_mutex_unlock(&fs->snap_lock);
 	if (len == 0)
-		return s ? ESR_OK : ESR_ENOMEM;
+		return ESR_OK;
 	if ((buf = malloc(len)) == NULL)
 		return ESR_ENOMEM;
 	/* A record that no longer checks (the disk rotted) loads as none. */
-	if (pread(fs->snap_fd, buf, len, (off_t)off) == (ssize_t)len &&
-	    snap_rec_decode(buf, len, &r) == 0 && r.id_len == sid->id_len &&
-	    r.type_len == strlen(sid->type) && memcmp(r.type, sid->type, r.type_len) == 0 &&
-	    memcmp(r.id, sid->id, r.id_len) == 0)
+	if (pread_all(fs->snap_fd, buf, len, off) == ESR_OK && snap_rec_decode(buf, len, &r) == 0 &&
+	    r.id_len == sid->id_len && r.type_len == strlen(sid->type) &&
+	    memcmp(r.type, sid->type, r.type_len) == 0 && memcmp(r.id, sid->id, r.id_len) == 0)
 		st = fn(ctx, &r.snap);
 	free(buf);
 	return st;
@@ -149,16 +313,6 @@ static void ckpt_path(const struct file_store *fs, const char *name, const char 
                       char *path, size_t size)
 {
 	snprintf(path, size, "%s/checkpoint.%s%s", fs->dir, name, suffix);
-}
-
-static esr_status sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	esr_status st = fd >= 0 && fio.fdatasync(fd) == 0 ? ESR_OK : ESR_EIO;
-
-	if (fd >= 0)
-		close(fd);
-	return st;
 }
 
 esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
@@ -172,17 +326,21 @@ esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
 	ckpt_encode(rec, position);
 	ckpt_path(fs, name, ".tmp", tmp, sizeof tmp);
 	ckpt_path(fs, name, "", path, sizeof path);
-	if ((fd = fio.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		return ESR_EIO;
-	if (fio.write(fd, rec, sizeof rec) == (ssize_t)sizeof rec && fio.fdatasync(fd) == 0)
-		st = ESR_OK;
-	close(fd);
-	if (st == ESR_OK && rename(tmp, path) != 0)
-		st = ESR_EIO;
-	if (st == ESR_OK)
-		st = sync_dir(fs->dir);
-	if (st != ESR_OK)
-		unlink(tmp);
+	/* Two saves of one name would share the temporary file. */
+	pthread_mutex_lock(&fs->ckpt_lock);
+	if ((fd = fio.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
+		if (fio.write(fd, rec, sizeof rec) == (ssize_t)sizeof rec &&
+		    fio.fdatasync(fd) == 0)
+			st = ESR_OK;
+		close(fd);
+		if (st == ESR_OK && rename(tmp, path) != 0)
+			st = ESR_EIO;
+		if (st == ESR_OK)
+			st = sync_dir(fs->dir);
+		if (st != ESR_OK)
+			unlink(tmp);
+	}
+	pthread_mutex_unlock(&fs->ckpt_lock);
 	return st;
 }
 
@@ -190,7 +348,7 @@ esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position
 {
 	struct file_store *fs = impl;
 	char path[4096];
-	uint8_t rec[CKPT_SIZE];
+	uint8_t rec[CKPT_SIZE + 1]; /* one more: a longer file is not a checkpoint */
 	ssize_t got;
 	int fd;
 
@@ -203,6 +361,5 @@ esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position
 	close(fd);
 	if (got < 0)
 		return ESR_EIO;
-	return got == (ssize_t)sizeof rec && ckpt_decode(rec, position) == 0 ? ESR_OK
-	                                                                      : ESR_ECORRUPT;
+	return got == CKPT_SIZE && ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;
 }
