@@ -10,8 +10,12 @@
  * a pipe. The parent kills the child with SIGKILL after a random 1-40 ms,
  * reopens the store and checks: every acknowledged version is there, each
  * stream's versions run 1..n without gaps, and every event's payload is the
- * one written for it. The store lives on across rounds, so each round also
- * recovers every earlier round's torn tail.
+ * one written for it. The global order must hold every event once: positions
+ * 1..head without a gap, each stream's events in version order. Meanwhile
+ * one more thread saves snapshots and a checkpoint: after the kill the
+ * checkpoint must load (never torn) at its acknowledged value or the next,
+ * and every snapshot loads whole or not at all. The store lives on across
+ * rounds, so each round also recovers every earlier round's torn tails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +34,8 @@
 #define THREADS 8
 #define STREAMS_PER_THREAD 4
 #define STREAMS (THREADS * STREAMS_PER_THREAD)
+#define SNAPSHOTTED 4           /* streams "Snap"/0..3, no events, only snapshots */
+#define CHECKPOINT STREAMS      /* the ack of a saved checkpoint */
 
 struct ack {
 	uint32_t stream;
@@ -99,10 +105,47 @@ static void *append_loop(void *arg)
 	return NULL;
 }
 
+/* A snapshot's data: its version's payload pattern, 48 to 4047 bytes long. */
+static uint32_t snap_data(uint64_t version, uint8_t *out)
+{
+	uint32_t len = 48 + (uint32_t)(version * 977 % 4000), at;
+
+	for (at = 0; at < len; at += 48)
+		payload_of(SNAPSHOTTED, version + at, out + at);
+	return len;
+}
+
+/* Snapshots of the Snap streams and checkpoint "crash", numbered on from
+ * what the store holds, each checkpoint acknowledged. */
+static void *snapshot_loop(void *arg)
+{
+	esr_store *s = arg;
+	static uint8_t data[4096 + 48];
+	uint64_t i;
+
+	if (esr_store_checkpoint_load(s, "crash", &i) != ESR_OK)
+		_exit(6);
+	for (i++;; i++) {
+		char id[16];
+		esr_stream_id sid = {"Snap", id, 0};
+		esr_snapshot snap = {i, 1, 0, data};
+		struct ack a = {CHECKPOINT, i};
+
+		sid.id_len = (size_t)snprintf(id, sizeof id, "%u", (unsigned)(i % SNAPSHOTTED));
+		snap.len = snap_data(i, data);
+		if (esr_store_snapshot_save(s, &sid, &snap) != ESR_OK ||
+		    esr_store_checkpoint_save(s, "crash", i) != ESR_OK)
+			_exit(7);
+		if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
+			_exit(5);
+	}
+	return NULL;
+}
+
 static void child(int fd)
 {
 	struct worker w[THREADS];
-	pthread_t t[THREADS];
+	pthread_t t[THREADS + 1];
 	esr_store *s;
 	int i;
 
@@ -113,6 +156,7 @@ static void child(int fd)
 		w[i] = (struct worker){s, (uint32_t)(i * STREAMS_PER_THREAD)};
 		pthread_create(&t[i], NULL, append_loop, &w[i]);
 	}
+	pthread_create(&t[THREADS], NULL, snapshot_loop, s);
 	for (;;)
 		pause(); /* until the parent's SIGKILL */
 }
@@ -136,12 +180,110 @@ static esr_status verify(void *ctx, const esr_recorded_event *r)
 	return ESR_OK;
 }
 
+/* The global order as read back: every stream's next version. */
+struct global {
+	uint64_t next_position, next[STREAMS];
+	int bad;
+};
+
+static esr_status verify_global(void *ctx, const esr_recorded_event *r)
+{
+	struct global *g = ctx;
+	uint8_t want[48];
+	char id[16] = "";
+	unsigned k;
+	char tail;
+
+	if (r->stream.id_len < sizeof id) /* ids are not NUL-terminated */
+		memcpy(id, r->stream.id, r->stream.id_len);
+	if (r->position != g->next_position++ || strcmp(r->stream.type, "Crash") != 0 ||
+	    sscanf(id, "s-%u%c", &k, &tail) != 1 || k >= STREAMS ||
+	    r->version != g->next[k] + 1 || r->event.payload_len != 48) {
+		g->bad = 1;
+		return ESR_ECORRUPT;
+	}
+	g->next[k]++;
+	payload_of(k, r->version, want);
+	g->bad |= memcmp(r->event.payload, want, 48) != 0;
+	return ESR_OK;
+}
+
+/* Positions 1..head, once each, every stream in order up to its version. */
+static int check_global(esr_store *s, const uint64_t *version, int round)
+{
+	static struct global g;
+	uint64_t head = 0, from = 1, total = 0;
+	esr_status st = ESR_OK;
+	uint32_t k;
+
+	memset(&g, 0, sizeof g);
+	g.next_position = 1;
+	esr_store_head(s, &head);
+	while (st == ESR_OK && from <= head)
+		st = esr_store_read_all(s, from, 1000, verify_global, &g, &from);
+	for (k = 0; k < STREAMS; k++) {
+		g.bad |= g.next[k] != version[k];
+		total += version[k];
+	}
+	if (st == ESR_OK && !g.bad && from == head + 1 && head == total)
+		return 0;
+	fprintf(stderr, "round %d: global order: head %llu, %llu events in streams, read "
+	        "through %llu (%s)%s\n", round, (unsigned long long)head,
+	        (unsigned long long)total, (unsigned long long)(from - 1), esr_strerror(st),
+	        g.bad ? ", out of order or damaged" : "");
+	return 1;
+}
+
+static uint64_t snapshots_loaded;
+
+static esr_status verify_snap(void *ctx, const esr_snapshot *snap)
+{
+	static uint8_t want[4096 + 48];
+	unsigned k = *(unsigned *)ctx;
+
+	if (snap->version % SNAPSHOTTED != k || snap->len != snap_data(snap->version, want) ||
+	    memcmp(snap->data, want, snap->len) != 0)
+		return ESR_ECORRUPT;
+	snapshots_loaded++;
+	return ESR_OK;
+}
+
+/* The checkpoint is the acknowledged one or the next (saved, not yet told),
+ * which the next round then counts as acknowledged, since it continues from
+ * it; every snapshot is whole or absent. */
+static int check_extras(esr_store *s, uint64_t *acked, int round)
+{
+	uint64_t at = 0;
+	unsigned k;
+	esr_status st = esr_store_checkpoint_load(s, "crash", &at);
+	int failures = 0;
+
+	if (st != ESR_OK || at < *acked || at > *acked + 1) {
+		fprintf(stderr, "round %d: checkpoint %llu (%s), acknowledged %llu\n", round,
+		        (unsigned long long)at, esr_strerror(st), (unsigned long long)*acked);
+		failures++;
+	}
+	*acked = at;
+	for (k = 0; k < SNAPSHOTTED; k++) {
+		char id[16];
+		esr_stream_id sid = {"Snap", id, 0};
+
+		sid.id_len = (size_t)snprintf(id, sizeof id, "%u", k);
+		if ((st = esr_store_snapshot_load(s, &sid, verify_snap, &k)) != ESR_OK) {
+			fprintf(stderr, "round %d: snapshot %u: %s\n", round, k, esr_strerror(st));
+			failures++;
+		}
+	}
+	return failures;
+}
+
 /* Reopen and check every stream against the acknowledged versions. */
-static int check_store(const uint64_t *acked, int round)
+static int check_store(uint64_t *acked, int round)
 {
 	char why[512] = "";
 	esr_file_store_options o;
 	esr_store *s;
+	uint64_t versions[STREAMS];
 	uint32_t k;
 	int failures = 0;
 
@@ -169,7 +311,10 @@ static int check_store(const uint64_t *acked, int round)
 			        c.bad ? ", damaged or out of order" : "");
 			failures++;
 		}
+		versions[k] = version;
 	}
+	failures += check_global(s, versions, round);
+	failures += check_extras(s, &acked[CHECKPOINT], round);
 	esr_store_close(s);
 	return failures;
 }
@@ -178,7 +323,7 @@ int main(int argc, char **argv)
 {
 	static char tmp[] = "/tmp/esr-crash-XXXXXX";
 	int rounds = argc > 1 ? atoi(argv[1]) : 50, round, failures = 0;
-	uint64_t acked[STREAMS] = {0}, total = 0;
+	uint64_t acked[STREAMS + 1] = {0}, total = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 
 	if (rounds <= 0) {
@@ -207,9 +352,9 @@ int main(int argc, char **argv)
 		nanosleep(&nap, NULL);
 		kill(pid, SIGKILL);
 		while ((got = read(p[0], &a, sizeof a)) == (ssize_t)sizeof a) {
-			if (a.stream < STREAMS && a.version > acked[a.stream])
+			if (a.stream <= CHECKPOINT && a.version > acked[a.stream])
 				acked[a.stream] = a.version;
-			total++;
+			total += a.stream < STREAMS;
 		}
 		close(p[0]);
 		waitpid(pid, &status, 0);
@@ -221,8 +366,10 @@ int main(int argc, char **argv)
 		}
 		failures += check_store(acked, round);
 	}
-	printf("test_file_crash: %d rounds, %llu acknowledged appends, %s\n", round - 1,
-	       (unsigned long long)total, failures ? "FAILED" : "every one intact");
+	printf("test_file_crash: %d rounds, %llu acknowledged appends, %s; checkpoint %llu, "
+	       "%llu snapshots loaded whole\n", round - 1, (unsigned long long)total,
+	       failures ? "FAILED" : "every one intact", (unsigned long long)acked[CHECKPOINT],
+	       (unsigned long long)snapshots_loaded);
 	if (failures == 0 && argc <= 2) {
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
