@@ -1,7 +1,8 @@
 /*
  * store/pg.c: the PostgreSQL store (include/esr/pg_store.h): open and close,
  * the vtable's append (it queues; store/pg_writer.c sends), and reads and
- * versions, which run on the caller's thread over a pool of connections.
+ * versions, which run on the caller's thread over a pool of connections
+ * (global reads in pg_all.c and snapshots in pg_snapshot.c use it too).
  * A read that finds its connection broken reconnects and tries once more: a
  * read changes nothing, so retrying it is safe.
  */
@@ -192,14 +193,8 @@ static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_i
 	return run(s, stmt, nparams, values, lengths, conn, out);
 }
 
-/*
- * Visit the rows of a read: (version, event_type, payload, correlation,
- * causation, timestamp, position), after two columns (stream_type,
- * stream_id) when stream is NULL (a global read). *last gets the position
- * of the last event the visitor accepted.
- */
-static esr_status visit_rows(const PGresult *r, const esr_stream_id *stream,
-                             esr_visit_fn visit, void *ctx, uint64_t *last)
+esr_status pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
+                         esr_visit_fn visit, void *ctx, uint64_t *last)
 {
 	int rows = PQntuples(r), i, c = stream ? 0 : 2;
 	char type[ESR_TYPE_NAME_MAX + 1];
@@ -253,7 +248,7 @@ static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from
 		uint64_t last;
 		pool_put(s, conn); /* before visiting: a visitor may read again */
 		conn = NULL;
-		st = visit_rows(r, stream, visit, ctx, &last);
+		st = pg_visit_rows(r, stream, visit, ctx, &last);
 		PQclear(r);
 	}
 	if (conn != NULL)
@@ -282,12 +277,11 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 	return st;
 }
 
-/* --- the global order, snapshots, checkpoints ----------------------------------- */
+/* --- shared with pg_all.c and pg_snapshot.c ------------------------------------ */
 
-/* Run stmt and hand its result to fn (then cleared), the connection back first. */
-static esr_status run_then(struct pg_store *s, const char *stmt, int nparams,
-                           const char *const *values, const int *lengths,
-                           esr_status (*fn)(const PGresult *r, void *ctx), void *ctx)
+esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+                       const char *const *values, const int *lengths,
+                       esr_status (*fn)(const PGresult *r, void *ctx), void *ctx)
 {
 	struct pooled *conn = NULL;
 	PGresult *r;
@@ -304,41 +298,7 @@ static esr_status run_then(struct pg_store *s, const char *stmt, int nparams,
 	return st;
 }
 
-struct all_read {
-	esr_visit_fn visit;
-	void *ctx;
-	uint64_t *next;
-};
-
-static esr_status all_rows(const PGresult *r, void *ctx)
-{
-	struct all_read *a = ctx;
-	uint64_t last = 0;
-	esr_status st = visit_rows(r, NULL, a->visit, a->ctx, &last);
-
-	if (last != 0)
-		*a->next = last + 1;
-	return st;
-}
-
-static esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
-                              void *ctx, uint64_t *next)
-{
-	char f[8], m[8];
-	const char *values[2] = {f, m};
-	int lengths[2] = {8, 8};
-	struct all_read a = {visit, ctx, next};
-
-	*next = from;
-	if (from > INT64_MAX)
-		return ESR_OK;
-	pg_put64(f, from);
-	pg_put64(m, max);
-	return run_then(impl, PG_STMT_ALL, 2, values, lengths, all_rows, &a);
-}
-
-/* One int8 in the first row's first column into *(uint64_t *)ctx; 0 if no row. */
-static esr_status one_int8(const PGresult *r, void *ctx)
+esr_status pg_one_int8(const PGresult *r, void *ctx)
 {
 	*(uint64_t *)ctx = 0;
 	if (PQntuples(r) == 0)
@@ -347,92 +307,6 @@ static esr_status one_int8(const PGresult *r, void *ctx)
 		return ESR_EIO;
 	*(uint64_t *)ctx = pg_get64(PQgetvalue(r, 0, 0));
 	return ESR_OK;
-}
-
-static esr_status pg_head(void *impl, uint64_t *position)
-{
-	return run_then(impl, PG_STMT_HEAD, 0, NULL, NULL, one_int8, position);
-}
-
-/*
- * Wait by polling the head: appends may come from any process, and this
- * store's own writer is only one of them. Every WAIT_POLL_MS a one-row read;
- * that bounds a subscription's extra lag at the head.
- */
-#define WAIT_POLL_MS 10
-
-static esr_status pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
-{
-	uint64_t until = esr__now_ms() + timeout_ms, head = 0, now;
-
-	while (pg_head(impl, &head) == ESR_OK && head <= after &&
-	       (now = esr__now_ms()) < until)
-		esr__sleep_ms(until - now < WAIT_POLL_MS ? (unsigned)(until - now) : WAIT_POLL_MS);
-	return ESR_OK;
-}
-
-static esr_status pg_snapshot_save(void *impl, const esr_stream_id *sid,
-                                   const esr_snapshot *snap)
-{
-	char v[8], f[4];
-	const char *values[5] = {sid->type, sid->id, v, f, snap->len ? snap->data : ""};
-	int lengths[5] = {(int)strlen(sid->type), (int)sid->id_len, 8, 4, (int)snap->len};
-
-	pg_put64(v, snap->version);
-	f[0] = (char)(snap->format >> 24), f[1] = (char)(snap->format >> 16);
-	f[2] = (char)(snap->format >> 8), f[3] = (char)snap->format;
-	return run_then(impl, PG_STMT_SNAP_SAVE, 5, values, lengths, NULL, NULL);
-}
-
-struct snap_call {
-	esr_snapshot_fn fn;
-	void *ctx;
-};
-
-/* A row that does not decode loads as none: the runtime replays instead. */
-static esr_status snap_row(const PGresult *r, void *ctx)
-{
-	struct snap_call *c = ctx;
-	const unsigned char *f;
-	esr_snapshot snap;
-
-	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 4 ||
-	    PQgetlength(r, 0, 2) > (int)ESR_SNAPSHOT_MAX)
-		return ESR_OK;
-	f = (const unsigned char *)PQgetvalue(r, 0, 1);
-	snap.version = pg_get64(PQgetvalue(r, 0, 0));
-	snap.format = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
-	snap.len = (uint32_t)PQgetlength(r, 0, 2);
-	snap.data = PQgetvalue(r, 0, 2);
-	return c->fn(c->ctx, &snap);
-}
-
-static esr_status pg_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
-                                   void *ctx)
-{
-	const char *values[2] = {sid->type, sid->id};
-	int lengths[2] = {(int)strlen(sid->type), (int)sid->id_len};
-	struct snap_call c = {fn, ctx};
-
-	return run_then(impl, PG_STMT_SNAP_LOAD, 2, values, lengths, snap_row, &c);
-}
-
-static esr_status pg_checkpoint_save(void *impl, const char *name, uint64_t position)
-{
-	char p[8];
-	const char *values[2] = {name, p};
-	int lengths[2] = {(int)strlen(name), 8};
-
-	pg_put64(p, position);
-	return run_then(impl, PG_STMT_CP_SAVE, 2, values, lengths, NULL, NULL);
-}
-
-static esr_status pg_checkpoint_load(void *impl, const char *name, uint64_t *position)
-{
-	const char *values[1] = {name};
-	int lengths[1] = {(int)strlen(name)};
-
-	return run_then(impl, PG_STMT_CP_LOAD, 1, values, lengths, one_int8, position);
 }
 
 /* --- open and close ---------------------------------------------------------- */
@@ -458,6 +332,8 @@ static void pg_destroy(void *impl)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->pool_lock);
+	pthread_mutex_destroy(&s->wait_lock);
+	pthread_cond_destroy(&s->committed);
 	free(s->workers);
 	free(s->conninfo);
 	free(s);
@@ -574,6 +450,8 @@ static struct pg_store *store_new(const char *conninfo, const esr_pg_store_optio
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
+	pthread_mutex_init(&s->wait_lock, NULL);
+	esr__cond_init_monotonic(&s->committed);
 	return s;
 }
 

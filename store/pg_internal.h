@@ -8,6 +8,8 @@
  *   pg_writer.c  the append queue and one thread per connection that sends
  *              batches and settles them after a fault
  *   pg.c       the store: open, the vtable, reads and versions over a pool
+ *   pg_all.c   the global order: read_all, head, and waiting at the head
+ *   pg_snapshot.c  snapshots and checkpoints, on the read pool
  */
 #ifndef ESR_STORE_PG_INTERNAL_H
 #define ESR_STORE_PG_INTERNAL_H
@@ -31,6 +33,8 @@
 #define PG_STMT_FIND "esr_find"
 #define PG_STMT_ALL "esr_all"
 #define PG_STMT_HEAD "esr_head"
+#define PG_STMT_BEGIN "esr_begin"
+#define PG_STMT_END "esr_end"
 #define PG_STMT_SNAP_SAVE "esr_snap_save"
 #define PG_STMT_SNAP_LOAD "esr_snap_load"
 #define PG_STMT_CP_SAVE "esr_cp_save"
@@ -74,7 +78,7 @@ int pg_schema_valid(const char *schema);
 esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t why_size);
 esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_size);
 
-/* Prepare the four statements on a fresh connection. */
+/* Prepare the statements on a fresh connection. */
 esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /*
@@ -195,6 +199,12 @@ struct pg_store {
 	pthread_mutex_t pool_lock;
 	struct pooled *pool; /* idle read connections */
 	struct pg_stats stats;  /* ck_pr_faa_64 / ck_pr_load_64 */
+	/* Waiting at the head (pg_all.c): the highest position this store's
+	 * writers have committed, and how many callers sleep on `committed`. */
+	uint64_t written;       /* ck_pr */
+	unsigned waiters;       /* ck_pr, changed under wait_lock */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t committed;
 };
 
 struct pg_worker {
@@ -214,5 +224,43 @@ void pg_count(uint64_t *field, uint64_t by);
 
 /* A connection's thread: take, send and settle batches until stopping. */
 void *pg_worker_main(void *arg);
+
+/*
+ * Run a prepared statement (binary parameters and results) on a pooled read
+ * connection, retried once on a fresh one if the session was lost, and hand
+ * its result to fn (then cleared; fn may be NULL) after the connection is
+ * back in the pool, so that fn may read again.
+ */
+esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+                       const char *const *values, const int *lengths,
+                       esr_status (*fn)(const PGresult *r, void *ctx), void *ctx);
+
+/*
+ * Visit a read's rows: (version, event_type, payload, correlation,
+ * causation, timestamp, position), after (stream_type, stream_id) when
+ * stream is NULL (a global read). *last gets the position of the last event
+ * the visitor accepted, and stays as it was if none was.
+ */
+esr_status pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
+                         esr_visit_fn visit, void *ctx, uint64_t *last);
+
+/* One int8 from the first row into *(uint64_t *)ctx; 0 if there is no row. */
+esr_status pg_one_int8(const PGresult *r, void *ctx);
+
+/* pg_all.c: a writer committed positions up to `last`: wake who waits. */
+void pg_all_committed(struct pg_store *s, uint64_t last);
+
+esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+                       void *ctx, uint64_t *next);
+esr_status pg_head(void *impl, uint64_t *position);
+esr_status pg_wait(void *impl, uint64_t after, unsigned timeout_ms);
+
+/* pg_snapshot.c */
+esr_status pg_snapshot_save(void *impl, const esr_stream_id *stream,
+                            const esr_snapshot *snap);
+esr_status pg_snapshot_load(void *impl, const esr_stream_id *stream, esr_snapshot_fn fn,
+                            void *ctx);
+esr_status pg_checkpoint_save(void *impl, const char *name, uint64_t position);
+esr_status pg_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
 #endif /* ESR_STORE_PG_INTERNAL_H */

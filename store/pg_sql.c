@@ -1,6 +1,6 @@
 /*
  * store/pg_sql.c: everything the PostgreSQL store says in SQL: the schema
- * and its migrations, the four prepared statements, and the binary form of
+ * and its migrations, the prepared statements, and the binary form of
  * their parameters and results (docs/postgres.md describes the tables).
  *
  * Statements name their tables as "<schema>".streams and so on, never
@@ -19,8 +19,9 @@ enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2
 
 /* The advisory lock that serialises migrations, whatever the schema. */
 #define MIGRATE_LOCK "7151936482"
-/* The first key of the (two-key) lock that orders a schema's appends. */
-#define APPEND_LOCK "715193"
+/* The transaction-local setting that carries a batch's head between its
+ * statements; '~' is the bare schema name (a setting name takes no quotes). */
+#define HEAD_SETTING "esr_head.~"
 
 /*
  * Migration 1. `streams` holds one row per stream: its version is the gate
@@ -94,33 +95,58 @@ static const char migration_1[] =
 	" END $f$;";
 
 /*
- * Migration 2: positions in commit order, without gaps, and snapshots and
+ * Migration 2: positions in commit order, without gaps; snapshots and
  * checkpoints. Identity values are taken at insert, so two transactions can
  * commit out of position order (and a rollback leaves a hole): a reader that
  * has seen position 12 from the second may never look back for 11, which the
- * first commits a moment later. Now every transaction that appends first
- * takes one transaction-scoped advisory lock per schema, before any stream
- * row (so the lock order is the same everywhere and cannot deadlock), and
- * numbers its events from max(position) + 1, read under that lock (the
- * unique index makes it one index probe; under READ COMMITTED each statement
- * sees every transaction that held the lock before). The lock is held to the
- * commit, so positions follow commits, and a rollback takes its positions
- * with it. Positions written under schema 1 stay as they were.
+ * first commits a moment later. Now `head` holds the last position handed
+ * out, and every transaction that appends locks its one row first (before
+ * any stream row, so every transaction locks in the same order and none can
+ * deadlock) and holds it to its commit: positions follow commits, and a
+ * rollback takes its positions back. The writer opens each batch with
+ * begin_batch(), which locks the row once and keeps the head in a
+ * transaction-local setting that each append advances, and closes it with
+ * end_batch(), which writes the head back; so a batch writes the row once,
+ * not once per append. An append called alone (outside a batch) locks and
+ * updates the row itself. Positions written under schema 1 stay as they
+ * were; the head starts at their maximum.
  */
 static const char migration_2[] =
 	"ALTER TABLE @.events ALTER COLUMN position DROP IDENTITY;"
+	"CREATE TABLE @.head (position bigint NOT NULL);"
+	"INSERT INTO @.head SELECT coalesce(max(position), 0) FROM @.events;"
 	"CREATE TABLE @.snapshots (stream_type text NOT NULL, stream_id bytea NOT NULL,"
 	" version bigint NOT NULL, format integer NOT NULL, data bytea NOT NULL,"
 	" PRIMARY KEY (stream_type, stream_id));"
 	"CREATE TABLE @.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);"
+	"CREATE FUNCTION @.begin_batch() RETURNS void LANGUAGE plpgsql AS $f$"
+	" DECLARE h bigint;"
+	" BEGIN"
+	"  SELECT position INTO h FROM @.head FOR UPDATE;"
+	"  PERFORM set_config('" HEAD_SETTING "', h::text, true);"
+	" END $f$;"
+	"CREATE FUNCTION @.end_batch() RETURNS void LANGUAGE plpgsql AS $f$"
+	" DECLARE h text := current_setting('" HEAD_SETTING "', true);"
+	" BEGIN"
+	"  IF h <> '' THEN" /* NULL or '': no batch open */
+	"   UPDATE @.head SET position = h::bigint WHERE position <> h::bigint;"
+	"   PERFORM set_config('" HEAD_SETTING "', '', true);"
+	"  END IF;"
+	" END $f$;"
 	"CREATE OR REPLACE FUNCTION @.append(p_type text, p_id bytea, p_expected bigint,"
 	" p_token bigint, p_types bigint[], p_payloads bytea[], p_correlations uuid[],"
 	" p_causations uuid[], p_timestamps bigint[],"
 	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
 	" LANGUAGE plpgsql AS $f$"
 	" DECLARE n integer := cardinality(p_payloads);"
+	"  batch text := current_setting('" HEAD_SETTING "', true);"
+	"  h bigint;"
 	" BEGIN"
-	"  PERFORM pg_advisory_xact_lock(" APPEND_LOCK ", hashtext('@'));" /* first, always */
+	"  IF batch <> '' THEN"
+	"   h := batch::bigint;"
+	"  ELSE" /* alone: lock the head first, as begin_batch would */
+	"   SELECT position INTO h FROM @.head FOR UPDATE;"
+	"  END IF;"
 	"  IF p_expected < 0 THEN"
 	"   INSERT INTO @.streams AS s VALUES (p_type, p_id, n)"
 	"    ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + n"
@@ -142,13 +168,17 @@ static const char migration_2[] =
 	"   RETURN;"
 	"  END IF;"
 	"  r_status := 0;"
-	"  SELECT coalesce(max(e.position), 0) + 1 INTO r_position FROM @.events AS e;"
+	"  r_position := h + 1;"
 	"  INSERT INTO @.events (stream_type, stream_id, version, position, event_type,"
 	"    payload, correlation_id, causation_id, timestamp_ns, commit_token)"
-	"   SELECT p_type, p_id, r_version - n + e.i, r_position + e.i - 1, e.t, e.p, e.c, e.k,"
-	"    e.ts, p_token"
+	"   SELECT p_type, p_id, r_version - n + e.i, h + e.i, e.t, e.p, e.c, e.k, e.ts, p_token"
 	"   FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
 	"    WITH ORDINALITY AS e(t, p, c, k, ts, i);"
+	"  IF batch <> '' THEN"
+	"   PERFORM set_config('" HEAD_SETTING "', (h + n)::text, true);"
+	"  ELSE"
+	"   UPDATE @.head SET position = h + n;"
+	"  END IF;"
 	" END $f$;";
 
 static const char *const migrations[] = {migration_1, migration_2};
@@ -173,7 +203,10 @@ static const char stmt_all[] =
 	"SELECT stream_type, stream_id, version, event_type, payload, correlation_id,"
 	" causation_id, timestamp_ns, position FROM @.events WHERE position >= $1"
 	" ORDER BY position LIMIT $2";
-static const char stmt_head[] = "SELECT coalesce(max(position), 0) FROM @.events";
+static const char stmt_head[] = "SELECT position FROM @.head";
+/* A batch's first and last statements (see migration 2). */
+static const char stmt_begin[] = "SELECT @.begin_batch()";
+static const char stmt_end[] = "SELECT @.end_batch()";
 static const char stmt_snap_save[] =
 	"INSERT INTO @.snapshots VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_type, stream_id)"
 	" DO UPDATE SET version = excluded.version, format = excluded.format, data = excluded.data";
@@ -197,25 +230,28 @@ int pg_schema_valid(const char *schema)
 	return 1;
 }
 
-/* The template with every '@' replaced by the quoted schema; NULL: no memory. */
+/* The template with every '@' replaced by the quoted schema and every '~'
+ * by the bare one (pg_schema_valid keeps it to [a-z0-9_]); NULL: no memory. */
 static char *expand(const char *tmpl, const char *schema)
 {
-	size_t ats = 0, slen = strlen(schema), len = strlen(tmpl), i;
+	size_t marks = 0, slen = strlen(schema), len = strlen(tmpl), i;
 	char *out, *o;
 
 	for (i = 0; i < len; i++)
-		ats += tmpl[i] == '@';
-	if ((out = malloc(len + ats * (slen + 2) + 1)) == NULL)
+		marks += tmpl[i] == '@' || tmpl[i] == '~';
+	if ((out = malloc(len + marks * (slen + 2) + 1)) == NULL)
 		return NULL;
 	for (o = out, i = 0; i < len; i++) {
-		if (tmpl[i] != '@') {
+		if (tmpl[i] != '@' && tmpl[i] != '~') {
 			*o++ = tmpl[i];
 			continue;
 		}
-		*o++ = '"';
+		if (tmpl[i] == '@')
+			*o++ = '"';
 		memcpy(o, schema, slen);
 		o += slen;
-		*o++ = '"';
+		if (tmpl[i] == '@')
+			*o++ = '"';
 	}
 	*o = '\0';
 	return out;
@@ -396,6 +432,8 @@ esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 	    (st = prepare(c, PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_ALL, stmt_all, schema, 2, all, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_HEAD, stmt_head, schema, 0, NULL, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_BEGIN, stmt_begin, schema, 0, NULL, why, n)) != ESR_OK ||
+	    (st = prepare(c, PG_STMT_END, stmt_end, schema, 0, NULL, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||

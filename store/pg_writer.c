@@ -4,10 +4,13 @@
  *
  * Batches. An append is copied into one block and queued. Each connection
  * has a thread that takes up to batch_max queued appends, sorts them by
- * stream and sends them as one pipeline: one `append` statement each, then
- * a Sync, which makes the batch one transaction and one commit. The sort
- * matters across processes: every batch locks its streams' rows in the same
- * order, so two batches can wait for each other but never deadlock.
+ * stream and sends them as one pipeline: begin_batch(), one `append`
+ * statement each, end_batch(), then a Sync, which makes the batch one
+ * transaction and one commit. begin_batch locks the schema's head row, which
+ * orders positions by commit (pg_sql.c, migration 2). The sort matters
+ * across processes: every batch locks its streams' rows in the same order
+ * (after the head), so two batches can wait for each other but never
+ * deadlock. After a commit, callers waiting at the head are woken.
  *
  * Outcomes. Each statement's row is its append's result (appended, or a
  * conflict with the actual version); once the Sync returns they are all
@@ -166,12 +169,17 @@ struct run {
 	int malformed;
 };
 
+/* begin_batch, the appends, end_batch: the head is locked once per
+ * transaction and written back once (migration 2 in pg_sql.c). Every path
+ * that sends appends comes here, so none goes unwrapped. */
 static esr_status send_appends(void *ctx, PGconn *pg)
 {
 	struct run *r = ctx;
 	esr_status st;
 	size_t i;
 
+	if (!PQsendQueryPrepared(pg, PG_STMT_BEGIN, 0, NULL, NULL, NULL, 1))
+		return ESR_EIO;
 	for (i = 0; i < r->n; i++) {
 		struct pg_params *p = &r->w->params;
 		if ((st = pg_params_build(p, r->list[i], r->token)) != ESR_OK)
@@ -179,15 +187,33 @@ static esr_status send_appends(void *ctx, PGconn *pg)
 		if (!PQsendQueryPrepared(pg, PG_STMT_APPEND, 9, p->values, p->lengths, p->formats, 1))
 			return ESR_EIO;
 	}
-	return ESR_OK;
+	return PQsendQueryPrepared(pg, PG_STMT_END, 0, NULL, NULL, NULL, 1) ? ESR_OK : ESR_EIO;
 }
 
+/* Result i is begin_batch's (0), an append's (1..n) or end_batch's (n + 1). */
 static void take_result(void *ctx, size_t i, const PGresult *res)
 {
 	struct run *r = ctx;
 
-	if (i >= r->n || pg_append_result(res, r->list[i]) != ESR_OK)
+	if (i == 0 || i == r->n + 1)
+		return;
+	if (i > r->n || pg_append_result(res, r->list[i - 1]) != ESR_OK)
 		r->malformed = 1;
+}
+
+/* The last position list[0..n) took, 0 if none appended. */
+static uint64_t last_position(struct pg_append **list, size_t n)
+{
+	uint64_t last = 0, end;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (list[i]->result.status != ESR_OK || list[i]->result.position == 0)
+			continue;
+		end = list[i]->result.position + list[i]->n - 1;
+		last = end > last ? end : last;
+	}
+	return last;
 }
 
 static uint64_t next_token(struct pg_store *s)
@@ -218,6 +244,8 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 		snprintf(w->conn.why, sizeof w->conn.why, "postgres: malformed append result");
 		st = ESR_ECANCELED;
 	}
+	if (st == ESR_OK)
+		pg_all_committed(w->s, last_position(list, n));
 	if (st == ESR_EUNKNOWN) {
 		for (i = 0; i < n; i++)
 			list[i]->doubt_token = r.token;
@@ -334,6 +362,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 			a->result.version = pg_get64(PQgetvalue(r, 0, 0));
 			a->result.position = pg_get64(PQgetvalue(r, 0, 1));
 			pg_count(&s->stats.resolved, 1);
+			pg_all_committed(s, last_position(&a, 1));
 			finish(s, a);
 		}
 		PQclear(r);
