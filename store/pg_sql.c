@@ -19,9 +19,11 @@ enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2
 
 /* The advisory lock that serialises migrations, whatever the schema. */
 #define MIGRATE_LOCK "7151936482"
-/* The transaction-local setting that carries a batch's head between its
- * statements; '~' is the bare schema name (a setting name takes no quotes). */
-#define HEAD_SETTING "esr_head.~"
+/* A batch's state between its statements (migration 2); '~' is the bare
+ * schema name (a setting's name takes no quotes). STAGED, transaction-local:
+ * the number of events staged so far, '' or unset outside a batch. */
+#define STAGED "esr_staged.~"
+#define STAGING "pg_temp.esr_staged_~"
 
 /*
  * Migration 1. `streams` holds one row per stream: its version is the gate
@@ -100,16 +102,21 @@ static const char migration_1[] =
  * commit out of position order (and a rollback leaves a hole): a reader that
  * has seen position 12 from the second may never look back for 11, which the
  * first commits a moment later. Now `head` holds the last position handed
- * out, and every transaction that appends locks its one row first (before
- * any stream row, so every transaction locks in the same order and none can
- * deadlock) and holds it to its commit: positions follow commits, and a
- * rollback takes its positions back. The writer opens each batch with
- * begin_batch(), which locks the row once and keeps the head in a
- * transaction-local setting that each append advances, and closes it with
- * end_batch(), which writes the head back; so a batch writes the row once,
- * not once per append. An append called alone (outside a batch) locks and
- * updates the row itself. Positions written under schema 1 stay as they
- * were; the head starts at their maximum.
+ * out, and a transaction takes positions only while it holds the lock on
+ * head's one row, which it keeps to its commit: positions follow commits,
+ * and a rollback takes its positions back.
+ *
+ * The lock is taken as late as possible, so that batches overlap in all
+ * their other work. A batch is begin_batch(), its appends, end_batch(). In a
+ * batch, an append passes its stream row's gate and stages its events in a
+ * temporary table, numbered from 1 across the batch (its r_position counts
+ * from there); end_batch() then locks the head once, moves the staged events
+ * into `events` at head + their number, writes the head back and returns the
+ * head it started from, which the client adds. An append outside a batch
+ * locks the head itself, after its stream row. Either way a transaction
+ * locks stream rows first and the head last, and holds no further lock
+ * after the head, so none can wait for another in a cycle. Positions written
+ * under schema 1 stay as they were; the head starts at their maximum.
  */
 static const char migration_2[] =
 	"ALTER TABLE @.events ALTER COLUMN position DROP IDENTITY;"
@@ -119,19 +126,36 @@ static const char migration_2[] =
 	" version bigint NOT NULL, format integer NOT NULL, data bytea NOT NULL,"
 	" PRIMARY KEY (stream_type, stream_id));"
 	"CREATE TABLE @.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);"
+	/* The staging table is the session's own, emptied at every commit. */
 	"CREATE FUNCTION @.begin_batch() RETURNS void LANGUAGE plpgsql AS $f$"
-	" DECLARE h bigint;"
 	" BEGIN"
-	"  SELECT position INTO h FROM @.head FOR UPDATE;"
-	"  PERFORM set_config('" HEAD_SETTING "', h::text, true);"
-	" END $f$;"
-	"CREATE FUNCTION @.end_batch() RETURNS void LANGUAGE plpgsql AS $f$"
-	" DECLARE h text := current_setting('" HEAD_SETTING "', true);"
-	" BEGIN"
-	"  IF h <> '' THEN" /* NULL or '': no batch open */
-	"   UPDATE @.head SET position = h::bigint WHERE position <> h::bigint;"
-	"   PERFORM set_config('" HEAD_SETTING "', '', true);"
+	"  IF current_setting('" STAGED "', true) <> '' THEN"
+	"   RAISE EXCEPTION 'esr: a batch is already open';"
 	"  END IF;"
+	"  IF to_regclass('" STAGING "') IS NULL THEN"
+	"   CREATE TEMPORARY TABLE " STAGING " (number bigint NOT NULL, stream_type text NOT NULL,"
+	"    stream_id bytea NOT NULL, version bigint NOT NULL, event_type bigint NOT NULL,"
+	"    payload bytea NOT NULL, correlation_id uuid NOT NULL, causation_id uuid NOT NULL,"
+	"    timestamp_ns bigint NOT NULL, commit_token bigint NOT NULL) ON COMMIT DELETE ROWS;"
+	"  END IF;"
+	"  PERFORM set_config('" STAGED "', '0', true);"
+	" END $f$;"
+	"CREATE FUNCTION @.end_batch() RETURNS bigint LANGUAGE plpgsql AS $f$"
+	" DECLARE staged bigint := nullif(current_setting('" STAGED "', true), '')::bigint;"
+	"  h bigint;"
+	" BEGIN"
+	"  PERFORM set_config('" STAGED "', '', true);"
+	"  IF coalesce(staged, 0) = 0 THEN" /* nothing appended: no positions to take */
+	"   RETURN 0;"
+	"  END IF;"
+	"  SELECT position INTO h FROM @.head FOR UPDATE;"
+	"  WITH moved AS (DELETE FROM " STAGING " RETURNING *)"
+	"   INSERT INTO @.events (stream_type, stream_id, version, position, event_type, payload,"
+	"    correlation_id, causation_id, timestamp_ns, commit_token)"
+	"   SELECT stream_type, stream_id, version, h + number, event_type, payload,"
+	"    correlation_id, causation_id, timestamp_ns, commit_token FROM moved;"
+	"  UPDATE @.head SET position = h + staged;"
+	"  RETURN h;"
 	" END $f$;"
 	"CREATE OR REPLACE FUNCTION @.append(p_type text, p_id bytea, p_expected bigint,"
 	" p_token bigint, p_types bigint[], p_payloads bytea[], p_correlations uuid[],"
@@ -139,14 +163,9 @@ static const char migration_2[] =
 	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
 	" LANGUAGE plpgsql AS $f$"
 	" DECLARE n integer := cardinality(p_payloads);"
-	"  batch text := current_setting('" HEAD_SETTING "', true);"
+	"  staged bigint := nullif(current_setting('" STAGED "', true), '')::bigint;"
 	"  h bigint;"
 	" BEGIN"
-	"  IF batch <> '' THEN"
-	"   h := batch::bigint;"
-	"  ELSE" /* alone: lock the head first, as begin_batch would */
-	"   SELECT position INTO h FROM @.head FOR UPDATE;"
-	"  END IF;"
 	"  IF p_expected < 0 THEN"
 	"   INSERT INTO @.streams AS s VALUES (p_type, p_id, n)"
 	"    ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + n"
@@ -168,17 +187,23 @@ static const char migration_2[] =
 	"   RETURN;"
 	"  END IF;"
 	"  r_status := 0;"
-	"  r_position := h + 1;"
+	"  IF staged IS NOT NULL THEN" /* in a batch: end_batch numbers them */
+	"   INSERT INTO " STAGING " SELECT staged + e.i, p_type, p_id, r_version - n + e.i,"
+	"     e.t, e.p, e.c, e.k, e.ts, p_token"
+	"    FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
+	"     WITH ORDINALITY AS e(t, p, c, k, ts, i);"
+	"   PERFORM set_config('" STAGED "', (staged + n)::text, true);"
+	"   r_position := staged + 1;"
+	"   RETURN;"
+	"  END IF;"
+	"  SELECT position INTO h FROM @.head FOR UPDATE;" /* alone: the head, last */
 	"  INSERT INTO @.events (stream_type, stream_id, version, position, event_type,"
 	"    payload, correlation_id, causation_id, timestamp_ns, commit_token)"
 	"   SELECT p_type, p_id, r_version - n + e.i, h + e.i, e.t, e.p, e.c, e.k, e.ts, p_token"
 	"   FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
 	"    WITH ORDINALITY AS e(t, p, c, k, ts, i);"
-	"  IF batch <> '' THEN"
-	"   PERFORM set_config('" HEAD_SETTING "', (h + n)::text, true);"
-	"  ELSE"
-	"   UPDATE @.head SET position = h + n;"
-	"  END IF;"
+	"  UPDATE @.head SET position = h + n;"
+	"  r_position := h + 1;"
 	" END $f$;";
 
 static const char *const migrations[] = {migration_1, migration_2};

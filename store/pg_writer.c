@@ -166,12 +166,13 @@ struct run {
 	struct pg_append **list;
 	size_t n;
 	uint64_t token;
+	uint64_t head; /* end_batch's: the head the batch's positions count from */
 	int malformed;
 };
 
 /* begin_batch, the appends, end_batch: the head is locked once per
- * transaction and written back once (migration 2 in pg_sql.c). Every path
- * that sends appends comes here, so none goes unwrapped. */
+ * transaction, at its end (migration 2 in pg_sql.c). Every path that sends
+ * appends comes here, so none goes unwrapped. */
 static esr_status send_appends(void *ctx, PGconn *pg)
 {
 	struct run *r = ctx;
@@ -195,10 +196,27 @@ static void take_result(void *ctx, size_t i, const PGresult *res)
 {
 	struct run *r = ctx;
 
-	if (i == 0 || i == r->n + 1)
+	if (i == 0)
 		return;
+	if (i == r->n + 1) {
+		if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8)
+			r->malformed = 1;
+		else
+			r->head = pg_get64(PQgetvalue(res, 0, 0));
+		return;
+	}
 	if (i > r->n || pg_append_result(res, r->list[i - 1]) != ESR_OK)
 		r->malformed = 1;
+}
+
+/* In a batch an append's position counts from the head end_batch took. */
+static void add_head(struct pg_append **list, size_t n, uint64_t head)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (list[i]->result.status == ESR_OK)
+			list[i]->result.position += head;
 }
 
 /* The last position list[0..n) took, 0 if none appended. */
@@ -234,7 +252,7 @@ static uint64_t next_token(struct pg_store *s)
 static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_t n,
                              char sqlstate[6])
 {
-	struct run r = {w, list, n, next_token(w->s), 0};
+	struct run r = {w, list, n, next_token(w->s), 0, 0};
 	esr_status st;
 	size_t i;
 
@@ -244,8 +262,10 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 		snprintf(w->conn.why, sizeof w->conn.why, "postgres: malformed append result");
 		st = ESR_ECANCELED;
 	}
-	if (st == ESR_OK)
+	if (st == ESR_OK) {
+		add_head(list, n, r.head);
 		pg_all_committed(w->s, last_position(list, n));
+	}
 	if (st == ESR_EUNKNOWN) {
 		for (i = 0; i < n; i++)
 			list[i]->doubt_token = r.token;
