@@ -58,6 +58,7 @@ static struct pg_append *copy_append(const esr_stream_id *stream, uint64_t expec
 	a->type_len = (uint32_t)type_len;
 	a->id_len = (uint32_t)stream->id_len;
 	a->events = ev;
+	a->bytes = bytes - sizeof(struct pg_append) - n * sizeof *events;
 	a->n = (uint32_t)n;
 	a->expected = expected;
 	return a;

@@ -24,17 +24,18 @@
 #include "esr/pg_store.h"
 
 #define PG_SCHEMA_MAX 48
+/* A batch's payload bytes at most (one parameter of its statement); one
+ * append larger than this goes alone. */
+#define PG_BATCH_BYTES ((size_t)64 << 20)
 #define PG_WHY_MAX 256
 
 /* The statement names every connection prepares. */
-#define PG_STMT_APPEND "esr_append"
+#define PG_STMT_BATCH "esr_append_batch"
 #define PG_STMT_READ "esr_read"
 #define PG_STMT_VERSION "esr_version"
 #define PG_STMT_FIND "esr_find"
 #define PG_STMT_ALL "esr_all"
 #define PG_STMT_HEAD "esr_head"
-#define PG_STMT_BEGIN "esr_begin"
-#define PG_STMT_END "esr_end"
 #define PG_STMT_SNAP_SAVE "esr_snap_save"
 #define PG_STMT_SNAP_LOAD "esr_snap_load"
 #define PG_STMT_CP_SAVE "esr_cp_save"
@@ -57,6 +58,7 @@ struct pg_append {
 	uint64_t queued_ms;     /* when it was taken (for timeout_ms) */
 	uint64_t doubt_token;   /* nonzero: the commit token of a batch whose
 	                           commit was in flight when its connection broke */
+	size_t bytes;           /* the payloads' */
 	uint32_t n;
 	uint32_t type_len, id_len;
 	const char *type;
@@ -76,27 +78,36 @@ int pg_schema_valid(const char *schema);
  * schema is newer than this build; ESR_EIO with the server's reason in why.
  */
 esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t why_size);
+/* The same, stopping at schema version `upto` (tests build a schema 1 with it). */
+esr_status pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why,
+                              size_t why_size);
 esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /* Prepare the statements on a fresh connection. */
 esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /*
- * The parameters of one append statement, encoded in binary into a buffer
- * the caller reuses: valid until the next pg_params_build on it.
+ * The parameters of one append_batch statement (a whole batch: the commit
+ * token, then per append its stream, expected version and number of events,
+ * then every event's fields), encoded in binary into a buffer the caller
+ * reuses: valid until the next pg_params_build on it. ESR_ETOOBIG if they
+ * do not fit libpq's lengths.
  */
+#define PG_BATCH_PARAMS 10
 struct pg_params {
 	char *buf;
 	size_t cap;
-	const char *values[9];
-	int lengths[9];
-	int formats[9];
+	const char *values[PG_BATCH_PARAMS];
+	int lengths[PG_BATCH_PARAMS];
+	int formats[PG_BATCH_PARAMS];
 };
-esr_status pg_params_build(struct pg_params *p, const struct pg_append *a, uint64_t token);
+esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n,
+                           uint64_t token);
 void pg_params_free(struct pg_params *p);
 
-/* Read an append statement's row into a->result. ESR_EIO if it is malformed. */
-esr_status pg_append_result(const PGresult *r, struct pg_append *a);
+/* Read row `row` of an append_batch result into a->result. ESR_EIO if it
+ * is malformed. */
+esr_status pg_append_result(const PGresult *r, int row, struct pg_append *a);
 
 /* Big-endian integers, as PostgreSQL's binary format has them. */
 uint64_t pg_get64(const char *p);

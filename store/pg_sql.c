@@ -15,15 +15,11 @@
 
 /* Type OIDs (fixed in PostgreSQL's catalog). */
 enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2950,
-       OID_BYTEA_ARRAY = 1001, OID_INT8_ARRAY = 1016, OID_UUID_ARRAY = 2951 };
+       OID_BYTEA_ARRAY = 1001, OID_TEXT_ARRAY = 1009, OID_INT8_ARRAY = 1016,
+       OID_UUID_ARRAY = 2951 };
 
 /* The advisory lock that serialises migrations, whatever the schema. */
 #define MIGRATE_LOCK "7151936482"
-/* A batch's state between its statements (migration 2); '~' is the bare
- * schema name (a setting's name takes no quotes). STAGED, transaction-local:
- * the number of events staged so far, '' or unset outside a batch. */
-#define STAGED "esr_staged.~"
-#define STAGING "pg_temp.esr_staged_~"
 
 /*
  * Migration 1. `streams` holds one row per stream: its version is the gate
@@ -106,17 +102,17 @@ static const char migration_1[] =
  * head's one row, which it keeps to its commit: positions follow commits,
  * and a rollback takes its positions back.
  *
- * The lock is taken as late as possible, so that batches overlap in all
- * their other work. A batch is begin_batch(), its appends, end_batch(). In a
- * batch, an append passes its stream row's gate and stages its events in a
- * temporary table, numbered from 1 across the batch (its r_position counts
- * from there); end_batch() then locks the head once, moves the staged events
- * into `events` at head + their number, writes the head back and returns the
- * head it started from, which the client adds. An append outside a batch
- * locks the head itself, after its stream row. Either way a transaction
- * locks stream rows first and the head last, and holds no further lock
- * after the head, so none can wait for another in a cycle. Positions written
- * under schema 1 stay as they were; the head starts at their maximum.
+ * The lock is taken as late as possible, so that concurrent transactions
+ * overlap in all their other work. The writer sends a whole batch as one
+ * call of append_batch(): it passes every append's stream row gate (in the
+ * order given, which the writer sorts), then moves the head past all its
+ * events in one UPDATE (which locks the row) and inserts them at the
+ * positions it skipped. `append`,
+ * for one append called on its own (an older build, a script), does the
+ * same for its one stream. Either way a transaction locks stream rows first
+ * and the head last, and waits for nothing once it holds the head, so no two
+ * can wait for each other in a cycle. Positions written under schema 1 stay
+ * as they were; the head starts at their maximum.
  */
 static const char migration_2[] =
 	"ALTER TABLE @.events ALTER COLUMN position DROP IDENTITY;"
@@ -126,36 +122,61 @@ static const char migration_2[] =
 	" version bigint NOT NULL, format integer NOT NULL, data bytea NOT NULL,"
 	" PRIMARY KEY (stream_type, stream_id));"
 	"CREATE TABLE @.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);"
-	/* The staging table is the session's own, emptied at every commit. */
-	"CREATE FUNCTION @.begin_batch() RETURNS void LANGUAGE plpgsql AS $f$"
+	/*
+	 * One row per append, in order: (status, version, first position) as
+	 * `append` returns them. p_counts[i] is append i's number of events,
+	 * which follow one another in the event arrays.
+	 */
+	"CREATE FUNCTION @.append_batch(p_token bigint, p_stream_types text[],"
+	" p_stream_ids bytea[], p_expected bigint[], p_counts bigint[], p_types bigint[],"
+	" p_payloads bytea[], p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	" RETURNS SETOF record LANGUAGE plpgsql AS $f$"
+	" DECLARE a record; v bigint; h bigint := 0; taken bigint := 0; before bigint := 0;"
+	"  sts integer[] := '{}'; vers bigint[] := '{}'; rels bigint[] := '{}';"
+	"  offs bigint[] := '{}';"
 	" BEGIN"
-	"  IF current_setting('" STAGED "', true) <> '' THEN"
-	"   RAISE EXCEPTION 'esr: a batch is already open';"
-	"  END IF;"
-	"  IF to_regclass('" STAGING "') IS NULL THEN"
-	"   CREATE TEMPORARY TABLE " STAGING " (number bigint NOT NULL, stream_type text NOT NULL,"
-	"    stream_id bytea NOT NULL, version bigint NOT NULL, event_type bigint NOT NULL,"
-	"    payload bytea NOT NULL, correlation_id uuid NOT NULL, causation_id uuid NOT NULL,"
-	"    timestamp_ns bigint NOT NULL, commit_token bigint NOT NULL) ON COMMIT DELETE ROWS;"
-	"  END IF;"
-	"  PERFORM set_config('" STAGED "', '0', true);"
-	" END $f$;"
-	"CREATE FUNCTION @.end_batch() RETURNS bigint LANGUAGE plpgsql AS $f$"
-	" DECLARE staged bigint := nullif(current_setting('" STAGED "', true), '')::bigint;"
-	"  h bigint;"
-	" BEGIN"
-	"  PERFORM set_config('" STAGED "', '', true);"
-	"  IF coalesce(staged, 0) = 0 THEN" /* nothing appended: no positions to take */
-	"   RETURN 0;"
-	"  END IF;"
-	"  SELECT position INTO h FROM @.head FOR UPDATE;"
-	"  WITH moved AS (DELETE FROM " STAGING " RETURNING *)"
+	"  FOR a IN SELECT * FROM unnest(p_stream_types, p_stream_ids, p_expected, p_counts)"
+	"    WITH ORDINALITY AS u(t, id, x, n, i) ORDER BY u.i LOOP"
+	"   v := NULL;"
+	"   IF a.x < 0 THEN"
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + a.n"
+	"     RETURNING s.version INTO v;"
+	"   ELSIF a.x = 0 THEN"
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO NOTHING RETURNING s.version INTO v;"
+	"   ELSE"
+	"    UPDATE @.streams AS s SET version = s.version + a.n"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id AND s.version = a.x"
+	"     RETURNING s.version INTO v;"
+	"   END IF;"
+	"   IF v IS NULL THEN" /* a conflict: the actual version, no positions */
+	"    SELECT s.version INTO v FROM @.streams AS s"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id;"
+	"    sts := sts || 1; vers := vers || coalesce(v, 0); rels := rels || 0::bigint;"
+	"   ELSE"
+	"    sts := sts || 0; vers := vers || v; rels := rels || taken + 1;"
+	"    taken := taken + a.n;"
+	"   END IF;"
+	"   offs := offs || before;"
+	"   before := before + a.n;"
+	"  END LOOP;"
+	"  IF taken > 0 THEN" /* the head, last */
+	"   UPDATE @.head SET position = position + taken RETURNING position - taken INTO h;"
 	"   INSERT INTO @.events (stream_type, stream_id, version, position, event_type, payload,"
-	"    correlation_id, causation_id, timestamp_ns, commit_token)"
-	"   SELECT stream_type, stream_id, version, h + number, event_type, payload,"
-	"    correlation_id, causation_id, timestamp_ns, commit_token FROM moved;"
-	"  UPDATE @.head SET position = h + staged;"
-	"  RETURN h;"
+	"     correlation_id, causation_id, timestamp_ns, commit_token)"
+	"    SELECT b.t, b.id, b.v - b.n + g.q, h + b.r - 1 + g.q, e.et, e.ep, e.ec, e.ek, e.ets,"
+	"     p_token"
+	"    FROM unnest(p_stream_types, p_stream_ids, p_counts, sts, vers, rels, offs)"
+	"      AS b(t, id, n, s, v, r, o)"
+	"     CROSS JOIN LATERAL generate_series(1::bigint, b.n) AS g(q)"
+	"     JOIN unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
+	"      WITH ORDINALITY AS e(et, ep, ec, ek, ets, j) ON e.j = b.o + g.q"
+	"    WHERE b.s = 0;"
+	"  END IF;"
+	"  RETURN QUERY SELECT u.s, u.v, CASE WHEN u.s = 0 THEN h + u.r ELSE 0 END"
+	"   FROM unnest(sts, vers, rels) WITH ORDINALITY AS u(s, v, r, i) ORDER BY u.i;"
 	" END $f$;"
 	"CREATE OR REPLACE FUNCTION @.append(p_type text, p_id bytea, p_expected bigint,"
 	" p_token bigint, p_types bigint[], p_payloads bytea[], p_correlations uuid[],"
@@ -163,7 +184,6 @@ static const char migration_2[] =
 	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
 	" LANGUAGE plpgsql AS $f$"
 	" DECLARE n integer := cardinality(p_payloads);"
-	"  staged bigint := nullif(current_setting('" STAGED "', true), '')::bigint;"
 	"  h bigint;"
 	" BEGIN"
 	"  IF p_expected < 0 THEN"
@@ -187,22 +207,12 @@ static const char migration_2[] =
 	"   RETURN;"
 	"  END IF;"
 	"  r_status := 0;"
-	"  IF staged IS NOT NULL THEN" /* in a batch: end_batch numbers them */
-	"   INSERT INTO " STAGING " SELECT staged + e.i, p_type, p_id, r_version - n + e.i,"
-	"     e.t, e.p, e.c, e.k, e.ts, p_token"
-	"    FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
-	"     WITH ORDINALITY AS e(t, p, c, k, ts, i);"
-	"   PERFORM set_config('" STAGED "', (staged + n)::text, true);"
-	"   r_position := staged + 1;"
-	"   RETURN;"
-	"  END IF;"
-	"  SELECT position INTO h FROM @.head FOR UPDATE;" /* alone: the head, last */
+	"  UPDATE @.head SET position = position + n RETURNING position - n INTO h;" /* last */
 	"  INSERT INTO @.events (stream_type, stream_id, version, position, event_type,"
 	"    payload, correlation_id, causation_id, timestamp_ns, commit_token)"
 	"   SELECT p_type, p_id, r_version - n + e.i, h + e.i, e.t, e.p, e.c, e.k, e.ts, p_token"
 	"   FROM unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
 	"    WITH ORDINALITY AS e(t, p, c, k, ts, i);"
-	"  UPDATE @.head SET position = h + n;"
 	"  r_position := h + 1;"
 	" END $f$;";
 
@@ -211,8 +221,9 @@ static const char *const migrations[] = {migration_1, migration_2};
 /* The version a build records is the number of migrations it knows. */
 _Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");
 
-static const char stmt_append[] =
-	"SELECT r_status, r_version, r_position FROM @.append($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+static const char stmt_batch[] =
+	"SELECT r_status, r_version, r_position"
+	" FROM @.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 static const char stmt_read[] =
 	"SELECT version, event_type, payload, correlation_id, causation_id, timestamp_ns, position"
 	" FROM @.events WHERE stream_type = $1 AND stream_id = $2 AND version >= $3"
@@ -229,9 +240,6 @@ static const char stmt_all[] =
 	" causation_id, timestamp_ns, position FROM @.events WHERE position >= $1"
 	" ORDER BY position LIMIT $2";
 static const char stmt_head[] = "SELECT position FROM @.head";
-/* A batch's first and last statements (see migration 2). */
-static const char stmt_begin[] = "SELECT @.begin_batch()";
-static const char stmt_end[] = "SELECT @.end_batch()";
 static const char stmt_snap_save[] =
 	"INSERT INTO @.snapshots VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_type, stream_id)"
 	" DO UPDATE SET version = excluded.version, format = excluded.format, data = excluded.data";
@@ -255,28 +263,25 @@ int pg_schema_valid(const char *schema)
 	return 1;
 }
 
-/* The template with every '@' replaced by the quoted schema and every '~'
- * by the bare one (pg_schema_valid keeps it to [a-z0-9_]); NULL: no memory. */
+/* The template with every '@' replaced by the quoted schema; NULL: no memory. */
 static char *expand(const char *tmpl, const char *schema)
 {
-	size_t marks = 0, slen = strlen(schema), len = strlen(tmpl), i;
+	size_t ats = 0, slen = strlen(schema), len = strlen(tmpl), i;
 	char *out, *o;
 
 	for (i = 0; i < len; i++)
-		marks += tmpl[i] == '@' || tmpl[i] == '~';
-	if ((out = malloc(len + marks * (slen + 2) + 1)) == NULL)
+		ats += tmpl[i] == '@';
+	if ((out = malloc(len + ats * (slen + 2) + 1)) == NULL)
 		return NULL;
 	for (o = out, i = 0; i < len; i++) {
-		if (tmpl[i] != '@' && tmpl[i] != '~') {
+		if (tmpl[i] != '@') {
 			*o++ = tmpl[i];
 			continue;
 		}
-		if (tmpl[i] == '@')
-			*o++ = '"';
+		*o++ = '"';
 		memcpy(o, schema, slen);
 		o += slen;
-		if (tmpl[i] == '@')
-			*o++ = '"';
+		*o++ = '"';
 	}
 	*o = '\0';
 	return out;
@@ -353,7 +358,7 @@ static esr_status schema_version(PGconn *c, const char *schema, int *v, char *wh
 	return st;
 }
 
-static esr_status migrate_locked(PGconn *c, const char *schema, char *why, size_t n)
+static esr_status migrate_locked(PGconn *c, const char *schema, int upto, char *why, size_t n)
 {
 	esr_status st;
 	int v = 0;
@@ -370,7 +375,7 @@ static esr_status migrate_locked(PGconn *c, const char *schema, char *why, size_
 			         " build's %d", schema, v, ESR_PG_SCHEMA_VERSION);
 		return ESR_ENOTSUP;
 	}
-	for (; v < (int)MIGRATIONS; v++) {
+	for (; v < upto; v++) {
 		char record[64];
 		if ((st = exec_expanded(c, migrations[v], schema, why, n)) != ESR_OK)
 			return st;
@@ -381,19 +386,26 @@ static esr_status migrate_locked(PGconn *c, const char *schema, char *why, size_
 	return ESR_OK;
 }
 
-esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t n)
+esr_status pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why, size_t n)
 {
 	esr_status st;
 
+	if (upto < 1 || upto > (int)MIGRATIONS)
+		return ESR_EINVAL;
 	if ((st = exec(c, "BEGIN", PGRES_COMMAND_OK, NULL, why, n)) != ESR_OK)
 		return st;
 	if ((st = exec(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", PGRES_TUPLES_OK, NULL,
 	               why, n)) == ESR_OK)
-		st = migrate_locked(c, schema, why, n);
+		st = migrate_locked(c, schema, upto, why, n);
 	if (st == ESR_OK)
 		return exec(c, "COMMIT", PGRES_COMMAND_OK, NULL, why, n);
 	exec(c, "ROLLBACK", PGRES_COMMAND_OK, NULL, NULL, 0);
 	return st;
+}
+
+esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t n)
+{
+	return pg_migrate_conn_to(c, schema, (int)MIGRATIONS, why, n);
 }
 
 int pg_session_lost(PGconn *c, const PGresult *r)
@@ -442,8 +454,9 @@ static esr_status prepare(PGconn *c, const char *name, const char *tmpl, const c
 
 esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 {
-	static const Oid append[] = {OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8_ARRAY,
-	                             OID_BYTEA_ARRAY, OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY};
+	static const Oid batch[] = {OID_INT8, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_INT8_ARRAY,
+	                            OID_INT8_ARRAY, OID_INT8_ARRAY, OID_BYTEA_ARRAY,
+	                            OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY};
 	static const Oid read[] = {OID_TEXT, OID_BYTEA, OID_INT8};
 	static const Oid find[] = {OID_TEXT, OID_BYTEA, OID_INT8};
 
@@ -452,13 +465,12 @@ esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 	static const Oid cp[] = {OID_TEXT, OID_INT8};
 	esr_status st;
 
-	if ((st = prepare(c, PG_STMT_APPEND, stmt_append, schema, 9, append, why, n)) != ESR_OK ||
+	if ((st = prepare(c, PG_STMT_BATCH, stmt_batch, schema, PG_BATCH_PARAMS, batch, why,
+	                  n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_READ, stmt_read, schema, 3, read, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_ALL, stmt_all, schema, 2, all, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_HEAD, stmt_head, schema, 0, NULL, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_BEGIN, stmt_begin, schema, 0, NULL, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_END, stmt_end, schema, 0, NULL, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||
@@ -533,15 +545,63 @@ static size_t array_elem64(char *p, uint64_t v)
 	return 12;
 }
 
-esr_status pg_params_build(struct pg_params *p, const struct pg_append *a, uint64_t token)
+/* The bytes one batch's parameters take, with room for the array headers. */
+static size_t params_size(struct pg_append *const *list, size_t n)
 {
-	size_t need = 64 + 5 * 20 + (size_t)a->n * (12 + 4 + 20 + 20 + 12), off = 0, start;
-	const int scalar[4] = {(int)a->type_len, (int)a->id_len, 8, 8};
-	uint32_t i;
+	size_t need = 8 + PG_BATCH_PARAMS * 20, i;
+	uint32_t k;
+
+	for (i = 0; i < n; i++) {
+		const struct pg_append *a = list[i];
+		need += 4 + a->type_len + 4 + a->id_len + 2 * 12 + (size_t)a->n * (12 + 4 + 20 + 20 + 12);
+		for (k = 0; k < a->n; k++)
+			need += a->events[k].payload_len;
+	}
+	return need;
+}
+
+/* Parameter k (1..9, after the token) of append_batch: its elements from
+ * every append of the list, as one binary array at *off. */
+static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *list, size_t n)
+{
+	static const uint32_t oid[] = {0, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8,
+	                               OID_BYTEA, OID_UUID, OID_UUID, OID_INT8};
+	size_t count = 0, i;
+	uint32_t e;
+
+	for (i = 0; i < n; i++)
+		count += k <= 4 ? 1 : list[i]->n;
+	*off += array_header(buf + *off, oid[k], (uint32_t)count);
+	for (i = 0; i < n; i++) {
+		const struct pg_append *a = list[i];
+		switch (k) {
+		case 1: *off += array_elem(buf + *off, a->type, a->type_len); continue;
+		case 2: *off += array_elem(buf + *off, a->id, a->id_len); continue;
+		case 3: *off += array_elem64(buf + *off, a->expected == ESR_VERSION_ANY ?
+		                                        (uint64_t)-1 : a->expected); continue;
+		case 4: *off += array_elem64(buf + *off, a->n); continue;
+		}
+		for (e = 0; e < a->n; e++) {
+			const esr_event *ev = &a->events[e];
+			switch (k) {
+			case 5: *off += array_elem64(buf + *off, ev->type); break;
+			case 6: *off += array_elem(buf + *off, ev->payload, ev->payload_len); break;
+			case 7: *off += array_elem(buf + *off, ev->meta.correlation_id.bytes, 16); break;
+			case 8: *off += array_elem(buf + *off, ev->meta.causation_id.bytes, 16); break;
+			default: *off += array_elem64(buf + *off, ev->meta.timestamp_ns); break;
+			}
+		}
+	}
+}
+
+esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n,
+                           uint64_t token)
+{
+	size_t need = params_size(list, n), off = 8, start;
 	int k;
 
-	for (i = 0; i < a->n; i++)
-		need += a->events[i].payload_len;
+	if (need > INT32_MAX)
+		return ESR_ETOOBIG; /* libpq's lengths are ints */
 	if (need > p->cap) {
 		char *b = realloc(p->buf, need);
 		if (b == NULL)
@@ -549,33 +609,16 @@ esr_status pg_params_build(struct pg_params *p, const struct pg_append *a, uint6
 		p->buf = b;
 		p->cap = need;
 	}
-	p->values[0] = a->type;
-	p->values[1] = (const char *)a->id;
-	pg_put64(p->buf, a->expected == ESR_VERSION_ANY ? (uint64_t)-1 : a->expected);
-	pg_put64(p->buf + 8, token);
-	p->values[2] = p->buf;
-	p->values[3] = p->buf + 8;
-	off = 16;
-	for (k = 0; k < 4; k++)
-		p->lengths[k] = scalar[k];
-	for (k = 4; k < 9; k++) {
+	pg_put64(p->buf, token);
+	p->values[0] = p->buf;
+	p->lengths[0] = 8;
+	for (k = 1; k < PG_BATCH_PARAMS; k++) {
 		start = off;
-		off += array_header(p->buf + off, k == 4 || k == 8 ? OID_INT8 : k == 5 ? OID_BYTEA : OID_UUID,
-		                    a->n);
-		for (i = 0; i < a->n; i++) {
-			const esr_event *e = &a->events[i];
-			switch (k) {
-			case 4: off += array_elem64(p->buf + off, e->type); break;
-			case 5: off += array_elem(p->buf + off, e->payload, e->payload_len); break;
-			case 6: off += array_elem(p->buf + off, e->meta.correlation_id.bytes, 16); break;
-			case 7: off += array_elem(p->buf + off, e->meta.causation_id.bytes, 16); break;
-			default: off += array_elem64(p->buf + off, e->meta.timestamp_ns); break;
-			}
-		}
+		batch_array(p->buf, &off, k, list, n);
 		p->values[k] = p->buf + start;
 		p->lengths[k] = (int)(off - start);
 	}
-	for (k = 0; k < 9; k++)
+	for (k = 0; k < PG_BATCH_PARAMS; k++)
 		p->formats[k] = 1;
 	return ESR_OK;
 }
@@ -587,16 +630,16 @@ void pg_params_free(struct pg_params *p)
 	p->cap = 0;
 }
 
-esr_status pg_append_result(const PGresult *r, struct pg_append *a)
+esr_status pg_append_result(const PGresult *r, int row, struct pg_append *a)
 {
 	uint32_t status;
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 3 ||
-	    PQgetlength(r, 0, 0) != 4 || PQgetlength(r, 0, 1) != 8 || PQgetlength(r, 0, 2) != 8)
+	if (PQnfields(r) != 3 || PQgetlength(r, row, 0) != 4 || PQgetlength(r, row, 1) != 8 ||
+	    PQgetlength(r, row, 2) != 8)
 		return ESR_EIO;
-	status = pg_get32(PQgetvalue(r, 0, 0));
-	a->result.version = pg_get64(PQgetvalue(r, 0, 1));
-	a->result.position = pg_get64(PQgetvalue(r, 0, 2));
+	status = pg_get32(PQgetvalue(r, row, 0));
+	a->result.version = pg_get64(PQgetvalue(r, row, 1));
+	a->result.position = pg_get64(PQgetvalue(r, row, 2));
 	if (status == PG_APPENDED)
 		a->result.status = ESR_OK;
 	else if (status == PG_CONFLICT)

@@ -4,15 +4,15 @@
  *
  * Batches. An append is copied into one block and queued. Each connection
  * has a thread that takes up to batch_max queued appends, sorts them by
- * stream and sends them as one pipeline: begin_batch(), one `append`
- * statement each, end_batch(), then a Sync, which makes the batch one
- * transaction and one commit. begin_batch locks the schema's head row, which
- * orders positions by commit (pg_sql.c, migration 2). The sort matters
- * across processes: every batch locks its streams' rows in the same order
- * (after the head), so two batches can wait for each other but never
- * deadlock. After a commit, callers waiting at the head are woken.
+ * stream and sends them as one statement, append_batch(), then a Sync: one
+ * round trip, one transaction, one commit. append_batch passes each
+ * append's stream row, then locks the schema's head row to number the
+ * events, which orders positions by commit (pg_sql.c, migration 2). The sort
+ * matters across processes: every batch locks its streams' rows in the same
+ * order (and the head last), so two batches can wait for each other but
+ * never deadlock. After a commit, callers waiting at the head are woken.
  *
- * Outcomes. Each statement's row is its append's result (appended, or a
+ * Outcomes. Each row of the statement's result is an append's result (appended, or a
  * conflict with the actual version); once the Sync returns they are all
  * final and the completions run, in batch order, on the connection's thread.
  * A statement error rolls the whole batch back: a deadlock or serialization
@@ -108,17 +108,21 @@ static void expire(struct pg_worker *w)
 
 /* --- taking a batch --------------------------------------------------------- */
 
-/* Up to batch_max appends into w->batch; 0 when stopping with nothing left. */
+/* Up to batch_max appends (and PG_BATCH_BYTES of payload, unless one append
+ * has more) into w->batch; 0 when stopping with nothing left. */
 static int take(struct pg_worker *w)
 {
 	struct pg_store *s = w->s;
 	struct pg_append *a;
+	size_t bytes = 0;
 
 	pthread_mutex_lock(&s->lock);
 	while (s->head == NULL && !s->stopping)
 		pthread_cond_wait(&s->work, &s->lock);
-	while (w->n < s->o.batch_max && (a = s->head) != NULL) {
+	while (w->n < s->o.batch_max && (a = s->head) != NULL &&
+	       (w->n == 0 || bytes + a->bytes <= PG_BATCH_BYTES)) {
 		s->head = a->next;
+		bytes += a->bytes;
 		w->batch[w->n++] = a;
 	}
 	if (s->head == NULL)
@@ -166,57 +170,36 @@ struct run {
 	struct pg_append **list;
 	size_t n;
 	uint64_t token;
-	uint64_t head; /* end_batch's: the head the batch's positions count from */
 	int malformed;
 };
 
-/* begin_batch, the appends, end_batch: the head is locked once per
- * transaction, at its end (migration 2 in pg_sql.c). Every path that sends
- * appends comes here, so none goes unwrapped. */
+/* The whole batch is one append_batch statement (pg_sql.c, migration 2):
+ * every path that sends appends comes here. */
 static esr_status send_appends(void *ctx, PGconn *pg)
 {
 	struct run *r = ctx;
+	struct pg_params *p = &r->w->params;
 	esr_status st;
-	size_t i;
 
-	if (!PQsendQueryPrepared(pg, PG_STMT_BEGIN, 0, NULL, NULL, NULL, 1))
-		return ESR_EIO;
-	for (i = 0; i < r->n; i++) {
-		struct pg_params *p = &r->w->params;
-		if ((st = pg_params_build(p, r->list[i], r->token)) != ESR_OK)
-			return st;
-		if (!PQsendQueryPrepared(pg, PG_STMT_APPEND, 9, p->values, p->lengths, p->formats, 1))
-			return ESR_EIO;
-	}
-	return PQsendQueryPrepared(pg, PG_STMT_END, 0, NULL, NULL, NULL, 1) ? ESR_OK : ESR_EIO;
+	if ((st = pg_params_build(p, r->list, r->n, r->token)) != ESR_OK)
+		return st;
+	return PQsendQueryPrepared(pg, PG_STMT_BATCH, PG_BATCH_PARAMS, p->values, p->lengths,
+	                           p->formats, 1) ? ESR_OK : ESR_EIO;
 }
 
-/* Result i is begin_batch's (0), an append's (1..n) or end_batch's (n + 1). */
+/* Row k of the one result is list[k]'s outcome. */
 static void take_result(void *ctx, size_t i, const PGresult *res)
 {
 	struct run *r = ctx;
+	size_t k;
 
-	if (i == 0)
-		return;
-	if (i == r->n + 1) {
-		if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8)
-			r->malformed = 1;
-		else
-			r->head = pg_get64(PQgetvalue(res, 0, 0));
+	if (i != 0 || PQresultStatus(res) != PGRES_TUPLES_OK || (size_t)PQntuples(res) != r->n) {
+		r->malformed = 1;
 		return;
 	}
-	if (i > r->n || pg_append_result(res, r->list[i - 1]) != ESR_OK)
-		r->malformed = 1;
-}
-
-/* In a batch an append's position counts from the head end_batch took. */
-static void add_head(struct pg_append **list, size_t n, uint64_t head)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (list[i]->result.status == ESR_OK)
-			list[i]->result.position += head;
+	for (k = 0; k < r->n; k++)
+		if (pg_append_result(res, (int)k, r->list[k]) != ESR_OK)
+			r->malformed = 1;
 }
 
 /* The last position list[0..n) took, 0 if none appended. */
@@ -252,7 +235,7 @@ static uint64_t next_token(struct pg_store *s)
 static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_t n,
                              char sqlstate[6])
 {
-	struct run r = {w, list, n, next_token(w->s), 0, 0};
+	struct run r = {w, list, n, next_token(w->s), 0};
 	esr_status st;
 	size_t i;
 
@@ -262,10 +245,8 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 		snprintf(w->conn.why, sizeof w->conn.why, "postgres: malformed append result");
 		st = ESR_ECANCELED;
 	}
-	if (st == ESR_OK) {
-		add_head(list, n, r.head);
+	if (st == ESR_OK)
 		pg_all_committed(w->s, last_position(list, n));
-	}
 	if (st == ESR_EUNKNOWN) {
 		for (i = 0; i < n; i++)
 			list[i]->doubt_token = r.token;
