@@ -11,6 +11,8 @@
  *   - no command's event is there twice (nothing applied twice);
  *   - every command acknowledged ESR_OK is there exactly once (nothing lost);
  *   - no command that failed with ESR_EIO is there (a failure is a failure);
+ *   - a global read from position 1 finds every stored event once, at
+ *     positions without a gap (batches rolled back or sent again left none);
  * and once the faults stop, a command on every aggregate succeeds (the
  * runtime recovered by itself). Both strategies, each in a schema of its own.
  *
@@ -187,9 +189,43 @@ static esr_status visit(void *ctx, const esr_recorded_event *e)
 	return ESR_OK;
 }
 
+struct global {
+	uint64_t expect, bad, events;
+};
+
+static esr_status visit_global(void *ctx, const esr_recorded_event *e)
+{
+	struct global *g = ctx;
+
+	g->bad += e->position != g->expect;
+	g->expect = e->position + 1;
+	g->events++;
+	return ESR_OK;
+}
+
+/* Positions 1..head, each once, as many as the streams hold. */
+static void verify_global(esr_store *store, uint64_t stored)
+{
+	struct global g = {1, 0, 0};
+	uint64_t from = 1, next, head = 0;
+
+	for (;; from = next) {
+		CHECK(esr_store_read_all(store, from, 500, visit_global, &g, &next) == ESR_OK,
+		      "read_all");
+		if (next == from)
+			break;
+	}
+	CHECK(g.bad == 0, "%llu positions out of place", (unsigned long long)g.bad);
+	CHECK(g.events == stored, "global read: %llu events, the streams hold %llu",
+	      (unsigned long long)g.events, (unsigned long long)stored);
+	CHECK(esr_store_head(store, &head) == ESR_OK && head == stored, "head %llu",
+	      (unsigned long long)head);
+}
+
 static void verify(esr_store *store, struct run *run, esr_strategy strategy)
 {
 	uint64_t total = (uint64_t)run->waves * WAVE, i, ok = 0, io = 0, unknown = 0, other = 0;
+	uint64_t stored = 0;
 	struct seen s = {calloc(total, 1), 0, total, 0, 0};
 	char id[16];
 	unsigned k;
@@ -200,6 +236,7 @@ static void verify(esr_store *store, struct run *run, esr_strategy strategy)
 		sid.id_len = strlen(id);
 		s.next = 0;
 		CHECK(esr_store_read(store, &sid, 1, visit, &s) == ESR_OK, "read %s", id);
+		stored += s.next;
 	}
 	for (i = 0; i < total; i++) {
 		int st = atomic_load(&run->outcome[i]);
@@ -222,6 +259,7 @@ static void verify(esr_store *store, struct run *run, esr_strategy strategy)
 	       esr_strategy_name(strategy), (unsigned long long)total, (unsigned long long)ok,
 	       (unsigned long long)io, (unsigned long long)unknown, (unsigned long long)other);
 	CHECK(ok > total / 2, "most commands should succeed despite the faults");
+	verify_global(store, stored);
 	free(s.times);
 }
 

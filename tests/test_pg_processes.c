@@ -8,6 +8,8 @@
  * succeeded is there exactly once, and nothing else is. Unchecked (any
  * version): nothing conflicts or fails, and every append is there exactly
  * once. Every event carries (process, append number), so duplicates show.
+ * Then a global read from position 1 finds every stored event exactly once,
+ * at positions 1, 2, 3, ... without a gap, each stream's in version order.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -118,6 +120,64 @@ static esr_status visit(void *ctx, const esr_recorded_event *e)
 	return ESR_OK;
 }
 
+struct global {
+	uint64_t expect, bad_positions, bad_versions, junk;
+	uint64_t version[STREAMS];
+	uint8_t times[PROCESSES][APPENDS];
+};
+
+static esr_status visit_global(void *ctx, const esr_recorded_event *e)
+{
+	struct global *g = ctx;
+	struct tag t;
+	unsigned k;
+
+	g->bad_positions += e->position != g->expect;
+	g->expect = e->position + 1;
+	if (e->stream.id_len < 8 || sscanf((const char *)e->stream.id + 7, "%u", &k) != 1 ||
+	    k >= STREAMS || e->event.payload_len != sizeof t) {
+		g->junk++;
+		return ESR_OK;
+	}
+	g->bad_versions += e->version != g->version[k] + 1;
+	g->version[k] = e->version;
+	memcpy(&t, e->event.payload, sizeof t);
+	if (t.process >= PROCESSES || t.n >= APPENDS)
+		g->junk++;
+	else
+		g->times[t.process][t.n]++;
+	return ESR_OK;
+}
+
+/* Everything from position 1, a page at a time, against what the streams hold. */
+static void check_global(esr_store *s, const struct verify *v, unsigned stored)
+{
+	static struct global g;
+	uint64_t from = 1, next, head = 0;
+	unsigned p, i;
+
+	memset(&g, 0, sizeof g);
+	g.expect = 1;
+	do {
+		CHECK(esr_store_read_all(s, from, 50, visit_global, &g, &next) == ESR_OK, "read_all");
+		if (next == from)
+			break;
+		from = next;
+	} while (1);
+	CHECK(g.bad_positions == 0 && g.bad_versions == 0 && g.junk == 0,
+	      "global read: %llu positions out of place, %llu versions, %llu foreign",
+	      (unsigned long long)g.bad_positions, (unsigned long long)g.bad_versions,
+	      (unsigned long long)g.junk);
+	CHECK(g.expect - 1 == stored, "global read: %llu events, the streams hold %u",
+	      (unsigned long long)(g.expect - 1), stored);
+	CHECK(esr_store_head(s, &head) == ESR_OK && head == stored, "head %llu",
+	      (unsigned long long)head);
+	for (p = 0; p < PROCESSES; p++)
+		for (i = 0; i < APPENDS; i++)
+			CHECK(g.times[p][i] == v->times[p][i], "process %u append %u: %u times in the"
+			      " global read, %u in its stream", p, i, g.times[p][i], v->times[p][i]);
+}
+
 static void run(int checked)
 {
 	const char *schema = checked ? "t_procs_opt" : "t_procs_any";
@@ -175,6 +235,7 @@ static void run(int checked)
 		}
 	CHECK(acknowledged == PROCESSES * APPENDS, "%u of %u acknowledged", acknowledged,
 	      PROCESSES * APPENDS);
+	check_global(s, &v, stored);
 	printf("%s: %u processes, %u appends acknowledged, %u events stored\n",
 	       checked ? "optimistic" : "any version", PROCESSES, acknowledged, stored);
 	esr_store_close(s);
