@@ -11,7 +11,9 @@
  * Who touches what: `next`, `since_save` and the handler belong to the
  * thread. `position`, `handled`, `checkpoint`, `reads`, `waits`, `errors`
  * and `status` are written by the thread and read by anyone with ck_pr.
- * `stop` is written by esr_subscription_stop. The mutex and condition only
+ * `stop` is written by esr_subscription_stop. A status out of the read is
+ * the handler's when `refused` is set (it stops the subscription, whatever
+ * it is), else the store's (ESR_EIO is retried). The mutex and condition only
  * serve esr_subscription_wait callers, woken after each batch.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -47,6 +49,7 @@ struct esr_subscription {
 	int status; /* an esr_status */
 	int stop;
 	int halted; /* the thread saw `stop` between two events (thread only) */
+	int refused; /* the handler returned the status that ended the read (thread only) */
 	int waiters;
 
 	pthread_t thread;
@@ -110,8 +113,10 @@ static esr_status deliver(void *ctx, const esr_recorded_event *event)
 		sub->halted = 1; /* tells run() this ECANCELED is ours, not the handler's */
 		return ESR_ECANCELED;
 	}
-	if ((st = sub->handler(sub->ctx, event)) != ESR_OK)
+	if ((st = sub->handler(sub->ctx, event)) != ESR_OK) {
+		sub->refused = 1; /* tells run() this status is the handler's, not the store's */
 		return st;
+	}
 	ck_pr_store_64(&sub->position, event->position);
 	ck_pr_store_64(&sub->handled, sub->handled + 1);
 	if (++sub->since_save >= sub->opt.checkpoint_every)
@@ -137,7 +142,7 @@ static void *run(void *arg)
 		from = sub->next;
 		st = esr_store_read_all(sub->store, from, sub->opt.batch, deliver, sub,
 		                        &sub->next);
-		if (st == ESR_EIO) { /* a store that lost its server: try again */
+		if (st == ESR_EIO && !sub->refused) { /* a store that lost its server: try again */
 			ck_pr_inc_64(&sub->errors);
 			esr__sleep_ms(RETRY_MS);
 			continue;

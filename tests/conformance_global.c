@@ -291,6 +291,7 @@ struct feed {
 	struct log log;
 	uint32_t fail_type;   /* the handler fails on this event type (0: never) */
 	esr_status fail_with; /* ... with this status */
+	int failures;         /* times the handler failed */
 	int gate_closed;      /* the handler blocks while set */
 	pthread_cond_t gate;
 };
@@ -317,6 +318,7 @@ static esr_status on_event(void *ctx, const esr_recorded_event *ev)
 	while (f->gate_closed)
 		pthread_cond_wait(&f->gate, &f->lock);
 	if (f->fail_type != 0 && ev->event.type == f->fail_type) {
+		f->failures++;
 		pthread_mutex_unlock(&f->lock);
 		return f->fail_with;
 	}
@@ -486,6 +488,39 @@ static void a_failing_handler_stops_its_subscription(void **state)
 	check_order(&f.log, 1);
 	assert_int_equal(kept, 5);
 	feed_fini(&f);
+}
+
+/* A handler's own error stops the subscription whatever it is: an ESR_EIO or
+ * ESR_EUNKNOWN of the handler's (its database, say) is not a store read
+ * error to retry, and the event is not delivered again. */
+static void a_handler_error_like_the_stores_stops_it_too(void **state)
+{
+	static const esr_status statuses[] = {ESR_EIO, ESR_EUNKNOWN, ESR_ETIMEDOUT};
+	esr_store *s = *state;
+	esr_stream_id a = sid_of("Acct", "a");
+	esr_subscription_stats stats;
+	esr_subscription *sub;
+	struct feed f;
+	size_t k;
+	int i;
+
+	for (i = 1; i <= 4; i++)
+		put(s, &a, (uint32_t)i);
+	for (k = 0; k < sizeof statuses / sizeof statuses[0]; k++) {
+		feed_init(&f);
+		f.fail_type = 3;
+		f.fail_with = statuses[k];
+		assert_int_equal(esr_subscribe(s, 1, on_event, &f, NULL, &sub), ESR_OK);
+		assert_int_equal(esr_subscription_wait(sub, 4, 10000), statuses[k]);
+		assert_int_equal(esr_subscription_stats_get(sub, &stats), ESR_OK);
+		assert_int_equal(stats.status, statuses[k]);
+		assert_int_equal(stats.handled, 2);
+		assert_int_equal(stats.errors, 0);
+		assert_int_equal(esr_subscription_stop(sub), statuses[k]);
+		assert_int_equal(f.failures, 1); /* handed over once, never again */
+		assert_int_equal(f.log.n, 2);
+		feed_fini(&f);
+	}
 }
 
 static void a_blocked_handler_never_holds_up_appends(void **state)
@@ -658,6 +693,7 @@ int esr_store_conformance_global(const struct store_backend *b)
 		T(subscription_starts_where_asked),
 		T(subscription_resumes_after_its_checkpoint),
 		T(a_failing_handler_stops_its_subscription),
+		T(a_handler_error_like_the_stores_stops_it_too),
 		T(a_blocked_handler_never_holds_up_appends),
 		T(subscribe_arguments_are_checked),
 		T(checkpoints_are_kept_by_name),
