@@ -31,6 +31,7 @@ struct replay {
 	uint8_t *seen; /* per command, saturating */
 	uint32_t k;
 	uint64_t expect;
+	uint64_t span; /* stress_outcomes_span: command numbers are below it */
 	int broken, gapped, diverged;
 	_Alignas(max_align_t) unsigned char state[STRESS_STATE_MAX];
 	struct stress_check *c;
@@ -59,7 +60,7 @@ static int explained(struct replay *r, const esr_event *ev, const struct stress_
 
 	if (pl->seq == STRESS_SEQ_SETUP) /* only as the first event, and as opened */
 		return r->expect == 1 && ev->type == p->wl->open(&amount) && amount == pl->amount;
-	if (pl->seq >= r->out->total || stress_outcome_of(r->out, pl->seq) != OUT_ACCEPTED)
+	if (pl->seq >= r->span || stress_outcome_of(r->out, pl->seq) != OUT_ACCEPTED)
 		return 0;
 	c = &p->cmds[pl->seq % p->ncmds];
 	if (c->aggregate != r->k || c->amount != pl->amount || ev->type != p->wl->event_of(c))
@@ -122,13 +123,13 @@ static void expected_totals(const struct stress_plan *p, const struct stress_out
 	_Alignas(max_align_t) unsigned char state[STRESS_STATE_MAX] = {0};
 	int64_t amount;
 	uint32_t type = p->wl->open(&amount);
-	uint64_t i;
+	uint64_t i, span = stress_outcomes_span(out);
 
 	if (type != 0)
 		p->wl->fold(state, type, amount);
 	for (i = 0; i < p->opt->aggregates; i++)
 		p->wl->measure(state, totals);
-	for (i = 0; i < out->total; i++)
+	for (i = 0; i < span; i++)
 		if (stress_outcome_of(out, i) == OUT_ACCEPTED)
 			p->wl->effect(&p->cmds[i % p->ncmds], totals);
 }
@@ -137,8 +138,9 @@ esr_status stress_check_run(const struct stress_plan *p, esr_store *store,
                             const struct stress_outcomes *out,
                             const struct stress_probes *probes, struct stress_check *c)
 {
-	struct replay r = {p, out, probes, calloc(out->total ? out->total : 1, 1), 0, 0, 0,
-	                   0, 0, {0}, c};
+	uint64_t span = stress_outcomes_span(out);
+	struct replay r = {p, out, probes, calloc(span ? span : 1, 1), 0, 0, span, 0, 0,
+	                   0, {0}, c};
 	esr_status st = ESR_OK;
 	uint64_t i;
 	uint32_t k;
@@ -149,7 +151,7 @@ esr_status stress_check_run(const struct stress_plan *p, esr_store *store,
 		return ESR_ENOMEM;
 	for (k = 0; k < p->opt->aggregates && st == ESR_OK; k++)
 		st = replay_one(&r, store, k);
-	for (i = 0; i < out->total; i++)
+	for (i = 0; i < span; i++)
 		if ((stress_outcome_of(out, i) == OUT_ACCEPTED) != (r.seen[i] == 1))
 			c->missing++;
 	expected_totals(p, out, c->expected);

@@ -77,6 +77,21 @@ static inline uint8_t stress_outcome_of(const struct stress_outcomes *o, uint64_
 	return j < o->count[w] ? o->by_writer[w][j] : OUT_NONE;
 }
 
+/* One past the highest command number any writer submitted. Not `total`:
+ * writers stopped by time submit different counts, so numbers run past it. */
+static inline uint64_t stress_outcomes_span(const struct stress_outcomes *o)
+{
+	uint64_t span = 0, end;
+	unsigned w;
+
+	for (w = 0; w < o->writers; w++) {
+		end = o->count[w] ? w + (o->count[w] - 1) * o->writers + 1 : 0;
+		if (end > span)
+			span = end;
+	}
+	return span;
+}
+
 /* The state each writer's actor held at the end, and the version it claimed. */
 struct stress_probes {
 	unsigned writers;
