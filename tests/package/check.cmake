@@ -31,4 +31,20 @@ separate_arguments(flags UNIX_COMMAND "${flags}")
 separate_arguments(cflags UNIX_COMMAND "${CFLAGS}")
 run(${CC} ${cflags} -std=c11 ${SOURCE_DIR}/tests/package/consumer.c -o ${WORK_DIR}/consumer_pc ${flags})
 run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir} ${WORK_DIR}/consumer_pc)
+
+# The public headers need nothing but the include directory: no defines or
+# include paths of esr's own dependencies reach a host.
+run(${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pcdir} pkg-config --cflags esr esr-static)
+string(STRIP "${last_output}" cflags_only)
+if(NOT cflags_only MATCHES "^-I[^ ]*/include$")
+  message(FATAL_ERROR "pkg-config --cflags esr: expected one -I, got: ${cflags_only}")
+endif()
+
+# Static through esr-static: the program runs without libesr.so anywhere on
+# its library path, so it holds esr itself.
+run(${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pcdir} pkg-config --cflags --libs esr-static)
+string(STRIP "${last_output}" flags)
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CC} ${cflags} -std=c11 ${SOURCE_DIR}/tests/package/consumer.c -o ${WORK_DIR}/consumer_pc_static ${flags})
+run(${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${WORK_DIR}/consumer_pc_static)
 message(STATUS "installed package works through find_package and pkg-config")
