@@ -35,9 +35,11 @@ typedef struct esr_subscription esr_subscription;
 
 /*
  * Called on the subscription's thread once per event, in position order.
- * Return ESR_OK to go on. Any other status stops the subscription: the event
- * counts as not handled (a checkpoint never covers it), and
- * esr_subscription_stop returns that status.
+ * Return ESR_OK to go on. Any other status stops the subscription, ESR_EIO
+ * included (only the store's own read errors are retried): the event counts
+ * as not handled (a checkpoint never covers it), it is not delivered again
+ * by this subscription, and esr_subscription_wait and esr_subscription_stop
+ * return that status.
  */
 typedef esr_status (*esr_event_handler)(void *ctx, const esr_recorded_event *event);
 
