@@ -50,10 +50,10 @@
  *   is never out of order. The list needs no memory of its own (the slots
  *   already exist when the lock is taken), so linking cannot fail. `head`,
  *   stored with release after the links, bounds what global readers follow;
- *   `marks` (one slot every MARK_EVERY positions, in blocks allocated on the
- *   way, best effort) lets a reader start near any position. The lock is held
- *   for a few stores per event and is the one point every append to the
- *   store passes.
+ *   `marks` (one slot every MARK_EVERY positions, in blocks allocated a
+ *   block ahead outside the lock, best effort) lets a reader start near any
+ *   position. The lock is held for a few stores per event, never for an
+ *   allocation, and is the one point every append to the store passes.
  *
  * Progress: reservation is lock-free. Publication waits for writers that
  * reserved earlier versions of the same stream; each of those holds every
@@ -143,6 +143,7 @@ struct memory_store {
 	uint64_t head;           /* last position linked; release after the links */
 	uint32_t head_sleepers;  /* esr_store_wait callers asleep on head */
 	struct slot ***marks;    /* MARK_BLOCKS blocks of MARK_BLOCK, or NULL */
+	int marks_growing;       /* an appender is allocating a mark block */
 	/* snapshots and checkpoints: rare, so one lock */
 	pthread_mutex_t snap_lock;
 	struct checkpoint *checkpoints;
@@ -359,21 +360,45 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
 }
 
 /* Note where position `pos` lives, if a mark falls on it (under log_lock).
- * Best effort: a block that cannot be allocated leaves its marks out, and
- * reads starting there walk from an earlier mark. */
+ * It never allocates: every append passes log_lock, so an allocation there
+ * would hold up appends to every stream. A block not there yet (see
+ * marks_ahead) leaves its marks out, and reads starting there walk from an
+ * earlier mark. */
 static void mark(struct memory_store *ms, struct slot *slot, uint64_t pos)
 {
 	uint64_t m = pos / MARK_EVERY;
 	struct slot **block;
 
-	if (pos % MARK_EVERY != 0 || ms->marks == NULL || m / MARK_BLOCK >= MARK_BLOCKS)
+	if (pos % MARK_EVERY != 0 || m / MARK_BLOCK >= MARK_BLOCKS)
 		return;
-	if ((block = ms->marks[m / MARK_BLOCK]) == NULL) {
-		if ((block = calloc(MARK_BLOCK, sizeof *block)) == NULL)
-			return;
-		ck_pr_store_ptr(&ms->marks[m / MARK_BLOCK], block);
+	if ((block = ck_pr_load_ptr(&ms->marks[m / MARK_BLOCK])) != NULL)
+		ck_pr_store_ptr(&block[m % MARK_BLOCK], slot);
+}
+
+/* Make sure mark block b exists, outside log_lock. One appender at a time
+ * allocates (`marks_growing`, taken by CAS); the others go on without
+ * waiting. The fence orders calloc's zeros before the pointer, so a reader
+ * (or mark()) that loads the pointer finds zeros or marks, never garbage. */
+static void mark_block_ensure(struct memory_store *ms, uint64_t b)
+{
+	struct slot **block;
+
+	if (b >= MARK_BLOCKS || ck_pr_load_ptr(&ms->marks[b]) != NULL ||
+	    !ck_pr_cas_int(&ms->marks_growing, 0, 1))
+		return;
+	if (ck_pr_load_ptr(&ms->marks[b]) == NULL &&
+	    (block = calloc(MARK_BLOCK, sizeof *block)) != NULL) { /* else best effort */
+		ck_pr_fence_store();
+		ck_pr_store_ptr(&ms->marks[b], block);
 	}
-	ck_pr_store_ptr(&block[m % MARK_BLOCK], slot);
+	ck_pr_store_int(&ms->marks_growing, 0);
+}
+
+/* After linking up to `last`: the block after last's is allocated a whole
+ * block (about a million positions) before the first mark that needs it. */
+static void marks_ahead(struct memory_store *ms, uint64_t last)
+{
+	mark_block_ensure(ms, last / MARK_EVERY / MARK_BLOCK + 1);
 }
 
 /*
@@ -403,6 +428,7 @@ static void link_batch(struct memory_store *ms, struct slot *first, struct slot 
 	ck_pr_store_64(&ms->head, pos + n - 1);
 	ESR_TSAN_RELEASE(&ms->log_lock);
 	ck_spinlock_fas_unlock(&ms->log_lock);
+	marks_ahead(ms, pos + n - 1);
 	/* As in publish(): a sleeper this load misses looks again by itself. */
 	if (ck_pr_load_32(&ms->head_sleepers) != 0)
 		esr__futex_wake_all(esr__futex_low_word(&ms->head));
@@ -685,7 +711,11 @@ static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *ve
 
 /* --- snapshots and checkpoints -------------------------------------------------- */
 
+/* A kept snapshot is never changed: a save replaces it whole. refs (under
+ * snap_lock) counts the stream's hold and each load's, so that a load hands
+ * it to the caller's function without the lock held. */
 struct snap {
+	unsigned refs;
 	uint64_t version;
 	uint32_t format;
 	uint32_t len;
@@ -697,6 +727,19 @@ struct checkpoint {
 	uint64_t position;
 	char name[ESR_CHECKPOINT_NAME_MAX + 1];
 };
+
+static void snap_release(struct memory_store *ms, struct snap *snap)
+{
+	unsigned left;
+
+	if (snap == NULL)
+		return;
+	pthread_mutex_lock(&ms->snap_lock);
+	left = --snap->refs;
+	pthread_mutex_unlock(&ms->snap_lock);
+	if (left == 0)
+		free(snap);
+}
 
 static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
                                     const esr_snapshot *snap)
@@ -710,6 +753,7 @@ static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
 		return st;
 	if ((copy = malloc(sizeof *copy + snap->len)) == NULL)
 		return ESR_ENOMEM;
+	copy->refs = 1;
 	copy->version = snap->version;
 	copy->format = snap->format;
 	copy->len = snap->len;
@@ -719,29 +763,32 @@ static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
 	old = s->snap;
 	s->snap = copy;
 	pthread_mutex_unlock(&ms->snap_lock);
-	free(old);
+	snap_release(ms, old);
 	return ESR_OK;
 }
 
-/* fn runs under snap_lock: snapshots are rare, and loads are activations. */
+/* fn runs without snap_lock, on a held reference: it may call the store
+ * (save a migrated snapshot, say) without deadlocking. */
 static esr_status mem_snapshot_load(void *impl, const esr_stream_id *sid,
                                     esr_snapshot_fn fn, void *ctx)
 {
 	struct memory_store *ms = impl;
-	esr_status st = ESR_OK;
 	struct stream *s;
+	struct snap *held;
 	struct esr__key k;
+	esr_status st;
 
 	make_key(ms, sid, &k);
 	if ((s = lookup(ms, &k)) == NULL)
 		return ESR_OK;
 	pthread_mutex_lock(&ms->snap_lock);
-	if (s->snap != NULL) {
-		esr_snapshot out = {s->snap->version, s->snap->format, s->snap->len,
-		                    s->snap->data};
-		st = fn(ctx, &out);
-	}
+	if ((held = s->snap) != NULL)
+		held->refs++;
 	pthread_mutex_unlock(&ms->snap_lock);
+	if (held == NULL)
+		return ESR_OK;
+	st = fn(ctx, &(esr_snapshot){held->version, held->format, held->len, held->data});
+	snap_release(ms, held);
 	return st;
 }
 
@@ -838,7 +885,10 @@ esr_status esr_memory_store_open(esr_store **out)
 	if ((ms = calloc(1, sizeof *ms)) == NULL)
 		return ESR_ENOMEM;
 	if ((ms->marks = calloc(MARK_BLOCKS, sizeof *ms->marks)) == NULL ||
+	    (ms->marks[0] = calloc(MARK_BLOCK, sizeof **ms->marks)) == NULL ||
 	    (st = esr__keyset_create(&ms->streams)) != ESR_OK) {
+		if (ms->marks != NULL)
+			free(ms->marks[0]);
 		free(ms->marks);
 		free(ms);
 		return ESR_ENOMEM;
