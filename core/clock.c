@@ -30,7 +30,7 @@ void esr__sleep_ms(unsigned ms)
 		;
 }
 
-void esr__deadline(struct timespec *ts, unsigned ms)
+void esr__deadline(struct timespec *ts, uint64_t ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += (time_t)(ms / 1000);

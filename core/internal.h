@@ -51,7 +51,7 @@ void esr__sleep_ms(unsigned ms);
 /* A monotonic deadline ms from now, for pthread_cond_timedwait on a
  * CLOCK_MONOTONIC condition variable (esr__cond_init_monotonic). */
 struct timespec;
-void esr__deadline(struct timespec *ts, unsigned ms);
+void esr__deadline(struct timespec *ts, uint64_t ms);
 /* Initialize a condition variable whose timed waits use CLOCK_MONOTONIC. */
 void esr__cond_init_monotonic(pthread_cond_t *cond);
 

@@ -264,7 +264,7 @@ esr_status esr__check_checkpoint_name(const char *name)
 
 esr_status esr_store_checkpoint_save(esr_store *s, const char *name, uint64_t position)
 {
-	if (s == NULL || esr__check_checkpoint_name(name) != ESR_OK)
+	if (s == NULL || esr__check_checkpoint_name(name) != ESR_OK || position == UINT64_MAX)
 		return ESR_EINVAL;
 	if (s->vt->checkpoint_save == NULL)
 		return ESR_ENOTSUP;
@@ -273,12 +273,16 @@ esr_status esr_store_checkpoint_save(esr_store *s, const char *name, uint64_t po
 
 esr_status esr_store_checkpoint_load(esr_store *s, const char *name, uint64_t *position)
 {
+	uint64_t loaded = 0;
+	esr_status st;
+
 	if (s == NULL || position == NULL || esr__check_checkpoint_name(name) != ESR_OK)
 		return ESR_EINVAL;
 	if (s->vt->checkpoint_load == NULL)
 		return ESR_ENOTSUP;
-	*position = 0;
-	return s->vt->checkpoint_load(s->impl, name, position);
+	if ((st = s->vt->checkpoint_load(s->impl, name, &loaded)) == ESR_OK)
+		*position = loaded; /* written only on success */
+	return st;
 }
 
 int esr__store_has_checkpoints(const esr_store *s)

@@ -191,6 +191,8 @@ static esr_status start_position(esr_subscription *sub, uint64_t from)
 
 	if (sub->has_cp && (st = sub->cp.load(sub->cp.ctx, &saved)) != ESR_OK)
 		return st;
+	if (saved == UINT64_MAX) /* no position is that high: nothing would follow it */
+		return ESR_ECORRUPT;
 	sub->checkpoint = saved;
 	sub->position = saved;
 	sub->next = saved ? saved + 1 : (from ? from : 1);
@@ -263,7 +265,7 @@ esr_status esr_subscription_wait(esr_subscription *sub, uint64_t position, long 
 	if (sub == NULL)
 		return ESR_EINVAL;
 	if (timeout_ms >= 0)
-		esr__deadline(&until, (unsigned)timeout_ms);
+		esr__deadline(&until, (uint64_t)timeout_ms);
 	pthread_mutex_lock(&sub->lock);
 	sub->waiters++;
 	while (ck_pr_load_64(&sub->position) < position &&

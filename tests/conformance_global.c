@@ -523,6 +523,32 @@ static void a_handler_error_like_the_stores_stops_it_too(void **state)
 	}
 }
 
+/* A wait of 2^32 ms or more is long, not truncated to nothing. */
+static void a_very_long_wait_waits(void **state)
+{
+	esr_store *s = *state;
+	struct later w = {s, 100, 1};
+	esr_subscription *sub;
+	struct feed f;
+	pthread_t t;
+
+	feed_init(&f);
+	assert_int_equal(esr_subscribe(s, 1, on_event, &f, NULL, &sub), ESR_OK);
+	assert_int_equal(pthread_create(&t, NULL, append_later, &w), 0);
+	assert_int_equal(esr_subscription_wait(sub, 1, 4294967296L), ESR_OK);
+	assert_int_equal(esr_subscription_stop(sub), ESR_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(f.log.n, 1);
+	feed_fini(&f);
+}
+
+static esr_status max_load(void *ctx, uint64_t *position)
+{
+	(void)ctx;
+	*position = UINT64_MAX;
+	return ESR_OK;
+}
+
 static void a_blocked_handler_never_holds_up_appends(void **state)
 {
 	esr_store *s = *state;
@@ -574,6 +600,13 @@ static void subscribe_arguments_are_checked(void **state)
 	o.checkpoint = &cp;
 	assert_int_equal(esr_subscribe(s, 1, on_event, &f, &o, &sub), ESR_EINVAL);
 	assert_null(sub);
+	/* a checkpoint no position can follow: refused, not wrapped to 1 */
+	esr_subscription_options_default(&o);
+	cp.load = max_load;
+	o.checkpoint = &cp;
+	assert_int_equal(esr_subscribe(s, 1, on_event, &f, &o, &sub), ESR_ECORRUPT);
+	assert_null(sub);
+	assert_int_equal(f.log.n, 0);
 	assert_int_equal(esr_subscription_wait(NULL, 1, 0), ESR_EINVAL);
 	assert_int_equal(esr_subscription_stop(NULL), ESR_OK);
 	feed_fini(&f);
@@ -592,6 +625,7 @@ static void checkpoints_are_kept_by_name(void **state)
 	assert_int_equal(esr_store_checkpoint_save(s, "a", 41), ESR_OK);
 	assert_int_equal(esr_store_checkpoint_save(s, "b-2.x_y", 9), ESR_OK);
 	assert_int_equal(esr_store_checkpoint_save(s, "a", 42), ESR_OK);
+	assert_int_equal(esr_store_checkpoint_save(s, "a", UINT64_MAX), ESR_EINVAL);
 	assert_int_equal(esr_store_checkpoint_load(s, "a", &p), ESR_OK);
 	assert_int_equal(p, 42);
 	assert_int_equal(esr_store_checkpoint_load(s, "b-2.x_y", &p), ESR_OK);
@@ -695,6 +729,7 @@ int esr_store_conformance_global(const struct store_backend *b)
 		T(a_failing_handler_stops_its_subscription),
 		T(a_handler_error_like_the_stores_stops_it_too),
 		T(a_blocked_handler_never_holds_up_appends),
+		T(a_very_long_wait_waits),
 		T(subscribe_arguments_are_checked),
 		T(checkpoints_are_kept_by_name),
 		T(the_last_snapshot_saved_is_kept),

@@ -66,6 +66,42 @@ static esr_status no_append_resolved(void *impl, void *handle, uint64_t expected
 	return ESR_EIO;
 }
 
+static void no_destroy(void *impl)
+{
+	(void)impl;
+}
+
+static esr_status broken_checkpoint_save(void *impl, const char *name, uint64_t position)
+{
+	(void)impl, (void)name, (void)position;
+	return ESR_EIO;
+}
+
+static esr_status broken_checkpoint_load(void *impl, const char *name, uint64_t *position)
+{
+	(void)impl, (void)name;
+	*position = 99; /* a backend's scribble must not reach the caller */
+	return ESR_EIO;
+}
+
+/* Out-parameters are written only on success (esr.h), whatever the backend. */
+static void a_failed_checkpoint_load_leaves_the_position(void **state)
+{
+	esr_store_vtable vt = {.name = "stub", .append = no_append, .read = no_read,
+	                       .version = no_version, .checkpoint_save = broken_checkpoint_save,
+	                       .destroy = no_destroy, .checkpoint_load = broken_checkpoint_load};
+	esr_store *s = NULL;
+	uint64_t pos = 12345;
+
+	(void)state;
+	assert_int_equal(esr_store_create(&vt, NULL, &s), ESR_OK);
+	assert_int_equal(esr_store_checkpoint_load(s, "p", &pos), ESR_EIO);
+	assert_int_equal(pos, 12345);
+	assert_int_equal(esr_store_checkpoint_load(s, "bad name", &pos), ESR_EINVAL);
+	assert_int_equal(pos, 12345);
+	assert_int_equal(esr_store_close(s), ESR_OK);
+}
+
 static void handle_checks_its_arguments(void **state)
 {
 	esr_store_vtable vt = {.name = "stub", .append = no_append, .read = no_read,
@@ -116,6 +152,7 @@ int main(void)
 	const struct store_backend memory = {"memory", open_memory, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handle_checks_its_arguments),
+		cmocka_unit_test(a_failed_checkpoint_load_leaves_the_position),
 	};
 	int failed = cmocka_run_group_tests_name("store handle", tests, NULL, NULL);
 

@@ -246,8 +246,10 @@ ESR_API esr_status esr_store_snapshot_load(esr_store *store, const esr_stream_id
 /*
  * esr_store_checkpoint_save / _load: a named position (a projection's last
  * handled event), saved durably in the store. A name is 1..ESR_CHECKPOINT_NAME_MAX
- * characters of [A-Za-z0-9_.-] (ESR_EINVAL otherwise). load gives 0 for a
- * name never saved. ESR_ENOTSUP for a backend without checkpoints.
+ * characters of [A-Za-z0-9_.-] (ESR_EINVAL otherwise). A position of
+ * UINT64_MAX is no position (ESR_EINVAL). load gives 0 for a name never
+ * saved, and writes *position only on success. ESR_ENOTSUP for a backend
+ * without checkpoints.
  */
 ESR_API esr_status esr_store_checkpoint_save(esr_store *store, const char *name,
                                              uint64_t position);

@@ -82,8 +82,9 @@ ESR_API esr_status esr_subscription_options_default(esr_subscription_options *op
  * options may be NULL for the defaults. Errors, with nothing started:
  * ESR_EINVAL (NULL store/handler/out, both checkpoint places, a bad
  * checkpoint name, batch out of range), ESR_ENOTSUP (the store has no global
- * reads, or no checkpoints when a name is given), ESR_ENOMEM, or the error of
- * loading the checkpoint. The store must outlive the subscription.
+ * reads, or no checkpoints when a name is given), ESR_ENOMEM, the error of
+ * loading the checkpoint, or ESR_ECORRUPT for a loaded checkpoint of
+ * UINT64_MAX (no position). The store must outlive the subscription.
  */
 ESR_API esr_status esr_subscribe(esr_store *store, uint64_t from_position,
                                  esr_event_handler handler, void *ctx,
