@@ -73,25 +73,31 @@ void esr__actor_free(struct actor *a)
 
 /* --- completing a command --------------------------------------------------- */
 
+/*
+ * Decide the current command's outcome. The ticket is not completed here but
+ * by finish(), after the command's mailbox slot is given back: a host that
+ * sees the completion and submits again must find the room it left.
+ */
 static void complete(struct worker *w, struct actor *a, esr_status st,
                      int rejection, uint32_t appended)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_result r;
+	esr_result *r = &w->outcome;
 
-	memset(&r, 0, sizeof r);
-	r.version = a->x.version;
-	r.appended = appended;
-	r.attempts = a->attempts;
-	r.rejection = rejection;
+	memset(r, 0, sizeof *r);
+	r->version = a->x.version;
+	r->appended = appended;
+	r->attempts = a->attempts;
+	r->rejection = rejection;
 	if (st == ESR_ECONFLICT)
 		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
 		                   a->appended_version, a->attempts,
-		                   &r.conflict);
+		                   &r->conflict);
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
 	w->c.exhausted += st == ESR_ECONFLICT;
-	esr__ticket_complete(a->current, st, &r);
+	w->decided = a->current;
+	w->outcome_status = st;
 	a->current = NULL;
 	w->unsettled++; /* taken off `outstanding` when the turn ends */
 }
@@ -128,12 +134,15 @@ static void return_emitter(struct worker *w, struct actor *a)
 }
 
 /*
- * Account for one finished command. Returns 1 if the actor went idle: the
- * worker must not touch it again (a submit may already be scheduling it).
+ * Account for one finished command: give back its mailbox slot, then
+ * complete its ticket with the outcome complete() recorded. Returns 1 if the
+ * actor went idle: the worker must not touch it again (a submit may already
+ * be scheduling it).
  */
 static int finish(struct worker *w, struct actor *a)
 {
 	struct esr_runtime *rt = w->rt;
+	esr_ticket *t = w->decided;
 	uint32_t before;
 
 	/* Only this worker decrements pending, so at 1 this command is the last
@@ -146,7 +155,10 @@ static int finish(struct worker *w, struct actor *a)
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->pending);
 	before = ck_pr_faa_32(&a->pending, (uint32_t)-1);
-	/* A submitter may be waiting for room in this mailbox (see runtime.c). */
+	/* A submitter may be waiting for room in this mailbox (see submit.c):
+	 * store-buffering pair with wait_for_room, which increments room_waiters,
+	 * fences, then loads pending. The full fence orders our decrement before
+	 * our load of room_waiters, so one of the two sees the other. */
 	if (before >= rt->cfg.mailbox_capacity) {
 		ck_pr_fence_memory();
 		if (ck_pr_load_32(&rt->room_waiters)) {
@@ -155,6 +167,12 @@ static int finish(struct worker *w, struct actor *a)
 			pthread_mutex_unlock(&rt->room_lock);
 		}
 	}
+	/* The slot is free before the completion is visible: the ticket's
+	 * release (ticket.c) comes after the decrement in program order, so a
+	 * host that acquires the completion sees pending decremented. The
+	 * ticket is off the mailbox and the actor is not touched again. */
+	w->decided = NULL;
+	esr__ticket_complete(t, w->outcome_status, &w->outcome);
 	return before == 1;
 }
 

@@ -8,9 +8,10 @@
  *   if pending went 0 -> 1, push the actor on the run queue (scheduler.c) ->
  *   a worker pops the actor and runs up to `batch` tickets (actor.c): decide,
  *   append (possibly completing later: the actor is then suspended and the
- *   worker moves on), commit or catch up and retry -> complete the ticket
- *   (ticket.c) -> decrement pending; at 0 the actor goes idle, otherwise it
- *   goes back on the run queue once its batch is used up.
+ *   worker moves on), commit or catch up and retry -> decrement pending ->
+ *   complete the ticket (ticket.c), so that a completion seen means a slot
+ *   free; at 0 the actor goes idle, otherwise it goes back on the run queue
+ *   once its batch is used up.
  */
 #ifndef ESR_RUNTIME_INTERNAL_H
 #define ESR_RUNTIME_INTERNAL_H
@@ -120,6 +121,11 @@ struct worker {
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
 	uint64_t unsettled; /* completed this turn, still counted in outstanding */
+	/* The command whose outcome complete() decided, for finish() to
+	 * complete once its mailbox slot is free (actor.c). */
+	esr_ticket *decided;
+	esr_status outcome_status;
+	esr_result outcome;
 	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct worker_counters c;
 } CK_CC_CACHELINE;

@@ -739,6 +739,81 @@ static void racing_submits_activate_one_actor(void **state)
 	}
 }
 
+/* --- a mailbox slot is free once its command's completion is seen ----------------------- */
+
+struct signal {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	esr_status st;
+};
+
+static void signal_done(void *ctx, esr_status st, const esr_result *r)
+{
+	struct signal *s = ctx;
+
+	(void)r;
+	pthread_mutex_lock(&s->lock);
+	s->done = 1;
+	s->st = st;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * With room for one command and ESR_OVERFLOW_FAIL, a host that waits for each
+ * command before it submits the next never finds the mailbox full: the slot
+ * is given back before the completion can be seen, by a ticket or a callback.
+ */
+static void completed_commands_leave_room_at_once(void **state)
+{
+	enum { ROUNDS = 4000 };
+	esr_runtime_config c = config(2);
+	struct fixture *f;
+	struct gate_cmd cmd = {NULL, 0};
+	struct signal sig = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ESR_OK};
+	unsigned i, busy = 0, busy_cb = 0;
+
+	(void)state;
+	c.mailbox_capacity = 1;
+	c.overflow = ESR_OVERFLOW_FAIL;
+	f = start_with(&c);
+	for (i = 0; i < ROUNDS; i++) {
+		esr_ticket *t;
+		esr_status st, outcome;
+		if ((st = esr_submit(f->rt, "Gate", "g", 1, &cmd, &t)) == ESR_EBUSY) {
+			busy++;
+			continue;
+		}
+		assert_int_equal(st, ESR_OK);
+		assert_int_equal(esr_ticket_wait(t, -1), ESR_OK);
+		assert_int_equal(esr_ticket_result(t, &outcome, NULL), ESR_OK);
+		assert_int_equal(outcome, ESR_OK);
+		esr_ticket_release(t);
+	}
+	for (i = 0; i < ROUNDS; i++) {
+		esr_status st;
+		sig.done = 0;
+		if ((st = esr_submit_cb(f->rt, "Gate", "g", 1, &cmd, signal_done, &sig)) ==
+		    ESR_EBUSY) {
+			busy_cb++;
+			continue;
+		}
+		assert_int_equal(st, ESR_OK);
+		pthread_mutex_lock(&sig.lock);
+		while (!sig.done)
+			pthread_cond_wait(&sig.cond, &sig.lock);
+		pthread_mutex_unlock(&sig.lock);
+		assert_int_equal(sig.st, ESR_OK);
+	}
+	print_message("    ESR_EBUSY: %u of %u submits after a ticket, %u of %u after a callback\n",
+	              busy, ROUNDS, busy_cb, ROUNDS);
+	assert_int_equal(busy, 0);
+	assert_int_equal(busy_cb, 0);
+	assert_int_equal(stats_of(f->rt).mailbox_full, 0);
+	finish(f);
+}
+
 /* --- passivation ------------------------------------------------------------------------- */
 
 static void idle_actors_are_passivated_and_come_back(void **state)
@@ -844,6 +919,7 @@ int main(void)
 		cmocka_unit_test(racing_submits_activate_one_actor),
 		cmocka_unit_test(idle_actors_are_passivated_and_come_back),
 		cmocka_unit_test(appends_completed_later_suspend_and_resume_actors),
+		cmocka_unit_test(completed_commands_leave_room_at_once),
 	};
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }

@@ -39,7 +39,12 @@ typedef struct esr_runtime_config {
 	esr_strategy strategy;     /* default ESR_OPTIMISTIC */
 	unsigned max_retries;      /* optimistic retries after the first attempt; default 5,
 	                              at most ESR_RETRIES_MAX */
-	unsigned mailbox_capacity; /* commands waiting per actor; default 1024 */
+	unsigned mailbox_capacity; /* commands per actor accepted and not yet completed,
+	                              the one running included; default 1024. A
+	                              command's slot is free before its completion
+	                              is seen (ticket or callback), so a host that
+	                              waits for each command before it submits the
+	                              next never finds the mailbox full. */
 	esr_overflow overflow;     /* default ESR_OVERFLOW_BLOCK */
 	unsigned batch;            /* commands an actor runs before it yields its worker to
 	                              other actors waiting (if none wait, it runs on); default 64 */
