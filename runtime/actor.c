@@ -242,6 +242,8 @@ static enum step settle(struct worker *w, struct actor *a)
 	if (st == ESR_OK) {
 		uint64_t before = a->x.version, every = rt->cfg.snapshot_every;
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
+		if (st != ESR_OK) /* stored, but not where expected: trust the store */
+			a->fresh = FRESH_UNLOADED;
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
@@ -259,16 +261,21 @@ static enum step settle(struct worker *w, struct actor *a)
 		 * one append behind the stream. Reload it before the next command,
 		 * so that command decides on what the store holds. */
 		if (st == ESR_EUNKNOWN)
-			a->activated = 0;
+			a->fresh = FRESH_UNLOADED;
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
 	w->c.conflicts++;
 	if (a->attempts > rt->cfg.max_retries) {
+		/* The stream is past the state: catch up before the next command,
+		 * or it would spend its first attempt (all of them, with no
+		 * retries) on the same stale version. */
+		a->fresh = FRESH_BEHIND;
 		complete(w, a, ESR_ECONFLICT, 0, 0);
 		return DONE;
 	}
 	if ((st = catch_up(w, a)) != ESR_OK) {
+		a->fresh = FRESH_BEHIND; /* it may have applied part of them */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -305,6 +312,8 @@ static enum step attempt(struct worker *w, struct actor *a)
 		calling = NULL;
 		a->phase = PHASE_IDLE;
 		a->em = NULL;
+		if (st == ESR_EUNKNOWN) /* the contract says nothing was stored; */
+			a->fresh = FRESH_UNLOADED; /* a backend saying otherwise wins */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -340,19 +349,32 @@ static esr_ticket *next_ticket(struct actor *a)
 	return (esr_ticket *)n;
 }
 
+/* Make the state fit to decide on: load it, or catch up with the stream. */
+static esr_status refresh(struct worker *w, struct actor *a)
+{
+	esr_status st;
+
+	if (a->fresh == FRESH_BEHIND) {
+		if ((st = catch_up(w, a)) != ESR_OK)
+			return st;
+	} else {
+		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
+			return st;
+		w->c.activations++;
+	}
+	a->fresh = FRESH_CURRENT;
+	return ESR_OK;
+}
+
 static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
 {
 	esr_status st;
 
 	a->current = t;
 	a->attempts = 0;
-	if (!a->activated) {
-		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK) {
-			complete(w, a, st, 0, 0); /* the next command tries again */
-			return DONE;
-		}
-		a->activated = 1;
-		w->c.activations++;
+	if (a->fresh != FRESH_CURRENT && (st = refresh(w, a)) != ESR_OK) {
+		complete(w, a, st, 0, 0); /* the next command tries again */
+		return DONE;
 	}
 	return attempt(w, a);
 }

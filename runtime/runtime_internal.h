@@ -77,6 +77,13 @@ void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 /* pending value of a passivated actor: no submit can claim a slot in it. */
 #define ACTOR_DEAD UINT32_MAX
 
+/* fresh: whether the actor's state is fit to decide the next command on. */
+enum {
+	FRESH_UNLOADED = 0, /* not loaded, or the store's outcome is unknown: reload */
+	FRESH_CURRENT,      /* as of the actor's last append or catch-up */
+	FRESH_BEHIND        /* the stream moved past it (a conflict): catch up */
+};
+
 /* phase: the in-flight append hand-over between worker and completion. */
 enum {
 	PHASE_IDLE = 0,   /* no append in flight */
@@ -99,7 +106,7 @@ struct actor {
 	uint64_t appended_version; /* the completed append's outcome: */
 	esr_status appended_status; /* (only what settle() reads) */
 	uint16_t attempts;         /* handler runs: at most max_retries + 1 */
-	uint16_t activated;
+	uint16_t fresh;            /* FRESH_*, the worker's alone */
 	/* key names, then the state (max_align_t aligned) */
 };
 

@@ -20,6 +20,8 @@
 
 #include "async_store.h"
 #include "bank.h"
+#include "forward_store.h"
+#include "wrap_store.h"
 
 /* --- a handler that can be held shut, to make mailboxes fill up ------------------ */
 
@@ -814,6 +816,184 @@ static void completed_commands_leave_room_at_once(void **state)
 	finish(f);
 }
 
+/* --- the actor's state after a failed command -------------------------------------------- */
+
+/* A runtime over `store` running BankAccount, with max_retries as given. */
+static esr_runtime *start_bank(esr_store *store, unsigned max_retries)
+{
+	esr_runtime_config c = config(2);
+	esr_runtime *rt;
+
+	c.max_retries = max_retries;
+	assert_int_equal(esr_runtime_start(&c, store, &rt), ESR_OK);
+	assert_int_equal(esr_runtime_register(rt, &bank_type), ESR_OK);
+	return rt;
+}
+
+/*
+ * With no retries, one foreign append makes one command conflict; the actor
+ * then catches up, and the next commands (nobody else writing) succeed at the
+ * first attempt.
+ */
+static void exhausted_conflict_catches_up_before_the_next_command(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, dep = {BANK_DEPOSIT, 1, 0, 0, 1};
+	esr_repository *repo;
+	esr_store *store;
+	esr_runtime *rt;
+	esr_runtime_stats s;
+	esr_result r;
+	int i, ok = 0;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&store), ESR_OK);
+	rt = start_bank(store, 0);
+	assert_int_equal(esr_repository_open(store, NULL, &repo), ESR_OK);
+	assert_int_equal(esr_repository_register(repo, &bank_type), ESR_OK);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	assert_int_equal(esr_repository_execute(repo, "BankAccount", "acct-7", 6, &dep, &r),
+	                 ESR_OK);
+	assert_int_equal(r.version, 2);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &dep, &r), ESR_ECONFLICT);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.conflict.expected, 1);
+	assert_int_equal(r.conflict.actual, 2);
+	for (i = 0; i < 5; i++) {
+		esr_status st = esr_execute(rt, "BankAccount", "acct-7", 6, &dep, &r);
+		ok += st == ESR_OK;
+		if (st == ESR_OK) {
+			assert_int_equal(r.attempts, 1);
+			assert_int_equal(r.version, (uint64_t)i + 3);
+		}
+	}
+	print_message("    %d of 5 commands after the exhausted one succeeded\n", ok);
+	assert_int_equal(ok, 5);
+	s = stats_of(rt);
+	assert_int_equal(s.conflicts, 1);
+	assert_int_equal(s.exhausted, 1);
+	assert_int_equal(s.activations, 1); /* caught up, not reloaded */
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_repository_close(repo);
+	esr_store_close(store);
+}
+
+/*
+ * Retries used up against a writer that appends before every attempt: the
+ * ticket carries the conflict (its text form included), and the next command,
+ * once that writer stops, needs one attempt and counts no conflict.
+ */
+static void exhaustion_with_retries_reports_and_recovers(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, wd = {BANK_WITHDRAW, 10, 0, 0, 1};
+	char line[ESR_CONFLICT_TEXT_MAX];
+	struct wrap w = {0};
+	esr_store *memory, *store;
+	esr_runtime *rt;
+	esr_runtime_stats s;
+	esr_result r;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&memory), ESR_OK);
+	w.inner = memory;
+	assert_int_equal(wrap_store_open(&w, &store), ESR_OK);
+	rt = start_bank(store, 2);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	w.interfere = 3; /* read by the worker after the submit below */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_ECONFLICT);
+	assert_int_equal(r.attempts, 3);
+	assert_int_equal(r.appended, 0);
+	assert_int_equal(esr_conflict_format(&r.conflict, line, sizeof line), ESR_OK);
+	assert_string_equal(line, "esr: optimistic conflict: type=BankAccount id=acct-7 "
+	                          "expected-version=3 actual-version=4 attempts=3");
+	assert_int_equal(w.interfere, 0);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_OK);
+	print_message("    the command after exhaustion took %u attempt(s)\n", r.attempts);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.version, 5);
+	s = stats_of(rt);
+	assert_int_equal(s.conflicts, 3);
+	assert_int_equal(s.retries, 2);
+	assert_int_equal(s.exhausted, 1);
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_store_close(store);
+	esr_store_close(memory);
+}
+
+/* A store that stores an append but, `unknown` times, reports ESR_EUNKNOWN. */
+struct unsure {
+	esr_store *inner; /* first: forward_store.h */
+	unsigned unknown;
+};
+
+static esr_status unsure_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                                const esr_event *events, size_t n, esr_append_cb done,
+                                void *ctx)
+{
+	struct unsure *u = impl;
+	esr_append_result res;
+
+	esr_store_append(u->inner, sid, expected, events, n, &res);
+	if (u->unknown > 0 && res.status == ESR_OK) {
+		u->unknown--;
+		res.status = ESR_EUNKNOWN; /* stored, but the writer cannot tell */
+	}
+	done(ctx, &res);
+	return ESR_OK;
+}
+
+static esr_status unsure_read(void *impl, const esr_stream_id *sid, uint64_t from,
+                              esr_visit_fn visit, void *ctx)
+{
+	return esr_store_read(((struct unsure *)impl)->inner, sid, from, visit, ctx);
+}
+
+static esr_status unsure_version(void *impl, const esr_stream_id *sid, uint64_t *v)
+{
+	return esr_store_version(((struct unsure *)impl)->inner, sid, v);
+}
+
+static void unsure_destroy(void *impl)
+{
+	(void)impl;
+}
+
+static const esr_store_vtable unsure_vtable = {
+	.name = "unsure", .append = unsure_append, .read = unsure_read,
+	.version = unsure_version, .destroy = unsure_destroy, FORWARD_STORE_GLOBAL_OPS,
+};
+
+/* ESR_EUNKNOWN: the next command decides on what the store holds. */
+static void unknown_outcome_reloads_before_the_next_command(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, wd = {BANK_WITHDRAW, 60, 0, 0, 1};
+	struct unsure u = {NULL, 0};
+	esr_store *memory, *store;
+	esr_runtime *rt;
+	esr_result r;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&memory), ESR_OK);
+	u.inner = memory;
+	assert_int_equal(esr_store_create(&unsure_vtable, &u, &store), ESR_OK);
+	rt = start_bank(store, 0); /* no retry could hide a stale state */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	u.unknown = 1;
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_EUNKNOWN);
+	assert_int_equal(r.appended, 0);
+	/* The withdrawal was stored: 40 is left, and the state knows it. */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_EREJECTED);
+	assert_int_equal(r.rejection, BANK_INSUFFICIENT_FUNDS);
+	assert_int_equal(r.version, 2);
+	wd.amount = 40;
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_OK);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.version, 3);
+	assert_int_equal(stats_of(rt).conflicts, 0);
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_store_close(store);
+	esr_store_close(memory);
+}
+
 /* --- passivation ------------------------------------------------------------------------- */
 
 static void idle_actors_are_passivated_and_come_back(void **state)
@@ -920,6 +1100,9 @@ int main(void)
 		cmocka_unit_test(idle_actors_are_passivated_and_come_back),
 		cmocka_unit_test(appends_completed_later_suspend_and_resume_actors),
 		cmocka_unit_test(completed_commands_leave_room_at_once),
+		cmocka_unit_test(exhausted_conflict_catches_up_before_the_next_command),
+		cmocka_unit_test(exhaustion_with_retries_reports_and_recovers),
+		cmocka_unit_test(unknown_outcome_reloads_before_the_next_command),
 	};
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }

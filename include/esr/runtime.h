@@ -174,12 +174,25 @@ ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
 
 /*
  * esr_ticket_result: the command's outcome: *status is what the command
- * returned (ESR_OK, ESR_EREJECTED, ESR_ECONFLICT, ...) and *result (may be
- * NULL) its details. ESR_EBUSY if the ticket is not complete yet. A store
- * error fails the command (ESR_EIO: its events were not stored); ESR_EUNKNOWN
- * means the store could not learn whether they were, and the aggregate is
- * reloaded from the store before its next command, so that command sees
- * them if they were stored and is never decided on a guess.
+ * returned and *result (may be NULL) its details. ESR_EBUSY if the ticket is
+ * not complete yet. The command's status is one of:
+ *  - ESR_OK: its result->appended events (maybe none) are stored, the last
+ *    at result->version.
+ *  - ESR_EREJECTED: handle() refused it (result->rejection); nothing appended.
+ *  - ESR_ECONFLICT (optimistic only): each of its result->attempts (at most
+ *    max_retries + 1) found the stream moved on; nothing appended;
+ *    result->conflict names the versions. The aggregate catches up with the
+ *    stream before its next command, which is decided on fresh state.
+ *  - ESR_EIO: the store failed the append and reports its events not
+ *    stored; the aggregate's state is as before the command.
+ *  - ESR_EUNKNOWN: the store could not learn whether the events were stored
+ *    (all of them or none: an append is atomic), e.g. a write or sync that
+ *    failed, or a commit whose answer was lost. The aggregate is reloaded from
+ *    the store before its next command, so that command sees them if they were
+ *    stored and is never decided on a guess; read the stream to learn which.
+ *  - any other error (ESR_ENOMEM, ESR_ECORRUPT, a failed load's status, ...):
+ *    nothing appended by this command; a failed load is tried again by the
+ *    next command.
  */
 ESR_API esr_status esr_ticket_result(esr_ticket *ticket, esr_status *status,
                                      esr_result *result);
