@@ -1031,6 +1031,76 @@ static void idle_actors_are_passivated_and_come_back(void **state)
 	finish(f);
 }
 
+/* Keeps many actors busy with short turns, each going idle in between. */
+struct churn {
+	esr_runtime *rt;
+	int first, count;
+	volatile int *stop;
+	unsigned rounds;
+};
+
+static void *churn_actors(void *arg)
+{
+	static struct gate_cmd cmd = {NULL, 0};
+	struct churn *c = arg;
+	esr_submission subs[64];
+	esr_ticket *t[64];
+	char ids[64][16];
+	int at = 0, i;
+
+	while (!__atomic_load_n(c->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < 64; i++, at = (at + 1) % c->count) {
+			int n = snprintf(ids[i], sizeof ids[i], "c-%d", c->first + at);
+			subs[i] = (esr_submission){"Gate", ids[i], (size_t)n, &cmd, NULL};
+		}
+		assert_int_equal(esr_submit_many(c->rt, subs, 64, t, NULL), ESR_OK);
+		for (i = 0; i < 64; i++) {
+			assert_int_equal(esr_ticket_wait(t[i], -1), ESR_OK);
+			esr_ticket_release(t[i]);
+		}
+		c->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Actors that go idle while a sweep is under way are not idle for long: with
+ * a passivation time far beyond the test's length, none is evicted however
+ * many sweeps run meanwhile (one a second).
+ */
+static void sweeps_never_evict_recently_active_actors(void **state)
+{
+	enum { ACTORS = 100000, THREADS = 2, SWEEPS = 3 };
+	esr_runtime_config c = config(2);
+	struct fixture *f;
+	struct churn ch[THREADS];
+	pthread_t th[THREADS];
+	volatile int stop = 0;
+	unsigned i, touched = 0;
+
+	(void)state;
+	c.passivate_ms = 600000; /* ten minutes: the janitor sweeps every second */
+	f = start_with(&c);
+	for (i = 0; i < THREADS; i++) {
+		ch[i] = (struct churn){f->rt, (int)i * ACTORS / THREADS, ACTORS / THREADS, &stop, 0};
+		pthread_create(&th[i], NULL, churn_actors, &ch[i]);
+	}
+	sleep_ms(SWEEPS * 1000 + 500);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < THREADS; i++) /* actors touched: all of them, unless slow */
+		touched += ch[i].rounds * 64 < (unsigned)ch[i].count ? ch[i].rounds * 64
+		                                                     : (unsigned)ch[i].count;
+	print_message("    %u rounds of 64 commands, %llu passivations\n",
+	              ch[0].rounds + ch[1].rounds,
+	              (unsigned long long)stats_of(f->rt).passivations);
+	assert_int_equal(stats_of(f->rt).passivations, 0);
+	assert_int_equal(stats_of(f->rt).live_actors, touched);
+	finish(f);
+}
+
+
 /* --- appends completed later --------------------------------------------------------------- */
 
 static void appends_completed_later_suspend_and_resume_actors(void **state)
@@ -1098,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(stop_drains_while_submitters_run),
 		cmocka_unit_test(racing_submits_activate_one_actor),
 		cmocka_unit_test(idle_actors_are_passivated_and_come_back),
+		cmocka_unit_test(sweeps_never_evict_recently_active_actors),
 		cmocka_unit_test(appends_completed_later_suspend_and_resume_actors),
 		cmocka_unit_test(completed_commands_leave_room_at_once),
 		cmocka_unit_test(exhausted_conflict_catches_up_before_the_next_command),
