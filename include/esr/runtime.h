@@ -10,8 +10,9 @@
  * command's ticket. Commands one thread submits to one aggregate run in the
  * order it submitted them; no command is lost or run twice.
  *
- * The command pointer is handed to handle() as is: it must stay valid until
- * the command's ticket completes.
+ * The command pointer is handed to handle() as is (NULL included, on every
+ * way in, as in the repository): it must stay valid until the command's
+ * ticket completes.
  */
 #ifndef ESR_RUNTIME_H
 #define ESR_RUNTIME_H
@@ -121,10 +122,10 @@ typedef void (*esr_ticket_cb)(void *ctx, esr_status status, const esr_result *re
 /*
  * esr_submit: route `command` to the actor (type, id). On ESR_OK *ticket is
  * a ticket to wait on or poll, to be released with esr_ticket_release. Errors
- * (nothing enqueued, no actor touched): ESR_EINVAL (NULL rt/command/ticket, NULL
- * or empty id), ESR_ETOOBIG (id longer than ESR_ID_MAX), ESR_ENOTYPE
- * (unregistered type), ESR_EBUSY (mailbox full under ESR_OVERFLOW_FAIL),
- * ESR_ESHUTDOWN (stopping), ESR_ENOMEM.
+ * (nothing enqueued, no actor touched): ESR_EINVAL (NULL rt or ticket, NULL
+ * or empty id; a NULL command is accepted), ESR_ETOOBIG (id longer than
+ * ESR_ID_MAX), ESR_ENOTYPE (unregistered type), ESR_EBUSY (mailbox full
+ * under ESR_OVERFLOW_FAIL), ESR_ESHUTDOWN (stopping), ESR_ENOMEM.
  */
 ESR_API esr_status esr_submit(esr_runtime *rt, const char *type, const void *id,
                               size_t id_len, const void *command, esr_ticket **ticket);
