@@ -164,7 +164,13 @@ static void config_defaults_and_checks_name_the_field(void **state)
 	BAD(strategy, (esr_strategy)9, "strategy");
 	BAD(overflow, (esr_overflow)9, "overflow");
 #undef BAD
+	bad = c; /* the first bad field in the documented order is named */
+	bad.batch = 0;
+	bad.max_retries = ESR_RETRIES_MAX + 1;
+	assert_int_equal(esr_runtime_config_check(&bad, &field), ESR_EINVAL);
+	assert_string_equal(field, "batch");
 	assert_int_equal(esr_runtime_config_check(NULL, &field), ESR_EINVAL);
+	assert_string_equal(field, "config");
 	assert_int_equal(esr_runtime_config_default(NULL), ESR_EINVAL);
 }
 

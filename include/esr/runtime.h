@@ -75,9 +75,11 @@ ESR_API esr_status esr_runtime_config_from_env(esr_runtime_config *config,
 
 /*
  * esr_runtime_config_check: ESR_OK for a usable config; otherwise ESR_EINVAL
- * and *field (if not NULL) names the first bad field ("workers",
- * "mailbox_capacity", "batch", "strategy", "overflow"). Workers are limited
- * to 1..1024, the mailbox capacity to 1..2^30.
+ * and *field (if not NULL) names the first bad field, checked in this order:
+ * "config" (NULL), "workers" (1..1024), "strategy" (ESR_OPTIMISTIC or
+ * ESR_UNCHECKED), "mailbox_capacity" (1..2^30), "overflow" (ESR_OVERFLOW_BLOCK
+ * or ESR_OVERFLOW_FAIL), "batch" (at least 1), "max_retries" (at most
+ * ESR_RETRIES_MAX). passivate_ms, snapshot_every and warn take any value.
  */
 ESR_API esr_status esr_runtime_config_check(const esr_runtime_config *config,
                                             const char **field);
