@@ -108,11 +108,21 @@ static void settle_outstanding(struct worker *w)
 {
 	struct esr_runtime *rt = w->rt;
 	uint64_t k = w->unsettled;
+	uint64_t before;
 
 	if (k == 0)
 		return;
 	w->unsettled = 0;
-	if (ck_pr_faa_64(&rt->outstanding, -k) == k && ck_pr_load_32(&rt->stopping)) {
+	/* Store-buffering pair with esr_runtime_stop, which stores `stopping`,
+	 * fences, then loads `outstanding`. Here: fetch-and-add on outstanding,
+	 * full fence, load stopping. With a fence on each side at least one of
+	 * the two loads sees the other's store: either we see stopping and wake
+	 * stop, or stop sees outstanding at 0 and does not sleep. The
+	 * fetch-and-add alone does not order the later load on every CPU
+	 * (aarch64's ldadd does not), so the fence is needed, not decoration. */
+	before = ck_pr_faa_64(&rt->outstanding, -k);
+	ck_pr_fence_memory();
+	if (before == k && ck_pr_load_32(&rt->stopping)) {
 		pthread_mutex_lock(&rt->idle_lock);
 		pthread_cond_broadcast(&rt->idle_cond);
 		pthread_mutex_unlock(&rt->idle_lock);
@@ -224,10 +234,16 @@ static void appended(void *ctx, const esr_append_result *result)
 		calling = NULL;
 		return;
 	}
+	/* Release: pairs with the worker's acquire after its CAS to SUSPENDED
+	 * fails, so it reads appended_* as written here. */
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->phase);
 	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_COMPLETED))
 		return; /* the worker is still in the call and settles it */
+	/* The worker suspended the actor and let go. Everything of the worker
+	 * the next runner reads was written before the store call (which hands
+	 * it to this thread with its own synchronisation); the run queue's
+	 * mutex carries that and appended_* to the next runner. */
 	ck_pr_store_32(&a->phase, PHASE_COMPLETED);
 	esr__runq_push(a->rt, a);
 }
@@ -304,6 +320,8 @@ static enum step attempt(struct worker *w, struct actor *a)
 	}
 	expected = esr__exec_expected(&a->x, rt->cfg.strategy);
 	a->em = em;
+	/* No fence: the completion reads phase only after the store call hands
+	 * it the append, which orders this store before that. */
 	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
 	calling = a;
 	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, expected,
@@ -322,10 +340,14 @@ static enum step attempt(struct worker *w, struct actor *a)
 		return settle(w, a);
 	}
 	calling = NULL;
+	/* Won: the completion has not come; from here the actor is its (see
+	 * appended()), and this worker must not touch it. */
 	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_SUSPENDED)) {
 		w->em = NULL; /* it rides with the actor until the completion */
 		return SUSPENDED;
 	}
+	/* Lost: the completion's CAS came first. Acquire: pairs with its
+	 * release, so appended_* are read as it wrote them. */
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&a->phase);
 	a->phase = PHASE_IDLE;
@@ -383,6 +405,8 @@ static void run(struct worker *w, struct actor *a)
 {
 	unsigned ran = 0;
 
+	/* The actor came through the run queue's mutex, which already orders
+	 * the completion's writes before ours; the acquire is for the reader. */
 	if (ck_pr_load_32(&a->phase) == PHASE_COMPLETED) {
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
@@ -396,6 +420,7 @@ static void run(struct worker *w, struct actor *a)
 			return;
 		/* After `batch` commands let other actors run first, if any wait:
 		 * otherwise the actor stays where its state is warm in the cache. */
+		/* An unlocked peek: only a hint whether others wait. */
 		if (++ran >= w->rt->cfg.batch && ck_pr_load_ptr(&w->rt->rq_head) != NULL)
 			break;
 	}

@@ -137,7 +137,8 @@ struct worker {
 	struct worker_counters c;
 } CK_CC_CACHELINE;
 
-/* Counters submitters keep, striped by thread to avoid one hot line. */
+/* Counters submitters keep, striped by thread to avoid one hot line
+ * (ck_pr increments: threads may share a stripe; statistics, no ordering). */
 #define STRIPES 16
 struct stripe {
 	uint64_t submitted, mailbox_full, created;
@@ -151,7 +152,7 @@ struct esr__snapper {
 	unsigned queued;
 	int stop, started;
 	pthread_t thread;
-	uint64_t taken, dropped; /* ck_pr */
+	uint64_t taken, dropped; /* ck_pr, for whole values; statistics, no ordering */
 };
 
 struct esr_runtime {
@@ -194,7 +195,7 @@ struct esr_runtime {
 	int janitor_stop;
 	pthread_mutex_t janitor_lock;
 	pthread_cond_t janitor_cond;
-	uint64_t passivations;
+	uint64_t passivations; /* ck_pr_add by the janitor; statistics, no ordering */
 
 	struct esr__snapper snapper;
 
