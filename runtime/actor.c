@@ -73,25 +73,31 @@ void esr__actor_free(struct actor *a)
 
 /* --- completing a command --------------------------------------------------- */
 
+/*
+ * Decide the current command's outcome. The ticket is not completed here but
+ * by finish(), after the command's mailbox slot is given back: a host that
+ * sees the completion and submits again must find the room it left.
+ */
 static void complete(struct worker *w, struct actor *a, esr_status st,
                      int rejection, uint32_t appended)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_result r;
+	esr_result *r = &w->outcome;
 
-	memset(&r, 0, sizeof r);
-	r.version = a->x.version;
-	r.appended = appended;
-	r.attempts = a->attempts;
-	r.rejection = rejection;
+	memset(r, 0, sizeof *r);
+	r->version = a->x.version;
+	r->appended = appended;
+	r->attempts = a->attempts;
+	r->rejection = rejection;
 	if (st == ESR_ECONFLICT)
 		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
 		                   a->appended_version, a->attempts,
-		                   &r.conflict);
+		                   &r->conflict);
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
 	w->c.exhausted += st == ESR_ECONFLICT;
-	esr__ticket_complete(a->current, st, &r);
+	w->decided = a->current;
+	w->outcome_status = st;
 	a->current = NULL;
 	w->unsettled++; /* taken off `outstanding` when the turn ends */
 }
@@ -102,11 +108,21 @@ static void settle_outstanding(struct worker *w)
 {
 	struct esr_runtime *rt = w->rt;
 	uint64_t k = w->unsettled;
+	uint64_t before;
 
 	if (k == 0)
 		return;
 	w->unsettled = 0;
-	if (ck_pr_faa_64(&rt->outstanding, -k) == k && ck_pr_load_32(&rt->stopping)) {
+	/* Store-buffering pair with esr_runtime_stop, which stores `stopping`,
+	 * fences, then loads `outstanding`. Here: fetch-and-add on outstanding,
+	 * full fence, load stopping. With a fence on each side at least one of
+	 * the two loads sees the other's store: either we see stopping and wake
+	 * stop, or stop sees outstanding at 0 and does not sleep. The
+	 * fetch-and-add alone does not order the later load on every CPU
+	 * (aarch64's ldadd does not), so the fence is needed, not decoration. */
+	before = ck_pr_faa_64(&rt->outstanding, -k);
+	ck_pr_fence_memory();
+	if (before == k && ck_pr_load_32(&rt->stopping)) {
 		pthread_mutex_lock(&rt->idle_lock);
 		pthread_cond_broadcast(&rt->idle_cond);
 		pthread_mutex_unlock(&rt->idle_lock);
@@ -128,12 +144,15 @@ static void return_emitter(struct worker *w, struct actor *a)
 }
 
 /*
- * Account for one finished command. Returns 1 if the actor went idle: the
- * worker must not touch it again (a submit may already be scheduling it).
+ * Account for one finished command: give back its mailbox slot, then
+ * complete its ticket with the outcome complete() recorded. Returns 1 if the
+ * actor went idle: the worker must not touch it again (a submit may already
+ * be scheduling it).
  */
 static int finish(struct worker *w, struct actor *a)
 {
 	struct esr_runtime *rt = w->rt;
+	esr_ticket *t = w->decided;
 	uint32_t before;
 
 	/* Only this worker decrements pending, so at 1 this command is the last
@@ -146,7 +165,10 @@ static int finish(struct worker *w, struct actor *a)
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->pending);
 	before = ck_pr_faa_32(&a->pending, (uint32_t)-1);
-	/* A submitter may be waiting for room in this mailbox (see runtime.c). */
+	/* A submitter may be waiting for room in this mailbox (see submit.c):
+	 * store-buffering pair with wait_for_room, which increments room_waiters,
+	 * fences, then loads pending. The full fence orders our decrement before
+	 * our load of room_waiters, so one of the two sees the other. */
 	if (before >= rt->cfg.mailbox_capacity) {
 		ck_pr_fence_memory();
 		if (ck_pr_load_32(&rt->room_waiters)) {
@@ -155,6 +177,12 @@ static int finish(struct worker *w, struct actor *a)
 			pthread_mutex_unlock(&rt->room_lock);
 		}
 	}
+	/* The slot is free before the completion is visible: the ticket's
+	 * release (ticket.c) comes after the decrement in program order, so a
+	 * host that acquires the completion sees pending decremented. The
+	 * ticket is off the mailbox and the actor is not touched again. */
+	w->decided = NULL;
+	esr__ticket_complete(t, w->outcome_status, &w->outcome);
 	return before == 1;
 }
 
@@ -206,10 +234,16 @@ static void appended(void *ctx, const esr_append_result *result)
 		calling = NULL;
 		return;
 	}
+	/* Release: pairs with the worker's acquire after its CAS to SUSPENDED
+	 * fails, so it reads appended_* as written here. */
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->phase);
 	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_COMPLETED))
 		return; /* the worker is still in the call and settles it */
+	/* The worker suspended the actor and let go. Everything of the worker
+	 * the next runner reads was written before the store call (which hands
+	 * it to this thread with its own synchronisation); the run queue's
+	 * mutex carries that and appended_* to the next runner. */
 	ck_pr_store_32(&a->phase, PHASE_COMPLETED);
 	esr__runq_push(a->rt, a);
 }
@@ -224,6 +258,8 @@ static enum step settle(struct worker *w, struct actor *a)
 	if (st == ESR_OK) {
 		uint64_t before = a->x.version, every = rt->cfg.snapshot_every;
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
+		if (st != ESR_OK) /* stored, but not where expected: trust the store */
+			a->fresh = FRESH_UNLOADED;
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
@@ -241,16 +277,21 @@ static enum step settle(struct worker *w, struct actor *a)
 		 * one append behind the stream. Reload it before the next command,
 		 * so that command decides on what the store holds. */
 		if (st == ESR_EUNKNOWN)
-			a->activated = 0;
+			a->fresh = FRESH_UNLOADED;
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
 	w->c.conflicts++;
 	if (a->attempts > rt->cfg.max_retries) {
+		/* The stream is past the state: catch up before the next command,
+		 * or it would spend its first attempt (all of them, with no
+		 * retries) on the same stale version. */
+		a->fresh = FRESH_BEHIND;
 		complete(w, a, ESR_ECONFLICT, 0, 0);
 		return DONE;
 	}
 	if ((st = catch_up(w, a)) != ESR_OK) {
+		a->fresh = FRESH_BEHIND; /* it may have applied part of them */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -279,6 +320,8 @@ static enum step attempt(struct worker *w, struct actor *a)
 	}
 	expected = esr__exec_expected(&a->x, rt->cfg.strategy);
 	a->em = em;
+	/* No fence: the completion reads phase only after the store call hands
+	 * it the append, which orders this store before that. */
 	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
 	calling = a;
 	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, expected,
@@ -287,6 +330,8 @@ static enum step attempt(struct worker *w, struct actor *a)
 		calling = NULL;
 		a->phase = PHASE_IDLE;
 		a->em = NULL;
+		if (st == ESR_EUNKNOWN) /* the contract says nothing was stored; */
+			a->fresh = FRESH_UNLOADED; /* a backend saying otherwise wins */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -295,10 +340,14 @@ static enum step attempt(struct worker *w, struct actor *a)
 		return settle(w, a);
 	}
 	calling = NULL;
+	/* Won: the completion has not come; from here the actor is its (see
+	 * appended()), and this worker must not touch it. */
 	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_SUSPENDED)) {
 		w->em = NULL; /* it rides with the actor until the completion */
 		return SUSPENDED;
 	}
+	/* Lost: the completion's CAS came first. Acquire: pairs with its
+	 * release, so appended_* are read as it wrote them. */
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&a->phase);
 	a->phase = PHASE_IDLE;
@@ -322,19 +371,32 @@ static esr_ticket *next_ticket(struct actor *a)
 	return (esr_ticket *)n;
 }
 
+/* Make the state fit to decide on: load it, or catch up with the stream. */
+static esr_status refresh(struct worker *w, struct actor *a)
+{
+	esr_status st;
+
+	if (a->fresh == FRESH_BEHIND) {
+		if ((st = catch_up(w, a)) != ESR_OK)
+			return st;
+	} else {
+		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
+			return st;
+		w->c.activations++;
+	}
+	a->fresh = FRESH_CURRENT;
+	return ESR_OK;
+}
+
 static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
 {
 	esr_status st;
 
 	a->current = t;
 	a->attempts = 0;
-	if (!a->activated) {
-		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK) {
-			complete(w, a, st, 0, 0); /* the next command tries again */
-			return DONE;
-		}
-		a->activated = 1;
-		w->c.activations++;
+	if (a->fresh != FRESH_CURRENT && (st = refresh(w, a)) != ESR_OK) {
+		complete(w, a, st, 0, 0); /* the next command tries again */
+		return DONE;
 	}
 	return attempt(w, a);
 }
@@ -343,6 +405,8 @@ static void run(struct worker *w, struct actor *a)
 {
 	unsigned ran = 0;
 
+	/* The actor came through the run queue's mutex, which already orders
+	 * the completion's writes before ours; the acquire is for the reader. */
 	if (ck_pr_load_32(&a->phase) == PHASE_COMPLETED) {
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
@@ -356,6 +420,7 @@ static void run(struct worker *w, struct actor *a)
 			return;
 		/* After `batch` commands let other actors run first, if any wait:
 		 * otherwise the actor stays where its state is warm in the cache. */
+		/* An unlocked peek: only a hint whether others wait. */
 		if (++ran >= w->rt->cfg.batch && ck_pr_load_ptr(&w->rt->rq_head) != NULL)
 			break;
 	}

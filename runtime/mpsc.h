@@ -45,8 +45,14 @@ static inline void esr__mpsc_push(struct esr__mpsc *q, struct esr__mpsc_node *n)
 	struct esr__mpsc_node *prev;
 
 	n->next = NULL;
+	/* Store fence: the node (and what the caller wrote before the push,
+	 * such as the count of outstanding commands) before the swap that
+	 * makes it reachable. */
 	ck_pr_fence_store();
 	ESR_TSAN_RELEASE(n);
+	/* The swap is one location's read-modify-write, so producers are
+	 * totally ordered by it; the next producer's link into n depends on
+	 * the swap's result (its address), so it lands after our NULL. */
 	prev = ck_pr_fas_ptr(&q->head, n);
 	ck_pr_store_ptr(&prev->next, n);
 }

@@ -89,16 +89,43 @@ struct sweep {
 	struct actor *victims;
 };
 
+/*
+ * Idle for the whole passivation time as of the sweep's start. An actor that
+ * went idle after the sweep began has a stamp later than `now`: it has been
+ * idle for no time at all, not for the 2^64 ms the subtraction would wrap to.
+ */
+static int idle_long_enough(const struct sweep *s, const struct actor *a)
+{
+	uint64_t since = ck_pr_load_64(&a->idle_since_ms);
+
+	return since <= s->now && s->now - since >= s->idle_ms;
+}
+
 static void consider(void *ctx, struct esr__keyset *ks, struct esr__key *obj)
 {
 	struct sweep *s = ctx;
 	struct actor *a = (struct actor *)obj;
 
-	if (ck_pr_load_32(&a->pending) != 0 ||
-	    s->now - ck_pr_load_64(&a->idle_since_ms) < s->idle_ms ||
-	    !ck_pr_cas_32(&a->pending, 0, ACTOR_DEAD))
+	if (ck_pr_load_32(&a->pending) != 0)
 		return;
+	/* Acquire: finish() stamps idle_since_ms, fences (release), then takes
+	 * pending to 0; having read that 0 we read a stamp at least that new. */
+	ck_pr_fence_acquire();
+	if (!idle_long_enough(s, a) || !ck_pr_cas_32(&a->pending, 0, ACTOR_DEAD))
+		return;
+	ck_pr_fence_acquire(); /* the CAS read the last decrement's 0 */
 	ESR_TSAN_ACQUIRE(&a->pending); /* the last worker's writes to it */
+	/* pending may have gone 0 -> 1 -> 0 between the load and the CAS, with
+	 * a newer stamp: look again now that no submit can claim a slot. If
+	 * it is too new, give the actor back (a submitter that saw DEAD looks
+	 * it up again). Release: the submit that claims it from 0 acquires, and
+	 * through us the last worker's writes we acquired above. */
+	if (!idle_long_enough(s, a)) {
+		ck_pr_fence_release();
+		ESR_TSAN_RELEASE(&a->pending);
+		ck_pr_store_32(&a->pending, 0);
+		return;
+	}
 	esr__keyset_remove_locked(ks, obj);
 	a->run_next = s->victims;
 	s->victims = a;

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -159,6 +160,17 @@ static void destroy(esr_runtime *rt)
 	free(rt);
 }
 
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+static void init_monotonic_cond(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
                              esr_runtime **out)
 {
@@ -186,7 +198,7 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	pthread_mutex_init(&rt->room_lock, NULL);
 	pthread_cond_init(&rt->room_cond, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);
-	pthread_cond_init(&rt->idle_cond, NULL);
+	init_monotonic_cond(&rt->idle_cond);
 	pthread_mutex_init(&rt->spare_lock, NULL);
 	if ((st = esr__epoch_init(rt)) != ESR_OK) {
 		esr__types_destroy(&rt->types);
@@ -215,10 +227,41 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	return ESR_OK;
 }
 
+/* How often a stop waiting for the last commands looks again by itself. */
+#define IDLE_RECHECK_MS 10
+
+/*
+ * Wait until every accepted command has completed. The worker that takes
+ * `outstanding` to 0 wakes us if it sees `stopping` (actor.c,
+ * settle_outstanding: the fenced pair there means it does, or we see 0
+ * first). The timed wait is a backstop, so that a lost wake-up could cost a
+ * stop IDLE_RECHECK_MS, never hang it.
+ */
+static void wait_idle(esr_runtime *rt)
+{
+	struct timespec until;
+
+	pthread_mutex_lock(&rt->idle_lock);
+	while (ck_pr_load_64(&rt->outstanding) != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += IDLE_RECHECK_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&rt->idle_cond, &rt->idle_lock, &until);
+	}
+	pthread_mutex_unlock(&rt->idle_lock);
+}
+
 esr_status esr_runtime_stop(esr_runtime *rt)
 {
 	if (rt == NULL || rt->stopped)
 		return ESR_OK;
+	/* Two store-buffering pairs start here, each fenced on both sides:
+	 * with window_open (submit.c: it counts itself in `submitting`, fences,
+	 * loads `stopping`) and with settle_outstanding (actor.c: it lowers
+	 * `outstanding`, fences, loads `stopping`). This full fence orders our
+	 * store of `stopping` before our loads of `submitting` and
+	 * `outstanding`, so in each pair one side sees the other's store. */
 	ck_pr_store_32(&rt->stopping, 1);
 	ck_pr_fence_memory();
 	pthread_mutex_lock(&rt->room_lock); /* blocked submitters: give up */
@@ -226,12 +269,12 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	pthread_mutex_unlock(&rt->room_lock);
 	while (ck_pr_load_32(&rt->submitting) != 0)
 		sched_yield();
+	/* Acquire: pairs with window_close's release, so every submit that got
+	 * in has counted its commands in `outstanding` (and taken off those
+	 * refused) before we read it. */
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&rt->submitting);
-	pthread_mutex_lock(&rt->idle_lock);
-	while (ck_pr_load_64(&rt->outstanding) != 0)
-		pthread_cond_wait(&rt->idle_cond, &rt->idle_lock);
-	pthread_mutex_unlock(&rt->idle_lock);
+	wait_idle(rt);
 	esr__janitor_stop(rt);
 	esr__workers_stop(rt);
 	esr__snapper_stop(rt);
@@ -252,6 +295,9 @@ esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type)
 {
 	if (rt == NULL)
 		return ESR_EINVAL;
+	/* Not part of the stop handshake: it refuses a register made after
+	 * stop has begun (or ended, when the types are gone); one made at the
+	 * same time as stop is not made safe by it. */
 	if (ck_pr_load_32(&rt->stopping))
 		return ESR_ESHUTDOWN;
 	return esr__types_add(&rt->types, type);

@@ -8,9 +8,10 @@
  *   if pending went 0 -> 1, push the actor on the run queue (scheduler.c) ->
  *   a worker pops the actor and runs up to `batch` tickets (actor.c): decide,
  *   append (possibly completing later: the actor is then suspended and the
- *   worker moves on), commit or catch up and retry -> complete the ticket
- *   (ticket.c) -> decrement pending; at 0 the actor goes idle, otherwise it
- *   goes back on the run queue once its batch is used up.
+ *   worker moves on), commit or catch up and retry -> decrement pending ->
+ *   complete the ticket (ticket.c), so that a completion seen means a slot
+ *   free; at 0 the actor goes idle, otherwise it goes back on the run queue
+ *   once its batch is used up.
  */
 #ifndef ESR_RUNTIME_INTERNAL_H
 #define ESR_RUNTIME_INTERNAL_H
@@ -76,6 +77,13 @@ void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 /* pending value of a passivated actor: no submit can claim a slot in it. */
 #define ACTOR_DEAD UINT32_MAX
 
+/* fresh: whether the actor's state is fit to decide the next command on. */
+enum {
+	FRESH_UNLOADED = 0, /* not loaded, or the store's outcome is unknown: reload */
+	FRESH_CURRENT,      /* as of the actor's last append or catch-up */
+	FRESH_BEHIND        /* the stream moved past it (a conflict): catch up */
+};
+
 /* phase: the in-flight append hand-over between worker and completion. */
 enum {
 	PHASE_IDLE = 0,   /* no append in flight */
@@ -98,7 +106,7 @@ struct actor {
 	uint64_t appended_version; /* the completed append's outcome: */
 	esr_status appended_status; /* (only what settle() reads) */
 	uint16_t attempts;         /* handler runs: at most max_retries + 1 */
-	uint16_t activated;
+	uint16_t fresh;            /* FRESH_*, the worker's alone */
 	/* key names, then the state (max_align_t aligned) */
 };
 
@@ -120,11 +128,17 @@ struct worker {
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
 	uint64_t unsettled; /* completed this turn, still counted in outstanding */
+	/* The command whose outcome complete() decided, for finish() to
+	 * complete once its mailbox slot is free (actor.c). */
+	esr_ticket *decided;
+	esr_status outcome_status;
+	esr_result outcome;
 	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct worker_counters c;
 } CK_CC_CACHELINE;
 
-/* Counters submitters keep, striped by thread to avoid one hot line. */
+/* Counters submitters keep, striped by thread to avoid one hot line
+ * (ck_pr increments: threads may share a stripe; statistics, no ordering). */
 #define STRIPES 16
 struct stripe {
 	uint64_t submitted, mailbox_full, created;
@@ -138,7 +152,7 @@ struct esr__snapper {
 	unsigned queued;
 	int stop, started;
 	pthread_t thread;
-	uint64_t taken, dropped; /* ck_pr */
+	uint64_t taken, dropped; /* ck_pr, for whole values; statistics, no ordering */
 };
 
 struct esr_runtime {
@@ -181,7 +195,7 @@ struct esr_runtime {
 	int janitor_stop;
 	pthread_mutex_t janitor_lock;
 	pthread_cond_t janitor_cond;
-	uint64_t passivations;
+	uint64_t passivations; /* ck_pr_add by the janitor; statistics, no ordering */
 
 	struct esr__snapper snapper;
 

@@ -6,6 +6,12 @@
  * once per command, and the mailbox itself takes no lock. Idle workers spin
  * briefly on the queue's head, then sleep on a condition variable; a push
  * signals one sleeper only when there is one.
+ *
+ * Ordering: rq_head and rq_sleepers are written only under rq_lock, with
+ * ck_pr stores so that the unlocked peeks (spinning, the batch check in
+ * actor.c) read whole values. A peek only decides whether to spin or yield;
+ * whatever it misses, the mutex decides, and the mutex orders everything an
+ * actor carries from its last runner to its next.
  */
 #include <sched.h>
 #include <stdlib.h>

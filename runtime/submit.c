@@ -46,7 +46,7 @@ static struct stripe *my_stripe(esr_runtime *rt)
 	static _Thread_local unsigned slot = UINT32_MAX;
 	static unsigned next;
 
-	if (slot == UINT32_MAX)
+	if (slot == UINT32_MAX) /* atomic only to hand out distinct slots */
 		slot = ck_pr_faa_uint(&next, 1) % STRIPES;
 	return &rt->stripes[slot];
 }
@@ -60,6 +60,9 @@ static struct stripe *my_stripe(esr_runtime *rt)
  */
 static int window_open(esr_runtime *rt)
 {
+	/* Store-buffering pair with esr_runtime_stop (store stopping, fence,
+	 * load submitting): the full fence orders our increment before our
+	 * load, so either we see stopping, or stop sees us and waits. */
 	ck_pr_inc_32(&rt->submitting);
 	ck_pr_fence_memory();
 	return !ck_pr_load_32(&rt->stopping);
@@ -142,6 +145,10 @@ static enum claim claim(esr_runtime *rt, struct actor *a, int *first)
 static void wait_for_room(esr_runtime *rt, struct actor *a)
 {
 	pthread_mutex_lock(&rt->room_lock);
+	/* Store-buffering pair with finish(): our increment, full fence, our
+	 * load of pending; its decrement, full fence, its load of waiters. A
+	 * stop that sets `stopping` broadcasts under room_lock, which we hold
+	 * while we look at it. */
 	ck_pr_inc_32(&rt->room_waiters);
 	ck_pr_fence_memory();
 	while (ck_pr_load_32(&a->pending) >= rt->cfg.mailbox_capacity &&
@@ -222,8 +229,7 @@ static esr_status submit_one(struct run *r, const esr_submission *s, esr_ticket_
 	esr_ticket *t;
 	esr_status st;
 
-	if (s->command == NULL)
-		return ESR_EINVAL;
+	/* command may be NULL: it is handle()'s to read, as in the repository. */
 	if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
 		return st;
 	if (tc->def == NULL || tc->name != s->type) {
@@ -266,6 +272,11 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 		esr__tickets_release_unused(r.block);
 		return ESR_ENOMEM;
 	}
+	/* Raised before any push, so it never reads below the commands in the
+	 * runtime: our push fences (store) between this increment and the
+	 * link a worker reads the ticket through, and the worker fences
+	 * (release, in finish()) between that read and its decrement. Stop
+	 * reads it only after our window closes (release). */
 	ck_pr_faa_64(&rt->outstanding, n);
 	for (i = 0; i < n; i++)
 		if ((st = submit_one(&r, &subs[i], cb, tickets ? &tickets[i] : NULL)) != ESR_OK)

@@ -87,13 +87,22 @@ void esr__tickets_release_unused(struct esr__ticket_block *b)
 	block_put(b, b->n - b->used + 1);
 }
 
+/*
+ * Drop one of the ticket's two holds (runtime, caller). Release before the
+ * decrement: this holder's reads and writes of the ticket come before it
+ * (ck's decrement orders nothing: on aarch64 it is a loop of plain cas).
+ * Acquire after reaching zero: the other holder's come before the block_put
+ * that may free the block.
+ */
 static void unref(esr_ticket *t)
 {
 	bool zero;
 
+	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&t->refs);
 	ck_pr_dec_32_zero(&t->refs, &zero);
 	if (zero) {
+		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&t->refs);
 		block_put(t->block, 1);
 	}
@@ -165,6 +174,11 @@ esr_status esr_ticket_wait(esr_ticket *t, long timeout_ms)
 			rel.tv_nsec = ns % 1000000000L;
 			relp = &rel;
 		}
+		/* The state word is one location, so its CAS and the completer's
+		 * swap are ordered by the word itself: either our CAS to SLEEPER
+		 * comes first and the swap returns SLEEPER (the completer wakes
+		 * us), or the swap comes first and the CAS fails, or futex_wait
+		 * finds the word no longer SLEEPER and returns at once. */
 		if (ck_pr_load_32(&t->state) == TICKET_PENDING &&
 		    !ck_pr_cas_32(&t->state, TICKET_PENDING, TICKET_SLEEPER))
 			continue; /* it just completed */

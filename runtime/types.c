@@ -63,6 +63,9 @@ esr_status esr__types_add(struct esr__types *t, const esr_aggregate_type *def)
 		e->def = *def;
 		strcpy(e->name, def->name); /* length checked by check_def */
 		e->def.name = e->name;
+		/* Release: the entry is whole before the count that shows it;
+		 * pairs with esr__types_find's acquire after its load. Writers
+		 * are serialised by the lock. */
 		ck_pr_fence_release();
 		ESR_TSAN_RELEASE(&t->count);
 		ck_pr_store_uint(&t->count, t->count + 1);
@@ -80,7 +83,7 @@ esr_status esr__types_find(struct esr__types *t, const char *name,
 	if ((st = esr__check_type_name(name)) != ESR_OK)
 		return st;
 	count = ck_pr_load_uint(&t->count);
-	ck_pr_fence_acquire();
+	ck_pr_fence_acquire(); /* entries below count read as add wrote them */
 	ESR_TSAN_ACQUIRE(&t->count);
 	*out = scan(t, count, name);
 	return *out ? ESR_OK : ESR_ENOTYPE;

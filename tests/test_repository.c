@@ -522,6 +522,41 @@ static void execute_and_load_refuse_bad_input(void **state)
 	assert_int_equal(stream_version(f), 0);
 }
 
+/* A type whose commands carry nothing: handle() counts NULL commands. */
+static void tick_apply(void *state, const esr_event *ev)
+{
+	(void)ev;
+	(*(uint32_t *)state)++;
+}
+
+static int tick_handle(const void *state, const void *command, esr_emitter *em)
+{
+	(void)state;
+	return command != NULL ? 1 : esr_emit(em, 1, NULL, 0);
+}
+
+/* The same rule as the runtime's: a NULL command is handed to handle() as is. */
+static void null_commands_reach_the_handler(void **state)
+{
+	static const esr_aggregate_type tick = {
+		.name = "Tick", .state_size = sizeof(uint32_t),
+		.apply = tick_apply, .handle = tick_handle,
+	};
+	struct fixture *f = *state;
+	uint32_t ticks = 0;
+	esr_result r;
+
+	assert_int_equal(esr_repository_register(f->repo, &tick), ESR_OK);
+	assert_int_equal(esr_repository_execute(f->repo, "Tick", ID, IDLEN, NULL, &r), ESR_OK);
+	assert_int_equal(r.version, 1);
+	assert_int_equal(esr_repository_execute_with_retry(f->repo, "Tick", ID, IDLEN, NULL, 3, &r),
+	                 ESR_OK);
+	assert_int_equal(r.version, 2);
+	assert_int_equal(esr_repository_load(f->repo, "Tick", ID, IDLEN, &ticks, sizeof ticks, NULL),
+	                 ESR_OK);
+	assert_int_equal(ticks, 2);
+}
+
 int main(void)
 {
 #define O(name) cmocka_unit_test_setup_teardown(name, setup_optimistic, teardown)
@@ -544,6 +579,7 @@ int main(void)
 		O(misplaced_optimistic_append_is_reported_corrupt),
 		O(open_and_register_refuse_bad_input),
 		O(execute_and_load_refuse_bad_input),
+		O(null_commands_reach_the_handler),
 	};
 #undef O
 #undef U

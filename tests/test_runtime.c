@@ -20,6 +20,8 @@
 
 #include "async_store.h"
 #include "bank.h"
+#include "forward_store.h"
+#include "wrap_store.h"
 
 /* --- a handler that can be held shut, to make mailboxes fill up ------------------ */
 
@@ -162,7 +164,13 @@ static void config_defaults_and_checks_name_the_field(void **state)
 	BAD(strategy, (esr_strategy)9, "strategy");
 	BAD(overflow, (esr_overflow)9, "overflow");
 #undef BAD
+	bad = c; /* the first bad field in the documented order is named */
+	bad.batch = 0;
+	bad.max_retries = ESR_RETRIES_MAX + 1;
+	assert_int_equal(esr_runtime_config_check(&bad, &field), ESR_EINVAL);
+	assert_string_equal(field, "batch");
 	assert_int_equal(esr_runtime_config_check(NULL, &field), ESR_EINVAL);
+	assert_string_equal(field, "config");
 	assert_int_equal(esr_runtime_config_default(NULL), ESR_EINVAL);
 }
 
@@ -249,7 +257,6 @@ static void submit_refuses_bad_input_without_touching_actors(void **state)
 	(void)state;
 	memset(long_id, 'x', sizeof long_id);
 	assert_int_equal(esr_submit(NULL, "BankAccount", "a", 1, &cmd, &t), ESR_EINVAL);
-	assert_int_equal(esr_submit(f->rt, "BankAccount", "a", 1, NULL, &t), ESR_EINVAL);
 	assert_int_equal(esr_submit(f->rt, "BankAccount", "a", 1, &cmd, NULL), ESR_EINVAL);
 	assert_int_equal(esr_submit(f->rt, "BankAccount", NULL, 1, &cmd, &t), ESR_EINVAL);
 	assert_int_equal(esr_submit(f->rt, "BankAccount", "a", 0, &cmd, &t), ESR_EINVAL);
@@ -481,6 +488,61 @@ static void submit_many_cb_hands_each_command_its_ctx(void **state)
 	assert_int_equal(accepted, 0);
 	finish(f);
 }
+
+/* A type whose commands carry nothing: handle() counts NULL commands. */
+static void tick_apply(void *state, const esr_event *ev)
+{
+	(void)ev;
+	(*(uint32_t *)state)++;
+}
+
+static int tick_handle(const void *state, const void *command, esr_emitter *em)
+{
+	(void)state;
+	return command != NULL ? 1 : esr_emit(em, 1, NULL, 0);
+}
+
+static const esr_aggregate_type tick_type = {
+	.name = "Tick", .state_size = sizeof(uint32_t),
+	.apply = tick_apply, .handle = tick_handle,
+};
+
+/* A NULL command is handed to handle() as is, on every way in. */
+static void null_commands_reach_the_handler(void **state)
+{
+	esr_runtime_config c = config(2);
+	struct fixture *f = start_with(&c);
+	struct tally tl = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+	esr_submission subs[2] = {{"Tick", "t", 1, NULL, &tl}, {"Tick", "t", 1, NULL, &tl}};
+	esr_ticket *t, *many[2];
+	esr_status st;
+	esr_result r;
+	size_t accepted;
+
+	(void)state;
+	assert_int_equal(esr_runtime_register(f->rt, &tick_type), ESR_OK);
+	assert_int_equal(esr_execute(f->rt, "Tick", "t", 1, NULL, &r), ESR_OK);
+	assert_int_equal(r.version, 1);
+	assert_int_equal(esr_submit(f->rt, "Tick", "t", 1, NULL, &t), ESR_OK);
+	assert_int_equal(esr_ticket_wait(t, -1), ESR_OK);
+	assert_int_equal(esr_ticket_result(t, &st, &r), ESR_OK);
+	assert_int_equal(st, ESR_OK);
+	assert_int_equal(r.version, 2);
+	esr_ticket_release(t);
+	assert_int_equal(esr_submit_many(f->rt, subs, 2, many, &accepted), ESR_OK);
+	assert_int_equal(accepted, 2);
+	assert_int_equal(esr_ticket_wait(many[1], -1), ESR_OK);
+	esr_ticket_release(many[0]);
+	esr_ticket_release(many[1]);
+	assert_int_equal(esr_submit_cb(f->rt, "Tick", "t", 1, NULL, count_done, &tl), ESR_OK);
+	assert_int_equal(esr_submit_many_cb(f->rt, subs, 2, count_done, &accepted), ESR_OK);
+	esr_runtime_stop(f->rt);
+	assert_int_equal(tl.calls, 3);
+	assert_int_equal(tl.ok, 3);
+	assert_int_equal(stats_of(f->rt).completed, 7);
+	finish(f);
+}
+
 
 /* --- overflow ----------------------------------------------------------------------------- */
 
@@ -739,6 +801,259 @@ static void racing_submits_activate_one_actor(void **state)
 	}
 }
 
+/* --- a mailbox slot is free once its command's completion is seen ----------------------- */
+
+struct signal {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	esr_status st;
+};
+
+static void signal_done(void *ctx, esr_status st, const esr_result *r)
+{
+	struct signal *s = ctx;
+
+	(void)r;
+	pthread_mutex_lock(&s->lock);
+	s->done = 1;
+	s->st = st;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * With room for one command and ESR_OVERFLOW_FAIL, a host that waits for each
+ * command before it submits the next never finds the mailbox full: the slot
+ * is given back before the completion can be seen, by a ticket or a callback.
+ */
+static void completed_commands_leave_room_at_once(void **state)
+{
+	enum { ROUNDS = 4000 };
+	esr_runtime_config c = config(2);
+	struct fixture *f;
+	struct gate_cmd cmd = {NULL, 0};
+	struct signal sig = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ESR_OK};
+	unsigned i, busy = 0, busy_cb = 0;
+
+	(void)state;
+	c.mailbox_capacity = 1;
+	c.overflow = ESR_OVERFLOW_FAIL;
+	f = start_with(&c);
+	for (i = 0; i < ROUNDS; i++) {
+		esr_ticket *t;
+		esr_status st, outcome;
+		if ((st = esr_submit(f->rt, "Gate", "g", 1, &cmd, &t)) == ESR_EBUSY) {
+			busy++;
+			continue;
+		}
+		assert_int_equal(st, ESR_OK);
+		assert_int_equal(esr_ticket_wait(t, -1), ESR_OK);
+		assert_int_equal(esr_ticket_result(t, &outcome, NULL), ESR_OK);
+		assert_int_equal(outcome, ESR_OK);
+		esr_ticket_release(t);
+	}
+	for (i = 0; i < ROUNDS; i++) {
+		esr_status st;
+		sig.done = 0;
+		if ((st = esr_submit_cb(f->rt, "Gate", "g", 1, &cmd, signal_done, &sig)) ==
+		    ESR_EBUSY) {
+			busy_cb++;
+			continue;
+		}
+		assert_int_equal(st, ESR_OK);
+		pthread_mutex_lock(&sig.lock);
+		while (!sig.done)
+			pthread_cond_wait(&sig.cond, &sig.lock);
+		pthread_mutex_unlock(&sig.lock);
+		assert_int_equal(sig.st, ESR_OK);
+	}
+	print_message("    ESR_EBUSY: %u of %u submits after a ticket, %u of %u after a callback\n",
+	              busy, ROUNDS, busy_cb, ROUNDS);
+	assert_int_equal(busy, 0);
+	assert_int_equal(busy_cb, 0);
+	assert_int_equal(stats_of(f->rt).mailbox_full, 0);
+	finish(f);
+}
+
+/* --- the actor's state after a failed command -------------------------------------------- */
+
+/* A runtime over `store` running BankAccount, with max_retries as given. */
+static esr_runtime *start_bank(esr_store *store, unsigned max_retries)
+{
+	esr_runtime_config c = config(2);
+	esr_runtime *rt;
+
+	c.max_retries = max_retries;
+	assert_int_equal(esr_runtime_start(&c, store, &rt), ESR_OK);
+	assert_int_equal(esr_runtime_register(rt, &bank_type), ESR_OK);
+	return rt;
+}
+
+/*
+ * With no retries, one foreign append makes one command conflict; the actor
+ * then catches up, and the next commands (nobody else writing) succeed at the
+ * first attempt.
+ */
+static void exhausted_conflict_catches_up_before_the_next_command(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, dep = {BANK_DEPOSIT, 1, 0, 0, 1};
+	esr_repository *repo;
+	esr_store *store;
+	esr_runtime *rt;
+	esr_runtime_stats s;
+	esr_result r;
+	int i, ok = 0;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&store), ESR_OK);
+	rt = start_bank(store, 0);
+	assert_int_equal(esr_repository_open(store, NULL, &repo), ESR_OK);
+	assert_int_equal(esr_repository_register(repo, &bank_type), ESR_OK);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	assert_int_equal(esr_repository_execute(repo, "BankAccount", "acct-7", 6, &dep, &r),
+	                 ESR_OK);
+	assert_int_equal(r.version, 2);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &dep, &r), ESR_ECONFLICT);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.conflict.expected, 1);
+	assert_int_equal(r.conflict.actual, 2);
+	for (i = 0; i < 5; i++) {
+		esr_status st = esr_execute(rt, "BankAccount", "acct-7", 6, &dep, &r);
+		ok += st == ESR_OK;
+		if (st == ESR_OK) {
+			assert_int_equal(r.attempts, 1);
+			assert_int_equal(r.version, (uint64_t)i + 3);
+		}
+	}
+	print_message("    %d of 5 commands after the exhausted one succeeded\n", ok);
+	assert_int_equal(ok, 5);
+	s = stats_of(rt);
+	assert_int_equal(s.conflicts, 1);
+	assert_int_equal(s.exhausted, 1);
+	assert_int_equal(s.activations, 1); /* caught up, not reloaded */
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_repository_close(repo);
+	esr_store_close(store);
+}
+
+/*
+ * Retries used up against a writer that appends before every attempt: the
+ * ticket carries the conflict (its text form included), and the next command,
+ * once that writer stops, needs one attempt and counts no conflict.
+ */
+static void exhaustion_with_retries_reports_and_recovers(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, wd = {BANK_WITHDRAW, 10, 0, 0, 1};
+	char line[ESR_CONFLICT_TEXT_MAX];
+	struct wrap w = {0};
+	esr_store *memory, *store;
+	esr_runtime *rt;
+	esr_runtime_stats s;
+	esr_result r;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&memory), ESR_OK);
+	w.inner = memory;
+	assert_int_equal(wrap_store_open(&w, &store), ESR_OK);
+	rt = start_bank(store, 2);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	w.interfere = 3; /* read by the worker after the submit below */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_ECONFLICT);
+	assert_int_equal(r.attempts, 3);
+	assert_int_equal(r.appended, 0);
+	assert_int_equal(esr_conflict_format(&r.conflict, line, sizeof line), ESR_OK);
+	assert_string_equal(line, "esr: optimistic conflict: type=BankAccount id=acct-7 "
+	                          "expected-version=3 actual-version=4 attempts=3");
+	assert_int_equal(w.interfere, 0);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_OK);
+	print_message("    the command after exhaustion took %u attempt(s)\n", r.attempts);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.version, 5);
+	s = stats_of(rt);
+	assert_int_equal(s.conflicts, 3);
+	assert_int_equal(s.retries, 2);
+	assert_int_equal(s.exhausted, 1);
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_store_close(store);
+	esr_store_close(memory);
+}
+
+/* A store that stores an append but, `unknown` times, reports ESR_EUNKNOWN. */
+struct unsure {
+	esr_store *inner; /* first: forward_store.h */
+	unsigned unknown;
+};
+
+static esr_status unsure_append(void *impl, const esr_stream_id *sid, uint64_t expected,
+                                const esr_event *events, size_t n, esr_append_cb done,
+                                void *ctx)
+{
+	struct unsure *u = impl;
+	esr_append_result res;
+
+	esr_store_append(u->inner, sid, expected, events, n, &res);
+	if (u->unknown > 0 && res.status == ESR_OK) {
+		u->unknown--;
+		res.status = ESR_EUNKNOWN; /* stored, but the writer cannot tell */
+	}
+	done(ctx, &res);
+	return ESR_OK;
+}
+
+static esr_status unsure_read(void *impl, const esr_stream_id *sid, uint64_t from,
+                              esr_visit_fn visit, void *ctx)
+{
+	return esr_store_read(((struct unsure *)impl)->inner, sid, from, visit, ctx);
+}
+
+static esr_status unsure_version(void *impl, const esr_stream_id *sid, uint64_t *v)
+{
+	return esr_store_version(((struct unsure *)impl)->inner, sid, v);
+}
+
+static void unsure_destroy(void *impl)
+{
+	(void)impl;
+}
+
+static const esr_store_vtable unsure_vtable = {
+	.name = "unsure", .append = unsure_append, .read = unsure_read,
+	.version = unsure_version, .destroy = unsure_destroy, FORWARD_STORE_GLOBAL_OPS,
+};
+
+/* ESR_EUNKNOWN: the next command decides on what the store holds. */
+static void unknown_outcome_reloads_before_the_next_command(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, wd = {BANK_WITHDRAW, 60, 0, 0, 1};
+	struct unsure u = {NULL, 0};
+	esr_store *memory, *store;
+	esr_runtime *rt;
+	esr_result r;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&memory), ESR_OK);
+	u.inner = memory;
+	assert_int_equal(esr_store_create(&unsure_vtable, &u, &store), ESR_OK);
+	rt = start_bank(store, 0); /* no retry could hide a stale state */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &open, &r), ESR_OK);
+	u.unknown = 1;
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_EUNKNOWN);
+	assert_int_equal(r.appended, 0);
+	/* The withdrawal was stored: 40 is left, and the state knows it. */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_EREJECTED);
+	assert_int_equal(r.rejection, BANK_INSUFFICIENT_FUNDS);
+	assert_int_equal(r.version, 2);
+	wd.amount = 40;
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-7", 6, &wd, &r), ESR_OK);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.version, 3);
+	assert_int_equal(stats_of(rt).conflicts, 0);
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_store_close(store);
+	esr_store_close(memory);
+}
+
 /* --- passivation ------------------------------------------------------------------------- */
 
 static void idle_actors_are_passivated_and_come_back(void **state)
@@ -775,6 +1090,76 @@ static void idle_actors_are_passivated_and_come_back(void **state)
 	assert_int_equal(s.live_actors, 1);
 	finish(f);
 }
+
+/* Keeps many actors busy with short turns, each going idle in between. */
+struct churn {
+	esr_runtime *rt;
+	int first, count;
+	volatile int *stop;
+	unsigned rounds;
+};
+
+static void *churn_actors(void *arg)
+{
+	static struct gate_cmd cmd = {NULL, 0};
+	struct churn *c = arg;
+	esr_submission subs[64];
+	esr_ticket *t[64];
+	char ids[64][16];
+	int at = 0, i;
+
+	while (!__atomic_load_n(c->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < 64; i++, at = (at + 1) % c->count) {
+			int n = snprintf(ids[i], sizeof ids[i], "c-%d", c->first + at);
+			subs[i] = (esr_submission){"Gate", ids[i], (size_t)n, &cmd, NULL};
+		}
+		assert_int_equal(esr_submit_many(c->rt, subs, 64, t, NULL), ESR_OK);
+		for (i = 0; i < 64; i++) {
+			assert_int_equal(esr_ticket_wait(t[i], -1), ESR_OK);
+			esr_ticket_release(t[i]);
+		}
+		c->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Actors that go idle while a sweep is under way are not idle for long: with
+ * a passivation time far beyond the test's length, none is evicted however
+ * many sweeps run meanwhile (one a second).
+ */
+static void sweeps_never_evict_recently_active_actors(void **state)
+{
+	enum { ACTORS = 100000, THREADS = 2, SWEEPS = 3 };
+	esr_runtime_config c = config(2);
+	struct fixture *f;
+	struct churn ch[THREADS];
+	pthread_t th[THREADS];
+	volatile int stop = 0;
+	unsigned i, touched = 0;
+
+	(void)state;
+	c.passivate_ms = 600000; /* ten minutes: the janitor sweeps every second */
+	f = start_with(&c);
+	for (i = 0; i < THREADS; i++) {
+		ch[i] = (struct churn){f->rt, (int)i * ACTORS / THREADS, ACTORS / THREADS, &stop, 0};
+		pthread_create(&th[i], NULL, churn_actors, &ch[i]);
+	}
+	sleep_ms(SWEEPS * 1000 + 500);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < THREADS; i++) /* actors touched: all of them, unless slow */
+		touched += ch[i].rounds * 64 < (unsigned)ch[i].count ? ch[i].rounds * 64
+		                                                     : (unsigned)ch[i].count;
+	print_message("    %u rounds of 64 commands, %llu passivations\n",
+	              ch[0].rounds + ch[1].rounds,
+	              (unsigned long long)stats_of(f->rt).passivations);
+	assert_int_equal(stats_of(f->rt).passivations, 0);
+	assert_int_equal(stats_of(f->rt).live_actors, touched);
+	finish(f);
+}
+
 
 /* --- appends completed later --------------------------------------------------------------- */
 
@@ -831,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(config_from_environment),
 		cmocka_unit_test(start_refuses_bad_config),
 		cmocka_unit_test(submit_refuses_bad_input_without_touching_actors),
+		cmocka_unit_test(null_commands_reach_the_handler),
 		cmocka_unit_test(execute_runs_the_handler_on_actor_state),
 		cmocka_unit_test(one_submitter_runs_in_submission_order),
 		cmocka_unit_test(ticket_wait_times_out_and_poll_reports),
@@ -843,7 +1229,12 @@ int main(void)
 		cmocka_unit_test(stop_drains_while_submitters_run),
 		cmocka_unit_test(racing_submits_activate_one_actor),
 		cmocka_unit_test(idle_actors_are_passivated_and_come_back),
+		cmocka_unit_test(sweeps_never_evict_recently_active_actors),
 		cmocka_unit_test(appends_completed_later_suspend_and_resume_actors),
+		cmocka_unit_test(completed_commands_leave_room_at_once),
+		cmocka_unit_test(exhausted_conflict_catches_up_before_the_next_command),
+		cmocka_unit_test(exhaustion_with_retries_reports_and_recovers),
+		cmocka_unit_test(unknown_outcome_reloads_before_the_next_command),
 	};
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }

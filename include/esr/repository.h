@@ -116,7 +116,8 @@ typedef struct esr_result {
  * append its events. Returns ESR_OK, ESR_EREJECTED (result->rejection holds the
  * handler's code; nothing appended), ESR_ECONFLICT (optimistic only, after one
  * attempt; result->conflict says which versions), or an error. result may be
- * NULL. command is passed to handle() untouched and may be NULL.
+ * NULL. command is passed to handle() untouched and may be NULL (so it may
+ * in the runtime's submit and execute calls).
  */
 ESR_API esr_status esr_repository_execute(esr_repository *repo,
                                           const char *type, const void *id,

@@ -10,8 +10,9 @@
  * command's ticket. Commands one thread submits to one aggregate run in the
  * order it submitted them; no command is lost or run twice.
  *
- * The command pointer is handed to handle() as is: it must stay valid until
- * the command's ticket completes.
+ * The command pointer is handed to handle() as is (NULL included, on every
+ * way in, as in the repository): it must stay valid until the command's
+ * ticket completes.
  */
 #ifndef ESR_RUNTIME_H
 #define ESR_RUNTIME_H
@@ -39,7 +40,12 @@ typedef struct esr_runtime_config {
 	esr_strategy strategy;     /* default ESR_OPTIMISTIC */
 	unsigned max_retries;      /* optimistic retries after the first attempt; default 5,
 	                              at most ESR_RETRIES_MAX */
-	unsigned mailbox_capacity; /* commands waiting per actor; default 1024 */
+	unsigned mailbox_capacity; /* commands per actor accepted and not yet completed,
+	                              the one running included; default 1024. A
+	                              command's slot is free before its completion
+	                              is seen (ticket or callback), so a host that
+	                              waits for each command before it submits the
+	                              next never finds the mailbox full. */
 	esr_overflow overflow;     /* default ESR_OVERFLOW_BLOCK */
 	unsigned batch;            /* commands an actor runs before it yields its worker to
 	                              other actors waiting (if none wait, it runs on); default 64 */
@@ -69,9 +75,11 @@ ESR_API esr_status esr_runtime_config_from_env(esr_runtime_config *config,
 
 /*
  * esr_runtime_config_check: ESR_OK for a usable config; otherwise ESR_EINVAL
- * and *field (if not NULL) names the first bad field ("workers",
- * "mailbox_capacity", "batch", "strategy", "overflow"). Workers are limited
- * to 1..1024, the mailbox capacity to 1..2^30.
+ * and *field (if not NULL) names the first bad field, checked in this order:
+ * "config" (NULL), "workers" (1..1024), "strategy" (ESR_OPTIMISTIC or
+ * ESR_UNCHECKED), "mailbox_capacity" (1..2^30), "overflow" (ESR_OVERFLOW_BLOCK
+ * or ESR_OVERFLOW_FAIL), "batch" (at least 1), "max_retries" (at most
+ * ESR_RETRIES_MAX). passivate_ms, snapshot_every and warn take any value.
  */
 ESR_API esr_status esr_runtime_config_check(const esr_runtime_config *config,
                                             const char **field);
@@ -116,10 +124,10 @@ typedef void (*esr_ticket_cb)(void *ctx, esr_status status, const esr_result *re
 /*
  * esr_submit: route `command` to the actor (type, id). On ESR_OK *ticket is
  * a ticket to wait on or poll, to be released with esr_ticket_release. Errors
- * (nothing enqueued, no actor touched): ESR_EINVAL (NULL rt/command/ticket, NULL
- * or empty id), ESR_ETOOBIG (id longer than ESR_ID_MAX), ESR_ENOTYPE
- * (unregistered type), ESR_EBUSY (mailbox full under ESR_OVERFLOW_FAIL),
- * ESR_ESHUTDOWN (stopping), ESR_ENOMEM.
+ * (nothing enqueued, no actor touched): ESR_EINVAL (NULL rt or ticket, NULL
+ * or empty id; a NULL command is accepted), ESR_ETOOBIG (id longer than
+ * ESR_ID_MAX), ESR_ENOTYPE (unregistered type), ESR_EBUSY (mailbox full
+ * under ESR_OVERFLOW_FAIL), ESR_ESHUTDOWN (stopping), ESR_ENOMEM.
  */
 ESR_API esr_status esr_submit(esr_runtime *rt, const char *type, const void *id,
                               size_t id_len, const void *command, esr_ticket **ticket);
@@ -169,12 +177,25 @@ ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
 
 /*
  * esr_ticket_result: the command's outcome: *status is what the command
- * returned (ESR_OK, ESR_EREJECTED, ESR_ECONFLICT, ...) and *result (may be
- * NULL) its details. ESR_EBUSY if the ticket is not complete yet. A store
- * error fails the command (ESR_EIO: its events were not stored); ESR_EUNKNOWN
- * means the store could not learn whether they were, and the aggregate is
- * reloaded from the store before its next command, so that command sees
- * them if they were stored and is never decided on a guess.
+ * returned and *result (may be NULL) its details. ESR_EBUSY if the ticket is
+ * not complete yet. The command's status is one of:
+ *  - ESR_OK: its result->appended events (maybe none) are stored, the last
+ *    at result->version.
+ *  - ESR_EREJECTED: handle() refused it (result->rejection); nothing appended.
+ *  - ESR_ECONFLICT (optimistic only): each of its result->attempts (at most
+ *    max_retries + 1) found the stream moved on; nothing appended;
+ *    result->conflict names the versions. The aggregate catches up with the
+ *    stream before its next command, which is decided on fresh state.
+ *  - ESR_EIO: the store failed the append and reports its events not
+ *    stored; the aggregate's state is as before the command.
+ *  - ESR_EUNKNOWN: the store could not learn whether the events were stored
+ *    (all of them or none: an append is atomic), e.g. a write or sync that
+ *    failed, or a commit whose answer was lost. The aggregate is reloaded from
+ *    the store before its next command, so that command sees them if they were
+ *    stored and is never decided on a guess; read the stream to learn which.
+ *  - any other error (ESR_ENOMEM, ESR_ECORRUPT, a failed load's status, ...):
+ *    nothing appended by this command; a failed load is tried again by the
+ *    next command.
  */
 ESR_API esr_status esr_ticket_result(esr_ticket *ticket, esr_status *status,
                                      esr_result *result);
