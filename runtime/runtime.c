@@ -160,17 +160,6 @@ static void destroy(esr_runtime *rt)
 	free(rt);
 }
 
-/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
-static void init_monotonic_cond(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
 esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
                              esr_runtime **out)
 {
@@ -198,7 +187,7 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	pthread_mutex_init(&rt->room_lock, NULL);
 	pthread_cond_init(&rt->room_cond, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);
-	init_monotonic_cond(&rt->idle_cond);
+	esr__cond_init_monotonic(&rt->idle_cond);
 	pthread_mutex_init(&rt->spare_lock, NULL);
 	if ((st = esr__epoch_init(rt)) != ESR_OK) {
 		esr__types_destroy(&rt->types);
@@ -243,10 +232,7 @@ static void wait_idle(esr_runtime *rt)
 
 	pthread_mutex_lock(&rt->idle_lock);
 	while (ck_pr_load_64(&rt->outstanding) != 0) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += IDLE_RECHECK_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		esr__deadline(&until, IDLE_RECHECK_MS);
 		pthread_cond_timedwait(&rt->idle_cond, &rt->idle_lock, &until);
 	}
 	pthread_mutex_unlock(&rt->idle_lock);
