@@ -263,7 +263,7 @@ static enum step settle(struct worker *w, struct actor *a)
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
-		    a->x.version / every != before / every)
+		    !a->x.skipped && a->x.version / every != before / every)
 			esr__snapshot_take(w, a);
 		return_emitter(w, a);
 		complete(w, a, st, 0, st == ESR_OK ? count : 0);

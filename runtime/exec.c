@@ -15,6 +15,7 @@ void esr__exec_bind(struct esr__exec *x, const esr_aggregate_type *type,
 	x->handle = NULL;
 	x->state = state;
 	x->version = 0;
+	x->skipped = 0;
 }
 
 /* A replay in progress: x, and what the load reports. */
@@ -60,6 +61,7 @@ static void reset(struct esr__exec *x)
 	if (x->type->init)
 		x->type->init(x->state, x->stream.id, x->stream.id_len);
 	x->version = 0;
+	x->skipped = 0;
 }
 
 /* Decode a stored snapshot into the (freshly reset) state. */
@@ -69,7 +71,10 @@ static esr_status take_snapshot(void *ctx, const esr_snapshot *snap)
 	const esr_aggregate_type *t = r->x->type;
 
 	r->info->refused_version = snap->version;
-	if (snap->format == 0 || snap->format > t->snapshot_format) {
+	if (snap->version == 0 || snap->version == ESR_VERSION_ANY) {
+		snprintf(r->info->refused, sizeof r->info->refused,
+		         "version %" PRIu64 " is no stream version", snap->version);
+	} else if (snap->format == 0 || snap->format > t->snapshot_format) {
 		snprintf(r->info->refused, sizeof r->info->refused,
 		         "format %" PRIu32 " is unknown (this type reads 1..%" PRIu32 ")",
 		         snap->format, t->snapshot_format);
@@ -187,6 +192,7 @@ esr_status esr__exec_commit(struct esr__exec *x, esr_emitter *em,
 		return ESR_ECORRUPT;
 	for (i = 0; i < em->count; i++)
 		x->type->apply(x->state, &events[i]);
+	x->skipped |= version != x->version + em->count;
 	x->version = version;
 	return ESR_OK;
 }

@@ -26,6 +26,10 @@ struct esr__exec {
 	void *handle;         /* the store's handle for stream, or NULL (by id) */
 	void *state;          /* type->state_size bytes */
 	uint64_t version;     /* the stream version `state` reflects */
+	/* Unchecked only: an append landed past other writers' events, so
+	 * `state` is no longer the fold of the stream's first `version`
+	 * events. Never snapshot it. Cleared by a load. */
+	int skipped;
 };
 
 /* Bind x to (type, id) over store, with `state` as its state buffer. */

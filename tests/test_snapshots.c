@@ -294,6 +294,78 @@ static void a_snapshot_at_the_head_replays_nothing(void **state)
 	esr_store_close(mem);
 }
 
+/* A backend handing over a snapshot at version 0 (no version): refused, and
+ * the stream replayed onto a fresh state, not onto the snapshot's. */
+static void a_snapshot_at_version_zero_is_refused(void **state)
+{
+	struct counter c = {3, 3};
+	esr_snapshot bad = {0, 2, sizeof c, &c};
+	struct wrap w = {0};
+	esr_runtime_stats st;
+	esr_store *mem, *forging;
+	esr_runtime *rt;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&mem), ESR_OK);
+	rt = start(mem, 0);
+	add_n(rt, 3);
+	stop(rt);
+	w.inner = mem;
+	w.forged = &bad;
+	assert_int_equal(wrap_store_open(&w, &forging), ESR_OK);
+	warnings = 0;
+	rt = start(forging, 0);
+	add(rt, 3, 1); /* count 3, as a replay gives, not 6 */
+	st = stop(rt);
+	assert_int_equal(st.snapshots_ignored, 1);
+	assert_int_equal(st.snapshots_loaded, 0);
+	assert_int_equal(st.events_replayed, 3);
+	assert_non_null(strstr(last_warning, "version 0 is no stream version"));
+	esr_store_close(forging);
+	esr_store_close(mem);
+}
+
+/* Under unchecked, an actor whose append lands after another writer's events
+ * holds a state that is not the fold of the stream: it must never become a
+ * snapshot, or every later load would drop that writer's events for good. */
+static void unchecked_never_snapshots_a_state_that_skipped_events(void **state)
+{
+	uint64_t two = 2, count = 0;
+	esr_event foreign = {.type = 1, .payload = &two, .payload_len = sizeof two};
+	esr_runtime_config cfg;
+	struct counter loaded;
+	esr_repository *repo;
+	struct snap_seen s;
+	esr_store *mem;
+	esr_runtime *rt;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&mem), ESR_OK);
+	esr_runtime_config_default(&cfg);
+	cfg.strategy = ESR_UNCHECKED;
+	cfg.snapshot_every = 1;
+	assert_int_equal(esr_runtime_start(&cfg, mem, &rt), ESR_OK);
+	assert_int_equal(esr_runtime_register(rt, &counter_type), ESR_OK);
+	add(rt, 0, 0);                                   /* version 1 */
+	assert_int_equal(esr_store_append(mem, &c1, ESR_VERSION_ANY, &foreign, 1, NULL),
+	                 ESR_OK);                        /* version 2, another writer's */
+	add(rt, 0, 0);                                   /* version 3, past it */
+	add(rt, 0, 0);                                   /* version 4 */
+	stop(rt);
+	s = stored(mem);
+	assert_int_equal(s.version, 1); /* the last state that was a true fold */
+
+	assert_int_equal(esr_repository_open(mem, NULL, &repo), ESR_OK);
+	assert_int_equal(esr_repository_register(repo, &counter_type), ESR_OK);
+	assert_int_equal(esr_repository_load(repo, "Counter", "c1", 2, &loaded, sizeof loaded,
+	                                     &count),
+	                 ESR_OK);
+	assert_int_equal(count, 4);
+	assert_int_equal(loaded.count, 4); /* every writer's events, from a snapshot or not */
+	esr_repository_close(repo);
+	esr_store_close(mem);
+}
+
 /* --- catch-up ------------------------------------------------------------------------ */
 
 static void a_far_catch_up_starts_from_the_snapshot(void **state)
@@ -411,6 +483,8 @@ int main(void)
 		cmocka_unit_test(a_snapshot_that_does_not_decode_is_refused),
 		cmocka_unit_test(a_snapshot_beyond_the_stream_is_refused),
 		cmocka_unit_test(a_snapshot_at_the_head_replays_nothing),
+		cmocka_unit_test(a_snapshot_at_version_zero_is_refused),
+		cmocka_unit_test(unchecked_never_snapshots_a_state_that_skipped_events),
 		cmocka_unit_test(a_far_catch_up_starts_from_the_snapshot),
 		cmocka_unit_test(an_encoding_larger_than_the_state_is_taken),
 		cmocka_unit_test(snapshot_callbacks_come_all_or_none),

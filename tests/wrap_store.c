@@ -48,6 +48,14 @@ static esr_status wrap_version(void *impl, const esr_stream_id *sid, uint64_t *v
 	return esr_store_version(((struct wrap *)impl)->inner, sid, v);
 }
 
+static esr_status wrap_snapshot_load(void *impl, const esr_stream_id *sid,
+                                     esr_snapshot_fn fn, void *ctx)
+{
+	struct wrap *w = impl;
+
+	return w->forged ? fn(ctx, w->forged) : forward_snapshot_load(impl, sid, fn, ctx);
+}
+
 static void wrap_destroy(void *impl)
 {
 	(void)impl;
@@ -59,7 +67,13 @@ static const esr_store_vtable wrap_vtable = {
 	.read = wrap_read,
 	.version = wrap_version,
 	.destroy = wrap_destroy,
-	FORWARD_STORE_GLOBAL_OPS,
+	.read_all = forward_read_all,
+	.head = forward_head,
+	.wait = forward_wait,
+	.snapshot_save = forward_snapshot_save,
+	.snapshot_load = wrap_snapshot_load,
+	.checkpoint_save = forward_checkpoint_save,
+	.checkpoint_load = forward_checkpoint_load,
 };
 
 esr_status wrap_store_open(struct wrap *w, esr_store **out)

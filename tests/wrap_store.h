@@ -19,6 +19,9 @@ struct wrap {
 	uint64_t checked_appends; /* of which with an exact expected version */
 	uint64_t reads;
 	uint64_t events_read;
+	/* If set, snapshot loads hand this over instead of the inner store's:
+	 * a backend returning what esr_store_snapshot_save would refuse. */
+	const esr_snapshot *forged;
 };
 
 /* A store handle over w; closing it leaves w->inner open. */
