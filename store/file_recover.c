@@ -16,6 +16,8 @@
  *     ends the log at it in the same way; nothing is deleted or overwritten.
  *     Salvage refuses (ESR_ECORRUPT) when the log before the damage holds no
  *     event: it never turns a damaged store into an empty one.
+ * The last segment whose header never reached the disk (a crash while
+ * creating it) holds no record; it is removed, as the log's torn tail.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -60,6 +62,12 @@ static esr_status sync_dir(const struct file_store *fs)
 	return bad ? ESR_EIO : ESR_OK;
 }
 
+/*
+ * A crash inside this function can leave the new file empty, shorter than a
+ * header, or as zeros (its size on disk, not its bytes): recovery removes
+ * such a last segment (drop_torn_creation). A failed write or sync leaves the
+ * same shapes and fails the store; the next open recovers them alike.
+ */
 esr_status file_segment_create(struct file_store *fs, uint32_t seq)
 {
 	uint8_t header[SEG_HEADER];
@@ -377,6 +385,63 @@ static esr_status may_salvage(struct recovery *r, const char *what)
 	return ESR_ECORRUPT;
 }
 
+/*
+ * Is the last segment's file one whose creation a crash cut short (its
+ * header never reached the disk)? file_segment_create writes the header
+ * into an empty file and syncs before anything else goes there, so such a
+ * file is shorter than a header and holds part of it (unwritten bytes read
+ * as zeros), or holds only zeros (the size reached the disk, the data did
+ * not). It holds no record: removing it loses nothing.
+ */
+static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
+{
+	uint8_t want[SEG_HEADER], got[4096];
+	char path[4096];
+	struct stat st;
+	off_t off = 0;
+	ssize_t n, j;
+	int fd;
+
+	*torn = 1;
+	seg_path(r->fs, seq, path, sizeof path);
+	seg_header_encode(want, seq);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return io_failed(r, path);
+	}
+	while (*torn && off < st.st_size) {
+		if ((n = pread(fd, got, sizeof got, off)) <= 0) {
+			close(fd);
+			return io_failed(r, path);
+		}
+		for (j = 0; j < n && *torn; j++)
+			*torn = got[j] == 0 || (st.st_size < SEG_HEADER && got[j] == want[off + j]);
+		off += n;
+	}
+	close(fd);
+	return ESR_OK;
+}
+
+/* A torn creation of the last segment is its torn tail: the file goes, and
+ * the segment before it is the last (with its own torn tail, if any). */
+static esr_status drop_torn_creation(struct recovery *r)
+{
+	char path[4096];
+	esr_status st;
+	int torn;
+
+	if (r->n == 0)
+		return ESR_OK;
+	if ((st = torn_creation(r, r->seqs[r->n - 1], &torn)) != ESR_OK || !torn)
+		return st;
+	seg_path(r->fs, r->seqs[r->n - 1], path, sizeof path);
+	if (unlink(path) != 0)
+		return io_failed(r, path);
+	r->n--;
+	return sync_dir(r->fs);
+}
+
 /* Recover segment seqs[i]: index it, cut its torn tail, or end the log at
  * its damage (salvage). */
 static esr_status recover_one(struct recovery *r, size_t i)
@@ -403,12 +468,6 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		return st;
 	if (r->len < SEG_HEADER || seg_header_decode(r->buf, &in_header) != 0 ||
 	    in_header != seq) {
-		if (i + 1 == r->n && r->len < SEG_HEADER) { /* a crash while creating it */
-			close(fd);
-			fs->fds[seq] = -1;
-			r->len = SEG_HEADER;
-			return file_segment_create(fs, seq);
-		}
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
 		if ((st = may_salvage(r, what)) != ESR_OK)
 			return st;
@@ -448,7 +507,8 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 	size_t i;
 
 	fs->next_position = 1;
-	st = list_segments(fs, &r.seqs, &r.n);
+	if ((st = list_segments(fs, &r.seqs, &r.n)) == ESR_OK)
+		st = drop_torn_creation(&r);
 	for (i = 0; i < r.n && st == ESR_OK; i++)
 		st = recover_one(&r, i);
 	free(r.buf);

@@ -3,7 +3,9 @@
  * it cannot treat as a torn tail. Salvage keeps the valid prefix and sets
  * aside every byte it cuts (nothing deleted or overwritten, a second salvage
  * included); a missing segment ends the log like damage, and salvage refuses
- * to keep an empty log.
+ * to keep an empty log. A last segment whose header never reached the disk
+ * (a crash while creating it) is the log's torn tail; the same shapes in the
+ * middle of the log stay corruption.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -125,6 +127,17 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *len)
 	assert_int_equal(fread(buf, 1, *len, f), *len);
 	fclose(f);
 	return buf;
+}
+
+static void spit(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[400];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
 }
 
 static void flip_byte(const char *dir, const char *name, off_t at)
@@ -379,12 +392,120 @@ static void missing_middle_segment(void **state)
 	free(orig5);
 }
 
+/* --- a crash while creating a segment --------------------------------------------------- */
+
+/* The shapes a segment file can have when its header never reached the
+ * disk: empty, some zeros, a header's worth of zeros, more zeros, part of
+ * the header. */
+struct shape {
+	const char *what;
+	size_t zeros;  /* zero bytes */
+	size_t header; /* or: this many bytes of the right header, then nothing */
+};
+
+static const struct shape shapes[] = {
+	{"empty", 0, 0},           {"5 zero bytes", 5, 0}, {"32 zero bytes", 32, 0},
+	{"a zero header, then zeros", 32 + 4096, 0},     {"20 bytes of its header", 0, 20},
+};
+
+static void write_shape(const char *dir, unsigned seq, const struct shape *sh,
+                        const uint8_t *header)
+{
+	static uint8_t zeros[8192];
+
+	if (sh->header)
+		spit(dir, seg_name(seq), header, sh->header);
+	else
+		spit(dir, seg_name(seq), zeros, sh->zeros);
+}
+
+/* As the last segment, each shape is a torn tail: the store opens, with or
+ * without salvage, keeps everything before it, and appends go on. */
+static void torn_segment_creation_is_a_torn_tail(void **state)
+{
+	uint8_t *seg2;
+	size_t len2, k;
+	char dir[256];
+	uint64_t v;
+	int salvage;
+
+	(void)state;
+	for (k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+		for (salvage = 0; salvage < 2; salvage++) {
+			print_message("last segment: %s%s\n", shapes[k].what,
+			              salvage ? ", salvage" : "");
+			/* as the only segment */
+			fresh_dir(dir, sizeof dir);
+			build(dir, 1);
+			seg2 = slurp(dir, seg_name(1), &len2);
+			write_shape(dir, 1, &shapes[k], seg2);
+			free(seg2);
+			expect_appends_go_on(dir, salvage, 0);
+			/* after two good segments */
+			fresh_dir(dir, sizeof dir);
+			v = build(dir, 3);
+			seg2 = slurp(dir, seg_name(3), &len2);
+			remove_file(dir, seg_name(3));
+			v -= events_in((off_t)len2);
+			write_shape(dir, 3, &shapes[k], seg2);
+			free(seg2);
+			expect_appends_go_on(dir, salvage, v);
+			assert_false(exists(dir, "00000003.seg.damaged"));
+		}
+}
+
+/* The same shapes in the middle of the log are corruption; so is a last
+ * segment with a zero header and data after it, or short bytes that are not
+ * its header's. */
+static void zeroed_middle_segment_is_corrupt(void **state)
+{
+	uint8_t *seg;
+	size_t len, k;
+	char dir[256], why[512];
+	esr_store *s;
+	uint64_t kept;
+
+	(void)state;
+	for (k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		fresh_dir(dir, sizeof dir);
+		build(dir, 3);
+		seg = slurp(dir, seg_name(2), &len);
+		write_shape(dir, 2, &shapes[k], seg);
+		free(seg);
+		open_corrupt(dir, 0, why, sizeof why);
+		assert_non_null(strstr(why, "00000002.seg: offset 0"));
+		/* salvage keeps segment 1 and sets the rest aside */
+		kept = events_in(size_of(dir, seg_name(1)));
+		s = open_ok(dir, 1);
+		expect_prefix(s, kept);
+		esr_store_close(s);
+		assert_true(exists(dir, "00000002.seg.damaged") &&
+		            exists(dir, "00000003.seg.damaged"));
+		expect_appends_go_on(dir, 0, kept);
+	}
+	/* a zero header in the last segment with data after it: corrupt */
+	fresh_dir(dir, sizeof dir);
+	build(dir, 2);
+	seg = slurp(dir, seg_name(2), &len);
+	memset(seg, 0, 32);
+	spit(dir, seg_name(2), seg, len);
+	free(seg);
+	open_corrupt(dir, 0, why, sizeof why);
+	assert_non_null(strstr(why, "00000002.seg: offset 0"));
+	/* a short last segment that is not part of its header: not ours, corrupt */
+	spit(dir, seg_name(2), "abcde", 5);
+	open_corrupt(dir, 0, why, sizeof why);
+	assert_non_null(strstr(why, "00000002.seg: offset 0"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(salvage_keeps_every_byte_it_cuts),
 		cmocka_unit_test(salvage_refuses_to_empty_the_store),
 		cmocka_unit_test(missing_middle_segment),
+		cmocka_unit_test(torn_segment_creation_is_a_torn_tail),
+		cmocka_unit_test(zeroed_middle_segment_is_corrupt),
 	};
 	char cmd[128];
 	int failed;

@@ -52,6 +52,9 @@ ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
  * `dir`, recovering its index from the segments: every CRC is checked, a torn
  * tail is cut at the last whole append, and damage anywhere else, or a
  * missing segment, is ESR_ECORRUPT, naming the file and offset in o->why.
+ * A last segment whose header never reached the disk (a crash while creating
+ * it: shorter than a header, or all zeros) is a torn tail too: its file is
+ * removed and appends go on in the segment before it.
  *
  * o->salvage opens despite such damage with exactly the appends before it,
  * deleting and overwriting nothing: the damaged segment NNNNNNNN.seg is
