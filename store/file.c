@@ -385,6 +385,8 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		st = ESR_ENOMEM;
 	if (st == ESR_OK && n != 0 && fs->seg_size > SEG_HEADER &&
 	    fs->seg_size >= fs->opt.segment_bytes) {
+		/* A crash in here may leave a headerless last segment: recovery
+		 * treats it as the torn tail (store/file_recover.c). */
 		st = file_segment_create(fs, fs->seg + 1);
 	}
 	if (st == ESR_OK && n != 0)

@@ -9,8 +9,15 @@
  *   - in the last segment with nothing valid after it: a torn tail, the
  *     crash's unfinished write. The file is cut there and synced.
  *   - anywhere else: ESR_ECORRUPT, naming the file and the offset, unless the
- *     caller asked to salvage: then the log ends there, and the rest of that
- *     segment and every later segment are moved aside as *.damaged.
+ *     caller asked to salvage: then the log ends there. The damaged segment's
+ *     whole file is first copied to NNNNNNNN.seg.damaged, every later segment
+ *     is renamed to its own .damaged name, then the damaged one is cut at the
+ *     damage. A missing segment (a gap in the numbers, or no 00000001.seg)
+ *     ends the log at it in the same way; nothing is deleted or overwritten.
+ *     Salvage refuses (ESR_ECORRUPT) when the log before the damage holds no
+ *     event: it never turns a damaged store into an empty one.
+ * The last segment whose header never reached the disk (a crash while
+ * creating it) holds no record; it is removed, as the log's torn tail.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -55,6 +62,12 @@ static esr_status sync_dir(const struct file_store *fs)
 	return bad ? ESR_EIO : ESR_OK;
 }
 
+/*
+ * A crash inside this function can leave the new file empty, shorter than a
+ * header, or as zeros (its size on disk, not its bytes): recovery removes
+ * such a last segment (drop_torn_creation). A failed write or sync leaves the
+ * same shapes and fails the store; the next open recovers them alike.
+ */
 esr_status file_segment_create(struct file_store *fs, uint32_t seq)
 {
 	uint8_t header[SEG_HEADER];
@@ -255,89 +268,252 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 	return g.have ? g.start : off;
 }
 
-/* Move segments seqs[i..n) aside as *.damaged (salvage: the log ended before them). */
-static void move_aside(struct file_store *fs, const uint32_t *seqs, size_t i, size_t n)
+/* What recovery works on: the segments found, and the one being read. */
+struct recovery {
+	struct file_store *fs;
+	uint32_t *seqs;
+	size_t n;     /* segments still in the log; salvage lowers it */
+	uint8_t *buf; /* the segment being read, whole */
+	size_t len;
+	char *why;
+	size_t why_size;
+};
+
+#define ASIDE_MAX 1000 /* .damaged, .damaged.1 .. .damaged.999 */
+
+/* Where salvage puts segment seq's bytes: NNNNNNNN.seg.damaged, or past
+ * what earlier salvages left there, NNNNNNNN.seg.damaged.K (K = 1, 2, ...). */
+static void aside_path(const struct file_store *fs, uint32_t seq, unsigned k, char *out,
+                       size_t size)
+{
+	if (k == 0)
+		snprintf(out, size, "%s/%08u.seg.damaged", fs->dir, (unsigned)seq);
+	else
+		snprintf(out, size, "%s/%08u.seg.damaged.%u", fs->dir, (unsigned)seq, k);
+}
+
+static esr_status io_failed(struct recovery *r, const char *path)
+{
+	if (r->why)
+		snprintf(r->why, r->why_size, "%s: %s", path, strerror(errno));
+	return ESR_EIO;
+}
+
+/* Copy the segment being read (all of r->buf) to a new file aside, synced;
+ * O_EXCL: never over a file already there. */
+static esr_status copy_aside(struct recovery *r, uint32_t seq)
+{
+	char to[4200];
+	size_t at = 0;
+	ssize_t w;
+	unsigned k;
+	int fd = -1;
+
+	for (k = 0; k < ASIDE_MAX && fd < 0; k++) {
+		aside_path(r->fs, seq, k, to, sizeof to);
+		fd = fio.open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EEXIST)
+			return io_failed(r, to);
+	}
+	if (fd < 0)
+		return io_failed(r, to);
+	while (at < r->len) {
+		if ((w = fio.write(fd, r->buf + at, r->len - at)) <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			close(fd);
+			return io_failed(r, to);
+		}
+		at += (size_t)w;
+	}
+	if (fio.fdatasync(fd) != 0) {
+		close(fd);
+		return io_failed(r, to);
+	}
+	close(fd);
+	return ESR_OK;
+}
+
+/* Give segment seq's file a name aside. link() fails on an existing name
+ * where rename() would replace it; a crash between link and unlink leaves
+ * both names, and the next salvage moves it again, to the next free name. */
+static esr_status move_one_aside(struct recovery *r, uint32_t seq)
 {
 	char from[4096], to[4200];
+	unsigned k;
 
-	for (; i < n; i++) {
-		seg_path(fs, seqs[i], from, sizeof from);
-		snprintf(to, sizeof to, "%s.damaged", from);
-		rename(from, to);
+	seg_path(r->fs, seq, from, sizeof from);
+	for (k = 0; k < ASIDE_MAX; k++) {
+		aside_path(r->fs, seq, k, to, sizeof to);
+		if (link(from, to) == 0)
+			return unlink(from) == 0 ? ESR_OK : io_failed(r, from);
+		if (errno != EEXIST)
+			return io_failed(r, from);
 	}
+	return io_failed(r, to);
+}
+
+/* Salvage: the log ends before segment seqs[i]: move it and all later ones
+ * aside, the last first, so that a crash midway leaves the log's segments
+ * numbered without a gap. */
+static esr_status move_aside(struct recovery *r, size_t i)
+{
+	size_t k;
+	esr_status st;
+
+	for (k = r->n; k-- > i;)
+		if ((st = move_one_aside(r, r->seqs[k])) != ESR_OK)
+			return st;
+	r->n = i;
+	return sync_dir(r->fs);
+}
+
+/*
+ * Damage that is not a torn tail, described by `what`: ESR_ECORRUPT unless
+ * the caller asked to salvage and the log before the damage holds an event
+ * (salvage never leaves an empty log: it refuses, changing nothing).
+ */
+static esr_status may_salvage(struct recovery *r, const char *what)
+{
+	int refused = r->fs->opt.salvage && r->fs->all.committed == 0;
+
+	if (r->fs->opt.salvage && !refused)
+		return ESR_OK;
+	if (r->why)
+		snprintf(r->why, r->why_size, "%s%s", what,
+		         refused ? " (salvage refused: no event before it to keep)" : "");
+	return ESR_ECORRUPT;
+}
+
+/*
+ * Is the last segment's file one whose creation a crash cut short (its
+ * header never reached the disk)? file_segment_create writes the header
+ * into an empty file and syncs before anything else goes there, so such a
+ * file is shorter than a header and holds part of it (unwritten bytes read
+ * as zeros), or holds only zeros (the size reached the disk, the data did
+ * not). It holds no record: removing it loses nothing.
+ */
+static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
+{
+	uint8_t want[SEG_HEADER], got[4096];
+	char path[4096];
+	struct stat st;
+	off_t off = 0;
+	ssize_t n, j;
+	int fd;
+
+	*torn = 1;
+	seg_path(r->fs, seq, path, sizeof path);
+	seg_header_encode(want, seq);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return io_failed(r, path);
+	}
+	while (*torn && off < st.st_size) {
+		if ((n = pread(fd, got, sizeof got, off)) <= 0) {
+			close(fd);
+			return io_failed(r, path);
+		}
+		for (j = 0; j < n && *torn; j++)
+			*torn = got[j] == 0 || (st.st_size < SEG_HEADER && got[j] == want[off + j]);
+		off += n;
+	}
+	close(fd);
+	return ESR_OK;
+}
+
+/* A torn creation of the last segment is its torn tail: the file goes, and
+ * the segment before it is the last (with its own torn tail, if any). */
+static esr_status drop_torn_creation(struct recovery *r)
+{
+	char path[4096];
+	esr_status st;
+	int torn;
+
+	if (r->n == 0)
+		return ESR_OK;
+	if ((st = torn_creation(r, r->seqs[r->n - 1], &torn)) != ESR_OK || !torn)
+		return st;
+	seg_path(r->fs, r->seqs[r->n - 1], path, sizeof path);
+	if (unlink(path) != 0)
+		return io_failed(r, path);
+	r->n--;
+	return sync_dir(r->fs);
+}
+
+/* Recover segment seqs[i]: index it, cut its torn tail, or end the log at
+ * its damage (salvage). */
+static esr_status recover_one(struct recovery *r, size_t i)
+{
+	struct file_store *fs = r->fs;
+	uint32_t seq = r->seqs[i], want = i ? r->seqs[i - 1] + 1 : 1;
+	size_t good, stop;
+	uint64_t in_header;
+	char path[4096], what[4200];
+	esr_status st = ESR_OK;
+	int fd;
+
+	if (seq != want) { /* a missing segment ends the log like damage */
+		seg_path(fs, want, path, sizeof path);
+		snprintf(what, sizeof what, "%s: missing (%08u.seg follows it)", path, (unsigned)seq);
+		return (st = may_salvage(r, what)) != ESR_OK ? st : move_aside(r, i);
+	}
+	seg_path(fs, seq, path, sizeof path);
+	if ((fd = fio.open(path, O_RDWR | O_CLOEXEC, 0)) < 0)
+		return io_failed(r, path);
+	fs->fds[seq] = fd;
+	free(r->buf);
+	if ((st = read_file(fd, &r->buf, &r->len)) != ESR_OK)
+		return st;
+	if (r->len < SEG_HEADER || seg_header_decode(r->buf, &in_header) != 0 ||
+	    in_header != seq) {
+		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
+		if ((st = may_salvage(r, what)) != ESR_OK)
+			return st;
+		close(fd);
+		fs->fds[seq] = -1;
+		return move_aside(r, i); /* the log ends with the segment before */
+	}
+	good = scan(fs, seq, r->buf, r->len, &stop, &st);
+	if (st != ESR_OK)
+		return st;
+	if (good < r->len) {
+		/* An append cut short leaves whole records of it before the
+		 * cut: look for valid data only past where decoding stopped. */
+		int torn = i + 1 == r->n &&
+		           (stop >= r->len || !valid_after(r->buf, stop + 1, r->len));
+		/* Salvage copies the whole file aside and moves later segments
+		 * aside before cutting: a crash at any point loses no byte. */
+		if (!torn) {
+			snprintf(what, sizeof what, "%s: offset %zu: damaged record", path, good);
+			if ((st = may_salvage(r, what)) != ESR_OK ||
+			    (st = copy_aside(r, seq)) != ESR_OK || (st = move_aside(r, i + 1)) != ESR_OK)
+				return st;
+		}
+		if (ftruncate(fd, (off_t)good) != 0 || fio.fdatasync(fd) != 0)
+			return io_failed(r, path);
+		r->len = good;
+	}
+	fs->seg = seq;
+	fs->seg_size = r->len;
+	return ESR_OK;
 }
 
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 {
-	uint32_t *seqs = NULL;
-	size_t n, i, len = 0, good, stop;
+	struct recovery r = {fs, NULL, 0, NULL, 0, why, why_size};
 	esr_status st;
-	uint8_t *buf = NULL;
-	char path[4096];
+	size_t i;
 
 	fs->next_position = 1;
-	if ((st = list_segments(fs, &seqs, &n)) != ESR_OK)
-		return st;
-	for (i = 0; i < n && st == ESR_OK; i++) {
-		int last = i + 1 == n, fd;
-		uint64_t seq_in_header;
-
-		seg_path(fs, seqs[i], path, sizeof path);
-		if ((i > 0 && seqs[i] != seqs[i - 1] + 1) ||
-		    (fd = fio.open(path, O_RDWR | O_CLOEXEC, 0)) < 0) {
-			st = i > 0 && seqs[i] != seqs[i - 1] + 1 ? ESR_ECORRUPT : ESR_EIO;
-			if (why)
-				snprintf(why, why_size, "%s: %s", path,
-				         st == ESR_EIO ? strerror(errno) : "a segment before it is missing");
-			break;
-		}
-		fs->fds[seqs[i]] = fd;
-		free(buf);
-		if ((st = read_file(fd, &buf, &len)) != ESR_OK)
-			break;
-		if (len < SEG_HEADER || seg_header_decode(buf, &seq_in_header) != 0 ||
-		    seq_in_header != seqs[i]) {
-			if (last && len < SEG_HEADER) { /* a crash while creating it */
-				close(fd);
-				fs->fds[seqs[i]] = -1;
-				st = file_segment_create(fs, seqs[i]);
-				len = SEG_HEADER;
-				break;
-			}
-			st = ESR_ECORRUPT;
-			if (why)
-				snprintf(why, why_size, "%s: offset 0: bad segment header", path);
-			break;
-		}
-		good = scan(fs, seqs[i], buf, len, &stop, &st);
-		if (st != ESR_OK)
-			break;
-		if (good < len) {
-			/* An append cut short leaves whole records of it before the
-			 * cut: look for valid data only past where decoding stopped. */
-			int torn = last && (stop >= len || !valid_after(buf, stop + 1, len));
-			if (!torn && !fs->opt.salvage) {
-				st = ESR_ECORRUPT;
-				if (why)
-					snprintf(why, why_size, "%s: offset %zu: damaged record", path, good);
-				break;
-			}
-			if (ftruncate(fd, (off_t)good) != 0 || fio.fdatasync(fd) != 0) {
-				st = ESR_EIO;
-				break;
-			}
-			len = good;
-			if (!torn) { /* salvage: the log ends here */
-				move_aside(fs, seqs, i + 1, n);
-				n = i + 1;
-			}
-		}
-		fs->seg = seqs[i];
-		fs->seg_size = len;
-	}
-	free(buf);
-	free(seqs);
-	if (st == ESR_OK && n == 0)
+	if ((st = list_segments(fs, &r.seqs, &r.n)) == ESR_OK)
+		st = drop_torn_creation(&r);
+	for (i = 0; i < r.n && st == ESR_OK; i++)
+		st = recover_one(&r, i);
+	free(r.buf);
+	free(r.seqs);
+	if (st == ESR_OK && r.n == 0)
 		st = file_segment_create(fs, 1);
 	if (st == ESR_OK && lseek(fs->fds[fs->seg], (off_t)fs->seg_size, SEEK_SET) < 0)
 		st = ESR_EIO;

@@ -12,9 +12,13 @@
  *
  * A checkpoint is a file of its own, checkpoint.NAME, replaced atomically
  * (written to a temporary, synced, renamed, directory synced), so a crash
- * leaves either the old position or the new one.
+ * leaves either the old position or the new one. The temporary is
+ * checkpoint.NAME~: '~' is in no checkpoint name, so it is never another
+ * checkpoint's file (checkpoint.NAME.tmp was the file of checkpoint
+ * NAME.tmp). Temporaries a crash left are removed at open.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -216,6 +220,30 @@ static esr_status compact(struct file_store *fs, struct window *w)
 	return scan(fs, w, &end, &live); /* undo the moved offsets */
 }
 
+#define CKPT_PREFIX "checkpoint."
+#define CKPT_TMP "~" /* no checkpoint name has it (esr__check_checkpoint_name) */
+
+/* Remove the checkpoint temporaries a crash left (checkpoint.*~). Only
+ * tidiness: none is ever loaded, and a save truncates its own. */
+static void remove_checkpoint_temporaries(const struct file_store *fs)
+{
+	DIR *d = opendir(fs->dir);
+	struct dirent *e;
+	char path[4096];
+	size_t n;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n > strlen(CKPT_PREFIX) + 1 && e->d_name[n - 1] == CKPT_TMP[0] &&
+		    strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) == 0) {
+			snprintf(path, sizeof path, "%s/%s", fs->dir, e->d_name);
+			unlink(path);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
 esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size)
 {
 	struct window w = {.fd = -1};
@@ -224,6 +252,7 @@ esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size
 	uint64_t live = 0;
 	esr_status rc = ESR_EIO;
 
+	remove_checkpoint_temporaries(fs);
 	snap_path(fs, "", path, sizeof path);
 	if ((fs->snap_fd = fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
 	    fstat(fs->snap_fd, &st) != 0)
@@ -312,7 +341,7 @@ esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot
 static void ckpt_path(const struct file_store *fs, const char *name, const char *suffix,
                       char *path, size_t size)
 {
-	snprintf(path, size, "%s/checkpoint.%s%s", fs->dir, name, suffix);
+	snprintf(path, size, "%s/" CKPT_PREFIX "%s%s", fs->dir, name, suffix);
 }
 
 esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
@@ -324,7 +353,7 @@ esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
 	int fd;
 
 	ckpt_encode(rec, position);
-	ckpt_path(fs, name, ".tmp", tmp, sizeof tmp);
+	ckpt_path(fs, name, CKPT_TMP, tmp, sizeof tmp);
 	ckpt_path(fs, name, "", path, sizeof path);
 	/* Two saves of one name would share the temporary file. */
 	pthread_mutex_lock(&fs->ckpt_lock);

@@ -6,6 +6,7 @@
  * checks the behaviour every store shares; this checks what lives on disk.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +22,9 @@
 #include <cmocka.h>
 
 #include <esr/esr.h>
+
+#include "store/file_format.h"
+#include "store/file_io.h"
 
 static char root[] = "/tmp/esr-resume-test-XXXXXX";
 static int serial;
@@ -651,7 +655,7 @@ static void checkpoints_are_files(void **state)
 	assert_int_equal(checkpoint(s, "proj"), 9);
 	assert_int_equal(checkpoint(s, "other.v2"), 1ull << 40);
 	assert_int_equal(size_of(dir, "checkpoint.proj"), 24);
-	snprintf(path, sizeof path, "%s/checkpoint.proj.tmp", dir);
+	snprintf(path, sizeof path, "%s/checkpoint.proj~", dir);
 	assert_int_not_equal(access(path, F_OK), 0);
 	/* a flipped bit, a short file, a longer one: each is corrupt */
 	flip_byte(dir, "checkpoint.proj", 10);
@@ -672,8 +676,73 @@ static void checkpoints_are_files(void **state)
 	snprintf(path, sizeof path, "%s/checkpoint.dir/x", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_int_equal(esr_store_checkpoint_save(s, "dir", 1), ESR_EIO);
-	snprintf(path, sizeof path, "%s/checkpoint.dir.tmp", dir);
+	snprintf(path, sizeof path, "%s/checkpoint.dir~", dir);
 	assert_int_not_equal(access(path, F_OK), 0); /* the temporary is removed */
+	esr_store_close(s);
+}
+
+static struct file_io real_io;
+
+static ssize_t failing_write(int fd, const void *buf, size_t n)
+{
+	(void)fd;
+	(void)buf;
+	(void)n;
+	errno = ENOSPC;
+	return -1;
+}
+
+static void write_checkpoint_file(const char *dir, const char *file, uint64_t position)
+{
+	uint8_t rec[CKPT_SIZE];
+	char path[400];
+	int fd;
+
+	ckpt_encode(rec, position);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
+	assert_int_equal(write(fd, rec, sizeof rec), (ssize_t)sizeof rec);
+	close(fd);
+}
+
+/* A checkpoint's temporary file is no other checkpoint's file: saving
+ * `orders` leaves `orders.tmp` alone, also when the save fails; a temporary
+ * left by a crash is never loaded, and goes at open. */
+static void checkpoint_temporaries_are_not_checkpoints(void **state)
+{
+	char dir[256], path[400];
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	s = open_dir(dir);
+	assert_int_equal(esr_store_checkpoint_save(s, "orders.tmp", 500), ESR_OK);
+	assert_int_equal(esr_store_checkpoint_save(s, "orders", 7), ESR_OK);
+	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
+	assert_int_equal(checkpoint(s, "orders"), 7);
+	s = reopen(s, dir);
+	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
+	assert_int_equal(checkpoint(s, "orders"), 7);
+	/* failed saves change neither */
+	real_io = fio;
+	fio.write = failing_write;
+	assert_int_equal(esr_store_checkpoint_save(s, "orders", 8), ESR_EIO);
+	assert_int_equal(esr_store_checkpoint_save(s, "orders.tmp", 501), ESR_EIO);
+	fio = real_io;
+	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
+	assert_int_equal(checkpoint(s, "orders"), 7);
+	esr_store_close(s);
+	/* what a crash between writing and renaming leaves */
+	write_checkpoint_file(dir, "checkpoint.orders~", 9);
+	write_checkpoint_file(dir, "checkpoint.fresh~", 42);
+	s = open_dir(dir);
+	assert_int_equal(checkpoint(s, "orders"), 7);
+	assert_int_equal(checkpoint(s, "fresh"), 0);
+	snprintf(path, sizeof path, "%s/checkpoint.orders~", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/checkpoint.fresh~", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
 	esr_store_close(s);
 }
 
@@ -690,6 +759,7 @@ int main(void)
 		cmocka_unit_test(flipped_snapshot_loads_as_none),
 		cmocka_unit_test(snapshots_log_is_compacted),
 		cmocka_unit_test(checkpoints_are_files),
+		cmocka_unit_test(checkpoint_temporaries_are_not_checkpoints),
 	};
 	char cmd[128];
 	int failed;

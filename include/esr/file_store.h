@@ -37,7 +37,8 @@ typedef struct esr_file_store_options {
 	unsigned batch_window_us; /* ESR_SYNC_BATCH_WINDOW only; default 200 */
 	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB */
 	int salvage;              /* open despite corruption: keep the log up to the first
-	                             damage, move what follows aside (*.damaged) */
+	                             damage, every byte after it kept aside in *.damaged
+	                             files (see esr_file_store_open) */
 	char *why;                /* if not NULL, open writes a one-line reason here on
 	                             failure (file and offset for ESR_ECORRUPT) */
 	size_t why_size;
@@ -49,10 +50,25 @@ ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
 /*
  * esr_file_store_open: open (creating it if absent) the store in directory
  * `dir`, recovering its index from the segments: every CRC is checked, a torn
- * tail is cut at the last whole append, and damage anywhere else is
- * ESR_ECORRUPT (unless o->salvage). ESR_EBUSY if another store holds the
- * directory (a lock file, also across processes); ESR_EIO for a directory or
- * file that cannot be created, read or locked. o may be NULL (defaults).
+ * tail is cut at the last whole append, and damage anywhere else, or a
+ * missing segment, is ESR_ECORRUPT, naming the file and offset in o->why.
+ * A last segment whose header never reached the disk (a crash while creating
+ * it: shorter than a header, or all zeros) is a torn tail too: its file is
+ * removed and appends go on in the segment before it.
+ *
+ * o->salvage opens despite such damage with exactly the appends before it,
+ * deleting and overwriting nothing: the damaged segment NNNNNNNN.seg is
+ * copied whole to NNNNNNNN.seg.damaged, each later segment is renamed to its
+ * own .seg.damaged, then the damaged one is cut at the damage (a bad header
+ * or a missing segment: the log ends with the segment before it, nothing is
+ * cut). A name an earlier salvage took gets a suffix: .damaged.1, .2, ...
+ * Salvage refuses (ESR_ECORRUPT) when no event precedes the damage: it never
+ * leaves an empty store. Snapshots and checkpoints are left as they are
+ * (docs/file-format.md, "Salvage").
+ *
+ * ESR_EBUSY if another store holds the directory (a lock file, also across
+ * processes); ESR_EIO for a directory or file that cannot be created, read
+ * or locked. o may be NULL (defaults).
  */
 ESR_API esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
                                        esr_store **out);
