@@ -217,7 +217,7 @@ static const char migration_2[] =
 	" END $f$;";
 
 /*
- * Migration 3: a commit token per append, not per batch. A client that lost
+ * Migration 3: a commit token per append, not per batch; only -1 is "any". A client that lost
  * a reply looks each append up by (stream, token); with one token for the
  * whole batch, two appends to one stream in one batch found each other's
  * events (a loser of a conflict took the winner's for its own). Now
@@ -226,6 +226,9 @@ static const char migration_2[] =
  * older build's process or a script; `append` becomes a one-append batch.
  * Tables and rows are unchanged: an event written before keeps the token it
  * has, which only a process that lost that commit's reply ever looks for.
+ * And only -1 means any version now: an expected version above INT64_MAX
+ * arrives as another negative number, which schema 2 took for "any" too,
+ * and is a conflict, as in every other store.
  */
 static const char migration_3[] =
 	"CREATE FUNCTION @.append_batch(p_tokens bigint[], p_stream_types text[],"
@@ -240,14 +243,14 @@ static const char migration_3[] =
 	"  FOR a IN SELECT * FROM unnest(p_stream_types, p_stream_ids, p_expected, p_counts)"
 	"    WITH ORDINALITY AS u(t, id, x, n, i) ORDER BY u.i LOOP"
 	"   v := NULL;"
-	"   IF a.x < 0 THEN"
+	"   IF a.x = -1 THEN" /* ESR_VERSION_ANY, and nothing else */
 	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
 	"     ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + a.n"
 	"     RETURNING s.version INTO v;"
 	"   ELSIF a.x = 0 THEN"
 	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
 	"     ON CONFLICT (stream_type, stream_id) DO NOTHING RETURNING s.version INTO v;"
-	"   ELSE"
+	"   ELSE" /* a version beyond any stream's (x < -1) matches no row: a conflict */
 	"    UPDATE @.streams AS s SET version = s.version + a.n"
 	"     WHERE s.stream_type = a.t AND s.stream_id = a.id AND s.version = a.x"
 	"     RETURNING s.version INTO v;"
@@ -658,8 +661,11 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 		case 0: *off += array_elem64(buf + *off, a->token); continue;
 		case 1: *off += array_elem(buf + *off, a->type, a->type_len); continue;
 		case 2: *off += array_elem(buf + *off, a->id, a->id_len); continue;
-		case 3: *off += array_elem64(buf + *off, a->expected == ESR_VERSION_ANY ?
-		                                        (uint64_t)-1 : a->expected); continue;
+		case 3: /* as a bigint: ESR_VERSION_ANY is -1, the one value that skips
+		         * the check; one above INT64_MAX is negative and conflicts */
+			*off += array_elem64(buf + *off, a->expected == ESR_VERSION_ANY ?
+			                                 (uint64_t)-1 : a->expected);
+			continue;
 		case 4: *off += array_elem64(buf + *off, a->n); continue;
 		}
 		for (e = 0; e < a->n; e++) {

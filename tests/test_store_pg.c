@@ -783,6 +783,59 @@ static void appends_outside_a_batch_are_numbered_too(void **state)
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_alone", NULL, 0), ESR_OK);
 }
 
+/*
+ * In SQL, as in the store, only -1 (ESR_VERSION_ANY as a bigint) skips the
+ * check. An expected version above INT64_MAX arrives as another negative
+ * number: through `append` and through a batch by hand it conflicts with the
+ * actual version and stores nothing, before the stream exists and after.
+ */
+static void only_minus_one_is_any_version_in_sql(void **state)
+{
+	static const char *const huge[] = {"-2", "-9223372036854775808"};
+	static const char batch[] =
+		"SELECT string_agg(r_status || ':' || r_version, ' ') FROM t_huge.append_batch(5,"
+		" ARRAY['Account', 'Account'], ARRAY[convert_to('h', 'UTF8'), convert_to('g', 'UTF8')],"
+		" ARRAY[%s, -1]::bigint[], ARRAY[1, 1]::bigint[], ARRAY[1, 2]::bigint[],"
+		" ARRAY['\\x01', '\\x02']::bytea[],"
+		" array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+		" array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+		" ARRAY[0, 0]::bigint[])";
+	esr_store *s = open_schema("t_huge", 1, 256);
+	PGconn *c = connect_env();
+	char sql[1024], v[256], want[32];
+	size_t i, round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) /* absent, then at version 1 */
+		for (i = 0; i < 2; i++) {
+			snprintf(sql, sizeof sql, "SELECT r_status || ':' || r_version FROM"
+			         " t_huge.append('Account', convert_to('h', 'UTF8'), %s, 7,"
+			         " ARRAY[1]::bigint[], ARRAY['\\x01'::bytea],"
+			         " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+			         " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+			         " ARRAY[0]::bigint[])", huge[i]);
+			assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+			snprintf(want, sizeof want, "1:%zu", round);
+			assert_string_equal(v, want);
+			snprintf(sql, sizeof sql, batch, huge[i]);
+			assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+			snprintf(want, sizeof want, "1:%zu 0:%zu", round, round * 2 + i + 1);
+			assert_string_equal(v, want);
+			sql_on(c, "SELECT count(*) FROM t_huge.events WHERE stream_id = 'h'", v, sizeof v);
+			snprintf(want, sizeof want, "%zu", round);
+			assert_string_equal(v, want);
+			if (round == 0 && i == 1)
+				assert_int_equal(sql_on(c, "SELECT t_huge.append('Account', 'h', 0, 7,"
+				                        " ARRAY[1]::bigint[], ARRAY['\\x01'::bytea],"
+				                        " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+				                        " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+				                        " ARRAY[0]::bigint[])", v, sizeof v), 0);
+		}
+	PQfinish(c);
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_huge", NULL, 0), ESR_OK);
+}
+
 /* --- snapshots, checkpoints, waiting --------------------------------------------------- */
 
 struct snap_seen {
@@ -1147,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(schema_2_upgrades_to_a_token_per_append),
 		cmocka_unit_test(positions_follow_commits_without_gaps),
 		cmocka_unit_test(appends_outside_a_batch_are_numbered_too),
+		cmocka_unit_test(only_minus_one_is_any_version_in_sql),
 		cmocka_unit_test(snapshot_and_checkpoint_rows),
 		cmocka_unit_test(a_wait_wakes_when_this_store_commits),
 	};

@@ -8,6 +8,8 @@
  * same version exactly one wins, whatever the processes believe. Unchecked
  * appends (ESR_VERSION_ANY) take the next versions under the same row lock:
  * they never collide into an error and never lose or duplicate an event.
+ * ESR_VERSION_ANY alone skips the check: any other expected version is
+ * exact, and one above INT64_MAX (which no stream reaches) is ESR_ECONFLICT.
  *
  * Appends are batched: each connection's thread sends every append waiting
  * for it as one pipeline (one statement for the batch, one Sync), so a batch
