@@ -56,8 +56,10 @@ struct pg_append {
 	void *ctx;
 	uint64_t expected;      /* ESR_VERSION_ANY or an exact version */
 	uint64_t queued_ms;     /* when it was taken (for timeout_ms) */
-	uint64_t doubt_token;   /* nonzero: the commit token of a batch whose
-	                           commit was in flight when its connection broke */
+	uint64_t token;         /* the commit token of its last send, its own: no
+	                           other append, of any batch, has it */
+	int in_doubt;           /* its commit was in flight when the connection
+	                           broke: settle it by `token` */
 	size_t bytes;           /* the payloads' */
 	uint32_t n;
 	uint32_t type_len, id_len;
@@ -87,11 +89,11 @@ esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_siz
 esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /*
- * The parameters of one append_batch statement (a whole batch: the commit
- * token, then per append its stream, expected version and number of events,
- * then every event's fields), encoded in binary into a buffer the caller
- * reuses: valid until the next pg_params_build on it. ESR_ETOOBIG if they
- * do not fit libpq's lengths.
+ * The parameters of one append_batch statement (a whole batch: per append
+ * its commit token, stream, expected version and number of events, then
+ * every event's fields), encoded in binary into a buffer the caller reuses:
+ * valid until the next pg_params_build on it. ESR_ETOOBIG if they do not fit
+ * libpq's lengths.
  */
 #define PG_BATCH_PARAMS 10
 struct pg_params {
@@ -101,8 +103,7 @@ struct pg_params {
 	int lengths[PG_BATCH_PARAMS];
 	int formats[PG_BATCH_PARAMS];
 };
-esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n,
-                           uint64_t token);
+esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n);
 void pg_params_free(struct pg_params *p);
 
 /* Read row `row` of an append_batch result into a->result. ESR_EIO if it

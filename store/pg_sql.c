@@ -216,7 +216,90 @@ static const char migration_2[] =
 	"  r_position := h + 1;"
 	" END $f$;";
 
-static const char *const migrations[] = {migration_1, migration_2};
+/*
+ * Migration 3: a commit token per append, not per batch; only -1 is "any". A client that lost
+ * a reply looks each append up by (stream, token); with one token for the
+ * whole batch, two appends to one stream in one batch found each other's
+ * events (a loser of a conflict took the winner's for its own). Now
+ * append_batch takes one token per append and writes each append's events
+ * with its own. The old signature (one token) stays, as a wrapper, for an
+ * older build's process or a script; `append` becomes a one-append batch.
+ * Tables and rows are unchanged: an event written before keeps the token it
+ * has, which only a process that lost that commit's reply ever looks for.
+ * And only -1 means any version now: an expected version above INT64_MAX
+ * arrives as another negative number, which schema 2 took for "any" too,
+ * and is a conflict, as in every other store.
+ */
+static const char migration_3[] =
+	"CREATE FUNCTION @.append_batch(p_tokens bigint[], p_stream_types text[],"
+	" p_stream_ids bytea[], p_expected bigint[], p_counts bigint[], p_types bigint[],"
+	" p_payloads bytea[], p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	" RETURNS SETOF record LANGUAGE plpgsql AS $f$"
+	" DECLARE a record; v bigint; h bigint := 0; taken bigint := 0; before bigint := 0;"
+	"  sts integer[] := '{}'; vers bigint[] := '{}'; rels bigint[] := '{}';"
+	"  offs bigint[] := '{}';"
+	" BEGIN"
+	"  FOR a IN SELECT * FROM unnest(p_stream_types, p_stream_ids, p_expected, p_counts)"
+	"    WITH ORDINALITY AS u(t, id, x, n, i) ORDER BY u.i LOOP"
+	"   v := NULL;"
+	"   IF a.x = -1 THEN" /* ESR_VERSION_ANY, and nothing else */
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + a.n"
+	"     RETURNING s.version INTO v;"
+	"   ELSIF a.x = 0 THEN"
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO NOTHING RETURNING s.version INTO v;"
+	"   ELSE" /* a version beyond any stream's (x < -1) matches no row: a conflict */
+	"    UPDATE @.streams AS s SET version = s.version + a.n"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id AND s.version = a.x"
+	"     RETURNING s.version INTO v;"
+	"   END IF;"
+	"   IF v IS NULL THEN" /* a conflict: the actual version, no positions */
+	"    SELECT s.version INTO v FROM @.streams AS s"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id;"
+	"    sts := sts || 1; vers := vers || coalesce(v, 0); rels := rels || 0::bigint;"
+	"   ELSE"
+	"    sts := sts || 0; vers := vers || v; rels := rels || taken + 1;"
+	"    taken := taken + a.n;"
+	"   END IF;"
+	"   offs := offs || before;"
+	"   before := before + a.n;"
+	"  END LOOP;"
+	"  IF taken > 0 THEN" /* the head, last */
+	"   UPDATE @.head SET position = position + taken RETURNING position - taken INTO h;"
+	"   INSERT INTO @.events (stream_type, stream_id, version, position, event_type, payload,"
+	"     correlation_id, causation_id, timestamp_ns, commit_token)"
+	"    SELECT b.t, b.id, b.v - b.n + g.q, h + b.r - 1 + g.q, e.et, e.ep, e.ec, e.ek, e.ets,"
+	"     b.k"
+	"    FROM unnest(p_tokens, p_stream_types, p_stream_ids, p_counts, sts, vers, rels, offs)"
+	"      AS b(k, t, id, n, s, v, r, o)"
+	"     CROSS JOIN LATERAL generate_series(1::bigint, b.n) AS g(q)"
+	"     JOIN unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps)"
+	"      WITH ORDINALITY AS e(et, ep, ec, ek, ets, j) ON e.j = b.o + g.q"
+	"    WHERE b.s = 0;"
+	"  END IF;"
+	"  RETURN QUERY SELECT u.s, u.v, CASE WHEN u.s = 0 THEN h + u.r ELSE 0 END"
+	"   FROM unnest(sts, vers, rels) WITH ORDINALITY AS u(s, v, r, i) ORDER BY u.i;"
+	" END $f$;"
+	"CREATE OR REPLACE FUNCTION @.append_batch(p_token bigint, p_stream_types text[],"
+	" p_stream_ids bytea[], p_expected bigint[], p_counts bigint[], p_types bigint[],"
+	" p_payloads bytea[], p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	" RETURNS SETOF record LANGUAGE sql AS $f$"
+	" SELECT * FROM @.append_batch(array_fill(p_token, ARRAY[cardinality(p_stream_types)]),"
+	"  p_stream_types, p_stream_ids, p_expected, p_counts, p_types, p_payloads,"
+	"  p_correlations, p_causations, p_timestamps) $f$;"
+	"CREATE OR REPLACE FUNCTION @.append(p_type text, p_id bytea, p_expected bigint,"
+	" p_token bigint, p_types bigint[], p_payloads bytea[], p_correlations uuid[],"
+	" p_causations uuid[], p_timestamps bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	" LANGUAGE sql AS $f$"
+	" SELECT b.r_status, b.r_version, b.r_position FROM @.append_batch(ARRAY[p_token],"
+	"  ARRAY[p_type], ARRAY[p_id], ARRAY[p_expected], ARRAY[cardinality(p_payloads)::bigint],"
+	"  p_types, p_payloads, p_correlations, p_causations, p_timestamps) AS b $f$;";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3};
 #define MIGRATIONS (sizeof migrations / sizeof migrations[0])
 /* The version a build records is the number of migrations it knows. */
 _Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");
@@ -230,7 +313,7 @@ static const char stmt_read[] =
 	" ORDER BY version";
 static const char stmt_version[] =
 	"SELECT version FROM @.streams WHERE stream_type = $1 AND stream_id = $2";
-/* An in-doubt append's events, by the token of the batch that carried it. */
+/* An in-doubt append's events, by its own commit token (migration 3). */
 static const char stmt_find[] =
 	"SELECT max(version), min(position) FROM @.events"
 	" WHERE stream_type = $1 AND stream_id = $2 AND commit_token = $3";
@@ -454,7 +537,7 @@ static esr_status prepare(PGconn *c, const char *name, const char *tmpl, const c
 
 esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 {
-	static const Oid batch[] = {OID_INT8, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_INT8_ARRAY,
+	static const Oid batch[] = {OID_INT8_ARRAY, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_INT8_ARRAY,
 	                            OID_INT8_ARRAY, OID_INT8_ARRAY, OID_BYTEA_ARRAY,
 	                            OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY};
 	static const Oid read[] = {OID_TEXT, OID_BYTEA, OID_INT8};
@@ -548,23 +631,23 @@ static size_t array_elem64(char *p, uint64_t v)
 /* The bytes one batch's parameters take, with room for the array headers. */
 static size_t params_size(struct pg_append *const *list, size_t n)
 {
-	size_t need = 8 + PG_BATCH_PARAMS * 20, i;
+	size_t need = PG_BATCH_PARAMS * 20, i;
 	uint32_t k;
 
 	for (i = 0; i < n; i++) {
 		const struct pg_append *a = list[i];
-		need += 4 + a->type_len + 4 + a->id_len + 2 * 12 + (size_t)a->n * (12 + 4 + 20 + 20 + 12);
+		need += 4 + a->type_len + 4 + a->id_len + 3 * 12 + (size_t)a->n * (12 + 4 + 20 + 20 + 12);
 		for (k = 0; k < a->n; k++)
 			need += a->events[k].payload_len;
 	}
 	return need;
 }
 
-/* Parameter k (1..9, after the token) of append_batch: its elements from
- * every append of the list, as one binary array at *off. */
+/* Parameter k (0..9) of append_batch: its elements from every append of
+ * the list, as one binary array at *off. */
 static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *list, size_t n)
 {
-	static const uint32_t oid[] = {0, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8,
+	static const uint32_t oid[] = {OID_INT8, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8,
 	                               OID_BYTEA, OID_UUID, OID_UUID, OID_INT8};
 	size_t count = 0, i;
 	uint32_t e;
@@ -575,10 +658,14 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 	for (i = 0; i < n; i++) {
 		const struct pg_append *a = list[i];
 		switch (k) {
+		case 0: *off += array_elem64(buf + *off, a->token); continue;
 		case 1: *off += array_elem(buf + *off, a->type, a->type_len); continue;
 		case 2: *off += array_elem(buf + *off, a->id, a->id_len); continue;
-		case 3: *off += array_elem64(buf + *off, a->expected == ESR_VERSION_ANY ?
-		                                        (uint64_t)-1 : a->expected); continue;
+		case 3: /* as a bigint: ESR_VERSION_ANY is -1, the one value that skips
+		         * the check; one above INT64_MAX is negative and conflicts */
+			*off += array_elem64(buf + *off, a->expected == ESR_VERSION_ANY ?
+			                                 (uint64_t)-1 : a->expected);
+			continue;
 		case 4: *off += array_elem64(buf + *off, a->n); continue;
 		}
 		for (e = 0; e < a->n; e++) {
@@ -594,10 +681,9 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 	}
 }
 
-esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n,
-                           uint64_t token)
+esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n)
 {
-	size_t need = params_size(list, n), off = 8, start;
+	size_t need = params_size(list, n), off = 0, start;
 	int k;
 
 	if (need > INT32_MAX)
@@ -609,10 +695,7 @@ esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, s
 		p->buf = b;
 		p->cap = need;
 	}
-	pg_put64(p->buf, token);
-	p->values[0] = p->buf;
-	p->lengths[0] = 8;
-	for (k = 1; k < PG_BATCH_PARAMS; k++) {
+	for (k = 0; k < PG_BATCH_PARAMS; k++) {
 		start = off;
 		batch_array(p->buf, &off, k, list, n);
 		p->values[k] = p->buf + start;

@@ -22,10 +22,13 @@
  * Faults. If the connection breaks before the Sync is queued, nothing was
  * committed and the batch is sent again after reconnecting. If it breaks
  * after, the commit is in doubt: after reconnecting, the thread fences the
- * lost session (pg_fence_wait) and looks each append up by the batch's
- * token: found, it completes ESR_OK; not found, it is sent again. Reconnects
- * back off exponentially. An append that waits past timeout_ms for a server
- * that stays away fails: ESR_EUNKNOWN if in doubt, else ESR_EIO.
+ * lost session (pg_fence_wait) and looks each append up by its own commit
+ * token (every append of a batch has one of its own, so two appends to one
+ * stream in one batch never find each other's events): found, it completes
+ * ESR_OK with the versions and position its events have; not found, it is
+ * sent again. Reconnects back off exponentially. An append that waits past
+ * timeout_ms for a server that stays away fails: ESR_EUNKNOWN if in doubt,
+ * else ESR_EIO.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -77,10 +80,10 @@ static void expire(struct pg_worker *w)
 	for (i = 0; i < w->n; i++) {
 		a = w->batch[i];
 		if (now - a->queued_ms < limit) {
-			doubt |= a->doubt_token != 0;
+			doubt |= a->in_doubt;
 			w->batch[kept++] = a;
 		} else {
-			fail(s, a, a->doubt_token != 0 ? ESR_EUNKNOWN : ESR_EIO);
+			fail(s, a, a->in_doubt ? ESR_EUNKNOWN : ESR_EIO);
 		}
 	}
 	w->n = kept;
@@ -169,7 +172,6 @@ struct run {
 	struct pg_worker *w;
 	struct pg_append **list;
 	size_t n;
-	uint64_t token;
 	int malformed;
 };
 
@@ -181,7 +183,7 @@ static esr_status send_appends(void *ctx, PGconn *pg)
 	struct pg_params *p = &r->w->params;
 	esr_status st;
 
-	if ((st = pg_params_build(p, r->list, r->n, r->token)) != ESR_OK)
+	if ((st = pg_params_build(p, r->list, r->n)) != ESR_OK)
 		return st;
 	return PQsendQueryPrepared(pg, PG_STMT_BATCH, PG_BATCH_PARAMS, p->values, p->lengths,
 	                           p->formats, 1) ? ESR_OK : ESR_EIO;
@@ -221,7 +223,8 @@ static uint64_t next_token(struct pg_store *s)
 {
 	uint64_t t;
 
-	do
+	do /* only uniqueness matters: the atomic add gives each caller its own
+	    * value; nothing is published with it, so no ordering is needed */
 		t = s->token_base + ck_pr_faa_64(&s->token_seq, 1);
 	while (t == 0 || t == (uint64_t)-1);
 	return t & INT64_MAX; /* a positive bigint */
@@ -235,10 +238,12 @@ static uint64_t next_token(struct pg_store *s)
 static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_t n,
                              char sqlstate[6])
 {
-	struct run r = {w, list, n, next_token(w->s), 0};
+	struct run r = {w, list, n, 0};
 	esr_status st;
 	size_t i;
 
+	for (i = 0; i < n; i++) /* fresh ones: a send that never landed leaves nothing behind */
+		list[i]->token = next_token(w->s);
 	pg_count(&w->s->stats.round_trips, 1);
 	st = pg_pipeline(&w->conn, send_appends, take_result, &r, sqlstate);
 	if (st == ESR_OK && r.malformed) {
@@ -249,7 +254,7 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 		pg_all_committed(w->s, last_position(list, n));
 	if (st == ESR_EUNKNOWN) {
 		for (i = 0; i < n; i++)
-			list[i]->doubt_token = r.token;
+			list[i]->in_doubt = 1;
 		w->lost_fence = w->conn.fence;
 	}
 	return st;
@@ -318,7 +323,8 @@ static void run_batch(struct pg_worker *w)
 
 /* --- reconnecting ------------------------------------------------------------- */
 
-/* After reconnecting: settle each append whose commit was in doubt. */
+/* After reconnecting: settle each append whose commit was in doubt, by its
+ * own token (the lost session is over first, so what it did is final). */
 static esr_status settle_doubts(struct pg_worker *w)
 {
 	struct pg_store *s = w->s;
@@ -334,11 +340,11 @@ static esr_status settle_doubts(struct pg_worker *w)
 	for (i = 0; i < w->n; i++) {
 		struct pg_append *a = w->batch[i];
 		PGresult *r;
-		if (a->doubt_token == 0) {
+		if (!a->in_doubt) {
 			w->batch[kept++] = a;
 			continue;
 		}
-		pg_put64(token, a->doubt_token);
+		pg_put64(token, a->token);
 		values[0] = a->type, lengths[0] = (int)a->type_len;
 		values[1] = (const char *)a->id, lengths[1] = (int)a->id_len;
 		values[2] = token, lengths[2] = 8;
@@ -355,7 +361,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 			return ESR_EIO;
 		}
 		if (PQgetisnull(r, 0, 0)) { /* it never took effect: send it again */
-			a->doubt_token = 0;
+			a->in_doubt = 0;
 			pg_count(&s->stats.resent, 1);
 			w->batch[kept++] = a;
 		} else {

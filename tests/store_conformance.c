@@ -231,6 +231,37 @@ static void absent_stream_conflicts_unless_expected_0(void **state)
 	assert_int_equal(r.version, 1);
 }
 
+/*
+ * ESR_VERSION_ANY (UINT64_MAX) alone means "any version". Every other value
+ * is an exact version, even one above INT64_MAX that no stream can reach:
+ * it conflicts with the actual version and stores nothing.
+ */
+static void only_version_any_skips_the_check(void **state)
+{
+	static const uint64_t huge[] = {(uint64_t)INT64_MAX + 1, (uint64_t)INT64_MAX + 2,
+	                                UINT64_MAX - 1};
+	esr_stream_id sid = stream_of("Account", "a-huge");
+	esr_append_result r;
+	struct collected c;
+	size_t i;
+
+	for (i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+		assert_int_equal(append_n(*state, &sid, huge[i], 1, 1, &r), ESR_ECONFLICT);
+		assert_int_equal(r.version, 0);
+	}
+	assert_int_equal(version_of(*state, &sid), 0);
+	assert_int_equal(append_n(*state, &sid, 0, 1, 2, &r), ESR_OK);
+	for (i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+		assert_int_equal(append_n(*state, &sid, huge[i], 10, 1, &r), ESR_ECONFLICT);
+		assert_int_equal(r.version, 2);
+	}
+	assert_int_equal(version_of(*state, &sid), 2);
+	c = read_all(*state, &sid, 0);
+	assert_int_equal(c.count, 2);
+	assert_int_equal(c.events[1].type, 2);
+	free(c.events);
+}
+
 static void any_version_appends_at_the_end(void **state)
 {
 	esr_stream_id sid = stream_of("Account", "a-4");
@@ -882,6 +913,7 @@ int esr_store_conformance_run(const struct store_backend *b)
 		T(payloads_are_copied_at_append),
 		T(stale_expected_version_conflicts_with_actual),
 		T(absent_stream_conflicts_unless_expected_0),
+		T(only_version_any_skips_the_check),
 		T(any_version_appends_at_the_end),
 		T(reads_start_at_any_version),
 		T(visitor_can_stop_a_read),

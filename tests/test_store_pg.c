@@ -488,6 +488,52 @@ static void schema_1_upgrades_keeping_events_and_positions(void **state)
 }
 
 /*
+ * A schema 2 (one commit token per batch) with events is upgraded at open to
+ * a token per append: its events and tokens stay as they were, the store
+ * appends after them, and the one-token form of append_batch (an older
+ * build's) still works, every append of its batch under that token.
+ */
+static void schema_2_upgrades_to_a_token_per_append(void **state)
+{
+	esr_stream_id a1 = {"Account", "a1", 2};
+	esr_event ev = {.type = 1, .payload = "n", .payload_len = 1};
+	esr_append_result res;
+	PGconn *c = connect_env();
+	esr_store *s;
+	char sql[512], v[256];
+
+	(void)state;
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_v2", NULL, 0), ESR_OK);
+	assert_int_equal(pg_migrate_conn_to(c, "t_v2", 2, v, sizeof v), ESR_OK);
+	append_sql(sql, sizeof sql, "t_v2", "a1"); /* token 7, position 1 */
+	assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+	assert_string_equal(v, "1");
+	s = open_schema_kept("t_v2");
+	sql_value("SELECT max(version) FROM t_v2.esr_schema", v, sizeof v);
+	assert_int_equal(atoi(v), ESR_PG_SCHEMA_VERSION);
+	assert_int_equal(esr_store_append(s, &a1, 1, &ev, 1, &res), ESR_OK);
+	assert_int_equal(res.version, 2);
+	assert_int_equal(res.position, 2);
+	assert_int_equal(sql_on(c, "SELECT string_agg(r_status || ':' || r_version || ':' ||"
+	                        " r_position, ' ') FROM t_v2.append_batch(9,"
+	                        " ARRAY['Account', 'Account'],"
+	                        " ARRAY[convert_to('a1', 'UTF8'), convert_to('a1', 'UTF8')],"
+	                        " ARRAY[2, -1]::bigint[], ARRAY[1, 1]::bigint[], ARRAY[1, 2]::bigint[],"
+	                        " ARRAY['\\x01', '\\x02']::bytea[],"
+	                        " array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+	                        " array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+	                        " ARRAY[0, 0]::bigint[])", v, sizeof v), 0);
+	assert_string_equal(v, "0:3:3 0:4:4");
+	sql_value("SELECT string_agg(version || ':' || position || ':' ||"
+	          " (commit_token IN (7, 9))::text, ' ' ORDER BY version) FROM t_v2.events",
+	          v, sizeof v);
+	assert_string_equal(v, "1:1:true 2:2:false 3:3:true 4:4:true");
+	esr_store_close(s);
+	PQfinish(c);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_v2", NULL, 0), ESR_OK);
+}
+
+/*
  * Two stores (as two processes) append concurrently through their own
  * connections, many appends in flight, while a reader follows with read_all
  * from wherever it got to. If a position could commit after a later one, the
@@ -735,6 +781,59 @@ static void appends_outside_a_batch_are_numbered_too(void **state)
 	PQfinish(c);
 	esr_store_close(s);
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_alone", NULL, 0), ESR_OK);
+}
+
+/*
+ * In SQL, as in the store, only -1 (ESR_VERSION_ANY as a bigint) skips the
+ * check. An expected version above INT64_MAX arrives as another negative
+ * number: through `append` and through a batch by hand it conflicts with the
+ * actual version and stores nothing, before the stream exists and after.
+ */
+static void only_minus_one_is_any_version_in_sql(void **state)
+{
+	static const char *const huge[] = {"-2", "-9223372036854775808"};
+	static const char batch[] =
+		"SELECT string_agg(r_status || ':' || r_version, ' ') FROM t_huge.append_batch(5,"
+		" ARRAY['Account', 'Account'], ARRAY[convert_to('h', 'UTF8'), convert_to('g', 'UTF8')],"
+		" ARRAY[%s, -1]::bigint[], ARRAY[1, 1]::bigint[], ARRAY[1, 2]::bigint[],"
+		" ARRAY['\\x01', '\\x02']::bytea[],"
+		" array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+		" array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[2]),"
+		" ARRAY[0, 0]::bigint[])";
+	esr_store *s = open_schema("t_huge", 1, 256);
+	PGconn *c = connect_env();
+	char sql[1024], v[256], want[32];
+	size_t i, round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) /* absent, then at version 1 */
+		for (i = 0; i < 2; i++) {
+			snprintf(sql, sizeof sql, "SELECT r_status || ':' || r_version FROM"
+			         " t_huge.append('Account', convert_to('h', 'UTF8'), %s, 7,"
+			         " ARRAY[1]::bigint[], ARRAY['\\x01'::bytea],"
+			         " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+			         " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+			         " ARRAY[0]::bigint[])", huge[i]);
+			assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+			snprintf(want, sizeof want, "1:%zu", round);
+			assert_string_equal(v, want);
+			snprintf(sql, sizeof sql, batch, huge[i]);
+			assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+			snprintf(want, sizeof want, "1:%zu 0:%zu", round, round * 2 + i + 1);
+			assert_string_equal(v, want);
+			sql_on(c, "SELECT count(*) FROM t_huge.events WHERE stream_id = 'h'", v, sizeof v);
+			snprintf(want, sizeof want, "%zu", round);
+			assert_string_equal(v, want);
+			if (round == 0 && i == 1)
+				assert_int_equal(sql_on(c, "SELECT t_huge.append('Account', 'h', 0, 7,"
+				                        " ARRAY[1]::bigint[], ARRAY['\\x01'::bytea],"
+				                        " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+				                        " ARRAY['00000000-0000-0000-0000-000000000000']::uuid[],"
+				                        " ARRAY[0]::bigint[])", v, sizeof v), 0);
+		}
+	PQfinish(c);
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_huge", NULL, 0), ESR_OK);
 }
 
 /* --- snapshots, checkpoints, waiting --------------------------------------------------- */
@@ -986,6 +1085,105 @@ static void commits_in_doubt_are_settled_exactly_once(void **state)
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_doubt", NULL, 0), ESR_OK);
 }
 
+/*
+ * Two appends to one stream in one batch whose reply is lost: each must be
+ * settled by what it did itself, not by its batch-mate's events. Pairs at
+ * expected version 0 (one wins, one conflicts) and pairs at any version (both
+ * win, at different versions and positions); every reply is lost until one
+ * append per stream has completed, then the hook is off and the rest settle
+ * (a loser's conflict reply would be lost for ever). Each
+ * payload names its append, so every ESR_OK must point at its own event
+ * (version and position) and no other append may be stored.
+ */
+#define PAIRS 8
+
+struct paired {
+	uint32_t tag;
+	uint64_t version, position;
+};
+
+static esr_status keep_paired(void *ctx, const esr_recorded_event *e)
+{
+	struct paired *p = ctx;
+
+	if (e->version < 1 || e->version > 2 || e->event.payload_len != sizeof p->tag)
+		return ESR_ECORRUPT;
+	memcpy(&p[e->version - 1].tag, e->event.payload, sizeof p->tag);
+	p[e->version - 1].version = e->version;
+	p[e->version - 1].position = e->position;
+	return ESR_OK;
+}
+
+static unsigned pairs_in_doubt(uint64_t expected, const char *schema)
+{
+	static struct done_count dc;
+	static struct done_slot slots[2 * PAIRS];
+	esr_event ev[2 * PAIRS];
+	uint32_t tags[2 * PAIRS];
+	char ids[PAIRS][16];
+	esr_store *s = open_schema(schema, 1, 256);
+	unsigned i, k, wrong = 0, ok = 0;
+
+	memset(&dc, 0, sizeof dc);
+	pthread_mutex_init(&dc.lock, NULL);
+	pthread_cond_init(&dc.cond, NULL);
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 1);
+	for (i = 0; i < 2 * PAIRS; i++) {
+		esr_stream_id sid = {"Pair", ids[i / 2], (size_t)snprintf(ids[i / 2], 16, "p-%u", i / 2)};
+		tags[i] = i;
+		ev[i] = (esr_event){.type = 1, .payload = &tags[i], .payload_len = sizeof tags[i]};
+		slots[i] = (struct done_slot){&dc, i};
+		assert_int_equal(esr_store_append_async(s, &sid, expected, &ev[i], 1, counted,
+		                                        &slots[i]), ESR_OK);
+	}
+	pthread_mutex_lock(&dc.lock);
+	while (dc.calls < PAIRS) /* every winner: a loser's conflict is never heard */
+		pthread_cond_wait(&dc.cond, &dc.lock);
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 0); /* the rest settle on a calm line */
+	while (dc.calls < 2 * PAIRS)
+		pthread_cond_wait(&dc.cond, &dc.lock);
+	pthread_mutex_unlock(&dc.lock);
+	for (k = 0; k < PAIRS; k++) {
+		struct paired got[2] = {{UINT32_MAX, 0, 0}, {UINT32_MAX, 0, 0}};
+		esr_stream_id sid = {"Pair", ids[k], strlen(ids[k])};
+		unsigned stored, acked = 0;
+		assert_int_equal(esr_store_read(s, &sid, 1, keep_paired, got), ESR_OK);
+		stored = (got[0].version != 0) + (got[1].version != 0);
+		for (i = 2 * k; i < 2 * k + 2; i++) {
+			const esr_append_result *r = &dc.results[i];
+			int mine = (got[0].tag == i) + (got[1].tag == i);
+			if (r->status == ESR_OK) {
+				acked++;
+				wrong += r->version < 1 || r->version > 2 ||
+				         got[r->version - 1].tag != i ||
+				         got[r->version - 1].position != r->position;
+			} else {
+				assert_int_equal(r->status, ESR_ECONFLICT);
+				assert_int_equal(r->version, 1);
+				wrong += mine != 0;
+			}
+		}
+		wrong += acked != stored;
+		wrong += expected == 0 ? stored != 1 : stored != 2;
+		ok += acked;
+	}
+	printf("    expected %s: %u of %u acknowledged, %u wrong outcome(s)\n",
+	       expected == 0 ? "0" : "any", ok, 2 * PAIRS, wrong);
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, schema, NULL, 0), ESR_OK);
+	return wrong;
+}
+
+static void appends_to_one_stream_in_one_batch_settle_apart(void **state)
+{
+	unsigned wrong;
+
+	(void)state;
+	wrong = pairs_in_doubt(0, "t_pairs_0");
+	wrong += pairs_in_doubt(ESR_VERSION_ANY, "t_pairs_any");
+	assert_int_equal(wrong, 0);
+}
+
 int main(void)
 {
 	const struct store_backend pg = {"postgres", open_fresh, NULL};
@@ -997,9 +1195,12 @@ int main(void)
 		cmocka_unit_test(one_streams_conflict_does_not_fail_another_in_its_batch),
 		cmocka_unit_test(two_stores_racing_at_one_version_never_both_win),
 		cmocka_unit_test(commits_in_doubt_are_settled_exactly_once),
+		cmocka_unit_test(appends_to_one_stream_in_one_batch_settle_apart),
 		cmocka_unit_test(schema_1_upgrades_keeping_events_and_positions),
+		cmocka_unit_test(schema_2_upgrades_to_a_token_per_append),
 		cmocka_unit_test(positions_follow_commits_without_gaps),
 		cmocka_unit_test(appends_outside_a_batch_are_numbered_too),
+		cmocka_unit_test(only_minus_one_is_any_version_in_sql),
 		cmocka_unit_test(snapshot_and_checkpoint_rows),
 		cmocka_unit_test(a_wait_wakes_when_this_store_commits),
 	};

@@ -8,16 +8,18 @@
  * same version exactly one wins, whatever the processes believe. Unchecked
  * appends (ESR_VERSION_ANY) take the next versions under the same row lock:
  * they never collide into an error and never lose or duplicate an event.
+ * ESR_VERSION_ANY alone skips the check: any other expected version is
+ * exact, and one above INT64_MAX (which no stream reaches) is ESR_ECONFLICT.
  *
  * Appends are batched: each connection's thread sends every append waiting
- * for it as one pipeline (one statement per append, one Sync), so a batch is
- * one transaction and one commit. A conflict is a statement's result, not an
+ * for it as one pipeline (one statement for the batch, one Sync), so a batch
+ * is one transaction and one commit. A conflict is a statement's result, not an
  * error, so one stream's conflict never fails another stream's append.
  *
  * Connection faults. An append whose batch failed before its commit was sent
  * is sent again. An append whose commit was in flight when the connection
- * broke is resolved after reconnecting, by the batch's commit token stored
- * with its events: found, it completes ESR_OK with its versions; absent, it
+ * broke is resolved after reconnecting, by its own commit token stored with
+ * its events: found, it completes ESR_OK with its versions; absent, it
  * is sent again (a checked one may then conflict, which is its true outcome).
  * So a caller sees each append take effect exactly once, or not at all. Only
  * when the server stays unreachable past `timeout_ms` does an append fail:
@@ -42,7 +44,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes and reads (esr_schema table). */
-#define ESR_PG_SCHEMA_VERSION 2
+#define ESR_PG_SCHEMA_VERSION 3
 
 typedef struct esr_pg_store_options {
 	const char *schema;       /* PostgreSQL schema holding the tables; default "esr".
