@@ -16,6 +16,14 @@
  * checkpoint must load (never torn) at its acknowledged value or the next,
  * and every snapshot loads whole or not at all. The store lives on across
  * rounds, so each round also recovers every earlier round's torn tails.
+ *
+ * Two writers on the same aggregates: two runtimes (optimistic, one worker
+ * each) on the same store handle run commands on SHARED "Shared" aggregates
+ * at once, so they conflict, catch up and retry. Each command's event
+ * carries a tag unique to it (round, writer, number); each command
+ * acknowledged ESR_OK is reported with its version and tag. After the kill:
+ * the event at every acknowledged version carries that command's tag, no tag
+ * is stored twice, and the Shared streams' versions run 1..n.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,10 +44,14 @@
 #define STREAMS (THREADS * STREAMS_PER_THREAD)
 #define SNAPSHOTTED 4           /* streams "Snap"/0..3, no events, only snapshots */
 #define CHECKPOINT STREAMS      /* the ack of a saved checkpoint */
+#define SHARED 4                /* aggregates "Shared"/h-0..3, written by two runtimes */
+#define SHARED_ACK (CHECKPOINT + 1) /* + k: the ack of a command on Shared h-k */
+#define SHARED_ACKS_MAX (1 << 20)
 
 struct ack {
 	uint32_t stream;
 	uint64_t version;
+	uint64_t tag; /* Shared acks only */
 } __attribute__((packed));
 
 static const char *dir;
@@ -98,7 +110,7 @@ static void *append_loop(void *arg)
 		if (esr_store_append(w->s, &sid, v[k], ev, n, &r) != ESR_OK)
 			_exit(4); /* each stream has one writer: no conflict can happen */
 		v[k] = r.version;
-		a = (struct ack){w->first + k, v[k]};
+		a = (struct ack){w->first + k, v[k], 0};
 		if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
 			_exit(5);
 	}
@@ -129,7 +141,7 @@ static void *snapshot_loop(void *arg)
 		char id[16];
 		esr_stream_id sid = {"Snap", id, 0};
 		esr_snapshot snap = {i, 1, 0, data};
-		struct ack a = {CHECKPOINT, i};
+		struct ack a = {CHECKPOINT, i, 0};
 
 		sid.id_len = (size_t)snprintf(id, sizeof id, "%u", (unsigned)(i % SNAPSHOTTED));
 		snap.len = snap_data(i, data);
@@ -142,7 +154,81 @@ static void *snapshot_loop(void *arg)
 	return NULL;
 }
 
-static void child(int fd)
+/* --- the Shared aggregates: two runtimes, the same streams ------------------ */
+
+struct tagged {
+	uint64_t tag, check; /* check == ~tag: a torn or foreign payload shows */
+};
+
+static void shared_apply(void *state, const esr_event *ev)
+{
+	(void)ev;
+	(*(uint64_t *)state)++;
+}
+
+static int shared_handle(const void *state, const void *command, esr_emitter *em)
+{
+	struct tagged t = {*(const uint64_t *)command, ~*(const uint64_t *)command};
+
+	(void)state;
+	return esr_emit(em, 2, &t, sizeof t) == ESR_OK ? 0 : 9;
+}
+
+static const esr_aggregate_type shared_type = {
+	.name = "Shared", .state_size = sizeof(uint64_t),
+	.apply = shared_apply, .handle = shared_handle,
+};
+
+struct shared_writer {
+	esr_runtime *rt;
+	uint64_t tag_base; /* round and writer */
+};
+
+static void *shared_loop(void *arg)
+{
+	struct shared_writer *sw = arg;
+	uint64_t n;
+
+	for (n = 0;; n++) {
+		uint64_t tag = sw->tag_base | n;
+		char id[8];
+		esr_result r;
+		esr_status st;
+		struct ack a;
+
+		snprintf(id, sizeof id, "h-%u", (unsigned)(n % SHARED));
+		st = esr_execute(sw->rt, "Shared", id, strlen(id), &tag, &r);
+		if (st == ESR_ECONFLICT)
+			continue; /* every retry lost to the other writer: not stored */
+		if (st != ESR_OK || r.appended != 1)
+			_exit(8);
+		a = (struct ack){SHARED_ACK + (uint32_t)(n % SHARED), r.version, tag};
+		if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
+			_exit(5);
+	}
+	return NULL;
+}
+
+static void start_shared_writers(esr_store *s, int round)
+{
+	static struct shared_writer sw[2];
+	esr_runtime_config cfg;
+	pthread_t t;
+	int i;
+
+	esr_runtime_config_default(&cfg);
+	cfg.workers = 1;
+	cfg.strategy = ESR_OPTIMISTIC;
+	for (i = 0; i < 2; i++) {
+		sw[i].tag_base = (uint64_t)round << 40 | (uint64_t)(i + 1) << 32;
+		if (esr_runtime_start(&cfg, s, &sw[i].rt) != ESR_OK ||
+		    esr_runtime_register(sw[i].rt, &shared_type) != ESR_OK)
+			_exit(9);
+		pthread_create(&t, NULL, shared_loop, &sw[i]);
+	}
+}
+
+static void child(int fd, int round)
 {
 	struct worker w[THREADS];
 	pthread_t t[THREADS + 1];
@@ -157,6 +243,7 @@ static void child(int fd)
 		pthread_create(&t[i], NULL, append_loop, &w[i]);
 	}
 	pthread_create(&t[THREADS], NULL, snapshot_loop, s);
+	start_shared_writers(s, round);
 	for (;;)
 		pause(); /* until the parent's SIGKILL */
 }
@@ -182,9 +269,27 @@ static esr_status verify(void *ctx, const esr_recorded_event *r)
 
 /* The global order as read back: every stream's next version. */
 struct global {
-	uint64_t next_position, next[STREAMS];
+	uint64_t next_position, next[STREAMS], shared_next[SHARED];
 	int bad;
 };
+
+/* An event of a Shared stream, in the global order. */
+static esr_status verify_global_shared(struct global *g, const esr_recorded_event *r,
+                                       const char *id)
+{
+	const struct tagged *t = r->event.payload;
+	unsigned k;
+	char tail;
+
+	if (sscanf(id, "h-%u%c", &k, &tail) != 1 || k >= SHARED ||
+	    r->version != g->shared_next[k] + 1 || r->event.payload_len != sizeof *t ||
+	    t->check != ~t->tag) {
+		g->bad = 1;
+		return ESR_ECORRUPT;
+	}
+	g->shared_next[k]++;
+	return ESR_OK;
+}
 
 static esr_status verify_global(void *ctx, const esr_recorded_event *r)
 {
@@ -196,6 +301,10 @@ static esr_status verify_global(void *ctx, const esr_recorded_event *r)
 
 	if (r->stream.id_len < sizeof id) /* ids are not NUL-terminated */
 		memcpy(id, r->stream.id, r->stream.id_len);
+	if (r->position == g->next_position && strcmp(r->stream.type, "Shared") == 0) {
+		g->next_position++;
+		return verify_global_shared(g, r, id);
+	}
 	if (r->position != g->next_position++ || strcmp(r->stream.type, "Crash") != 0 ||
 	    sscanf(id, "s-%u%c", &k, &tail) != 1 || k >= STREAMS ||
 	    r->version != g->next[k] + 1 || r->event.payload_len != 48) {
@@ -209,7 +318,8 @@ static esr_status verify_global(void *ctx, const esr_recorded_event *r)
 }
 
 /* Positions 1..head, once each, every stream in order up to its version. */
-static int check_global(esr_store *s, const uint64_t *version, int round)
+static int check_global(esr_store *s, const uint64_t *version, const uint64_t *shared,
+                        int round)
 {
 	static struct global g;
 	uint64_t head = 0, from = 1, total = 0;
@@ -224,6 +334,10 @@ static int check_global(esr_store *s, const uint64_t *version, int round)
 	for (k = 0; k < STREAMS; k++) {
 		g.bad |= g.next[k] != version[k];
 		total += version[k];
+	}
+	for (k = 0; k < SHARED; k++) {
+		g.bad |= g.shared_next[k] != shared[k];
+		total += shared[k];
 	}
 	if (st == ESR_OK && !g.bad && from == head + 1 && head == total)
 		return 0;
@@ -277,13 +391,106 @@ static int check_extras(esr_store *s, uint64_t *acked, int round)
 	return failures;
 }
 
+/* What the parent heard of the Shared commands this round. */
+static struct ack shared_acks[SHARED_ACKS_MAX];
+static size_t n_shared_acks;
+
+struct shared_read {
+	uint64_t next;
+	uint64_t *tags; /* [version - 1], grown as read */
+	size_t cap;
+	int bad;
+};
+
+static esr_status collect_tag(void *ctx, const esr_recorded_event *r)
+{
+	struct shared_read *c = ctx;
+	const struct tagged *t = r->event.payload;
+	uint64_t *grown;
+
+	if (r->version != c->next || r->event.payload_len != sizeof *t || t->check != ~t->tag) {
+		c->bad = 1;
+		return ESR_ECORRUPT;
+	}
+	if (c->next > c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 1024;
+		if ((grown = realloc(c->tags, c->cap * sizeof *grown)) == NULL)
+			return ESR_ENOMEM;
+		c->tags = grown;
+	}
+	c->tags[c->next - 1] = t->tag;
+	c->next++;
+	return ESR_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every acknowledged Shared command's event at its version, no tag twice. */
+static int check_shared(esr_store *s, uint64_t *versions, int round)
+{
+	struct shared_read c[SHARED];
+	uint64_t *all = NULL, n = 0, i;
+	int failures = 0;
+	unsigned k;
+
+	memset(c, 0, sizeof c);
+	for (k = 0; k < SHARED; k++) {
+		char id[8];
+		esr_stream_id sid = {"Shared", id, 0};
+
+		sid.id_len = (size_t)snprintf(id, sizeof id, "h-%u", k);
+		c[k].next = 1;
+		if (esr_store_read(s, &sid, 1, collect_tag, &c[k]) != ESR_OK || c[k].bad) {
+			fprintf(stderr, "round %d: Shared h-%u damaged at version %llu\n", round, k,
+			        (unsigned long long)c[k].next);
+			failures++;
+		}
+		versions[k] = c[k].next - 1;
+		n += versions[k];
+	}
+	for (i = 0; i < n_shared_acks; i++) {
+		const struct ack *a = &shared_acks[i];
+		k = a->stream - SHARED_ACK;
+		if (a->version == 0 || a->version > versions[k] ||
+		    c[k].tags[a->version - 1] != a->tag) {
+			fprintf(stderr, "round %d: Shared h-%u: command %llx acknowledged at version "
+			        "%llu is not there (stream at %llu)\n", round, k,
+			        (unsigned long long)a->tag, (unsigned long long)a->version,
+			        (unsigned long long)versions[k]);
+			failures++;
+		}
+	}
+	if ((all = malloc((n ? n : 1) * sizeof *all)) == NULL)
+		return failures + 1;
+	for (k = 0, n = 0; k < SHARED; k++) {
+		if (versions[k] != 0)
+			memcpy(all + n, c[k].tags, versions[k] * sizeof *all);
+		n += versions[k];
+		free(c[k].tags);
+	}
+	qsort(all, n, sizeof *all, cmp_u64);
+	for (i = 1; i < n; i++)
+		if (all[i] == all[i - 1]) {
+			fprintf(stderr, "round %d: command %llx stored twice\n", round,
+			        (unsigned long long)all[i]);
+			failures++;
+		}
+	free(all);
+	return failures;
+}
+
 /* Reopen and check every stream against the acknowledged versions. */
 static int check_store(uint64_t *acked, int round)
 {
 	char why[512] = "";
 	esr_file_store_options o;
 	esr_store *s;
-	uint64_t versions[STREAMS];
+	uint64_t versions[STREAMS], shared[SHARED];
 	uint32_t k;
 	int failures = 0;
 
@@ -313,7 +520,8 @@ static int check_store(uint64_t *acked, int round)
 		}
 		versions[k] = version;
 	}
-	failures += check_global(s, versions, round);
+	failures += check_shared(s, shared, round);
+	failures += check_global(s, versions, shared, round);
 	failures += check_extras(s, &acked[CHECKPOINT], round);
 	esr_store_close(s);
 	return failures;
@@ -323,7 +531,7 @@ int main(int argc, char **argv)
 {
 	static char tmp[] = "/tmp/esr-crash-XXXXXX";
 	int rounds = argc > 1 ? atoi(argv[1]) : 50, round, failures = 0;
-	uint64_t acked[STREAMS + 1] = {0}, total = 0;
+	uint64_t acked[STREAMS + 1] = {0}, total = 0, shared_total = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 
 	if (rounds <= 0) {
@@ -346,15 +554,20 @@ int main(int argc, char **argv)
 			return 2;
 		if ((pid = fork()) == 0) {
 			close(p[0]);
-			child(p[1]);
+			child(p[1], round);
 		}
 		close(p[1]);
 		nanosleep(&nap, NULL);
 		kill(pid, SIGKILL);
+		n_shared_acks = 0;
 		while ((got = read(p[0], &a, sizeof a)) == (ssize_t)sizeof a) {
 			if (a.stream <= CHECKPOINT && a.version > acked[a.stream])
 				acked[a.stream] = a.version;
+			else if (a.stream >= SHARED_ACK && a.stream < SHARED_ACK + SHARED &&
+			         n_shared_acks < SHARED_ACKS_MAX)
+				shared_acks[n_shared_acks++] = a;
 			total += a.stream < STREAMS;
+			shared_total += a.stream >= SHARED_ACK;
 		}
 		close(p[0]);
 		waitpid(pid, &status, 0);
@@ -366,10 +579,11 @@ int main(int argc, char **argv)
 		}
 		failures += check_store(acked, round);
 	}
-	printf("test_file_crash: %d rounds, %llu acknowledged appends, %s; checkpoint %llu, "
-	       "%llu snapshots loaded whole\n", round - 1, (unsigned long long)total,
-	       failures ? "FAILED" : "every one intact", (unsigned long long)acked[CHECKPOINT],
-	       (unsigned long long)snapshots_loaded);
+	printf("test_file_crash: %d rounds, %llu acknowledged appends and %llu commands of "
+	       "two runtimes on shared aggregates, %s; checkpoint %llu, %llu snapshots loaded "
+	       "whole\n", round - 1, (unsigned long long)total,
+	       (unsigned long long)shared_total, failures ? "FAILED" : "every one intact",
+	       (unsigned long long)acked[CHECKPOINT], (unsigned long long)snapshots_loaded);
 	if (failures == 0 && argc <= 2) {
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
