@@ -620,8 +620,7 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	uint32_t i;
 
 	if (out == NULL)
-		return ESR_EINVAL;
-	*out = NULL;
+		return ESR_EINVAL; /* and *out, as every out-parameter, is written only on success */
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) > 3000)
 		return dir && dir[0] ? ESR_ETOOBIG : ESR_EINVAL;
 	if (o != NULL && (o->sync > ESR_SYNC_NONE || o->segment_bytes < SEG_HEADER + REC_MAX))

@@ -22,6 +22,10 @@
 
 #include "store_conformance.h"
 
+/* A pointer no open returns: what a failed open must leave in *out. */
+static char sentinel_byte;
+#define SENTINEL ((esr_store *)(void *)&sentinel_byte)
+
 static char root[] = "/tmp/esr-file-test-XXXXXX";
 static int serial;
 
@@ -146,7 +150,7 @@ static void second_open_is_refused(void **state)
 {
 	char dir[256], why[512] = "";
 	esr_file_store_options o = small_segments();
-	esr_store *a, *b = NULL;
+	esr_store *a, *b = SENTINEL;
 
 	(void)state;
 	fresh_dir(dir, sizeof dir);
@@ -154,7 +158,7 @@ static void second_open_is_refused(void **state)
 	o.why = why;
 	o.why_size = sizeof why;
 	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_EBUSY);
-	assert_null(b);
+	assert_ptr_equal(b, SENTINEL); /* out-parameters are written only on success */
 	assert_non_null(strstr(why, "LOCK"));
 	esr_store_close(a);
 	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_OK); /* free again */
@@ -322,9 +326,9 @@ static void damage_in_the_middle_is_corrupt(void **state)
 	close(fd);
 	o.why = why;
 	o.why_size = sizeof why;
-	s = NULL;
+	s = SENTINEL;
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_ECORRUPT);
-	assert_null(s);
+	assert_ptr_equal(s, SENTINEL);
 	assert_non_null(strstr(why, "00000001.seg"));
 	assert_non_null(strstr(why, "offset 446")); /* 32 + 3 * 138 */
 	o.salvage = 1;
@@ -456,8 +460,8 @@ static void another_process_is_refused(void **state)
 	fresh_dir(dir, sizeof dir);
 	assert_int_equal(esr_file_store_open(dir, NULL, &s), ESR_OK);
 	if ((pid = fork()) == 0) {
-		esr_store *other = NULL;
-		_exit(esr_file_store_open(dir, NULL, &other) == ESR_EBUSY && other == NULL ? 0 : 1);
+		esr_store *other = SENTINEL;
+		_exit(esr_file_store_open(dir, NULL, &other) == ESR_EBUSY && other == SENTINEL ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -467,12 +471,11 @@ static void another_process_is_refused(void **state)
 static void bad_arguments(void **state)
 {
 	esr_file_store_options o;
-	esr_store *s = (esr_store *)&o;
+	esr_store *s = SENTINEL;
 
 	(void)state;
 	assert_int_equal(esr_file_store_options_default(NULL), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open(NULL, NULL, &s), ESR_EINVAL);
-	assert_null(s);
 	assert_int_equal(esr_file_store_open("", NULL, &s), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open("/tmp/x", NULL, NULL), ESR_EINVAL);
 	esr_file_store_options_default(&o);
@@ -482,6 +485,7 @@ static void bad_arguments(void **state)
 	o.sync = (esr_sync_mode)7;
 	assert_int_equal(esr_file_store_open("/tmp/x", &o, &s), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open("/proc/no/such/dir", NULL, &s), ESR_EIO);
+	assert_ptr_equal(s, SENTINEL); /* never written by a failed open */
 	{
 		esr_store *m;
 		esr_file_store_stats st;
@@ -489,6 +493,39 @@ static void bad_arguments(void **state)
 		assert_int_equal(esr_file_store_stats_get(m, &st), ESR_EINVAL);
 		esr_store_close(m);
 	}
+}
+
+/* esr.h: out-parameters are written only on success. Every store's open,
+ * failing for each reason it can be made to fail here, leaves *out alone. */
+static void failed_opens_leave_out_untouched(void **state)
+{
+	char dir[256], spec[300], too_long[3100], why[256];
+	esr_file_store_options o;
+	esr_pg_store_options po;
+	esr_store *held, *s = SENTINEL;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, NULL, &held), ESR_OK);
+	assert_int_equal(esr_file_store_open(dir, NULL, &s), ESR_EBUSY);
+	memset(too_long, 'd', sizeof too_long - 1);
+	too_long[sizeof too_long - 1] = '\0';
+	assert_int_equal(esr_file_store_open(too_long, NULL, &s), ESR_ETOOBIG);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 0;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	snprintf(spec, sizeof spec, "file:%s", dir);
+	assert_int_equal(esr_store_open_spec(spec, why, sizeof why, &s), ESR_EBUSY);
+	assert_int_equal(esr_store_open_spec("nothing", why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_store_open_spec(NULL, why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_pg_store_open(NULL, NULL, &s), ESR_EINVAL);
+	esr_pg_store_options_default(&po);
+	po.schema = "no spaces allowed";
+	assert_int_equal(esr_pg_store_open("host=127.0.0.1 port=1", &po, &s), ESR_EINVAL);
+	/* Nothing listens on port 1 (or no PostgreSQL support is built in). */
+	assert_true(esr_pg_store_open("host=127.0.0.1 port=1 connect_timeout=2", NULL, &s) != ESR_OK);
+	assert_ptr_equal(s, SENTINEL);
+	esr_store_close(held);
 }
 
 int main(void)
@@ -505,6 +542,7 @@ int main(void)
 		cmocka_unit_test(batch_window_shares_syncs),
 		cmocka_unit_test(another_process_is_refused),
 		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(failed_opens_leave_out_untouched),
 	};
 	int failed;
 	char cmd[128];

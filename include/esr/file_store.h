@@ -53,6 +53,7 @@ ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
  * ESR_ECORRUPT (unless o->salvage). ESR_EBUSY if another store holds the
  * directory (a lock file, also across processes); ESR_EIO for a directory or
  * file that cannot be created, read or locked. o may be NULL (defaults).
+ * *out is written only on success.
  */
 ESR_API esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
                                        esr_store **out);
