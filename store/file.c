@@ -554,6 +554,9 @@ static void file_destroy(void *impl)
 	release(fs);
 }
 
+_Static_assert(ESR_FILE_SEGMENT_MIN == SEG_HEADER + REC_MAX,
+               "ESR_FILE_SEGMENT_MIN is a segment header and the largest record");
+
 static const esr_store_vtable file_vtable = {
 	.name = "file",
 	.append = file_append,
@@ -623,8 +626,16 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 		return ESR_EINVAL; /* and *out, as every out-parameter, is written only on success */
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) > 3000)
 		return dir && dir[0] ? ESR_ETOOBIG : ESR_EINVAL;
-	if (o != NULL && (o->sync > ESR_SYNC_NONE || o->segment_bytes < SEG_HEADER + REC_MAX))
+	if (o != NULL && o->sync > ESR_SYNC_NONE) {
+		say(o->why, o->why_size, "%s%s", "sync: expected ESR_SYNC_ALWAYS, ",
+		    "ESR_SYNC_BATCH_WINDOW or ESR_SYNC_NONE");
 		return ESR_EINVAL;
+	}
+	if (o != NULL && o->segment_bytes < ESR_FILE_SEGMENT_MIN) {
+		say(o->why, o->why_size, "%s%s", "segment_bytes: expected at least 1049016 ",
+		    "(ESR_FILE_SEGMENT_MIN: a segment header and the largest record)");
+		return ESR_EINVAL;
+	}
 	if ((fs = calloc(1, sizeof *fs)) == NULL)
 		return ESR_ENOMEM;
 	fs->lock_fd = -1;

@@ -486,6 +486,32 @@ static void bad_arguments(void **state)
 	assert_int_equal(esr_file_store_open("/tmp/x", &o, &s), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open("/proc/no/such/dir", NULL, &s), ESR_EIO);
 	assert_ptr_equal(s, SENTINEL); /* never written by a failed open */
+}
+
+/* The smallest segment is documented, and a refusal says why. */
+static void smallest_segment_is_stated(void **state)
+{
+	esr_file_store_options o;
+	char dir[256], why[256] = "";
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	esr_file_store_options_default(&o);
+	o.why = why;
+	o.why_size = sizeof why;
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN - 1;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "segment_bytes"));
+	assert_non_null(strstr(why, "1049016"));
+	why[0] = '\0';
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN;
+	o.sync = (esr_sync_mode)7;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "sync"));
+	o.sync = ESR_SYNC_ALWAYS;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	esr_store_close(s);
 	{
 		esr_store *m;
 		esr_file_store_stats st;
@@ -542,6 +568,7 @@ int main(void)
 		cmocka_unit_test(batch_window_shares_syncs),
 		cmocka_unit_test(another_process_is_refused),
 		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(smallest_segment_is_stated),
 		cmocka_unit_test(failed_opens_leave_out_untouched),
 	};
 	int failed;

@@ -32,10 +32,18 @@ typedef enum esr_sync_mode {
 	                          for benchmarks only */
 } esr_sync_mode;
 
+/*
+ * The smallest segment_bytes open accepts: a segment header (32 bytes) and
+ * one record of the largest event (88 + ESR_TYPE_NAME_MAX + ESR_ID_MAX +
+ * ESR_PAYLOAD_MAX bytes), so that every append fits a fresh segment.
+ */
+#define ESR_FILE_SEGMENT_MIN (32u + 88u + 64u + 256u + (1u << 20)) /* 1 049 016 */
+
 typedef struct esr_file_store_options {
 	esr_sync_mode sync;
 	unsigned batch_window_us; /* ESR_SYNC_BATCH_WINDOW only; default 200 */
-	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB */
+	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB,
+	                             at least ESR_FILE_SEGMENT_MIN */
 	int salvage;              /* open despite corruption: keep the log up to the first
 	                             damage, move what follows aside (*.damaged) */
 	char *why;                /* if not NULL, open writes a one-line reason here on
