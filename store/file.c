@@ -13,11 +13,19 @@
  * reported after every append queued before it is durable and readable: the
  * caller's catch-up read then sees the version the conflict names.
  *
- * Failure. A failed or short write, or a failed sync, sets `failed`: the
- * batch and everything queued after it complete with ESR_EIO, later appends
- * are refused with ESR_EIO at once, and `committed` never moves again, so
- * reads and versions show exactly what was acknowledged. The sync is not
- * retried (after a failed fdatasync the kernel may have dropped the pages).
+ * The index slots of a batch are made before it is written, so an append
+ * that is durable is always published: the only failures are the write and
+ * the sync, before anything is acknowledged.
+ *
+ * Failure. A failed or short write, or a failed sync, sets `failed`. The
+ * writer then truncates the tail back to where the batch began and syncs:
+ * if that works the batch is gone and its appends complete ESR_EIO; if not,
+ * those whose records all reached the file complete ESR_EUNKNOWN (a reopen
+ * may recover them) and the rest ESR_EIO. Everything queued after it
+ * completes ESR_EIO, later appends are refused with ESR_EIO at once, and
+ * `committed` never moves again, so reads and versions show exactly what was
+ * acknowledged. The sync is not retried (after a failed fdatasync the kernel
+ * may have dropped the pages).
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -251,10 +259,12 @@ static esr_status file_append_resolved(void *impl, void *handle, uint64_t expect
 
 /* --- the writer ------------------------------------------------------------------------ */
 
-static esr_status write_all(int fd, const uint8_t *buf, size_t n)
+/* Write all n bytes; *written counts those the file took, also on failure. */
+static esr_status write_all(int fd, const uint8_t *buf, size_t n, size_t *written)
 {
 	ssize_t w;
 
+	*written = 0;
 	while (n > 0) {
 		if ((w = fio.write(fd, buf, n)) < 0) {
 			if (errno == EINTR)
@@ -265,6 +275,7 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n)
 			return ESR_EIO;
 		buf += w;
 		n -= (size_t)w;
+		*written += (size_t)w;
 	}
 	return ESR_OK;
 }
@@ -272,6 +283,9 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n)
 struct batch {
 	uint8_t *buf;
 	size_t len, cap;
+	struct loc *locs;   /* one per event, in queue order */
+	struct loc **slots; /* per event: its stream's index slot, then the global one */
+	size_t events_cap;
 };
 
 static int reserve_bytes(struct batch *b, size_t more)
@@ -289,10 +303,26 @@ static int reserve_bytes(struct batch *b, size_t more)
 	return 0;
 }
 
-/* Encode the taken queue into b, its records' offsets starting at `base`;
- * locs_out gets one location per event, in queue order. */
-static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
-                         struct loc *locs_out)
+static int reserve_events(struct batch *b, size_t n)
+{
+	struct loc *locs;
+	struct loc **slots;
+
+	if (n <= b->events_cap)
+		return 0;
+	if ((locs = realloc(b->locs, n * sizeof *locs)) == NULL)
+		return -1;
+	b->locs = locs;
+	if ((slots = realloc(b->slots, 2 * n * sizeof *slots)) == NULL)
+		return -1;
+	b->slots = slots;
+	b->events_cap = n;
+	return 0;
+}
+
+/* Encode the taken queue into b, its records' offsets starting at `base`,
+ * one location per event in b->locs, in queue order. */
+static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
 {
 	struct pending *p;
 	size_t i, k = 0;
@@ -304,7 +334,7 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
 			size_t size = rec_size(&sid, &p->events[i]);
 			if (reserve_bytes(b, size) != 0)
 				return ESR_ENOMEM;
-			locs_out[k++] = (struct loc){0, (uint32_t)size, base + b->len};
+			b->locs[k++] = (struct loc){0, (uint32_t)size, base + b->len};
 			b->len += rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
 			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
 		}
@@ -312,12 +342,32 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
 	return ESR_OK;
 }
 
+/*
+ * Make room in the indexes for every event of the batch before it is written,
+ * so that once it is durable nothing can stop it from being published (an
+ * append on disk but reported failed would be recovered at the next open).
+ * Slots past `committed` are invisible to readers.
+ */
+static esr_status reserve_slots(struct file_store *fs, struct pending *q, struct batch *b)
+{
+	struct pending *p;
+	size_t i, k = 0;
+
+	for (p = q; p != NULL; p = p->next)
+		for (i = 0; i < p->n; i++, k++) {
+			b->slots[2 * k] = file_index_slot(p->s, p->start + 1 + i);
+			b->slots[2 * k + 1] = file_index_slot(&fs->all, p->position + i);
+			if (b->slots[2 * k] == NULL || b->slots[2 * k + 1] == NULL)
+				return ESR_ENOMEM;
+		}
+	return ESR_OK;
+}
+
 /* Make the synced appends readable and acknowledge them, in queue order. */
-static void publish(struct file_store *fs, struct pending *q, const struct loc *locs)
+static void publish(struct file_store *fs, struct pending *q, const struct batch *b)
 {
 	struct pending *p, *next;
 	size_t i, k = 0;
-	struct loc *slot;
 
 	for (p = q; p != NULL; p = next) {
 		next = p->next;
@@ -327,28 +377,17 @@ static void publish(struct file_store *fs, struct pending *q, const struct loc *
 			continue;
 		}
 		for (i = 0; i < p->n; i++, k++) {
-			struct loc *all = file_index_slot(&fs->all, p->position + i);
-			slot = file_index_slot(p->s, p->start + 1 + i);
-			if (slot == NULL || all == NULL) { /* the index cannot hold it: fail the store */
-				ck_pr_store_int(&fs->failed, 1);
-				break;
-			}
-			*slot = locs[k];
-			slot->seg = fs->seg;
-			*all = *slot;
+			*b->slots[2 * k] = b->locs[k];
+			b->slots[2 * k]->seg = fs->seg;
+			*b->slots[2 * k + 1] = *b->slots[2 * k];
 		}
-		if (i < p->n || ck_pr_load_int(&fs->failed)) {
-			k += p->n - i;
-			complete(p->done, p->ctx, ESR_EIO, 0);
-		} else {
-			ck_pr_fence_release();
-			ESR_TSAN_RELEASE(&p->s->committed);
-			ck_pr_store_64(&p->s->committed, p->start + p->n);
-			ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
-			ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
-			file_all_publish(fs, p->position + p->n - 1);
-			complete_at(p->done, p->ctx, p->start + p->n, p->position);
-		}
+		ck_pr_fence_release();
+		ESR_TSAN_RELEASE(&p->s->committed);
+		ck_pr_store_64(&p->s->committed, p->start + p->n);
+		ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
+		ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
+		file_all_publish(fs, p->position + p->n - 1);
+		complete_at(p->done, p->ctx, p->start + p->n, p->position);
 		free(p);
 	}
 	file_all_wake(fs);
@@ -365,6 +404,34 @@ static void fail_all(struct pending *q)
 	}
 }
 
+/*
+ * The batch failed after `written` of its bytes, at offset `base` of the
+ * tail, reached the file. Take them back out (truncate to base, sync): then
+ * none of its appends is stored and each completes ESR_EIO. If that fails
+ * too, an append whose every record lies in the written bytes may be found
+ * at the next open, so it completes ESR_EUNKNOWN; one cut by the end of the
+ * written bytes is an incomplete append, never recovered (docs/file-format.md),
+ * and one past it was never written: both ESR_EIO.
+ */
+static void fail_batch(struct file_store *fs, struct pending *q, const struct batch *b,
+                       uint64_t base, size_t written)
+{
+	int fd = fs->fds[fs->seg], back;
+	struct pending *p, *next;
+	size_t k = 0;
+
+	back = written == 0 ||
+	       (fio.ftruncate(fd, (off_t)base) == 0 && fio.fdatasync(fd) == 0);
+	for (p = q; p != NULL; p = next) {
+		const struct loc *last = p->n ? &b->locs[k + p->n - 1] : NULL;
+		int maybe = !back && last && last->offset + last->length - base <= written;
+		next = p->next;
+		k += p->n;
+		complete(p->done, p->ctx, maybe ? ESR_EUNKNOWN : ESR_EIO, 0);
+		free(p);
+	}
+}
+
 static size_t count_events(const struct pending *q)
 {
 	size_t n = 0;
@@ -377,25 +444,30 @@ static size_t count_events(const struct pending *q)
 /* Write, sync, publish one taken queue. Returns 0, or -1 if the store failed. */
 static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 {
-	size_t n = count_events(q);
-	struct loc *locs = n ? malloc(n * sizeof *locs) : NULL;
+	size_t n = count_events(q), written = 0;
 	esr_status st = ESR_OK;
+	uint64_t base;
 
-	if (n != 0 && locs == NULL)
+	if (n == 0) { /* only conflicts */
+		publish(fs, q, b);
+		return 0;
+	}
+	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
-	if (st == ESR_OK && n != 0 && fs->seg_size > SEG_HEADER &&
-	    fs->seg_size >= fs->opt.segment_bytes) {
+	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = file_segment_create(fs, fs->seg + 1);
-	}
-	if (st == ESR_OK && n != 0)
-		st = encode(q, b, fs->seg_size, locs);
-	if (st == ESR_OK && n != 0) {
-		st = write_all(fs->fds[fs->seg], b->buf, b->len);
-		fs->seg_size += b->len; /* even on failure: the store is failed then */
+	base = fs->seg_size;
+	if (st == ESR_OK)
+		st = reserve_slots(fs, q, b);
+	if (st == ESR_OK)
+		st = encode(q, b, base);
+	if (st == ESR_OK) {
+		st = write_all(fs->fds[fs->seg], b->buf, b->len, &written);
+		fs->seg_size += written;
 		ck_pr_store_64(&fs->stats.writes, fs->stats.writes + 1);
-		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + b->len);
+		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + written);
 	}
-	if (st == ESR_OK && n != 0 && fs->opt.sync != ESR_SYNC_NONE) {
+	if (st == ESR_OK && fs->opt.sync != ESR_SYNC_NONE) {
 		if (fio.fdatasync(fs->fds[fs->seg]) != 0)
 			st = ESR_EIO;
 		ck_pr_store_64(&fs->stats.fsyncs, fs->stats.fsyncs + 1);
@@ -404,18 +476,17 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		pthread_mutex_lock(&fs->lock);
 		ck_pr_store_int(&fs->failed, 1);
 		pthread_mutex_unlock(&fs->lock);
-		fail_all(q);
-	} else {
-		publish(fs, q, locs);
+		fail_batch(fs, q, b, base, written);
+		return -1;
 	}
-	free(locs);
-	return st == ESR_OK ? 0 : -1;
+	publish(fs, q, b);
+	return 0;
 }
 
 static void *writer_main(void *arg)
 {
 	struct file_store *fs = arg;
-	struct batch b = {NULL, 0, 0};
+	struct batch b = {0};
 	struct pending *q;
 
 	for (;;) {
@@ -445,6 +516,8 @@ static void *writer_main(void *arg)
 			commit(fs, q, &b);
 	}
 	free(b.buf);
+	free(b.locs);
+	free(b.slots);
 	return NULL;
 }
 

@@ -38,7 +38,7 @@ static int sys_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
-struct file_io fio = {sys_write, fdatasync, sys_open};
+struct file_io fio = {sys_write, fdatasync, sys_open, ftruncate};
 
 static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
 {

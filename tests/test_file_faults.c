@@ -2,13 +2,16 @@
  * tests/test_file_faults.c: the file store under failing I/O. The store's
  * write, fdatasync and open go through a table (store/file_io.h) that this
  * test replaces, making the Nth call fail, or write short and then fail.
- * For every N: appends acknowledged before the fault are all there after a
- * reopen with working I/O; the append that met the fault and every later one
- * get ESR_EIO; the store's version never counts an append it did not
+ * For every N, with one appender and with several appending threads at once:
+ * after a reopen with working I/O every append acknowledged ESR_OK is there,
+ * every append that completed ESR_EIO is not, and one that completed
+ * ESR_EUNKNOWN may be either; the append that met the fault and every later
+ * one fail; the store's version never counts an append it did not
  * acknowledge; and nothing crashes or leaks (ASan build).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +31,8 @@ enum fault { FAIL_WRITE, SHORT_WRITE, FAIL_SYNC, FAIL_OPEN };
 static struct file_io real;
 static enum fault kind;
 static long countdown; /* calls of that kind until the fault; < 0: none */
+static int truncate_fails; /* the store cannot take a failed batch back out */
+static int unknown;        /* appends that completed ESR_EUNKNOWN */
 
 static int due(void)
 {
@@ -66,6 +71,15 @@ static int faulty_open(const char *path, int flags, mode_t mode)
 	return real.open(path, flags, mode);
 }
 
+static int faulty_ftruncate(int fd, off_t length)
+{
+	if (truncate_fails) {
+		errno = EIO;
+		return -1;
+	}
+	return real.ftruncate(fd, length);
+}
+
 static char root[] = "/tmp/esr-faults-XXXXXX";
 static int serial;
 
@@ -76,6 +90,14 @@ static esr_file_store_options small(void)
 	esr_file_store_options_default(&o);
 	o.segment_bytes = 2u << 20;
 	return o;
+}
+
+/* An append that did not succeed: ESR_EIO (not stored) or ESR_EUNKNOWN. */
+static void assert_failure(esr_status st)
+{
+	if (st != ESR_EIO && st != ESR_EUNKNOWN)
+		fail_msg("an append failed with %s", esr_status_name(st));
+	unknown += st == ESR_EUNKNOWN;
 }
 
 /*
@@ -90,9 +112,10 @@ static int scenario(enum fault k, long n)
 	esr_stream_id sid = {"Doc", "d", 1};
 	esr_event ev = {.type = 1, .payload = big, .payload_len = sizeof big};
 	uint64_t acked = 0, version = 99;
+	esr_status first_failure = ESR_OK;
 	char dir[256];
 	esr_store *s;
-	int i, failed = 0, fired;
+	int i, fired;
 
 	snprintf(dir, sizeof dir, "%s/%d", root, ++serial);
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
@@ -104,35 +127,170 @@ static int scenario(enum fault k, long n)
 		big[0] = (uint8_t)i;
 		st = esr_store_append(s, &sid, acked, &ev, 1, &r);
 		if (st == ESR_OK) {
-			assert_false(failed); /* nothing succeeds after a failure */
+			assert_int_equal(first_failure, ESR_OK); /* nothing succeeds after a failure */
 			acked = r.version;
 		} else {
-			assert_int_equal(st, ESR_EIO);
-			failed = 1;
+			assert_failure(st);
+			if (first_failure == ESR_OK)
+				first_failure = st;
+			else
+				assert_int_equal(st, ESR_EIO); /* refused: never written */
 		}
 		assert_int_equal(esr_store_version(s, &sid, &version), ESR_OK);
 		assert_int_equal(version, acked); /* memory never runs ahead of the disk */
 	}
-	fired = countdown < 0 || failed;
+	fired = countdown < 0 || first_failure != ESR_OK;
 	countdown = -1;
 	esr_store_close(s);
-	/* Reopen with working I/O: every acknowledged append is there. */
+	/* Reopen with working I/O: every acknowledged append is there, and the
+	 * one that failed is absent unless its outcome was unknown. */
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
 	assert_int_equal(esr_store_version(s, &sid, &version), ESR_OK);
-	assert_true(version >= acked); /* unacknowledged ones may have landed */
+	if (version != acked && !(first_failure == ESR_EUNKNOWN && version == acked + 1))
+		fail_msg("%ld: %llu acknowledged, then %s, but %llu after reopen", n,
+		         (unsigned long long)acked, esr_status_name(first_failure),
+		         (unsigned long long)version);
 	esr_store_close(s);
-	return fired && failed;
+	return fired && first_failure != ESR_OK;
+}
+
+#define THREADS 8
+#define PER_THREAD 24
+
+struct appender {
+	esr_store *s;
+	int t;
+	esr_status st[PER_THREAD];
+};
+
+static void stream_of(int t, char *id, esr_stream_id *sid)
+{
+	sid->type = "Fault";
+	sid->id = id;
+	sid->id_len = (size_t)snprintf(id, 16, "t-%d", t);
+}
+
+/* One stream per thread, appends in order with the expected version, each
+ * event's payload naming (thread, append). */
+static void *append_many(void *arg)
+{
+	struct appender *a = arg;
+	uint8_t payload[64];
+	esr_event ev = {.type = 2, .payload = payload, .payload_len = sizeof payload};
+	esr_stream_id sid;
+	uint64_t acked = 0;
+	char id[16];
+	int i;
+
+	stream_of(a->t, id, &sid);
+	for (i = 0; i < PER_THREAD; i++) {
+		esr_append_result r;
+		memset(payload, a->t, sizeof payload);
+		payload[0] = (uint8_t)i;
+		a->st[i] = esr_store_append(a->s, &sid, acked, &ev, 1, &r);
+		if (a->st[i] == ESR_OK)
+			acked = r.version;
+	}
+	return NULL;
+}
+
+struct seen {
+	int t;
+	uint64_t n;
+};
+
+static esr_status check_event(void *ctx, const esr_recorded_event *e)
+{
+	struct seen *v = ctx;
+	const uint8_t *p = e->event.payload;
+
+	v->n++;
+	if (e->event.payload_len != 64 || p[0] != (uint8_t)(e->version - 1) || p[1] != v->t)
+		return ESR_ECORRUPT;
+	return ESR_OK;
+}
+
+/*
+ * Append i of a thread is stored iff the stream holds more than i events
+ * after the reopen: then it must not be ESR_EIO; if not stored, not ESR_OK.
+ * Returns how many appends failed.
+ */
+static int check_threads(esr_store *s, const struct appender *a, long n, int *lost)
+{
+	int t, i, failed = 0;
+
+	for (t = 0; t < THREADS; t++) {
+		struct seen v = {t, 0};
+		esr_stream_id sid;
+		char id[16];
+		stream_of(t, id, &sid);
+		assert_int_equal(esr_store_read(s, &sid, 1, check_event, &v), ESR_OK);
+		for (i = 0; i < PER_THREAD; i++) {
+			esr_status st = a[t].st[i];
+			int stored = (uint64_t)i < v.n;
+			if (st != ESR_OK)
+				failed++, assert_failure(st);
+			if ((stored && st == ESR_EIO) || (!stored && st == ESR_OK)) {
+				print_message("fault at %ld: thread %d append %d: %s, %s after reopen\n",
+				              n, t, i, esr_status_name(st), stored ? "stored" : "absent");
+				(*lost)++;
+			}
+		}
+	}
+	return failed;
+}
+
+/* THREADS appenders at once, the fault at call n: batches of several appends
+ * meet it, so a short write leaves whole appends before the cut. */
+static int threaded_scenario(enum fault k, long n, int *lost)
+{
+	esr_file_store_options o = small();
+	struct appender a[THREADS];
+	pthread_t th[THREADS];
+	char dir[256];
+	esr_store *s;
+	int t, failed;
+
+	snprintf(dir, sizeof dir, "%s/%d", root, ++serial);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	kind = k;
+	countdown = n;
+	for (t = 0; t < THREADS; t++) {
+		a[t] = (struct appender){.s = s, .t = t};
+		assert_int_equal(pthread_create(&th[t], NULL, append_many, &a[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	countdown = -1;
+	esr_store_close(s);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	failed = check_threads(s, a, n, lost);
+	esr_store_close(s);
+	return failed > 0;
 }
 
 static void run_kind(enum fault k, const char *name)
 {
 	long n;
-	int fired = 0;
+	int fired = 0, threaded = 0, lost = 0;
 
+	unknown = 0;
 	for (n = 0; n < 40; n++)
 		fired += scenario(k, n);
-	print_message("%s: %d of 40 placements failed an append\n", name, fired);
+	for (n = 0; n < 30 && k != FAIL_OPEN; n++)
+		threaded += threaded_scenario(k, n, &lost);
+	print_message("%s%s: %d of 40 placements failed an append; %d of 30 with %d threads,"
+	              " %d outcomes wrong, %d unknown\n", name,
+	              truncate_fails ? " (and so does the truncate)" : "", fired, threaded,
+	              THREADS, lost, unknown);
 	assert_true(fired > 0); /* the fault did reach the appends */
+	assert_true(k == FAIL_OPEN || threaded > 0);
+	assert_int_equal(lost, 0); /* OK stored, EIO absent, every time */
+	/* A failed batch taken back out is absent: ESR_EIO; left in, unknown. */
+	if (!truncate_fails)
+		assert_int_equal(unknown, 0);
+	else if (k == FAIL_SYNC || k == SHORT_WRITE)
+		assert_true(unknown > 0);
 }
 
 static void failed_writes(void **state)
@@ -157,6 +315,24 @@ static void failed_opens(void **state)
 {
 	(void)state;
 	run_kind(FAIL_OPEN, "open of a new segment fails");
+}
+
+/* When the failed batch cannot be cut off again, what it wrote may be found
+ * at the next open: those appends are ESR_EUNKNOWN, never ESR_EIO. */
+static void short_writes_left_in(void **state)
+{
+	(void)state;
+	truncate_fails = 1;
+	run_kind(SHORT_WRITE, "write short, then fails");
+	truncate_fails = 0;
+}
+
+static void failed_syncs_left_in(void **state)
+{
+	(void)state;
+	truncate_fails = 1;
+	run_kind(FAIL_SYNC, "fdatasync fails");
+	truncate_fails = 0;
 }
 
 /* A store that cannot open its files reports it and leaves nothing open. */
@@ -193,6 +369,8 @@ int main(void)
 		cmocka_unit_test(short_writes),
 		cmocka_unit_test(failed_syncs),
 		cmocka_unit_test(failed_opens),
+		cmocka_unit_test(short_writes_left_in),
+		cmocka_unit_test(failed_syncs_left_in),
 		cmocka_unit_test(open_itself_fails_cleanly),
 	};
 	char cmd[128];
@@ -202,7 +380,7 @@ int main(void)
 		return 1;
 	real = fio;
 	countdown = -1;
-	fio = (struct file_io){faulty_write, faulty_sync, faulty_open};
+	fio = (struct file_io){faulty_write, faulty_sync, faulty_open, faulty_ftruncate};
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (failed == 0 && system(cmd) != 0)

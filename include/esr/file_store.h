@@ -7,10 +7,18 @@
  * an fdatasync that covers it, in the default sync mode. Appends from many
  * threads are written and synced together by one writer thread (group
  * commit), so one sync covers many appends. The expected-version check runs
- * against the in-memory index, so a conflict costs no I/O. A failed write or
- * sync fails the store: that append and every later one complete with
- * ESR_EIO, and nothing the failed sync was meant to cover is acknowledged
- * (the sync is not retried: the kernel may have dropped the dirty pages).
+ * against the in-memory index, so a conflict costs no I/O.
+ *
+ * What an append's completion promises (docs/file-format.md, "Outcomes"):
+ *   ESR_OK       stored: an fdatasync covered it (ESR_SYNC_NONE: written,
+ *                not synced); it is read back now and after any reopen.
+ *   ESR_EIO      not stored: it was never written, or the store cut what it
+ *                wrote off again (ftruncate and fdatasync) before saying so.
+ *   ESR_EUNKNOWN it may be stored: its records reached the file and could not
+ *                be taken back; a reopen may find it. Read the stream to learn.
+ * A failed write or sync fails the store: the batch that met it completes
+ * ESR_EIO or ESR_EUNKNOWN as above, everything after it ESR_EIO, and the
+ * sync is not retried (the kernel may have dropped the dirty pages).
  */
 #ifndef ESR_FILE_STORE_H
 #define ESR_FILE_STORE_H
