@@ -31,6 +31,7 @@
 #include <ck_pr.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,7 +417,7 @@ static void fail_all(struct pending *q)
 static void fail_batch(struct file_store *fs, struct pending *q, const struct batch *b,
                        uint64_t base, size_t written)
 {
-	int fd = fs->fds[fs->seg], back;
+	int fd = fs->tail_fd, back;
 	struct pending *p, *next;
 	size_t k = 0;
 
@@ -462,13 +463,13 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 	if (st == ESR_OK)
 		st = encode(q, b, base);
 	if (st == ESR_OK) {
-		st = write_all(fs->fds[fs->seg], b->buf, b->len, &written);
+		st = write_all(fs->tail_fd, b->buf, b->len, &written);
 		fs->seg_size += written;
 		ck_pr_store_64(&fs->stats.writes, fs->stats.writes + 1);
 		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + written);
 	}
 	if (st == ESR_OK && fs->opt.sync != ESR_SYNC_NONE) {
-		if (fio.fdatasync(fs->fds[fs->seg]) != 0)
+		if (fio.fdatasync(fs->tail_fd) != 0)
 			st = ESR_EIO;
 		ck_pr_store_64(&fs->stats.fsyncs, fs->stats.fsyncs + 1);
 	}
@@ -532,10 +533,118 @@ uint64_t file_committed_of(struct fstream *s)
 	return c;
 }
 
+void file_tail_set(struct file_store *fs, int fd)
+{
+	if (fs->tail_fd >= 0)
+		close(fs->tail_fd);
+	fs->tail_fd = fd;
+}
+
+#define READERS_MASK 0xffffffffu
+
+/* Join the slot that holds segment seg, if one does; its index or -1. */
+static int read_fd_hit(struct file_store *fs, uint32_t seg)
+{
+	unsigned i;
+
+	for (i = 0; i < READ_FDS; i++) {
+		struct read_fd *r = &fs->reads[i];
+		uint64_t st = ck_pr_load_64(&r->state);
+		while (st >> 32 == seg) {
+			if (ck_pr_cas_64_value(&r->state, st, st + 1, &st)) {
+				/* Acquire: pairs with the release in read_fd_miss that
+				 * published r->fd with this segment. */
+				ck_pr_fence_acquire();
+				ESR_TSAN_ACQUIRE(&r->state);
+				if (!ck_pr_load_int(&r->referenced))
+					ck_pr_store_int(&r->referenced, 1);
+				return (int)i;
+			}
+		}
+	}
+	return -1;
+}
+
+/* Under read_lock: empty a slot nobody reads (the clock: a slot hit since
+ * the hand last passed is spared once); its index, or -1 if all are read. */
+static int read_fd_evict(struct file_store *fs)
+{
+	unsigned step;
+
+	for (step = 0; step < 2 * READ_FDS; step++) {
+		struct read_fd *r = &fs->reads[fs->read_hand];
+		uint64_t st = ck_pr_load_64(&r->state);
+		fs->read_hand = (fs->read_hand + 1) % READ_FDS;
+		if ((st & READERS_MASK) != 0)
+			continue;
+		if (st != 0 && ck_pr_load_int(&r->referenced)) {
+			ck_pr_store_int(&r->referenced, 0);
+			continue;
+		}
+		/* From (segment, no readers) to empty: a reader that joined since
+		 * the load makes the CAS fail. Acquire: the last reader's pread,
+		 * done before its release decrement, is over before the close. */
+		if (st != 0 && !ck_pr_cas_64(&r->state, st, 0))
+			continue;
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&r->state);
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
+		return (int)(r - fs->reads);
+	}
+	return -1;
+}
+
+/* The slot of segment seg, opened into an emptied slot if no slot holds it. */
+static esr_status read_fd_miss(struct file_store *fs, uint32_t seg, int *slot)
+{
+	struct read_fd *r;
+	esr_status st = ESR_OK;
+	char path[4096];
+	int i, fd;
+
+	pthread_mutex_lock(&fs->read_lock);
+	/* Another miss may have opened it meanwhile. A cache whose every slot
+	 * has readers waits for one to leave: each stays for one pread. */
+	while ((i = read_fd_hit(fs, seg)) < 0 && (i = read_fd_evict(fs)) < 0) {
+		pthread_mutex_unlock(&fs->read_lock);
+		sched_yield();
+		pthread_mutex_lock(&fs->read_lock);
+	}
+	r = &fs->reads[i];
+	if (ck_pr_load_64(&r->state) == 0) { /* emptied by us: fill it */
+		snprintf(path, sizeof path, "%s/%08u.seg", fs->dir, (unsigned)seg);
+		if ((fd = fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
+			st = ESR_EIO; /* the slot stays empty */
+		} else {
+			r->fd = fd;
+			ck_pr_store_int(&r->referenced, 1);
+			/* Release: r->fd before the state that names its segment. */
+			ck_pr_fence_release();
+			ESR_TSAN_RELEASE(&r->state);
+			ck_pr_store_64(&r->state, (uint64_t)seg << 32 | 1);
+		}
+	}
+	pthread_mutex_unlock(&fs->read_lock);
+	*slot = i;
+	return st;
+}
+
+static void read_fd_leave(struct file_store *fs, int slot)
+{
+	/* Release: this reader's pread is over before the slot can be emptied. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&fs->reads[slot].state);
+	ck_pr_dec_64(&fs->reads[slot].state);
+}
+
 esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r)
 {
+	esr_status st = ESR_OK;
 	ssize_t got;
+	int slot;
 
 	if (l->length > *cap) {
 		uint8_t *nb = realloc(*buf, l->length);
@@ -544,7 +653,10 @@ esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t 
 		*buf = nb;
 		*cap = l->length;
 	}
-	got = pread(ck_pr_load_int(&fs->fds[l->seg]), *buf, l->length, (off_t)l->offset);
+	if ((slot = read_fd_hit(fs, l->seg)) < 0 && (st = read_fd_miss(fs, l->seg, &slot)) != ESR_OK)
+		return st;
+	got = pread(fs->reads[slot].fd, *buf, l->length, (off_t)l->offset);
+	read_fd_leave(fs, slot);
 	if (got != (ssize_t)l->length)
 		return ESR_EIO;
 	/* Checked again on the way out: the disk can rot after open. */
@@ -596,10 +708,11 @@ static void release(struct file_store *fs)
 
 	if (fs->streams)
 		esr__keyset_destroy(fs->streams, file_stream_free);
-	for (i = 0; fs->fds && i < SEGMENTS_MAX; i++)
-		if (fs->fds[i] >= 0)
-			close(fs->fds[i]);
-	free(fs->fds);
+	file_tail_set(fs, -1);
+	for (i = 0; i < READ_FDS; i++)
+		if (fs->reads[i].fd >= 0)
+			close(fs->reads[i].fd);
+	pthread_mutex_destroy(&fs->read_lock);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd); /* and with it the lock */
 	pthread_mutex_destroy(&fs->lock);
@@ -713,6 +826,10 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 		return ESR_ENOMEM;
 	fs->lock_fd = -1;
 	fs->snap_fd = -1;
+	fs->tail_fd = -1;
+	for (i = 0; i < READ_FDS; i++)
+		fs->reads[i].fd = -1;
+	pthread_mutex_init(&fs->read_lock, NULL);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
 	pthread_mutex_init(&fs->wait_lock, NULL);
@@ -724,13 +841,10 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	else
 		esr_file_store_options_default(&fs->opt);
 	fs->dir = strdup(dir);
-	fs->fds = malloc(SEGMENTS_MAX * sizeof *fs->fds);
-	if (fs->dir == NULL || fs->fds == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
+	if (fs->dir == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
 		release(fs);
 		return ESR_ENOMEM;
 	}
-	for (i = 0; i < SEGMENTS_MAX; i++)
-		fs->fds[i] = -1;
 	if ((st = take_directory(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
 	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
 	    (st = file_snapshots_open(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {

@@ -73,7 +73,7 @@ esr_status file_segment_create(struct file_store *fs, uint32_t seq)
 		close(fd);
 		return ESR_EIO;
 	}
-	ck_pr_store_int(&fs->fds[seq], fd);
+	file_tail_set(fs, fd);
 	fs->seg = seq;
 	fs->seg_size = SEG_HEADER;
 	return ESR_OK;
@@ -291,15 +291,14 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 				         st == ESR_EIO ? strerror(errno) : "a segment before it is missing");
 			break;
 		}
-		fs->fds[seqs[i]] = fd;
+		file_tail_set(fs, fd); /* and the previous segment's is closed */
 		free(buf);
 		if ((st = read_file(fd, &buf, &len)) != ESR_OK)
 			break;
 		if (len < SEG_HEADER || seg_header_decode(buf, &seq_in_header) != 0 ||
 		    seq_in_header != seqs[i]) {
 			if (last && len < SEG_HEADER) { /* a crash while creating it */
-				close(fd);
-				fs->fds[seqs[i]] = -1;
+				file_tail_set(fs, -1);
 				st = file_segment_create(fs, seqs[i]);
 				len = SEG_HEADER;
 				break;
@@ -339,7 +338,7 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 	free(seqs);
 	if (st == ESR_OK && n == 0)
 		st = file_segment_create(fs, 1);
-	if (st == ESR_OK && lseek(fs->fds[fs->seg], (off_t)fs->seg_size, SEEK_SET) < 0)
+	if (st == ESR_OK && lseek(fs->tail_fd, (off_t)fs->seg_size, SEEK_SET) < 0)
 		st = ESR_EIO;
 	return st;
 }

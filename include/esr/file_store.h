@@ -19,6 +19,12 @@
  * A failed write or sync fails the store: the batch that met it completes
  * ESR_EIO or ESR_EUNKNOWN as above, everything after it ESR_EIO, and the
  * sync is not retried (the kernel may have dropped the dirty pages).
+ *
+ * Descriptors: an open store holds at most 11, however many segments it
+ * has: LOCK, snapshots.log, the last segment's for appending, and up to 8
+ * read descriptors opened on demand and closed least recently hit first.
+ * For a moment it holds more: 2 while the writer starts a new segment, and
+ * 2 for each checkpoint save (1 for a load) in progress.
  */
 #ifndef ESR_FILE_STORE_H
 #define ESR_FILE_STORE_H
