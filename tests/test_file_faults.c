@@ -7,7 +7,8 @@
  * every append that completed ESR_EIO is not, and one that completed
  * ESR_EUNKNOWN may be either; the append that met the fault and every later
  * one fail; the store's version never counts an append it did not
- * acknowledge; and nothing crashes or leaks (ASan build).
+ * acknowledge; and nothing crashes or leaks (ASan build). The same holds for
+ * commands when two runtimes share the store and its aggregates.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -296,24 +297,28 @@ static void run_kind(enum fault k, const char *name)
 static void failed_writes(void **state)
 {
 	(void)state;
+	truncate_fails = 0;
 	run_kind(FAIL_WRITE, "write fails");
 }
 
 static void short_writes(void **state)
 {
 	(void)state;
+	truncate_fails = 0;
 	run_kind(SHORT_WRITE, "write short, then fails");
 }
 
 static void failed_syncs(void **state)
 {
 	(void)state;
+	truncate_fails = 0;
 	run_kind(FAIL_SYNC, "fdatasync fails");
 }
 
 static void failed_opens(void **state)
 {
 	(void)state;
+	truncate_fails = 0;
 	run_kind(FAIL_OPEN, "open of a new segment fails");
 }
 
@@ -332,6 +337,178 @@ static void failed_syncs_left_in(void **state)
 	(void)state;
 	truncate_fails = 1;
 	run_kind(FAIL_SYNC, "fdatasync fails");
+	truncate_fails = 0;
+}
+
+/* --- two runtimes on one store ----------------------------------------------------- */
+
+#define RUNTIMES 2
+#define HOSTS 2        /* submitting threads per runtime */
+#define COMMANDS 16    /* per submitting thread */
+#define TALLIES 3      /* aggregates, shared by every runtime */
+#define ALL_COMMANDS (RUNTIMES * HOSTS * COMMANDS)
+
+struct tally {
+	uint32_t count;
+};
+
+/* An event: the command's id and the count it brings the tally to. */
+struct tallied {
+	uint32_t command, count;
+};
+
+static void tally_apply(void *state, const esr_event *e)
+{
+	((struct tally *)state)->count++;
+	(void)e;
+}
+
+static int tally_handle(const void *state, const void *command, esr_emitter *emit)
+{
+	struct tallied t = {*(const uint32_t *)command, ((const struct tally *)state)->count + 1};
+
+	return esr_emit(emit, 1, &t, sizeof t) == ESR_OK ? 0 : 1;
+}
+
+static const esr_aggregate_type tally_type = {
+	.name = "Tally",
+	.state_size = sizeof(struct tally),
+	.apply = tally_apply,
+	.handle = tally_handle,
+};
+
+struct host {
+	esr_runtime *rt;
+	uint32_t first; /* its command ids: first .. first + COMMANDS - 1 */
+	esr_status *outcome;
+};
+
+static void *host_main(void *arg)
+{
+	struct host *h = arg;
+	uint32_t i;
+
+	for (i = 0; i < COMMANDS; i++) {
+		uint32_t id = h->first + i;
+		char name[8];
+		esr_result r;
+		snprintf(name, sizeof name, "t-%u", (unsigned)(id % TALLIES));
+		h->outcome[id] = esr_execute(h->rt, "Tally", name, strlen(name), &id, &r);
+	}
+	return NULL;
+}
+
+struct found {
+	int stored[ALL_COMMANDS];
+	int bad;
+};
+
+static esr_status found_event(void *ctx, const esr_recorded_event *e)
+{
+	struct found *f = ctx;
+	struct tallied t;
+
+	if (e->event.payload_len != sizeof t)
+		return ESR_ECORRUPT;
+	memcpy(&t, e->event.payload, sizeof t);
+	/* Decided on the state the stream had: never on a guess after a fault. */
+	if (t.command >= ALL_COMMANDS || t.count != e->version)
+		f->bad++;
+	else
+		f->stored[t.command]++;
+	return ESR_OK;
+}
+
+/*
+ * Two runtimes on one store handle, optimistic, submitting to the same
+ * aggregates while the fault is armed at call n. After a reopen: every
+ * command that returned ESR_OK is stored once, every ESR_EIO one (or a
+ * conflict) not at all, an ESR_EUNKNOWN one at most once.
+ */
+static int two_runtimes_scenario(enum fault k, long n, int *wrong)
+{
+	static esr_status outcome[ALL_COMMANDS];
+	esr_file_store_options o = small();
+	esr_runtime_config cfg;
+	esr_runtime *rt[RUNTIMES];
+	struct host hosts[RUNTIMES * HOSTS];
+	pthread_t th[RUNTIMES * HOSTS];
+	struct found f;
+	char dir[256];
+	esr_store *s;
+	int i, failed = 0;
+
+	snprintf(dir, sizeof dir, "%s/%d", root, ++serial);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	esr_runtime_config_default(&cfg);
+	cfg.workers = 2;
+	cfg.strategy = ESR_OPTIMISTIC;
+	cfg.max_retries = 50;
+	for (i = 0; i < RUNTIMES; i++) {
+		assert_int_equal(esr_runtime_start(&cfg, s, &rt[i]), ESR_OK);
+		assert_int_equal(esr_runtime_register(rt[i], &tally_type), ESR_OK);
+	}
+	kind = k;
+	countdown = n;
+	for (i = 0; i < RUNTIMES * HOSTS; i++) {
+		hosts[i] = (struct host){rt[i % RUNTIMES], (uint32_t)i * COMMANDS, outcome};
+		assert_int_equal(pthread_create(&th[i], NULL, host_main, &hosts[i]), 0);
+	}
+	for (i = 0; i < RUNTIMES * HOSTS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < RUNTIMES; i++)
+		assert_int_equal(esr_runtime_destroy(rt[i]), ESR_OK);
+	countdown = -1;
+	esr_store_close(s);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	memset(&f, 0, sizeof f);
+	for (i = 0; i < TALLIES; i++) {
+		char name[8];
+		esr_stream_id sid = {"Tally", name, (size_t)snprintf(name, sizeof name, "t-%d", i)};
+		assert_int_equal(esr_store_read(s, &sid, 1, found_event, &f), ESR_OK);
+	}
+	esr_store_close(s);
+	*wrong += f.bad;
+	for (i = 0; i < ALL_COMMANDS; i++) {
+		esr_status st = outcome[i];
+		int ok = st == ESR_OK ? f.stored[i] == 1
+		       : st == ESR_EUNKNOWN ? f.stored[i] <= 1
+		       : (st == ESR_EIO || st == ESR_ECONFLICT) && f.stored[i] == 0;
+		failed += st != ESR_OK;
+		unknown += st == ESR_EUNKNOWN;
+		if (!ok) {
+			print_message("fault at %ld: command %d: %s, stored %d times\n", n, i,
+			              esr_status_name(st), f.stored[i]);
+			(*wrong)++;
+		}
+	}
+	return failed > 0;
+}
+
+static void run_two_runtimes(enum fault k, const char *name)
+{
+	int fired = 0, wrong = 0;
+	long n;
+
+	unknown = 0;
+	for (n = 0; n < 16; n++)
+		fired += two_runtimes_scenario(k, n, &wrong);
+	print_message("%s%s, two runtimes: %d of 16 placements failed a command,"
+	              " %d outcomes wrong, %d unknown\n", name,
+	              truncate_fails ? " (and so does the truncate)" : "", fired, wrong, unknown);
+	assert_true(fired > 0);
+	assert_int_equal(wrong, 0);
+}
+
+static void two_runtimes_meet_faults(void **state)
+{
+	(void)state;
+	truncate_fails = 0;
+	run_two_runtimes(SHORT_WRITE, "write short, then fails");
+	run_two_runtimes(FAIL_SYNC, "fdatasync fails");
+	truncate_fails = 1;
+	run_two_runtimes(SHORT_WRITE, "write short, then fails");
+	run_two_runtimes(FAIL_SYNC, "fdatasync fails");
 	truncate_fails = 0;
 }
 
@@ -371,6 +548,7 @@ int main(void)
 		cmocka_unit_test(failed_opens),
 		cmocka_unit_test(short_writes_left_in),
 		cmocka_unit_test(failed_syncs_left_in),
+		cmocka_unit_test(two_runtimes_meet_faults),
 		cmocka_unit_test(open_itself_fails_cleanly),
 	};
 	char cmd[128];
