@@ -424,8 +424,11 @@ static void fail_batch(struct file_store *fs, struct pending *q, const struct ba
 	back = written == 0 ||
 	       (fio.ftruncate(fd, (off_t)base) == 0 && fio.fdatasync(fd) == 0);
 	for (p = q; p != NULL; p = next) {
-		const struct loc *last = p->n ? &b->locs[k + p->n - 1] : NULL;
-		int maybe = !back && last && last->offset + last->length - base <= written;
+		int maybe = 0;
+		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
+			const struct loc *last = &b->locs[k + p->n - 1];
+			maybe = last->offset + last->length - base <= written;
+		}
 		next = p->next;
 		k += p->n;
 		complete(p->done, p->ctx, maybe ? ESR_EUNKNOWN : ESR_EIO, 0);

@@ -35,19 +35,53 @@ static long countdown; /* calls of that kind until the fault; < 0: none */
 static int truncate_fails; /* the store cannot take a failed batch back out */
 static int unknown;        /* appends that completed ESR_EUNKNOWN */
 
-static int due(void)
+/* The writer thread and readers (which open segments) call the hooks. */
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Is this call, of kind k (or either write kind), the one to fail? */
+static int due(enum fault k)
 {
-	return countdown >= 0 && countdown-- == 0;
+	int yes;
+
+	pthread_mutex_lock(&fault_lock);
+	yes = (kind == k || (k == FAIL_WRITE && kind == SHORT_WRITE)) && countdown >= 0 &&
+	      countdown-- == 0;
+	if (yes && kind == SHORT_WRITE) {
+		countdown = 0; /* the rest fails: a disk that filled up */
+		kind = FAIL_WRITE;
+		yes = 2;
+	}
+	pthread_mutex_unlock(&fault_lock);
+	return yes;
+}
+
+static void arm(enum fault k, long n)
+{
+	pthread_mutex_lock(&fault_lock);
+	kind = k;
+	countdown = n;
+	pthread_mutex_unlock(&fault_lock);
+}
+
+/* Disarm; whether the fault fired. */
+static int disarm(void)
+{
+	int fired;
+
+	pthread_mutex_lock(&fault_lock);
+	fired = countdown < 0;
+	countdown = -1;
+	pthread_mutex_unlock(&fault_lock);
+	return fired;
 }
 
 static ssize_t faulty_write(int fd, const void *buf, size_t n)
 {
-	if ((kind == FAIL_WRITE || kind == SHORT_WRITE) && due()) {
-		if (kind == SHORT_WRITE && n > 1) {
-			countdown = 0; /* the rest fails: a disk that filled up */
-			kind = FAIL_WRITE;
-			return real.write(fd, buf, n / 2);
-		}
+	int fault = due(FAIL_WRITE);
+
+	if (fault == 2 && n > 1)
+		return real.write(fd, buf, n / 2);
+	if (fault) {
 		errno = ENOSPC;
 		return -1;
 	}
@@ -56,7 +90,7 @@ static ssize_t faulty_write(int fd, const void *buf, size_t n)
 
 static int faulty_sync(int fd)
 {
-	if (kind == FAIL_SYNC && due()) {
+	if (due(FAIL_SYNC)) {
 		errno = EIO;
 		return -1;
 	}
@@ -65,7 +99,7 @@ static int faulty_sync(int fd)
 
 static int faulty_open(const char *path, int flags, mode_t mode)
 {
-	if (kind == FAIL_OPEN && due()) {
+	if (due(FAIL_OPEN)) {
 		errno = EACCES;
 		return -1;
 	}
@@ -120,8 +154,7 @@ static int scenario(enum fault k, long n)
 
 	snprintf(dir, sizeof dir, "%s/%d", root, ++serial);
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
-	kind = k;
-	countdown = n;
+	arm(k, n);
 	for (i = 0; i < 12; i++) {
 		esr_append_result r;
 		esr_status st;
@@ -140,8 +173,7 @@ static int scenario(enum fault k, long n)
 		assert_int_equal(esr_store_version(s, &sid, &version), ESR_OK);
 		assert_int_equal(version, acked); /* memory never runs ahead of the disk */
 	}
-	fired = countdown < 0 || first_failure != ESR_OK;
-	countdown = -1;
+	fired = disarm() || first_failure != ESR_OK;
 	esr_store_close(s);
 	/* Reopen with working I/O: every acknowledged append is there, and the
 	 * one that failed is absent unless its outcome was unknown. */
@@ -254,15 +286,14 @@ static int threaded_scenario(enum fault k, long n, int *lost)
 
 	snprintf(dir, sizeof dir, "%s/%d", root, ++serial);
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
-	kind = k;
-	countdown = n;
+	arm(k, n);
 	for (t = 0; t < THREADS; t++) {
 		a[t] = (struct appender){.s = s, .t = t};
 		assert_int_equal(pthread_create(&th[t], NULL, append_many, &a[t]), 0);
 	}
 	for (t = 0; t < THREADS; t++)
 		assert_int_equal(pthread_join(th[t], NULL), 0);
-	countdown = -1;
+	disarm();
 	esr_store_close(s);
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
 	failed = check_threads(s, a, n, lost);
@@ -448,8 +479,7 @@ static int two_runtimes_scenario(enum fault k, long n, int *wrong)
 		assert_int_equal(esr_runtime_start(&cfg, s, &rt[i]), ESR_OK);
 		assert_int_equal(esr_runtime_register(rt[i], &tally_type), ESR_OK);
 	}
-	kind = k;
-	countdown = n;
+	arm(k, n);
 	for (i = 0; i < RUNTIMES * HOSTS; i++) {
 		hosts[i] = (struct host){rt[i % RUNTIMES], (uint32_t)i * COMMANDS, outcome};
 		assert_int_equal(pthread_create(&th[i], NULL, host_main, &hosts[i]), 0);
@@ -458,7 +488,7 @@ static int two_runtimes_scenario(enum fault k, long n, int *wrong)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 	for (i = 0; i < RUNTIMES; i++)
 		assert_int_equal(esr_runtime_destroy(rt[i]), ESR_OK);
-	countdown = -1;
+	disarm();
 	esr_store_close(s);
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
 	memset(&f, 0, sizeof f);
@@ -524,8 +554,7 @@ static void open_itself_fails_cleanly(void **state)
 	(void)state;
 	for (n = 0; n < 4; n++) {
 		snprintf(dir, sizeof dir, "%s/open-%ld", root, n);
-		kind = FAIL_OPEN;
-		countdown = n;
+		arm(FAIL_OPEN, n);
 		s = untouched;
 		if ((st = esr_file_store_open(dir, NULL, &s)) == ESR_OK) {
 			esr_store_close(s);
@@ -534,7 +563,7 @@ static void open_itself_fails_cleanly(void **state)
 			assert_ptr_equal(s, untouched); /* out is written only on success */
 			refused++;
 		}
-		countdown = -1;
+		disarm();
 	}
 	assert_true(refused > 0); /* the lock file's and the first segment's opens */
 }

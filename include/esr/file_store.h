@@ -22,7 +22,7 @@
  *
  * Descriptors: an open store holds at most 11, however many segments it
  * has: LOCK, snapshots.log, the last segment's for appending, and up to 8
- * read descriptors opened on demand and closed least recently hit first.
+ * read-only ones, opened on demand; a full cache reuses one no read is using.
  * For a moment it holds more: 2 while the writer starts a new segment, and
  * 2 for each checkpoint save (1 for a load) in progress.
  */
