@@ -13,16 +13,25 @@
  * reported after every append queued before it is durable and readable: the
  * caller's catch-up read then sees the version the conflict names.
  *
- * Failure. A failed or short write, or a failed sync, sets `failed`: the
- * batch and everything queued after it complete with ESR_EIO, later appends
- * are refused with ESR_EIO at once, and `committed` never moves again, so
- * reads and versions show exactly what was acknowledged. The sync is not
- * retried (after a failed fdatasync the kernel may have dropped the pages).
+ * The index slots of a batch are made before it is written, so an append
+ * that is durable is always published: the only failures are the write and
+ * the sync, before anything is acknowledged.
+ *
+ * Failure. A failed or short write, or a failed sync, sets `failed`. The
+ * writer then truncates the tail back to where the batch began and syncs:
+ * if that works the batch is gone and its appends complete ESR_EIO; if not,
+ * those whose records all reached the file complete ESR_EUNKNOWN (a reopen
+ * may recover them) and the rest ESR_EIO. Everything queued after it
+ * completes ESR_EIO, later appends are refused with ESR_EIO at once, and
+ * `committed` never moves again, so reads and versions show exactly what was
+ * acknowledged. The sync is not retried (after a failed fdatasync the kernel
+ * may have dropped the pages).
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,10 +260,12 @@ static esr_status file_append_resolved(void *impl, void *handle, uint64_t expect
 
 /* --- the writer ------------------------------------------------------------------------ */
 
-static esr_status write_all(int fd, const uint8_t *buf, size_t n)
+/* Write all n bytes; *written counts those the file took, also on failure. */
+static esr_status write_all(int fd, const uint8_t *buf, size_t n, size_t *written)
 {
 	ssize_t w;
 
+	*written = 0;
 	while (n > 0) {
 		if ((w = fio.write(fd, buf, n)) < 0) {
 			if (errno == EINTR)
@@ -265,6 +276,7 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n)
 			return ESR_EIO;
 		buf += w;
 		n -= (size_t)w;
+		*written += (size_t)w;
 	}
 	return ESR_OK;
 }
@@ -272,6 +284,9 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n)
 struct batch {
 	uint8_t *buf;
 	size_t len, cap;
+	struct loc *locs;   /* one per event, in queue order */
+	struct loc **slots; /* per event: its stream's index slot, then the global one */
+	size_t events_cap;
 };
 
 static int reserve_bytes(struct batch *b, size_t more)
@@ -289,10 +304,26 @@ static int reserve_bytes(struct batch *b, size_t more)
 	return 0;
 }
 
-/* Encode the taken queue into b, its records' offsets starting at `base`;
- * locs_out gets one location per event, in queue order. */
-static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
-                         struct loc *locs_out)
+static int reserve_events(struct batch *b, size_t n)
+{
+	struct loc *locs;
+	struct loc **slots;
+
+	if (n <= b->events_cap)
+		return 0;
+	if ((locs = realloc(b->locs, n * sizeof *locs)) == NULL)
+		return -1;
+	b->locs = locs;
+	if ((slots = realloc(b->slots, 2 * n * sizeof *slots)) == NULL)
+		return -1;
+	b->slots = slots;
+	b->events_cap = n;
+	return 0;
+}
+
+/* Encode the taken queue into b, its records' offsets starting at `base`,
+ * one location per event in b->locs, in queue order. */
+static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
 {
 	struct pending *p;
 	size_t i, k = 0;
@@ -304,7 +335,7 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
 			size_t size = rec_size(&sid, &p->events[i]);
 			if (reserve_bytes(b, size) != 0)
 				return ESR_ENOMEM;
-			locs_out[k++] = (struct loc){0, (uint32_t)size, base + b->len};
+			b->locs[k++] = (struct loc){0, (uint32_t)size, base + b->len};
 			b->len += rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
 			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
 		}
@@ -312,12 +343,32 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base,
 	return ESR_OK;
 }
 
+/*
+ * Make room in the indexes for every event of the batch before it is written,
+ * so that once it is durable nothing can stop it from being published (an
+ * append on disk but reported failed would be recovered at the next open).
+ * Slots past `committed` are invisible to readers.
+ */
+static esr_status reserve_slots(struct file_store *fs, struct pending *q, struct batch *b)
+{
+	struct pending *p;
+	size_t i, k = 0;
+
+	for (p = q; p != NULL; p = p->next)
+		for (i = 0; i < p->n; i++, k++) {
+			b->slots[2 * k] = file_index_slot(p->s, p->start + 1 + i);
+			b->slots[2 * k + 1] = file_index_slot(&fs->all, p->position + i);
+			if (b->slots[2 * k] == NULL || b->slots[2 * k + 1] == NULL)
+				return ESR_ENOMEM;
+		}
+	return ESR_OK;
+}
+
 /* Make the synced appends readable and acknowledge them, in queue order. */
-static void publish(struct file_store *fs, struct pending *q, const struct loc *locs)
+static void publish(struct file_store *fs, struct pending *q, const struct batch *b)
 {
 	struct pending *p, *next;
 	size_t i, k = 0;
-	struct loc *slot;
 
 	for (p = q; p != NULL; p = next) {
 		next = p->next;
@@ -327,28 +378,17 @@ static void publish(struct file_store *fs, struct pending *q, const struct loc *
 			continue;
 		}
 		for (i = 0; i < p->n; i++, k++) {
-			struct loc *all = file_index_slot(&fs->all, p->position + i);
-			slot = file_index_slot(p->s, p->start + 1 + i);
-			if (slot == NULL || all == NULL) { /* the index cannot hold it: fail the store */
-				ck_pr_store_int(&fs->failed, 1);
-				break;
-			}
-			*slot = locs[k];
-			slot->seg = fs->seg;
-			*all = *slot;
+			*b->slots[2 * k] = b->locs[k];
+			b->slots[2 * k]->seg = fs->seg;
+			*b->slots[2 * k + 1] = *b->slots[2 * k];
 		}
-		if (i < p->n || ck_pr_load_int(&fs->failed)) {
-			k += p->n - i;
-			complete(p->done, p->ctx, ESR_EIO, 0);
-		} else {
-			ck_pr_fence_release();
-			ESR_TSAN_RELEASE(&p->s->committed);
-			ck_pr_store_64(&p->s->committed, p->start + p->n);
-			ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
-			ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
-			file_all_publish(fs, p->position + p->n - 1);
-			complete_at(p->done, p->ctx, p->start + p->n, p->position);
-		}
+		ck_pr_fence_release();
+		ESR_TSAN_RELEASE(&p->s->committed);
+		ck_pr_store_64(&p->s->committed, p->start + p->n);
+		ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
+		ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
+		file_all_publish(fs, p->position + p->n - 1);
+		complete_at(p->done, p->ctx, p->start + p->n, p->position);
 		free(p);
 	}
 	file_all_wake(fs);
@@ -365,6 +405,37 @@ static void fail_all(struct pending *q)
 	}
 }
 
+/*
+ * The batch failed after `written` of its bytes, at offset `base` of the
+ * tail, reached the file. Take them back out (truncate to base, sync): then
+ * none of its appends is stored and each completes ESR_EIO. If that fails
+ * too, an append whose every record lies in the written bytes may be found
+ * at the next open, so it completes ESR_EUNKNOWN; one cut by the end of the
+ * written bytes is an incomplete append, never recovered (docs/file-format.md),
+ * and one past it was never written: both ESR_EIO.
+ */
+static void fail_batch(struct file_store *fs, struct pending *q, const struct batch *b,
+                       uint64_t base, size_t written)
+{
+	int fd = fs->tail_fd, back;
+	struct pending *p, *next;
+	size_t k = 0;
+
+	back = written == 0 ||
+	       (fio.ftruncate(fd, (off_t)base) == 0 && fio.fdatasync(fd) == 0);
+	for (p = q; p != NULL; p = next) {
+		int maybe = 0;
+		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
+			const struct loc *last = &b->locs[k + p->n - 1];
+			maybe = last->offset + last->length - base <= written;
+		}
+		next = p->next;
+		k += p->n;
+		complete(p->done, p->ctx, maybe ? ESR_EUNKNOWN : ESR_EIO, 0);
+		free(p);
+	}
+}
+
 static size_t count_events(const struct pending *q)
 {
 	size_t n = 0;
@@ -377,28 +448,33 @@ static size_t count_events(const struct pending *q)
 /* Write, sync, publish one taken queue. Returns 0, or -1 if the store failed. */
 static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 {
-	size_t n = count_events(q);
-	struct loc *locs = n ? malloc(n * sizeof *locs) : NULL;
+	size_t n = count_events(q), written = 0;
 	esr_status st = ESR_OK;
+	uint64_t base;
 
-	if (n != 0 && locs == NULL)
+	if (n == 0) { /* only conflicts */
+		publish(fs, q, b);
+		return 0;
+	}
+	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
-	if (st == ESR_OK && n != 0 && fs->seg_size > SEG_HEADER &&
-	    fs->seg_size >= fs->opt.segment_bytes) {
-		/* A crash in here may leave a headerless last segment: recovery
-		 * treats it as the torn tail (store/file_recover.c). */
+	/* A crash in file_segment_create may leave a headerless last segment:
+	 * recovery treats it as the torn tail (store/file_recover.c). */
+	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = file_segment_create(fs, fs->seg + 1);
-	}
-	if (st == ESR_OK && n != 0)
-		st = encode(q, b, fs->seg_size, locs);
-	if (st == ESR_OK && n != 0) {
-		st = write_all(fs->fds[fs->seg], b->buf, b->len);
-		fs->seg_size += b->len; /* even on failure: the store is failed then */
+	base = fs->seg_size;
+	if (st == ESR_OK)
+		st = reserve_slots(fs, q, b);
+	if (st == ESR_OK)
+		st = encode(q, b, base);
+	if (st == ESR_OK) {
+		st = write_all(fs->tail_fd, b->buf, b->len, &written);
+		fs->seg_size += written;
 		ck_pr_store_64(&fs->stats.writes, fs->stats.writes + 1);
-		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + b->len);
+		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + written);
 	}
-	if (st == ESR_OK && n != 0 && fs->opt.sync != ESR_SYNC_NONE) {
-		if (fio.fdatasync(fs->fds[fs->seg]) != 0)
+	if (st == ESR_OK && fs->opt.sync != ESR_SYNC_NONE) {
+		if (fio.fdatasync(fs->tail_fd) != 0)
 			st = ESR_EIO;
 		ck_pr_store_64(&fs->stats.fsyncs, fs->stats.fsyncs + 1);
 	}
@@ -406,18 +482,17 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		pthread_mutex_lock(&fs->lock);
 		ck_pr_store_int(&fs->failed, 1);
 		pthread_mutex_unlock(&fs->lock);
-		fail_all(q);
-	} else {
-		publish(fs, q, locs);
+		fail_batch(fs, q, b, base, written);
+		return -1;
 	}
-	free(locs);
-	return st == ESR_OK ? 0 : -1;
+	publish(fs, q, b);
+	return 0;
 }
 
 static void *writer_main(void *arg)
 {
 	struct file_store *fs = arg;
-	struct batch b = {NULL, 0, 0};
+	struct batch b = {0};
 	struct pending *q;
 
 	for (;;) {
@@ -447,6 +522,8 @@ static void *writer_main(void *arg)
 			commit(fs, q, &b);
 	}
 	free(b.buf);
+	free(b.locs);
+	free(b.slots);
 	return NULL;
 }
 
@@ -461,10 +538,118 @@ uint64_t file_committed_of(struct fstream *s)
 	return c;
 }
 
+void file_tail_set(struct file_store *fs, int fd)
+{
+	if (fs->tail_fd >= 0)
+		close(fs->tail_fd);
+	fs->tail_fd = fd;
+}
+
+#define READERS_MASK 0xffffffffu
+
+/* Join the slot that holds segment seg, if one does; its index or -1. */
+static int read_fd_hit(struct file_store *fs, uint32_t seg)
+{
+	unsigned i;
+
+	for (i = 0; i < READ_FDS; i++) {
+		struct read_fd *r = &fs->reads[i];
+		uint64_t st = ck_pr_load_64(&r->state);
+		while (st >> 32 == seg) {
+			if (ck_pr_cas_64_value(&r->state, st, st + 1, &st)) {
+				/* Acquire: pairs with the release in read_fd_miss that
+				 * published r->fd with this segment. */
+				ck_pr_fence_acquire();
+				ESR_TSAN_ACQUIRE(&r->state);
+				if (!ck_pr_load_int(&r->referenced))
+					ck_pr_store_int(&r->referenced, 1);
+				return (int)i;
+			}
+		}
+	}
+	return -1;
+}
+
+/* Under read_lock: empty a slot nobody reads (the clock: a slot hit since
+ * the hand last passed is spared once); its index, or -1 if all are read. */
+static int read_fd_evict(struct file_store *fs)
+{
+	unsigned step;
+
+	for (step = 0; step < 2 * READ_FDS; step++) {
+		struct read_fd *r = &fs->reads[fs->read_hand];
+		uint64_t st = ck_pr_load_64(&r->state);
+		fs->read_hand = (fs->read_hand + 1) % READ_FDS;
+		if ((st & READERS_MASK) != 0)
+			continue;
+		if (st != 0 && ck_pr_load_int(&r->referenced)) {
+			ck_pr_store_int(&r->referenced, 0);
+			continue;
+		}
+		/* From (segment, no readers) to empty: a reader that joined since
+		 * the load makes the CAS fail. Acquire: the last reader's pread,
+		 * done before its release decrement, is over before the close. */
+		if (st != 0 && !ck_pr_cas_64(&r->state, st, 0))
+			continue;
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&r->state);
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
+		return (int)(r - fs->reads);
+	}
+	return -1;
+}
+
+/* The slot of segment seg, opened into an emptied slot if no slot holds it. */
+static esr_status read_fd_miss(struct file_store *fs, uint32_t seg, int *slot)
+{
+	struct read_fd *r;
+	esr_status st = ESR_OK;
+	char path[4096];
+	int i, fd;
+
+	pthread_mutex_lock(&fs->read_lock);
+	/* Another miss may have opened it meanwhile. A cache whose every slot
+	 * has readers waits for one to leave: each stays for one pread. */
+	while ((i = read_fd_hit(fs, seg)) < 0 && (i = read_fd_evict(fs)) < 0) {
+		pthread_mutex_unlock(&fs->read_lock);
+		sched_yield();
+		pthread_mutex_lock(&fs->read_lock);
+	}
+	r = &fs->reads[i];
+	if (ck_pr_load_64(&r->state) == 0) { /* emptied by us: fill it */
+		snprintf(path, sizeof path, "%s/%08u.seg", fs->dir, (unsigned)seg);
+		if ((fd = fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
+			st = ESR_EIO; /* the slot stays empty */
+		} else {
+			r->fd = fd;
+			ck_pr_store_int(&r->referenced, 1);
+			/* Release: r->fd before the state that names its segment. */
+			ck_pr_fence_release();
+			ESR_TSAN_RELEASE(&r->state);
+			ck_pr_store_64(&r->state, (uint64_t)seg << 32 | 1);
+		}
+	}
+	pthread_mutex_unlock(&fs->read_lock);
+	*slot = i;
+	return st;
+}
+
+static void read_fd_leave(struct file_store *fs, int slot)
+{
+	/* Release: this reader's pread is over before the slot can be emptied. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&fs->reads[slot].state);
+	ck_pr_dec_64(&fs->reads[slot].state);
+}
+
 esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r)
 {
+	esr_status st = ESR_OK;
 	ssize_t got;
+	int slot;
 
 	if (l->length > *cap) {
 		uint8_t *nb = realloc(*buf, l->length);
@@ -473,7 +658,10 @@ esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t 
 		*buf = nb;
 		*cap = l->length;
 	}
-	got = pread(ck_pr_load_int(&fs->fds[l->seg]), *buf, l->length, (off_t)l->offset);
+	if ((slot = read_fd_hit(fs, l->seg)) < 0 && (st = read_fd_miss(fs, l->seg, &slot)) != ESR_OK)
+		return st;
+	got = pread(fs->reads[slot].fd, *buf, l->length, (off_t)l->offset);
+	read_fd_leave(fs, slot);
 	if (got != (ssize_t)l->length)
 		return ESR_EIO;
 	/* Checked again on the way out: the disk can rot after open. */
@@ -525,10 +713,11 @@ static void release(struct file_store *fs)
 
 	if (fs->streams)
 		esr__keyset_destroy(fs->streams, file_stream_free);
-	for (i = 0; fs->fds && i < SEGMENTS_MAX; i++)
-		if (fs->fds[i] >= 0)
-			close(fs->fds[i]);
-	free(fs->fds);
+	file_tail_set(fs, -1);
+	for (i = 0; i < READ_FDS; i++)
+		if (fs->reads[i].fd >= 0)
+			close(fs->reads[i].fd);
+	pthread_mutex_destroy(&fs->read_lock);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd); /* and with it the lock */
 	pthread_mutex_destroy(&fs->lock);
@@ -555,6 +744,9 @@ static void file_destroy(void *impl)
 		pthread_join(fs->writer, NULL); /* it drains the queue first */
 	release(fs);
 }
+
+_Static_assert(ESR_FILE_SEGMENT_MIN == SEG_HEADER + REC_MAX,
+               "ESR_FILE_SEGMENT_MIN is a segment header and the largest record");
 
 static const esr_store_vtable file_vtable = {
 	.name = "file",
@@ -622,16 +814,27 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	uint32_t i;
 
 	if (out == NULL)
-		return ESR_EINVAL;
-	*out = NULL;
+		return ESR_EINVAL; /* and *out, as every out-parameter, is written only on success */
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) > 3000)
 		return dir && dir[0] ? ESR_ETOOBIG : ESR_EINVAL;
-	if (o != NULL && (o->sync > ESR_SYNC_NONE || o->segment_bytes < SEG_HEADER + REC_MAX))
+	if (o != NULL && o->sync > ESR_SYNC_NONE) {
+		say(o->why, o->why_size, "%s%s", "sync: expected ESR_SYNC_ALWAYS, ",
+		    "ESR_SYNC_BATCH_WINDOW or ESR_SYNC_NONE");
 		return ESR_EINVAL;
+	}
+	if (o != NULL && o->segment_bytes < ESR_FILE_SEGMENT_MIN) {
+		say(o->why, o->why_size, "%s%s", "segment_bytes: expected at least 1049016 ",
+		    "(ESR_FILE_SEGMENT_MIN: a segment header and the largest record)");
+		return ESR_EINVAL;
+	}
 	if ((fs = calloc(1, sizeof *fs)) == NULL)
 		return ESR_ENOMEM;
 	fs->lock_fd = -1;
 	fs->snap_fd = -1;
+	fs->tail_fd = -1;
+	for (i = 0; i < READ_FDS; i++)
+		fs->reads[i].fd = -1;
+	pthread_mutex_init(&fs->read_lock, NULL);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
 	pthread_mutex_init(&fs->wait_lock, NULL);
@@ -643,13 +846,10 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	else
 		esr_file_store_options_default(&fs->opt);
 	fs->dir = strdup(dir);
-	fs->fds = malloc(SEGMENTS_MAX * sizeof *fs->fds);
-	if (fs->dir == NULL || fs->fds == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
+	if (fs->dir == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
 		release(fs);
 		return ESR_ENOMEM;
 	}
-	for (i = 0; i < SEGMENTS_MAX; i++)
-		fs->fds[i] = -1;
 	if ((st = take_directory(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
 	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
 	    (st = file_snapshots_open(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {

@@ -46,6 +46,31 @@ struct fstream {
 	uint32_t snap_length;  /* snap_lock; length 0: none */
 };
 
+/*
+ * Read descriptors. Readers never use the writer's descriptor: they pread
+ * through a cache of READ_FDS descriptors opened on demand (O_RDONLY), so a
+ * store holds at most READ_FDS + 1 segment descriptors however many segments
+ * it has. A segment's file exists, header synced, before any of its records
+ * is published, so a reader that loaded `committed` can always open it.
+ *
+ * A slot's `state` is (segment << 32) | readers, segment 0 meaning empty
+ * (segments count from 1). A reader joins a slot holding its segment by CAS,
+ * readers + 1, and leaves it with a decrement once its pread is done. A
+ * reader whose segment is in no slot takes read_lock (one miss at a time):
+ * it picks a slot with no readers, not hit since the clock hand last passed,
+ * empties it by CAS from (old segment, 0 readers) to 0 (so no reader can
+ * join it meanwhile), closes its descriptor, opens its own segment, and
+ * publishes (segment, 1 reader). If every slot has readers it waits for one
+ * to leave (each holds a slot only for one pread).
+ */
+#define READ_FDS 8
+
+struct read_fd {
+	uint64_t state;  /* (segment << 32) | readers */
+	int fd;          /* written only while the slot is empty, under read_lock */
+	int referenced;  /* hit since the clock hand passed: spared once */
+};
+
 /* One append waiting for the writer thread (or a conflict waiting for it). */
 struct pending {
 	struct pending *next;
@@ -63,10 +88,10 @@ struct file_store {
 	int lock_fd;
 	esr_file_store_options opt;
 	struct esr__keyset *streams;
-	int *fds;              /* [seg], -1 when not open; SEGMENTS_MAX entries. The writer
-	                          stores a new segment's fd before any of its records is
-	                          published, so a reader that loaded `committed` (acquire)
-	                          finds the fd of every location it may read. */
+	int tail_fd;           /* the segment being appended to (writer and open only) */
+	struct read_fd reads[READ_FDS]; /* readers' descriptors, above */
+	pthread_mutex_t read_lock;      /* a reader that missed the cache */
+	unsigned read_hand;             /* the clock hand, under read_lock */
 	uint32_t seg;          /* the segment being appended to */
 	uint64_t seg_size;     /* its size */
 	uint64_t next_position;
@@ -108,7 +133,7 @@ uint64_t file_committed_of(struct fstream *s);
 
 /*
  * Recovery: scan the directory's segments into the index, cut a torn tail,
- * and leave fs->seg / seg_size / next_position / fds ready for appends.
+ * and leave fs->seg / seg_size / next_position / tail_fd ready for appends.
  * ESR_ECORRUPT (why says the file and offset), ESR_EIO, ESR_ENOMEM.
  */
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
@@ -137,7 +162,11 @@ esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot
 esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position);
 esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
-/* Create segment `seq` (header written and synced, directory synced). */
+/* Create segment `seq` (header written and synced, directory synced); it
+ * becomes the tail. */
 esr_status file_segment_create(struct file_store *fs, uint32_t seq);
+/* Make fd (-1: none) the tail's descriptor, closing the previous one: the
+ * store keeps only the tail's open for writing. */
+void file_tail_set(struct file_store *fs, int fd);
 
 #endif /* ESR_STORE_FILE_INTERNAL_H */

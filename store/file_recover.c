@@ -45,7 +45,7 @@ static int sys_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
-struct file_io fio = {sys_write, fdatasync, sys_open};
+struct file_io fio = {sys_write, fdatasync, sys_open, ftruncate};
 
 static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
 {
@@ -86,7 +86,7 @@ esr_status file_segment_create(struct file_store *fs, uint32_t seq)
 		close(fd);
 		return ESR_EIO;
 	}
-	ck_pr_store_int(&fs->fds[seq], fd);
+	file_tail_set(fs, fd);
 	fs->seg = seq;
 	fs->seg_size = SEG_HEADER;
 	return ESR_OK;
@@ -462,19 +462,20 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	seg_path(fs, seq, path, sizeof path);
 	if ((fd = fio.open(path, O_RDWR | O_CLOEXEC, 0)) < 0)
 		return io_failed(r, path);
-	fs->fds[seq] = fd;
 	free(r->buf);
-	if ((st = read_file(fd, &r->buf, &r->len)) != ESR_OK)
+	if ((st = read_file(fd, &r->buf, &r->len)) != ESR_OK) {
+		close(fd);
 		return st;
+	}
 	if (r->len < SEG_HEADER || seg_header_decode(r->buf, &in_header) != 0 ||
 	    in_header != seq) {
+		close(fd); /* the tail stays the segment before's */
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
 		if ((st = may_salvage(r, what)) != ESR_OK)
 			return st;
-		close(fd);
-		fs->fds[seq] = -1;
 		return move_aside(r, i); /* the log ends with the segment before */
 	}
+	file_tail_set(fs, fd); /* the tail now, and the previous segment's is closed */
 	good = scan(fs, seq, r->buf, r->len, &stop, &st);
 	if (st != ESR_OK)
 		return st;
@@ -515,7 +516,7 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 	free(r.seqs);
 	if (st == ESR_OK && r.n == 0)
 		st = file_segment_create(fs, 1);
-	if (st == ESR_OK && lseek(fs->fds[fs->seg], (off_t)fs->seg_size, SEEK_SET) < 0)
+	if (st == ESR_OK && lseek(fs->tail_fd, (off_t)fs->seg_size, SEEK_SET) < 0)
 		st = ESR_EIO;
 	return st;
 }

@@ -394,11 +394,16 @@ static void mark_block_ensure(struct memory_store *ms, uint64_t b)
 	ck_pr_store_int(&ms->marks_growing, 0);
 }
 
-/* After linking up to `last`: the block after last's is allocated a whole
- * block (about a million positions) before the first mark that needs it. */
+/* After linking up to `last`: once the log is half way through a block of
+ * marks, the next block is allocated, half a block (half a million
+ * positions) before the first mark that needs it. A small store allocates
+ * only block 0, at open. */
 static void marks_ahead(struct memory_store *ms, uint64_t last)
 {
-	mark_block_ensure(ms, last / MARK_EVERY / MARK_BLOCK + 1);
+	uint64_t span = (uint64_t)MARK_EVERY * MARK_BLOCK;
+
+	if (last % span >= span / 2)
+		mark_block_ensure(ms, last / span + 1);
 }
 
 /*

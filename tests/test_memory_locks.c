@@ -56,19 +56,25 @@ static void deadline(struct timespec *ts, long ms)
 	}
 }
 
-/* Wait for *flag under gate_lock, at most WAIT_MS. Returns the flag. */
-static int wait_flag(int *flag)
+/* Wait for *flag or *other under gate_lock, at most WAIT_MS. Returns
+ * whether one is set. */
+static int wait_either(int *flag, int *other)
 {
 	struct timespec until;
 	int rc = 0;
 
 	deadline(&until, WAIT_MS);
 	pthread_mutex_lock(&gate_lock);
-	while (!*flag && rc == 0)
+	while (!*flag && !*other && rc == 0)
 		rc = pthread_cond_timedwait(&gate_cond, &gate_lock, &until);
-	rc = *flag;
+	rc = *flag || *other;
 	pthread_mutex_unlock(&gate_lock);
 	return rc;
+}
+
+static int wait_flag(int *flag)
+{
+	return wait_either(flag, flag);
 }
 
 struct appender {
@@ -96,23 +102,37 @@ static void *append_main(void *arg)
 	return NULL;
 }
 
-/* One appender is stuck in an allocation of the global order's index;
- * an append to another stream still completes. */
-static void an_allocation_holds_up_no_other_stream(void **state)
+/* Append to "fill" until the head is at `head` (ungated: the gate is off). */
+static void fill_to(esr_store *s, uint64_t head)
 {
-	struct appender a = {NULL, "a", 64, ESR_EIO, 0}, b = {NULL, "b", 1, ESR_EIO, 0};
-	pthread_t ta, tb;
-	int b_done;
-	uint64_t head = 0;
+	esr_stream_id sid = {"Fill", "f", 1};
+	esr_event ev[64];
+	uint64_t at = 0;
+	size_t i, n;
 
-	(void)state;
-	assert_int_equal(esr_memory_store_open(&a.store), ESR_OK);
-	b.store = a.store;
+	for (i = 0; i < 64; i++)
+		ev[i] = (esr_event){.type = 1};
+	assert_int_equal(esr_store_head(s, &at), ESR_OK);
+	for (; at < head; at += n) {
+		n = head - at < 64 ? (size_t)(head - at) : 64;
+		assert_int_equal(esr_store_append(s, &sid, ESR_VERSION_ANY, ev, n, NULL), ESR_OK);
+	}
+}
+
+/* With the log at `from`, appender a takes 64 positions while the gate holds
+ * any mark-block allocation; an append to another stream must complete.
+ * Returns whether a's append allocated one. */
+static int gated_round(esr_store *s, uint64_t from)
+{
+	struct appender a = {s, "a", 64, ESR_EIO, 0}, b = {s, "b", 1, ESR_EIO, 0};
+	pthread_t ta, tb;
+	uint64_t head = 0;
+	int b_done, held;
+
+	fill_to(s, from);
 	gate_armed = 1;
-	/* 64 events: position 64 carries a mark, and the block after it may
-	 * be allocated on the way */
 	assert_int_equal(pthread_create(&ta, NULL, append_main, &a), 0);
-	assert_true(wait_flag(&gate_held) || wait_flag(&a.done));
+	assert_true(wait_either(&gate_held, &a.done));
 	assert_int_equal(pthread_create(&tb, NULL, append_main, &b), 0);
 	b_done = wait_flag(&b.done);
 	pthread_mutex_lock(&gate_lock);
@@ -121,13 +141,30 @@ static void an_allocation_holds_up_no_other_stream(void **state)
 	pthread_mutex_unlock(&gate_lock);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
+	held = gate_held;
+	gate_armed = gate_held = gate_open = 0;
 	assert_true(b_done); /* b did not wait for a's allocation */
 	assert_int_equal(a.st, ESR_OK);
 	assert_int_equal(b.st, ESR_OK);
-	assert_int_equal(esr_store_head(a.store, &head), ESR_OK);
-	assert_int_equal(head, 65);
-	esr_store_close(a.store);
-	gate_armed = gate_held = gate_open = 0;
+	assert_int_equal(esr_store_head(s, &head), ESR_OK);
+	assert_int_equal(head, from + 65);
+	return held;
+}
+
+/* A block of marks covers 64 * 16384 positions (store/memory.c). Round one
+ * crosses into the second block, where an allocation used to be made under
+ * the store-wide lock; round two crosses the second block's middle, where
+ * the third block is now allocated, outside it. */
+static void an_allocation_holds_up_no_other_stream(void **state)
+{
+	const uint64_t block = 64 * (uint64_t)MARK_BLOCK_ENTRIES;
+	esr_store *s;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&s), ESR_OK);
+	gated_round(s, block - 64);
+	assert_true(gated_round(s, block + block / 2 - 64)); /* it did allocate */
+	esr_store_close(s);
 }
 
 struct migrate {

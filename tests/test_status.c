@@ -28,6 +28,15 @@ static void every_status_has_its_own_name_and_sentence(void **state)
 	assert_string_equal(esr_status_name((esr_status)999), "ESR_E?");
 }
 
+/* ESR_EBUSY means a full bounded queue and also a store directory that
+ * another store holds: the sentence names both. */
+static void busy_names_its_causes(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(esr_strerror(ESR_EBUSY), "queue is full"));
+	assert_non_null(strstr(esr_strerror(ESR_EBUSY), "held by another"));
+}
+
 static esr_conflict sample(void)
 {
 	esr_conflict c = {.expected = 2, .actual = 3, .attempts = 6, .id_len = 6};
@@ -100,6 +109,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_status_has_its_own_name_and_sentence),
+		cmocka_unit_test(busy_names_its_causes),
 		cmocka_unit_test(conflict_formats_as_one_line),
 		cmocka_unit_test(conflict_escapes_unprintable_id_bytes),
 		cmocka_unit_test(conflict_of_maximal_size_fits_the_documented_buffer),

@@ -6,6 +6,7 @@
  * every byte offset of the last records.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,10 @@
 #include <cmocka.h>
 
 #include "store_conformance.h"
+
+/* A pointer no open returns: what a failed open must leave in *out. */
+static char sentinel_byte;
+#define SENTINEL ((esr_store *)(void *)&sentinel_byte)
 
 static char root[] = "/tmp/esr-file-test-XXXXXX";
 static int serial;
@@ -146,7 +152,7 @@ static void second_open_is_refused(void **state)
 {
 	char dir[256], why[512] = "";
 	esr_file_store_options o = small_segments();
-	esr_store *a, *b = NULL;
+	esr_store *a, *b = SENTINEL;
 
 	(void)state;
 	fresh_dir(dir, sizeof dir);
@@ -154,7 +160,7 @@ static void second_open_is_refused(void **state)
 	o.why = why;
 	o.why_size = sizeof why;
 	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_EBUSY);
-	assert_null(b);
+	assert_ptr_equal(b, SENTINEL); /* out-parameters are written only on success */
 	assert_non_null(strstr(why, "LOCK"));
 	esr_store_close(a);
 	assert_int_equal(esr_file_store_open(dir, &o, &b), ESR_OK); /* free again */
@@ -322,9 +328,9 @@ static void damage_in_the_middle_is_corrupt(void **state)
 	close(fd);
 	o.why = why;
 	o.why_size = sizeof why;
-	s = NULL;
+	s = SENTINEL;
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_ECORRUPT);
-	assert_null(s);
+	assert_ptr_equal(s, SENTINEL);
 	assert_non_null(strstr(why, "00000001.seg"));
 	assert_non_null(strstr(why, "offset 446")); /* 32 + 3 * 138 */
 	o.salvage = 1;
@@ -456,8 +462,8 @@ static void another_process_is_refused(void **state)
 	fresh_dir(dir, sizeof dir);
 	assert_int_equal(esr_file_store_open(dir, NULL, &s), ESR_OK);
 	if ((pid = fork()) == 0) {
-		esr_store *other = NULL;
-		_exit(esr_file_store_open(dir, NULL, &other) == ESR_EBUSY && other == NULL ? 0 : 1);
+		esr_store *other = SENTINEL;
+		_exit(esr_file_store_open(dir, NULL, &other) == ESR_EBUSY && other == SENTINEL ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -467,12 +473,11 @@ static void another_process_is_refused(void **state)
 static void bad_arguments(void **state)
 {
 	esr_file_store_options o;
-	esr_store *s = (esr_store *)&o;
+	esr_store *s = SENTINEL;
 
 	(void)state;
 	assert_int_equal(esr_file_store_options_default(NULL), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open(NULL, NULL, &s), ESR_EINVAL);
-	assert_null(s);
 	assert_int_equal(esr_file_store_open("", NULL, &s), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open("/tmp/x", NULL, NULL), ESR_EINVAL);
 	esr_file_store_options_default(&o);
@@ -482,6 +487,217 @@ static void bad_arguments(void **state)
 	o.sync = (esr_sync_mode)7;
 	assert_int_equal(esr_file_store_open("/tmp/x", &o, &s), ESR_EINVAL);
 	assert_int_equal(esr_file_store_open("/proc/no/such/dir", NULL, &s), ESR_EIO);
+	assert_ptr_equal(s, SENTINEL); /* never written by a failed open */
+}
+
+/* --- descriptors ---------------------------------------------------------------------- */
+
+#define FD_STREAMS 8
+#define FD_PAYLOAD 300000u /* 4 events a segment of ESR_FILE_SEGMENT_MIN */
+#define FD_LIMIT 30             /* descriptors allowed in the child */
+#define FD_READERS 4
+
+static uint8_t fd_payload[FD_PAYLOAD];
+
+static void fd_stream(int k, char *id, esr_stream_id *sid)
+{
+	sid->type = "Seg";
+	sid->id = id;
+	sid->id_len = (size_t)snprintf(id, 16, "seg-%d", k);
+}
+
+/* Round after round, one event to each stream: every stream spans every
+ * segment. The payload starts with (stream, version). */
+static int fd_append(esr_store *s, int rounds)
+{
+	int r, k;
+
+	for (r = 0; r < rounds; r++)
+		for (k = 0; k < FD_STREAMS; k++) {
+			esr_event ev = {.type = 3, .payload = fd_payload, .payload_len = FD_PAYLOAD};
+			esr_append_result res;
+			esr_stream_id sid;
+			uint64_t v;
+			char id[16];
+			fd_stream(k, id, &sid);
+			if (esr_store_version(s, &sid, &v) != ESR_OK)
+				return -1;
+			fd_payload[0] = (uint8_t)k;
+			fd_payload[1] = (uint8_t)(v + 1);
+			if (esr_store_append(s, &sid, v, &ev, 1, &res) != ESR_OK)
+				return -1;
+		}
+	return 0;
+}
+
+struct fd_seen {
+	int k;          /* the stream read, or -1: the global order */
+	uint64_t n, last;
+};
+
+static esr_status fd_check(void *ctx, const esr_recorded_event *e)
+{
+	struct fd_seen *v = ctx;
+	const uint8_t *p = e->event.payload;
+	int k = v->k >= 0 ? v->k : p[0];
+
+	if (e->event.payload_len != FD_PAYLOAD || p[0] != k || p[1] != (uint8_t)e->version ||
+	    (v->k < 0 && e->position != v->last + 1))
+		return ESR_ECORRUPT;
+	v->last = v->k < 0 ? e->position : e->version;
+	v->n++;
+	return ESR_OK;
+}
+
+/* Every stream holds `per_stream` intact events; the global order holds them all. */
+static int fd_read_everything(esr_store *s, uint64_t per_stream)
+{
+	struct fd_seen all = {-1, 0, 0};
+	uint64_t from = 1;
+	int k;
+
+	for (k = 0; k < FD_STREAMS; k++) {
+		struct fd_seen v = {k, 0, 0};
+		esr_stream_id sid;
+		char id[16];
+		fd_stream(k, id, &sid);
+		if (esr_store_read(s, &sid, 1, fd_check, &v) != ESR_OK || v.n != per_stream)
+			return -1;
+	}
+	while (all.n < per_stream * FD_STREAMS)
+		if (esr_store_read_all(s, from, 100, fd_check, &all, &from) != ESR_OK || from == 1)
+			return -1;
+	return all.n == per_stream * FD_STREAMS ? 0 : -1;
+}
+
+static void *fd_reader(void *arg)
+{
+	esr_store *s = arg;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (fd_read_everything(s, 20) != 0)
+			return (void *)1;
+	return NULL;
+}
+
+static int open_descriptors(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Under RLIMIT_NOFILE: open, read everything (also from threads at once, so
+ * they race for the read descriptors), append across 5 more segments, reopen. */
+static int fd_child(const char *dir)
+{
+	struct rlimit lim = {FD_LIMIT, FD_LIMIT};
+	pthread_t th[FD_READERS];
+	esr_file_store_options o;
+	esr_store *s;
+	void *ret;
+	int i, bad = 0, before = open_descriptors();
+
+	esr_file_store_options_default(&o);
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN;
+	if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 2;
+	if (esr_file_store_open(dir, &o, &s) != ESR_OK)
+		return 3;
+	if (fd_read_everything(s, 20) != 0)
+		return 4;
+	for (i = 0; i < FD_READERS; i++)
+		if (pthread_create(&th[i], NULL, fd_reader, s) != 0)
+			return 5;
+	for (i = 0; i < FD_READERS; i++)
+		bad |= pthread_join(th[i], &ret) != 0 || ret != NULL;
+	if (bad)
+		return 6;
+	if (fd_append(s, 3) != 0) /* 24 events: 6 more segments */
+		return 7;
+	if (fd_read_everything(s, 23) != 0)
+		return 8;
+	/* The documented bound: 8 read descriptors, the tail's, LOCK, snapshots.log. */
+	if (open_descriptors() - before > 11)
+		return 10;
+	esr_store_close(s);
+	if (esr_file_store_open(dir, &o, &s) != ESR_OK || fd_read_everything(s, 23) != 0)
+		return 9;
+	esr_store_close(s);
+	return 0;
+}
+
+static int count_segments(const char *dir)
+{
+	char path[300];
+	int n = 0;
+
+	for (;;) {
+		snprintf(path, sizeof path, "%s/%08d.seg", dir, n + 1);
+		if (access(path, F_OK) != 0)
+			return n;
+		n++;
+	}
+}
+
+/* A store of more segments than the process may open descriptors still opens,
+ * reads every event by stream and in the global order, appends and rotates. */
+static void more_segments_than_descriptors(void **state)
+{
+	esr_file_store_options o;
+	char dir[256];
+	esr_store *s;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN;
+	o.sync = ESR_SYNC_NONE; /* only to fill it fast; closing syncs nothing either */
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	assert_int_equal(fd_append(s, 20), 0); /* 160 events */
+	esr_store_close(s);
+	assert_true(count_segments(dir) >= 40);
+	if ((pid = fork()) == 0)
+		_exit(fd_child(dir));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the child failed at step %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	assert_true(count_segments(dir) >= 45);
+}
+
+/* The smallest segment is documented, and a refusal says why. */
+static void smallest_segment_is_stated(void **state)
+{
+	esr_file_store_options o;
+	char dir[256], why[256] = "";
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	esr_file_store_options_default(&o);
+	o.why = why;
+	o.why_size = sizeof why;
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN - 1;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "segment_bytes"));
+	assert_non_null(strstr(why, "1049016"));
+	why[0] = '\0';
+	o.segment_bytes = ESR_FILE_SEGMENT_MIN;
+	o.sync = (esr_sync_mode)7;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	assert_non_null(strstr(why, "sync"));
+	o.sync = ESR_SYNC_ALWAYS;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	esr_store_close(s);
 	{
 		esr_store *m;
 		esr_file_store_stats st;
@@ -489,6 +705,39 @@ static void bad_arguments(void **state)
 		assert_int_equal(esr_file_store_stats_get(m, &st), ESR_EINVAL);
 		esr_store_close(m);
 	}
+}
+
+/* esr.h: out-parameters are written only on success. Every store's open,
+ * failing for each reason it can be made to fail here, leaves *out alone. */
+static void failed_opens_leave_out_untouched(void **state)
+{
+	char dir[256], spec[300], too_long[3100], why[256];
+	esr_file_store_options o;
+	esr_pg_store_options po;
+	esr_store *held, *s = SENTINEL;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, NULL, &held), ESR_OK);
+	assert_int_equal(esr_file_store_open(dir, NULL, &s), ESR_EBUSY);
+	memset(too_long, 'd', sizeof too_long - 1);
+	too_long[sizeof too_long - 1] = '\0';
+	assert_int_equal(esr_file_store_open(too_long, NULL, &s), ESR_ETOOBIG);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 0;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EINVAL);
+	snprintf(spec, sizeof spec, "file:%s", dir);
+	assert_int_equal(esr_store_open_spec(spec, why, sizeof why, &s), ESR_EBUSY);
+	assert_int_equal(esr_store_open_spec("nothing", why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_store_open_spec(NULL, why, sizeof why, &s), ESR_EINVAL);
+	assert_int_equal(esr_pg_store_open(NULL, NULL, &s), ESR_EINVAL);
+	esr_pg_store_options_default(&po);
+	po.schema = "no spaces allowed";
+	assert_int_equal(esr_pg_store_open("host=127.0.0.1 port=1", &po, &s), ESR_EINVAL);
+	/* Nothing listens on port 1 (or no PostgreSQL support is built in). */
+	assert_true(esr_pg_store_open("host=127.0.0.1 port=1 connect_timeout=2", NULL, &s) != ESR_OK);
+	assert_ptr_equal(s, SENTINEL);
+	esr_store_close(held);
 }
 
 int main(void)
@@ -504,7 +753,10 @@ int main(void)
 		cmocka_unit_test(every_flipped_bit_recovers_a_prefix_or_is_corrupt),
 		cmocka_unit_test(batch_window_shares_syncs),
 		cmocka_unit_test(another_process_is_refused),
+		cmocka_unit_test(more_segments_than_descriptors),
 		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(smallest_segment_is_stated),
+		cmocka_unit_test(failed_opens_leave_out_untouched),
 	};
 	int failed;
 	char cmd[128];

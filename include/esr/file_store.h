@@ -7,10 +7,24 @@
  * an fdatasync that covers it, in the default sync mode. Appends from many
  * threads are written and synced together by one writer thread (group
  * commit), so one sync covers many appends. The expected-version check runs
- * against the in-memory index, so a conflict costs no I/O. A failed write or
- * sync fails the store: that append and every later one complete with
- * ESR_EIO, and nothing the failed sync was meant to cover is acknowledged
- * (the sync is not retried: the kernel may have dropped the dirty pages).
+ * against the in-memory index, so a conflict costs no I/O.
+ *
+ * What an append's completion promises (docs/file-format.md, "Outcomes"):
+ *   ESR_OK       stored: an fdatasync covered it (ESR_SYNC_NONE: written,
+ *                not synced); it is read back now and after any reopen.
+ *   ESR_EIO      not stored: it was never written, or the store cut what it
+ *                wrote off again (ftruncate and fdatasync) before saying so.
+ *   ESR_EUNKNOWN it may be stored: its records reached the file and could not
+ *                be taken back; a reopen may find it. Read the stream to learn.
+ * A failed write or sync fails the store: the batch that met it completes
+ * ESR_EIO or ESR_EUNKNOWN as above, everything after it ESR_EIO, and the
+ * sync is not retried (the kernel may have dropped the dirty pages).
+ *
+ * Descriptors: an open store holds at most 11, however many segments it
+ * has: LOCK, snapshots.log, the last segment's for appending, and up to 8
+ * read-only ones, opened on demand; a full cache reuses one no read is using.
+ * For a moment it holds more: 2 while the writer starts a new segment, and
+ * 2 for each checkpoint save (1 for a load) in progress.
  */
 #ifndef ESR_FILE_STORE_H
 #define ESR_FILE_STORE_H
@@ -32,10 +46,18 @@ typedef enum esr_sync_mode {
 	                          for benchmarks only */
 } esr_sync_mode;
 
+/*
+ * The smallest segment_bytes open accepts: a segment header (32 bytes) and
+ * one record of the largest event (88 + ESR_TYPE_NAME_MAX + ESR_ID_MAX +
+ * ESR_PAYLOAD_MAX bytes), so that every append fits a fresh segment.
+ */
+#define ESR_FILE_SEGMENT_MIN (32u + 88u + 64u + 256u + (1u << 20)) /* 1 049 016 */
+
 typedef struct esr_file_store_options {
 	esr_sync_mode sync;
 	unsigned batch_window_us; /* ESR_SYNC_BATCH_WINDOW only; default 200 */
-	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB */
+	uint64_t segment_bytes;   /* start a new segment past this size; default 64 MiB,
+	                             at least ESR_FILE_SEGMENT_MIN */
 	int salvage;              /* open despite corruption: keep the log up to the first
 	                             damage, every byte after it kept aside in *.damaged
 	                             files (see esr_file_store_open) */
@@ -68,7 +90,7 @@ ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
  *
  * ESR_EBUSY if another store holds the directory (a lock file, also across
  * processes); ESR_EIO for a directory or file that cannot be created, read
- * or locked. o may be NULL (defaults).
+ * or locked. o may be NULL (defaults). *out is written only on success.
  */
 ESR_API esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
                                        esr_store **out);

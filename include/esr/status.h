@@ -32,7 +32,9 @@ typedef enum esr_status {
 	ESR_EEXIST = 5,      /* the aggregate type name is already registered */
 	ESR_ECONFLICT = 6,   /* optimistic check failed: the stream moved on (see esr_conflict) */
 	ESR_EREJECTED = 7,   /* the command handler rejected the command (domain rule) */
-	ESR_EBUSY = 8,       /* a bounded queue is full and the policy is to fail fast */
+	ESR_EBUSY = 8,       /* a bounded queue is full and the policy is to fail fast; a
+	                        ticket not complete yet; a file store's directory held
+	                        by another store */
 	ESR_ESHUTDOWN = 9,   /* the object is stopping or stopped */
 	ESR_EIO = 10,        /* an I/O error; the store may have failed as a whole */
 	ESR_ECORRUPT = 11,   /* stored data failed an integrity check */
