@@ -862,8 +862,8 @@ static esr_status see_snap(void *ctx, const esr_snapshot *snap)
 /*
  * Snapshots and checkpoints are rows of their own tables, saved beside the
  * append batches (no round trip of the writer), kept across a reopen; a
- * snapshot row that does not decode loads as none; any 64-bit checkpoint
- * comes back as it went.
+ * snapshot row that does not decode loads as none; any checkpoint up to
+ * UINT64_MAX - 1 (UINT64_MAX is no position) comes back as it went.
  */
 static void snapshot_and_checkpoint_rows(void **state)
 {
@@ -882,7 +882,8 @@ static void snapshot_and_checkpoint_rows(void **state)
 	big[ESR_SNAPSHOT_MAX - 1] = 0xcd;
 	assert_int_equal(esr_store_snapshot_save(s, &sid, &v7), ESR_OK);
 	assert_int_equal(esr_store_checkpoint_save(s, "proj.a", 42), ESR_OK);
-	assert_int_equal(esr_store_checkpoint_save(s, "top", UINT64_MAX), ESR_OK);
+	assert_int_equal(esr_store_checkpoint_save(s, "top", UINT64_MAX - 1), ESR_OK);
+	assert_int_equal(esr_store_checkpoint_save(s, "top", UINT64_MAX), ESR_EINVAL);
 	assert_int_equal(esr_pg_store_stats_get(s, &st), ESR_OK);
 	assert_int_equal(st.round_trips, 0);
 	esr_store_close(s);
@@ -896,7 +897,7 @@ static void snapshot_and_checkpoint_rows(void **state)
 	assert_int_equal(esr_store_checkpoint_load(s, "proj.a", &p), ESR_OK);
 	assert_int_equal(p, 42);
 	assert_int_equal(esr_store_checkpoint_load(s, "top", &p), ESR_OK);
-	assert_true(p == UINT64_MAX);
+	assert_true(p == UINT64_MAX - 1);
 	assert_int_equal(esr_store_checkpoint_load(s, "never", &p), ESR_OK);
 	assert_int_equal(p, 0);
 
