@@ -67,13 +67,12 @@ static void fail(struct pg_store *s, struct pg_append *a, esr_status st)
 	finish(s, a);
 }
 
-/* Fail the appends that have waited past timeout_ms: the batch's, and the
- * queue's (when every connection is down nobody else takes them). */
-static void expire(struct pg_worker *w)
+/* Fail the appends of the batch that have waited past timeout_ms. */
+static void expire_batch(struct pg_worker *w)
 {
 	struct pg_store *s = w->s;
 	uint64_t now = esr__now_ms(), limit = s->o.timeout_ms;
-	struct pg_append *a, **link, *gone = NULL;
+	struct pg_append *a;
 	size_t i, kept = 0;
 	int doubt = 0;
 
@@ -89,6 +88,17 @@ static void expire(struct pg_worker *w)
 	w->n = kept;
 	if (!doubt)
 		w->lost_fence = 0;
+}
+
+/* Fail the appends that have waited past timeout_ms: the batch's, and the
+ * queue's (when every connection is down nobody else takes them). */
+static void expire(struct pg_worker *w)
+{
+	struct pg_store *s = w->s;
+	uint64_t now = esr__now_ms(), limit = s->o.timeout_ms;
+	struct pg_append *a, **link, *gone = NULL;
+
+	expire_batch(w);
 	pthread_mutex_lock(&s->lock);
 	for (link = &s->head; (a = *link) != NULL;) {
 		if (now - a->queued_ms < limit) {
@@ -247,8 +257,12 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 	pg_count(&w->s->stats.round_trips, 1);
 	st = pg_pipeline(&w->conn, send_appends, take_result, &r, sqlstate);
 	if (st == ESR_OK && r.malformed) {
+		/* The Sync came back, so the transaction committed, but its rows
+		 * cannot be trusted. Sending again could store the events twice:
+		 * settle each append by its token, as after a lost reply. */
 		snprintf(w->conn.why, sizeof w->conn.why, "postgres: malformed append result");
-		st = ESR_ECANCELED;
+		pg_conn_close(&w->conn);
+		st = ESR_EUNKNOWN;
 	}
 	if (st == ESR_OK)
 		pg_all_committed(w->s, last_position(list, n));
@@ -418,6 +432,11 @@ void *pg_worker_main(void *arg)
 		}
 		if (w->n > 0)
 			run_batch(w);
+		/* Left over: its send failed or was in doubt. A server that answers
+		 * every reconnect yet never lets it through must not hold it
+		 * past timeout_ms either. */
+		if (w->n > 0)
+			expire_batch(w);
 		if (w->conn.pg != NULL)
 			w->backoff_ms = 0;
 	}

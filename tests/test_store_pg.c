@@ -1185,6 +1185,106 @@ static void appends_to_one_stream_in_one_batch_settle_apart(void **state)
 	assert_int_equal(wrong, 0);
 }
 
+/*
+ * A server whose append_batch answers with rows the writer cannot trust (a
+ * foreign or broken function: one row too many) after it committed. The
+ * events are stored; sending again would store them twice and say ESR_EIO.
+ * The writer settles such a batch by its tokens instead: ESR_OK, once.
+ */
+static void a_malformed_answer_after_the_commit_is_settled_not_resent(void **state)
+{
+	esr_store *s = open_schema("t_malformed", 1, 256);
+	esr_stream_id sid = {"Account", "m", 1};
+	esr_event ev = {.type = 1, .payload = "p", .payload_len = 1};
+	esr_append_result r;
+	uint64_t next = 0;
+	char out[8];
+
+	(void)state;
+	esr_store_close(s);
+	sql_value("ALTER FUNCTION t_malformed.append_batch(bigint[], text[], bytea[], bigint[],"
+	          " bigint[], bigint[], bytea[], uuid[], uuid[], bigint[])"
+	          " RENAME TO append_batch_real;"
+	          "CREATE FUNCTION t_malformed.append_batch(p_tokens bigint[],"
+	          " p_stream_types text[], p_stream_ids bytea[], p_expected bigint[],"
+	          " p_counts bigint[], p_types bigint[], p_payloads bytea[],"
+	          " p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
+	          " OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	          " RETURNS SETOF record LANGUAGE sql AS $$ SELECT * FROM"
+	          " t_malformed.append_batch_real($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	          " UNION ALL SELECT 0, 0::bigint, 0::bigint $$",
+	          out, sizeof out);
+	s = open_schema_kept("t_malformed");
+	assert_int_equal(esr_store_append(s, &sid, ESR_VERSION_ANY, &ev, 1, &r), ESR_OK);
+	assert_int_equal(r.version, 1);
+	assert_int_equal(esr_store_read(s, &sid, 1, count_versions, &next), ESR_OK);
+	assert_int_equal(next, 1); /* stored once */
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_malformed", NULL, 0), ESR_OK);
+}
+
+/*
+ * timeout_ms holds while the server answers every reconnect too. A trigger
+ * fails one append's statement, so the batch is sent again append by append,
+ * and every 2nd reply is lost: the one append whose resends all lose their
+ * reply (a conflict leaves no token to find) used to be sent for ever.
+ * Every append completes, each within about timeout_ms of being queued.
+ */
+static void a_timeout_holds_while_reconnects_succeed(void **state)
+{
+	static struct done_slot slots[8];
+	static struct done_count dc = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {{0}}};
+	esr_store *s = NULL;
+	esr_pg_store_options o;
+	esr_stream_id S = {"F", "s", 1}, T = {"F", "t", 1};
+	esr_event good = {.type = 1, .payload = "ok", .payload_len = 2};
+	esr_event bad = {.type = 1, .payload = "\xde\xad", .payload_len = 2};
+	struct {
+		const esr_stream_id *sid;
+		uint64_t expected;
+		const esr_event *ev;
+	} q[] = {{&S, ESR_VERSION_ANY, &good}, {&S, 1, &good}, {&T, ESR_VERSION_ANY, &bad},
+	         {&S, 0, &good}, {&S, ESR_VERSION_ANY, &good}, {&T, 0, &good}, {&S, 2, &good}};
+	unsigned i, n = sizeof q / sizeof q[0];
+	struct timespec until;
+	char why[256], out[8];
+	int rc = 0;
+
+	(void)state;
+	esr_store_close(open_schema("t_expire", 1, 256));
+	sql_value("CREATE FUNCTION t_expire.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	          " IF NEW.payload = '\\xdead'::bytea THEN RAISE EXCEPTION 'boom'; END IF;"
+	          " RETURN NEW; END $$;"
+	          "CREATE TRIGGER boom BEFORE INSERT ON t_expire.events FOR EACH ROW"
+	          " EXECUTE FUNCTION t_expire.boom()",
+	          out, sizeof out);
+	esr_pg_store_options_default(&o);
+	o.schema = "t_expire";
+	o.connections = 1;
+	o.timeout_ms = 1000;
+	o.why = why;
+	o.why_size = sizeof why;
+	if (esr_pg_store_open(env.conninfo, &o, &s) != ESR_OK)
+		fail_msg("open t_expire: %s", why);
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 2);
+	for (i = 0; i < n; i++) {
+		slots[i] = (struct done_slot){&dc, i};
+		assert_int_equal(esr_store_append_async(s, q[i].sid, q[i].expected, q[i].ev, 1,
+		                                        counted, &slots[i]), ESR_OK);
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&dc.lock);
+	while (dc.calls < n && rc == 0)
+		rc = pthread_cond_timedwait(&dc.cond, &dc.lock, &until);
+	pthread_mutex_unlock(&dc.lock);
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 0);
+	assert_int_equal(dc.calls, n);
+	assert_true(dc.results[2].status != ESR_OK); /* the trigger refuses it */
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_expire", NULL, 0), ESR_OK);
+}
+
 int main(void)
 {
 	const struct store_backend pg = {"postgres", open_fresh, NULL};
@@ -1204,6 +1304,8 @@ int main(void)
 		cmocka_unit_test(only_minus_one_is_any_version_in_sql),
 		cmocka_unit_test(snapshot_and_checkpoint_rows),
 		cmocka_unit_test(a_wait_wakes_when_this_store_commits),
+		cmocka_unit_test(a_malformed_answer_after_the_commit_is_settled_not_resent),
+		cmocka_unit_test(a_timeout_holds_while_reconnects_succeed),
 	};
 	char why[512], schema[32];
 	int failed;

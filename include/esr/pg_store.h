@@ -51,8 +51,9 @@ typedef struct esr_pg_store_options {
 	                             1..48 of [a-z0-9_], not starting with a digit */
 	unsigned connections;     /* append connections, each with its thread; default 2, 1..64 */
 	unsigned batch_max;       /* appends per round trip; default 256, 1..4096 */
-	unsigned timeout_ms;      /* how long an append may wait for an unreachable server
-	                             before it fails; default 10000 */
+	unsigned timeout_ms;      /* how long an append may wait for a server that is
+	                             unreachable or never lets it through before it
+	                             fails; default 10000 */
 	unsigned backoff_min_ms;  /* first reconnect delay; default 10; doubled up to ... */
 	unsigned backoff_max_ms;  /* ... this; default 1000 */
 	int migrate;              /* create or upgrade the tables at open; default 1 */
