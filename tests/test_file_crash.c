@@ -277,13 +277,15 @@ struct global {
 static esr_status verify_global_shared(struct global *g, const esr_recorded_event *r,
                                        const char *id)
 {
-	const struct tagged *t = r->event.payload;
+	struct tagged t = {0, 0};
 	unsigned k;
 	char tail;
 
+	if (r->event.payload_len == sizeof t) /* payloads are bytes: no alignment */
+		memcpy(&t, r->event.payload, sizeof t);
 	if (sscanf(id, "h-%u%c", &k, &tail) != 1 || k >= SHARED ||
-	    r->version != g->shared_next[k] + 1 || r->event.payload_len != sizeof *t ||
-	    t->check != ~t->tag) {
+	    r->version != g->shared_next[k] + 1 || r->event.payload_len != sizeof t ||
+	    t.check != ~t.tag) {
 		g->bad = 1;
 		return ESR_ECORRUPT;
 	}
@@ -405,10 +407,12 @@ struct shared_read {
 static esr_status collect_tag(void *ctx, const esr_recorded_event *r)
 {
 	struct shared_read *c = ctx;
-	const struct tagged *t = r->event.payload;
+	struct tagged t = {0, 0};
 	uint64_t *grown;
 
-	if (r->version != c->next || r->event.payload_len != sizeof *t || t->check != ~t->tag) {
+	if (r->event.payload_len == sizeof t) /* payloads are bytes: no alignment */
+		memcpy(&t, r->event.payload, sizeof t);
+	if (r->version != c->next || r->event.payload_len != sizeof t || t.check != ~t.tag) {
 		c->bad = 1;
 		return ESR_ECORRUPT;
 	}
@@ -418,7 +422,7 @@ static esr_status collect_tag(void *ctx, const esr_recorded_event *r)
 			return ESR_ENOMEM;
 		c->tags = grown;
 	}
-	c->tags[c->next - 1] = t->tag;
+	c->tags[c->next - 1] = t.tag;
 	c->next++;
 	return ESR_OK;
 }
