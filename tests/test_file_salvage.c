@@ -3,9 +3,10 @@
  * it cannot treat as a torn tail. Salvage keeps the valid prefix and sets
  * aside every byte it cuts (nothing deleted or overwritten, a second salvage
  * included); a missing segment ends the log like damage, and salvage refuses
- * to keep an empty log. A last segment whose header never reached the disk
- * (a crash while creating it) is the log's torn tail; the same shapes in the
- * middle of the log stay corruption.
+ * to keep an empty log; a snapshot of history it set aside never loads again.
+ * A last segment whose header never reached the disk (a crash while creating
+ * it) is the log's torn tail; the same shapes in the middle of the log stay
+ * corruption.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -392,6 +393,76 @@ static void missing_middle_segment(void **state)
 	free(orig5);
 }
 
+struct snap_seen {
+	int calls;
+	uint64_t version;
+	char data[16];
+};
+
+static esr_status take_snap(void *ctx, const esr_snapshot *snap)
+{
+	struct snap_seen *g = ctx;
+
+	g->calls++;
+	g->version = snap->version;
+	assert_true(snap->len < sizeof g->data);
+	memcpy(g->data, snap->data, snap->len);
+	g->data[snap->len] = '\0';
+	return ESR_OK;
+}
+
+/* S's snapshot is (version, data). */
+static void expect_snap(esr_store *s, uint64_t version, const char *data)
+{
+	struct snap_seen g = {0};
+
+	assert_int_equal(esr_store_snapshot_load(s, &S, take_snap, &g), ESR_OK);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.version, version);
+	assert_string_equal(g.data, data);
+}
+
+static void save_snap(esr_store *s, uint64_t version, const char *data)
+{
+	esr_snapshot snap = {version, 1, (uint32_t)strlen(data), data};
+
+	assert_int_equal(esr_store_snapshot_save(s, &S, &snap), ESR_OK);
+}
+
+/* A snapshot of history that salvage set aside is dropped at the salvaging
+ * open, and stays dropped once the stream grows back past its version: the
+ * new events are not the ones it reflects. The snapshot saved before it, of
+ * events salvage kept, stands. */
+static void salvage_drops_snapshots_of_set_aside_history(void **state)
+{
+	char dir[256];
+	uint64_t v, kept;
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	v = build(dir, 3);
+	s = open_ok(dir, 0);
+	save_snap(s, 4, "early");
+	save_snap(s, v - 2, "late");
+	esr_store_close(s);
+	s = open_ok(dir, 0); /* a plain reopen keeps it */
+	expect_snap(s, v - 2, "late");
+	esr_store_close(s);
+	flip_byte(dir, seg_name(2), 3); /* segment 2's header */
+	kept = events_in(size_of(dir, seg_name(1)));
+	s = open_ok(dir, 1);
+	expect_prefix(s, kept);
+	expect_snap(s, 4, "early");
+	for (; kept < v; kept += 2)
+		append_one(s, kept);
+	esr_store_close(s);
+	s = open_ok(dir, 0);
+	expect_prefix(s, kept);
+	expect_snap(s, 4, "early");
+	esr_store_close(s);
+}
+
 /* --- a crash while creating a segment --------------------------------------------------- */
 
 /* The shapes a segment file can have when its header never reached the
@@ -504,6 +575,7 @@ int main(void)
 		cmocka_unit_test(salvage_keeps_every_byte_it_cuts),
 		cmocka_unit_test(salvage_refuses_to_empty_the_store),
 		cmocka_unit_test(missing_middle_segment),
+		cmocka_unit_test(salvage_drops_snapshots_of_set_aside_history),
 		cmocka_unit_test(torn_segment_creation_is_a_torn_tail),
 		cmocka_unit_test(zeroed_middle_segment_is_corrupt),
 	};
