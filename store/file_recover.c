@@ -7,7 +7,10 @@
  * version of each must follow the stream's last. What does not decode, or an
  * append left incomplete, is damage at the offset where it starts:
  *   - in the last segment with nothing valid after it: a torn tail, the
- *     crash's unfinished write. The file is cut there and synced.
+ *     crash's unfinished write. The file is cut there and synced. Only a
+ *     record that could continue the log counts as valid after it
+ *     (valid_after): a copy of an earlier one, or the bytes of the torn
+ *     record's own payload, never do.
  *   - anywhere else: ESR_ECORRUPT, naming the file and the offset, unless the
  *     caller asked to salvage: then the log ends there. The damaged segment's
  *     whole file is first copied to NNNNNNNN.seg.damaged, every later segment
@@ -211,13 +214,27 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 	return 0;
 }
 
-/* Is there a whole record anywhere in buf[from, len)? */
-static int valid_after(const uint8_t *buf, size_t from, size_t len)
+/*
+ * Is there data after the tear at buf[stop] that continues the log: a whole
+ * record anywhere in buf(stop, len) whose position is past `last`, the last
+ * one recovered? A copy of an earlier record (one inside a payload, say)
+ * never continues it. When the bytes at stop are a record header whose
+ * lengths agree, the record's own claimed extent is not "after" it: its
+ * payload may hold any bytes, and a record cut by the file's end leaves
+ * nothing after it. A header whose lengths do not agree claims no extent.
+ */
+static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t last)
 {
+	size_t from = stop + 1;
+	const uint8_t *h = buf + stop;
 	struct rec r;
 
+	/* Decoding only the header says REC_SHORT when its lengths agree. */
+	if (len - stop >= REC_HEADER && rec_decode(h, REC_HEADER, &r) == REC_SHORT)
+		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
+		               (uint32_t)h[7] << 24);
 	for (; from + REC_HEADER <= len; from++)
-		if (rec_decode(buf + from, len - from, &r) == REC_OK)
+		if (rec_decode(buf + from, len - from, &r) == REC_OK && r.position > last)
 			return 1;
 	return 0;
 }
@@ -483,7 +500,8 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		/* An append cut short leaves whole records of it before the
 		 * cut: look for valid data only past where decoding stopped. */
 		int torn = i + 1 == r->n &&
-		           (stop >= r->len || !valid_after(r->buf, stop + 1, r->len));
+		           (stop >= r->len ||
+		            !valid_after(r->buf, stop, r->len, fs->all.committed));
 		/* Salvage copies the whole file aside and moves later segments
 		 * aside before cutting: a crash at any point loses no byte. */
 		if (!torn) {

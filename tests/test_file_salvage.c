@@ -6,7 +6,8 @@
  * to keep an empty log; a snapshot of history it set aside never loads again.
  * A last segment whose header never reached the disk (a crash while creating
  * it) is the log's torn tail; the same shapes in the middle of the log stay
- * corruption.
+ * corruption. A torn record whose payload holds record images is a torn
+ * tail too: only a record that could continue the log is data after a tear.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -463,6 +464,77 @@ static void salvage_drops_snapshots_of_set_aside_history(void **state)
 	esr_store_close(s);
 }
 
+/* --- torn tails and what is not one ------------------------------------------------------ */
+
+/* One event of `len` bytes of p, at version at + 1. */
+static void append_bytes(esr_store *s, uint64_t at, const void *p, size_t len)
+{
+	esr_event ev = {.type = 1, .payload = p, .payload_len = len};
+
+	assert_int_equal(esr_store_append(s, &S, at, &ev, 1, NULL), ESR_OK);
+}
+
+/* The last segment cut inside its last record, whose payload holds whole
+ * record images (one of an earlier position, one of a later one): a crash
+ * tore that write, and the images are its own bytes, not data after the
+ * tear. Each cut is a torn tail, cut; appends go on. So is a cut past the
+ * earlier image when the record's header did not reach the disk. */
+static void torn_record_holding_record_images_is_a_torn_tail(void **state)
+{
+	static uint8_t big[3000];
+	uint8_t p[PAYLOAD], *other, *seg;
+	size_t other_len, len;
+	char dir[256];
+	off_t start, cut;
+	esr_store *s;
+	uint64_t v;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir); /* where the images come from: records 1..3 */
+	s = open_ok(dir, 0);
+	for (v = 0; v < 3; v++) {
+		fill_payload(p, v + 1);
+		append_bytes(s, v, p, PAYLOAD);
+	}
+	esr_store_close(s);
+	other = slurp(dir, seg_name(1), &other_len);
+	assert_int_equal(other_len, 32 + 3 * REC);
+	memset(big, 'b', sizeof big);
+	memcpy(big + 500, other + 32, REC);            /* position 1, as the log's */
+	memcpy(big + 1500, other + 32 + 2 * REC, REC); /* position 3, beyond it */
+	free(other);
+
+	fresh_dir(dir, sizeof dir);
+	s = open_ok(dir, 0);
+	fill_payload(p, 1);
+	append_bytes(s, 0, p, PAYLOAD);
+	append_bytes(s, 1, big, sizeof big);
+	esr_store_close(s);
+	seg = slurp(dir, seg_name(1), &len);
+	start = 32 + REC;
+	assert_int_equal(len, (size_t)start + 88 + 2 + sizeof big);
+	for (cut = start + 1; cut < (off_t)len; cut += 37) {
+		spit(dir, seg_name(1), seg, (size_t)cut);
+		s = open_ok(dir, 0);
+		expect_prefix(s, 1);
+		esr_store_close(s);
+		assert_int_equal(size_of(dir, seg_name(1)), start);
+	}
+	/* Its header lost (zeros: it claims no extent) while the first image
+	 * reached the disk: that copy of position 1 continues nothing. */
+	memset(seg + start, 0, 88);
+	for (cut = start + 90 + 500 + REC; cut < start + 90 + 1500; cut += 41) {
+		spit(dir, seg_name(1), seg, (size_t)cut);
+		s = open_ok(dir, 0);
+		expect_prefix(s, 1);
+		esr_store_close(s);
+	}
+	spit(dir, seg_name(1), seg, (size_t)start + 88);
+	expect_appends_go_on(dir, 0, 1);
+	assert_false(exists(dir, "00000001.seg.damaged"));
+	free(seg);
+}
+
 /* --- a crash while creating a segment --------------------------------------------------- */
 
 /* The shapes a segment file can have when its header never reached the
@@ -576,6 +648,7 @@ int main(void)
 		cmocka_unit_test(salvage_refuses_to_empty_the_store),
 		cmocka_unit_test(missing_middle_segment),
 		cmocka_unit_test(salvage_drops_snapshots_of_set_aside_history),
+		cmocka_unit_test(torn_record_holding_record_images_is_a_torn_tail),
 		cmocka_unit_test(torn_segment_creation_is_a_torn_tail),
 		cmocka_unit_test(zeroed_middle_segment_is_corrupt),
 	};
