@@ -10,7 +10,8 @@
  *     crash's unfinished write. The file is cut there and synced. Only a
  *     record that could continue the log counts as valid after it
  *     (valid_after): a copy of an earlier one, or the bytes of the torn
- *     record's own payload, never do.
+ *     record's own payload, never do. A whole record that does not follow
+ *     is never a torn tail.
  *   - anywhere else: ESR_ECORRUPT, naming the file and the offset, unless the
  *     caller asked to salvage: then the log ends there. The damaged segment's
  *     whole file is first copied to NNNNNNNN.seg.damaged, every later segment
@@ -243,11 +244,15 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
  * Scan one segment's bytes into the index. Returns the offset where good data
  * ends (len when all of it is good): the start of the first append that is
  * damaged or incomplete. *stop is where decoding stopped (len if it ran to
- * the end), from where a torn tail must have nothing valid after it. *st is
- * set for errors other than damage.
+ * the end), from where a torn tail must have nothing valid after it.
+ * *misfit is set when what stopped it is a whole, valid record that does
+ * not follow (not the next of the append being gathered, or an append whose
+ * version or position does not follow): a torn write leaves a prefix of
+ * what it wrote, never a whole record out of place, so that is damage, not
+ * a torn tail. *st is set for errors other than damage.
  */
 static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size_t len,
-                   size_t *stop, esr_status *st)
+                   size_t *stop, int *misfit, esr_status *st)
 {
 	static _Thread_local struct gather g;
 	size_t off = SEG_HEADER;
@@ -255,11 +260,13 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 
 	g.have = 0;
 	*stop = len;
+	*misfit = 0;
 	while (off < len) {
 		enum rec_status rs = rec_decode(buf + off, len - off, &r);
 		*stop = off;
 		if (rs != REC_OK)
 			break;
+		*misfit = 1; /* until it fits */
 		if (r.batch_index == 0) {
 			if (g.have != 0)
 				break; /* the previous append is incomplete */
@@ -270,6 +277,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 		           !same_stream(&r, &g.first) || r.version != g.first.version + g.have) {
 			break;
 		}
+		*misfit = 0;
 		g.locs[g.have] = (struct loc){seq, r.length, off};
 		g.last_position = r.position;
 		off += r.length;
@@ -277,6 +285,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 		if (++g.have == g.count) {
 			if (apply(fs, &g, seq, st) != 0) {
 				*stop = g.start;
+				*misfit = 1;
 				return *st == ESR_OK ? g.start : 0;
 			}
 			g.have = 0;
@@ -466,6 +475,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	struct file_store *fs = r->fs;
 	uint32_t seq = r->seqs[i], want = i ? r->seqs[i - 1] + 1 : 1;
 	size_t good, stop;
+	int misfit;
 	uint64_t in_header;
 	char path[4096], what[4200];
 	esr_status st = ESR_OK;
@@ -493,19 +503,20 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		return move_aside(r, i); /* the log ends with the segment before */
 	}
 	file_tail_set(fs, fd); /* the tail now, and the previous segment's is closed */
-	good = scan(fs, seq, r->buf, r->len, &stop, &st);
+	good = scan(fs, seq, r->buf, r->len, &stop, &misfit, &st);
 	if (st != ESR_OK)
 		return st;
 	if (good < r->len) {
 		/* An append cut short leaves whole records of it before the
 		 * cut: look for valid data only past where decoding stopped. */
-		int torn = i + 1 == r->n &&
+		int torn = i + 1 == r->n && !misfit &&
 		           (stop >= r->len ||
 		            !valid_after(r->buf, stop, r->len, fs->all.committed));
 		/* Salvage copies the whole file aside and moves later segments
 		 * aside before cutting: a crash at any point loses no byte. */
 		if (!torn) {
-			snprintf(what, sizeof what, "%s: offset %zu: damaged record", path, good);
+			snprintf(what, sizeof what, "%s: offset %zu: %s", path, good,
+			         misfit ? "a record that does not follow" : "damaged record");
 			if ((st = may_salvage(r, what)) != ESR_OK ||
 			    (st = copy_aside(r, seq)) != ESR_OK || (st = move_aside(r, i + 1)) != ESR_OK)
 				return st;

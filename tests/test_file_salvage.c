@@ -535,6 +535,54 @@ static void torn_record_holding_record_images_is_a_torn_tail(void **state)
 	free(seg);
 }
 
+/* Whole, valid records at the end of the last segment that do not follow
+ * (a copy of an append of one event or of two; the second record of an
+ * append alone) are no torn write: corrupt, and salvage keeps them aside. */
+static void whole_records_that_do_not_follow_are_corrupt(void **state)
+{
+	uint8_t *seg, *bad, p[PAYLOAD];
+	size_t len, k;
+	char dir[256], why[512], at[64];
+	uint64_t v;
+	esr_store *s;
+	struct {
+		const char *what;
+		size_t from, n; /* bytes from the segment's end, how many */
+	} tail[] = {
+		{"the last append (one event) again", REC, REC},
+		{"the append of two before it again", REC + APPEND, APPEND},
+		{"that append's second record alone", 2 * REC, REC},
+	};
+
+	(void)state;
+	for (k = 0; k < sizeof tail / sizeof tail[0]; k++) {
+		print_message("at the end: %s\n", tail[k].what);
+		fresh_dir(dir, sizeof dir);
+		v = build(dir, 1);
+		s = open_ok(dir, 0);
+		fill_payload(p, ++v);
+		append_bytes(s, v - 1, p, PAYLOAD);
+		esr_store_close(s);
+		seg = slurp(dir, seg_name(1), &len);
+		assert_non_null(bad = malloc(len + tail[k].n));
+		memcpy(bad, seg, len);
+		memcpy(bad + len, seg + len - tail[k].from, tail[k].n);
+		spit(dir, seg_name(1), bad, len + tail[k].n);
+		open_corrupt(dir, 0, why, sizeof why);
+		snprintf(at, sizeof at, "00000001.seg: offset %zu", len);
+		assert_non_null(strstr(why, at));
+		assert_int_equal(size_of(dir, seg_name(1)), (off_t)(len + tail[k].n));
+		s = open_ok(dir, 1);
+		expect_prefix(s, v);
+		esr_store_close(s);
+		expect_content(dir, "00000001.seg.damaged", bad, len + tail[k].n);
+		expect_content(dir, seg_name(1), seg, len);
+		expect_appends_go_on(dir, 0, v);
+		free(bad);
+		free(seg);
+	}
+}
+
 /* --- a crash while creating a segment --------------------------------------------------- */
 
 /* The shapes a segment file can have when its header never reached the
@@ -649,6 +697,7 @@ int main(void)
 		cmocka_unit_test(missing_middle_segment),
 		cmocka_unit_test(salvage_drops_snapshots_of_set_aside_history),
 		cmocka_unit_test(torn_record_holding_record_images_is_a_torn_tail),
+		cmocka_unit_test(whole_records_that_do_not_follow_are_corrupt),
 		cmocka_unit_test(torn_segment_creation_is_a_torn_tail),
 		cmocka_unit_test(zeroed_middle_segment_is_corrupt),
 	};
