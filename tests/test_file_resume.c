@@ -756,6 +756,39 @@ static ssize_t failing_write(int fd, const void *buf, size_t n)
 	return -1;
 }
 
+/* The compaction that drops a snapshot beyond its stream must succeed, or
+ * the open fails: left in place, the snapshot would load once its stream
+ * grows past it. */
+static void failed_drop_fails_the_open(void **state)
+{
+	const esr_stream_id D = {"Order", "dd", 2};
+	esr_file_store_options o;
+	char dir[256];
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	s = open_dir(dir);
+	grow(s, &D, 2);
+	save(s, &A, 1, "a"); /* beyond A, which has no event */
+	save(s, &D, 2, "two");
+	esr_store_close(s);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 2u << 20;
+	real_io = fio;
+	fio.write = failing_write;
+	s = NULL;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EIO);
+	fio = real_io;
+	assert_null(s);
+	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&A, "a") + snap_rec(&D, "two"));
+	s = open_dir(dir);
+	expect_snap(s, &A, 0, NULL);
+	expect_snap(s, &D, 2, "two");
+	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&D, "two"));
+	esr_store_close(s);
+}
+
 static void write_checkpoint_file(const char *dir, const char *file, uint64_t position)
 {
 	uint8_t rec[CKPT_SIZE];
@@ -823,6 +856,7 @@ int main(void)
 		cmocka_unit_test(flipped_snapshot_loads_as_none),
 		cmocka_unit_test(snapshots_log_is_compacted),
 		cmocka_unit_test(snapshot_beyond_its_stream_is_dropped),
+		cmocka_unit_test(failed_drop_fails_the_open),
 		cmocka_unit_test(checkpoints_are_files),
 		cmocka_unit_test(checkpoint_temporaries_are_not_checkpoints),
 	};
