@@ -153,7 +153,9 @@ esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t 
 
 /* Snapshots and checkpoints (store/file_snapshot.c). open indexes
  * snapshots.log (cut at its first bad record, compacted when mostly
- * superseded); close closes it. */
+ * superseded or when a record is beyond its stream's version, which it
+ * drops); it runs after file_recover, whose versions it checks against.
+ * close closes it. */
 esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
 void file_snapshots_close(struct file_store *fs);
 esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);

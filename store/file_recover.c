@@ -7,7 +7,11 @@
  * version of each must follow the stream's last. What does not decode, or an
  * append left incomplete, is damage at the offset where it starts:
  *   - in the last segment with nothing valid after it: a torn tail, the
- *     crash's unfinished write. The file is cut there and synced.
+ *     crash's unfinished write. The file is cut there and synced. Only a
+ *     record that could continue the log counts as valid after it
+ *     (valid_after): a copy of an earlier one, or the bytes of the torn
+ *     record's own payload, never do. A whole record that does not follow
+ *     is never a torn tail.
  *   - anywhere else: ESR_ECORRUPT, naming the file and the offset, unless the
  *     caller asked to salvage: then the log ends there. The damaged segment's
  *     whole file is first copied to NNNNNNNN.seg.damaged, every later segment
@@ -211,13 +215,27 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 	return 0;
 }
 
-/* Is there a whole record anywhere in buf[from, len)? */
-static int valid_after(const uint8_t *buf, size_t from, size_t len)
+/*
+ * Is there data after the tear at buf[stop] that continues the log: a whole
+ * record anywhere in buf(stop, len) whose position is past `last`, the last
+ * one recovered? A copy of an earlier record (one inside a payload, say)
+ * never continues it. When the bytes at stop are a record header whose
+ * lengths agree, the record's own claimed extent is not "after" it: its
+ * payload may hold any bytes, and a record cut by the file's end leaves
+ * nothing after it. A header whose lengths do not agree claims no extent.
+ */
+static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t last)
 {
+	size_t from = stop + 1;
+	const uint8_t *h = buf + stop;
 	struct rec r;
 
+	/* Decoding only the header says REC_SHORT when its lengths agree. */
+	if (len - stop >= REC_HEADER && rec_decode(h, REC_HEADER, &r) == REC_SHORT)
+		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
+		               (uint32_t)h[7] << 24);
 	for (; from + REC_HEADER <= len; from++)
-		if (rec_decode(buf + from, len - from, &r) == REC_OK)
+		if (rec_decode(buf + from, len - from, &r) == REC_OK && r.position > last)
 			return 1;
 	return 0;
 }
@@ -226,11 +244,15 @@ static int valid_after(const uint8_t *buf, size_t from, size_t len)
  * Scan one segment's bytes into the index. Returns the offset where good data
  * ends (len when all of it is good): the start of the first append that is
  * damaged or incomplete. *stop is where decoding stopped (len if it ran to
- * the end), from where a torn tail must have nothing valid after it. *st is
- * set for errors other than damage.
+ * the end), from where a torn tail must have nothing valid after it.
+ * *misfit is set when what stopped it is a whole, valid record that does
+ * not follow (not the next of the append being gathered, or an append whose
+ * version or position does not follow): a torn write leaves a prefix of
+ * what it wrote, never a whole record out of place, so that is damage, not
+ * a torn tail. *st is set for errors other than damage.
  */
 static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size_t len,
-                   size_t *stop, esr_status *st)
+                   size_t *stop, int *misfit, esr_status *st)
 {
 	static _Thread_local struct gather g;
 	size_t off = SEG_HEADER;
@@ -238,11 +260,13 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 
 	g.have = 0;
 	*stop = len;
+	*misfit = 0;
 	while (off < len) {
 		enum rec_status rs = rec_decode(buf + off, len - off, &r);
 		*stop = off;
 		if (rs != REC_OK)
 			break;
+		*misfit = 1; /* until it fits */
 		if (r.batch_index == 0) {
 			if (g.have != 0)
 				break; /* the previous append is incomplete */
@@ -253,6 +277,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 		           !same_stream(&r, &g.first) || r.version != g.first.version + g.have) {
 			break;
 		}
+		*misfit = 0;
 		g.locs[g.have] = (struct loc){seq, r.length, off};
 		g.last_position = r.position;
 		off += r.length;
@@ -260,6 +285,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 		if (++g.have == g.count) {
 			if (apply(fs, &g, seq, st) != 0) {
 				*stop = g.start;
+				*misfit = 1;
 				return *st == ESR_OK ? g.start : 0;
 			}
 			g.have = 0;
@@ -449,6 +475,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	struct file_store *fs = r->fs;
 	uint32_t seq = r->seqs[i], want = i ? r->seqs[i - 1] + 1 : 1;
 	size_t good, stop;
+	int misfit;
 	uint64_t in_header;
 	char path[4096], what[4200];
 	esr_status st = ESR_OK;
@@ -476,18 +503,20 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		return move_aside(r, i); /* the log ends with the segment before */
 	}
 	file_tail_set(fs, fd); /* the tail now, and the previous segment's is closed */
-	good = scan(fs, seq, r->buf, r->len, &stop, &st);
+	good = scan(fs, seq, r->buf, r->len, &stop, &misfit, &st);
 	if (st != ESR_OK)
 		return st;
 	if (good < r->len) {
 		/* An append cut short leaves whole records of it before the
 		 * cut: look for valid data only past where decoding stopped. */
-		int torn = i + 1 == r->n &&
-		           (stop >= r->len || !valid_after(r->buf, stop + 1, r->len));
+		int torn = i + 1 == r->n && !misfit &&
+		           (stop >= r->len ||
+		            !valid_after(r->buf, stop, r->len, fs->all.committed));
 		/* Salvage copies the whole file aside and moves later segments
 		 * aside before cutting: a crash at any point loses no byte. */
 		if (!torn) {
-			snprintf(what, sizeof what, "%s: offset %zu: damaged record", path, good);
+			snprintf(what, sizeof what, "%s: offset %zu: %s", path, good,
+			         misfit ? "a record that does not follow" : "damaged record");
 			if ((st = may_salvage(r, what)) != ESR_OK ||
 			    (st = copy_aside(r, seq)) != ESR_OK || (st = move_aside(r, i + 1)) != ESR_OK)
 				return st;

@@ -5,10 +5,13 @@
  * each stream remembers where its last one starts. They are written without
  * fsync: a snapshot lost or torn by a crash only costs the next activation a
  * longer replay, since the runtime checks every snapshot it loads and replays
- * when one is missing or bad. At open the file is read record by record and
- * cut at the first record that does not check; if superseded records then
- * outweigh the live ones (and make at least COMPACT_MIN bytes), the live ones
- * are copied to a new file that replaces it atomically.
+ * when one is missing or bad. At open (after the segments are recovered) the
+ * file is read record by record and cut at the first record that does not
+ * check; a record whose version is beyond its stream's is passed over. If
+ * superseded records then outweigh the live ones (and make at least
+ * COMPACT_MIN bytes), or one was passed over, the live ones are copied to a
+ * new file that replaces it atomically: a passed-over record must not come
+ * back once its stream grows past it.
  *
  * A checkpoint is a file of its own, checkpoint.NAME, replaced atomically
  * (written to a temporary, synced, renamed, directory synced), so a crash
@@ -43,14 +46,17 @@ static struct fstream *stream_of(struct file_store *fs, const char *type, const 
 	return file_stream(fs, &k);
 }
 
-/* The stream named by a record's type and id, created if absent. */
+/* The stream named by a record's type and id; NULL if the log holds none of
+ * its events. */
 static struct fstream *stream_of_rec(struct file_store *fs, const struct snap_rec *r)
 {
 	char type[ESR_TYPE_NAME_MAX + 1];
+	struct esr__key k;
 
 	memcpy(type, r->type, r->type_len);
 	type[r->type_len] = '\0';
-	return stream_of(fs, type, r->id, r->id_len);
+	esr__keyset_key(fs->streams, type, r->id, r->id_len, &k);
+	return (struct fstream *)esr__keyset_get(fs->streams, &k);
 }
 
 static void snap_path(const struct file_store *fs, const char *suffix, char *path,
@@ -121,9 +127,14 @@ static esr_status window_at(struct window *w, uint64_t off, size_t need, const u
 	return ESR_OK;
 }
 
-/* Index the valid records of the file; *end: where they end, *live: the
- * bytes of the records that are some stream's latest. */
-static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, uint64_t *live)
+/*
+ * Index the valid records of the file; *end: where they end, *live: the
+ * bytes of the records that are some stream's latest, *beyond: how many
+ * records were passed over because their version is beyond their stream's
+ * (run after recovery, so against the versions the log holds).
+ */
+static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, uint64_t *live,
+                       uint64_t *beyond)
 {
 	uint64_t off = 0;
 	const uint8_t *p;
@@ -133,6 +144,7 @@ static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, u
 	uint32_t len;
 
 	*live = 0;
+	*beyond = 0;
 	for (;;) {
 		if ((st = window_at(w, off, SNAP_HEADER, &p)) != ESR_OK || p == NULL)
 			break;
@@ -140,11 +152,18 @@ static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, u
 		    (st = window_at(w, off, len, &p)) != ESR_OK || p == NULL ||
 		    snap_rec_decode(p, len, &r) != 0)
 			break;
-		if ((s = stream_of_rec(fs, &r)) == NULL)
-			return ESR_ENOMEM;
-		*live = *live + len - s->snap_length; /* it was counted */
-		s->snap_offset = off;
-		s->snap_length = len;
+		/* A snapshot is saved only for events stored: one beyond its
+		 * stream reflects events the log lost (salvage set them aside,
+		 * or an unsynced append never reached the disk) or never had.
+		 * Were it kept, it would load once the stream grows past it,
+		 * over new events it does not reflect. */
+		if ((s = stream_of_rec(fs, &r)) == NULL || r.snap.version > file_committed_of(s)) {
+			(*beyond)++;
+		} else {
+			*live = *live + len - s->snap_length; /* it was counted */
+			s->snap_offset = off;
+			s->snap_length = len;
+		}
 		off += len;
 	}
 	*end = off;
@@ -190,13 +209,16 @@ static void copy_live(void *ctx, struct esr__keyset *ks, struct esr__key *k)
 /*
  * Replace the file with one holding only the live records. The new file is
  * synced before it is renamed over the old, so a crash leaves one or the
- * other whole. On failure the streams are indexed again from the old file.
+ * other whole. On failure the streams are indexed again from the old file,
+ * and the failure is returned only if `must` (records beyond their streams
+ * are to go for good); otherwise the old file simply stays.
  */
-static esr_status compact(struct file_store *fs, struct window *w)
+static esr_status compact(struct file_store *fs, struct window *w, int must)
 {
 	struct compact c = {fs, -1, 0, NULL, 0, ESR_OK};
 	char tmp[4096], path[4096];
-	uint64_t end, live;
+	uint64_t end, live, beyond;
+	esr_status st;
 
 	snap_path(fs, ".tmp", tmp, sizeof tmp);
 	snap_path(fs, "", path, sizeof path);
@@ -217,7 +239,9 @@ static esr_status compact(struct file_store *fs, struct window *w)
 	if (c.fd >= 0)
 		close(c.fd);
 	unlink(tmp);
-	return scan(fs, w, &end, &live); /* undo the moved offsets */
+	if ((st = scan(fs, w, &end, &live, &beyond)) != ESR_OK) /* undo the moved offsets */
+		return st;
+	return must ? c.st : ESR_OK;
 }
 
 #define CKPT_PREFIX "checkpoint."
@@ -249,7 +273,7 @@ esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size
 	struct window w = {.fd = -1};
 	char path[4096];
 	struct stat st;
-	uint64_t live = 0;
+	uint64_t live = 0, beyond = 0;
 	esr_status rc = ESR_EIO;
 
 	remove_checkpoint_temporaries(fs);
@@ -259,12 +283,12 @@ esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size
 		goto out;
 	w.fd = fs->snap_fd;
 	w.size = (uint64_t)st.st_size;
-	if ((rc = scan(fs, &w, &fs->snap_size, &live)) != ESR_OK)
+	if ((rc = scan(fs, &w, &fs->snap_size, &live, &beyond)) != ESR_OK)
 		goto out;
 	if (fs->snap_size < w.size && ftruncate(fs->snap_fd, (off_t)fs->snap_size) != 0)
 		rc = ESR_EIO; /* a torn tail: cut, so that appends follow valid records */
-	else if (fs->snap_size - live >= COMPACT_MIN && fs->snap_size - live > live)
-		rc = compact(fs, &w);
+	else if (beyond > 0 || (fs->snap_size - live >= COMPACT_MIN && fs->snap_size - live > live))
+		rc = compact(fs, &w, beyond > 0); /* records beyond their streams go for good */
 out:
 	if (rc != ESR_OK && why != NULL)
 		snprintf(why, why_size, "%s: %s", path,

@@ -12,9 +12,10 @@
  * stream's versions run 1..n without gaps, and every event's payload is the
  * one written for it. The global order must hold every event once: positions
  * 1..head without a gap, each stream's events in version order. Meanwhile
- * one more thread saves snapshots and a checkpoint: after the kill the
- * checkpoint must load (never torn) at its acknowledged value or the next,
- * and every snapshot loads whole or not at all. The store lives on across
+ * one more thread saves snapshots (of streams 0..3, at versions they have)
+ * and a checkpoint: after the kill the checkpoint must load (never torn) at
+ * its acknowledged value or the next, and every snapshot loads whole or not
+ * at all. The store lives on across
  * rounds, so each round also recovers every earlier round's torn tails.
  *
  * Two writers on the same aggregates: two runtimes (optimistic, one worker
@@ -42,7 +43,7 @@
 #define THREADS 8
 #define STREAMS_PER_THREAD 4
 #define STREAMS (THREADS * STREAMS_PER_THREAD)
-#define SNAPSHOTTED 4           /* streams "Snap"/0..3, no events, only snapshots */
+#define SNAPSHOTTED 4           /* snapshots of streams 0..3, at versions stored */
 #define CHECKPOINT STREAMS      /* the ack of a saved checkpoint */
 #define SHARED 4                /* aggregates "Shared"/h-0..3, written by two runtimes */
 #define SHARED_ACK (CHECKPOINT + 1) /* + k: the ack of a command on Shared h-k */
@@ -117,18 +118,20 @@ static void *append_loop(void *arg)
 	return NULL;
 }
 
-/* A snapshot's data: its version's payload pattern, 48 to 4047 bytes long. */
-static uint32_t snap_data(uint64_t version, uint8_t *out)
+/* A snapshot's data: its stream's and version's pattern, 48 to 4047 bytes. */
+static uint32_t snap_data(uint32_t stream, uint64_t version, uint8_t *out)
 {
 	uint32_t len = 48 + (uint32_t)(version * 977 % 4000), at;
 
 	for (at = 0; at < len; at += 48)
-		payload_of(SNAPSHOTTED, version + at, out + at);
+		payload_of(STREAMS + stream, version + at, out + at);
 	return len;
 }
 
-/* Snapshots of the Snap streams and checkpoint "crash", numbered on from
- * what the store holds, each checkpoint acknowledged. */
+/* Snapshots of streams 0..3 in turn, each at the version the stream has
+ * (the store drops at open a snapshot beyond its stream's version), and
+ * checkpoint "crash", numbered on from what the store holds, each checkpoint
+ * acknowledged. */
 static void *snapshot_loop(void *arg)
 {
 	esr_store *s = arg;
@@ -139,13 +142,17 @@ static void *snapshot_loop(void *arg)
 		_exit(6);
 	for (i++;; i++) {
 		char id[16];
-		esr_stream_id sid = {"Snap", id, 0};
-		esr_snapshot snap = {i, 1, 0, data};
+		esr_stream_id sid = {"Crash", id, 0};
+		esr_snapshot snap = {0, 1, 0, data};
 		struct ack a = {CHECKPOINT, i, 0};
+		uint32_t k = (uint32_t)(i % SNAPSHOTTED);
 
-		sid.id_len = (size_t)snprintf(id, sizeof id, "%u", (unsigned)(i % SNAPSHOTTED));
-		snap.len = snap_data(i, data);
-		if (esr_store_snapshot_save(s, &sid, &snap) != ESR_OK ||
+		id_of(k, id);
+		sid.id_len = strlen(id);
+		if (esr_store_version(s, &sid, &snap.version) != ESR_OK)
+			_exit(7);
+		snap.len = snap_data(k, snap.version, data);
+		if ((snap.version > 0 && esr_store_snapshot_save(s, &sid, &snap) != ESR_OK) ||
 		    esr_store_checkpoint_save(s, "crash", i) != ESR_OK)
 			_exit(7);
 		if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
@@ -352,12 +359,17 @@ static int check_global(esr_store *s, const uint64_t *version, const uint64_t *s
 
 static uint64_t snapshots_loaded;
 
+struct snap_of {
+	uint32_t stream;
+	uint64_t version; /* the stream's, after the kill */
+};
+
 static esr_status verify_snap(void *ctx, const esr_snapshot *snap)
 {
 	static uint8_t want[4096 + 48];
-	unsigned k = *(unsigned *)ctx;
+	const struct snap_of *o = ctx;
 
-	if (snap->version % SNAPSHOTTED != k || snap->len != snap_data(snap->version, want) ||
+	if (snap->version > o->version || snap->len != snap_data(o->stream, snap->version, want) ||
 	    memcmp(snap->data, want, snap->len) != 0)
 		return ESR_ECORRUPT;
 	snapshots_loaded++;
@@ -366,7 +378,7 @@ static esr_status verify_snap(void *ctx, const esr_snapshot *snap)
 
 /* The checkpoint is the acknowledged one or the next (saved, not yet told),
  * which the next round then counts as acknowledged, since it continues from
- * it; every snapshot is whole or absent. */
+ * it; every snapshot is whole or absent, at a version its stream has. */
 static int check_extras(esr_store *s, uint64_t *acked, int round)
 {
 	uint64_t at = 0;
@@ -382,10 +394,13 @@ static int check_extras(esr_store *s, uint64_t *acked, int round)
 	*acked = at;
 	for (k = 0; k < SNAPSHOTTED; k++) {
 		char id[16];
-		esr_stream_id sid = {"Snap", id, 0};
+		esr_stream_id sid = {"Crash", id, 0};
+		struct snap_of o = {k, 0};
 
-		sid.id_len = (size_t)snprintf(id, sizeof id, "%u", k);
-		if ((st = esr_store_snapshot_load(s, &sid, verify_snap, &k)) != ESR_OK) {
+		id_of(k, id);
+		sid.id_len = strlen(id);
+		if ((st = esr_store_version(s, &sid, &o.version)) != ESR_OK ||
+		    (st = esr_store_snapshot_load(s, &sid, verify_snap, &o)) != ESR_OK) {
 			fprintf(stderr, "round %d: snapshot %u: %s\n", round, k, esr_strerror(st));
 			failures++;
 		}

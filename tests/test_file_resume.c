@@ -2,7 +2,8 @@
  * tests/test_file_resume.c: what the file store keeps for a reader that
  * resumes, across reopening: the global order (rebuilt from the segments),
  * head and wait, snapshots in snapshots.log (torn tails cut, rotten records
- * loaded as none, compaction) and checkpoint files. The conformance suite
+ * loaded as none, compaction, records beyond their stream dropped) and
+ * checkpoint files. The conformance suite
  * checks the behaviour every store shares; this checks what lives on disk.
  */
 #define _GNU_SOURCE
@@ -478,6 +479,31 @@ static off_t snap_rec(const esr_stream_id *sid, const char *data)
 static const esr_stream_id A = {"Account", "a", 1}, B = {"Order", "bb", 2},
                            C = {"Order", "cc", 2};
 
+/* Bring sid to version v with empty events: a snapshot is saved only for
+ * events stored, and one beyond its stream is dropped at open. */
+static void grow(esr_store *s, const esr_stream_id *sid, uint64_t v)
+{
+	static esr_event ev[ESR_APPEND_MAX];
+	uint64_t at = 0;
+	size_t n, i;
+
+	assert_int_equal(esr_store_version(s, sid, &at), ESR_OK);
+	for (; at < v; at += n) {
+		n = v - at < ESR_APPEND_MAX ? (size_t)(v - at) : ESR_APPEND_MAX;
+		for (i = 0; i < n; i++)
+			ev[i] = (esr_event){.type = 1};
+		assert_int_equal(esr_store_append(s, sid, at, ev, n, NULL), ESR_OK);
+	}
+}
+
+/* Streams A, B and C with 300 events each: room for every snapshot below. */
+static void stored_events(esr_store *s)
+{
+	grow(s, &A, 300);
+	grow(s, &B, 300);
+	grow(s, &C, 300);
+}
+
 static void snapshots_survive_reopen(void **state)
 {
 	char dir[256];
@@ -486,6 +512,7 @@ static void snapshots_survive_reopen(void **state)
 	(void)state;
 	fresh_dir(dir, sizeof dir);
 	s = open_dir(dir);
+	stored_events(s);
 	expect_snap(s, &A, 0, NULL);
 	save(s, &A, 5, "five");
 	save(s, &B, 2, "bee");
@@ -539,6 +566,7 @@ static void torn_snapshot_tail_is_cut(void **state)
 	(void)state;
 	fresh_dir(dir, sizeof dir);
 	s = open_dir(dir);
+	stored_events(s);
 	save(s, &A, 1, "one");
 	save(s, &B, 1, "b-one");
 	save(s, &A, 2, "two, longer");
@@ -573,6 +601,7 @@ static void flipped_snapshot_loads_as_none(void **state)
 	(void)state;
 	fresh_dir(dir, sizeof dir);
 	s = open_dir(dir);
+	stored_events(s);
 	save(s, &A, 1, "one");
 	save(s, &B, 1, "b-one");
 	save(s, &A, 2, "two");
@@ -603,6 +632,7 @@ static void snapshots_log_is_compacted(void **state)
 	(void)state;
 	fresh_dir(dir, sizeof dir);
 	s = open_dir(dir);
+	stored_events(s);
 	memset(data, 'x', sizeof data - 1);
 	for (i = 1; i <= 20; i++)
 		save(s, &A, (uint64_t)i, data);
@@ -625,6 +655,40 @@ static void snapshots_log_is_compacted(void **state)
 	expect_snap(s, &A, 300, data);
 	expect_snap(s, &B, 1, "b-one");
 	expect_snap(s, &C, 4, "cee");
+	esr_store_close(s);
+}
+
+/* A snapshot of a version its stream does not have (never stored, or set
+ * aside by salvage) is dropped at open, for good: it stays dropped once the
+ * stream grows past it. A stream's earlier snapshot then stands; one with no
+ * events keeps none. */
+static void snapshot_beyond_its_stream_is_dropped(void **state)
+{
+	const esr_stream_id D = {"Order", "dd", 2}, E = {"Order", "ee", 2};
+	char dir[256];
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	s = open_dir(dir);
+	grow(s, &D, 5);
+	save(s, &D, 3, "three");
+	save(s, &D, 5, "five");
+	save(s, &D, 8, "eight"); /* beyond version 5 */
+	save(s, &E, 1, "one");   /* E has no event */
+	expect_snap(s, &D, 8, "eight"); /* while open, the last save wins */
+	s = reopen(s, dir);
+	expect_snap(s, &D, 5, "five");
+	expect_snap(s, &E, 0, NULL);
+	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&D, "five"));
+	grow(s, &D, 10);
+	grow(s, &E, 2);
+	s = reopen(s, dir);
+	expect_snap(s, &D, 5, "five");
+	expect_snap(s, &E, 0, NULL);
+	save(s, &D, 10, "ten");
+	s = reopen(s, dir);
+	expect_snap(s, &D, 10, "ten");
 	esr_store_close(s);
 }
 
@@ -690,6 +754,39 @@ static ssize_t failing_write(int fd, const void *buf, size_t n)
 	(void)n;
 	errno = ENOSPC;
 	return -1;
+}
+
+/* The compaction that drops a snapshot beyond its stream must succeed, or
+ * the open fails: left in place, the snapshot would load once its stream
+ * grows past it. */
+static void failed_drop_fails_the_open(void **state)
+{
+	const esr_stream_id D = {"Order", "dd", 2};
+	esr_file_store_options o;
+	char dir[256];
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	s = open_dir(dir);
+	grow(s, &D, 2);
+	save(s, &A, 1, "a"); /* beyond A, which has no event */
+	save(s, &D, 2, "two");
+	esr_store_close(s);
+	esr_file_store_options_default(&o);
+	o.segment_bytes = 2u << 20;
+	real_io = fio;
+	fio.write = failing_write;
+	s = NULL;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EIO);
+	fio = real_io;
+	assert_null(s);
+	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&A, "a") + snap_rec(&D, "two"));
+	s = open_dir(dir);
+	expect_snap(s, &A, 0, NULL);
+	expect_snap(s, &D, 2, "two");
+	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&D, "two"));
+	esr_store_close(s);
 }
 
 static void write_checkpoint_file(const char *dir, const char *file, uint64_t position)
@@ -758,6 +855,8 @@ int main(void)
 		cmocka_unit_test(torn_snapshot_tail_is_cut),
 		cmocka_unit_test(flipped_snapshot_loads_as_none),
 		cmocka_unit_test(snapshots_log_is_compacted),
+		cmocka_unit_test(snapshot_beyond_its_stream_is_dropped),
+		cmocka_unit_test(failed_drop_fails_the_open),
 		cmocka_unit_test(checkpoints_are_files),
 		cmocka_unit_test(checkpoint_temporaries_are_not_checkpoints),
 	};

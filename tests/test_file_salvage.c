@@ -3,9 +3,11 @@
  * it cannot treat as a torn tail. Salvage keeps the valid prefix and sets
  * aside every byte it cuts (nothing deleted or overwritten, a second salvage
  * included); a missing segment ends the log like damage, and salvage refuses
- * to keep an empty log. A last segment whose header never reached the disk
- * (a crash while creating it) is the log's torn tail; the same shapes in the
- * middle of the log stay corruption.
+ * to keep an empty log; a snapshot of history it set aside never loads again.
+ * A last segment whose header never reached the disk (a crash while creating
+ * it) is the log's torn tail; the same shapes in the middle of the log stay
+ * corruption. A torn record whose payload holds record images is a torn
+ * tail too: only a record that could continue the log is data after a tear.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -392,6 +394,195 @@ static void missing_middle_segment(void **state)
 	free(orig5);
 }
 
+struct snap_seen {
+	int calls;
+	uint64_t version;
+	char data[16];
+};
+
+static esr_status take_snap(void *ctx, const esr_snapshot *snap)
+{
+	struct snap_seen *g = ctx;
+
+	g->calls++;
+	g->version = snap->version;
+	assert_true(snap->len < sizeof g->data);
+	memcpy(g->data, snap->data, snap->len);
+	g->data[snap->len] = '\0';
+	return ESR_OK;
+}
+
+/* S's snapshot is (version, data). */
+static void expect_snap(esr_store *s, uint64_t version, const char *data)
+{
+	struct snap_seen g = {0};
+
+	assert_int_equal(esr_store_snapshot_load(s, &S, take_snap, &g), ESR_OK);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.version, version);
+	assert_string_equal(g.data, data);
+}
+
+static void save_snap(esr_store *s, uint64_t version, const char *data)
+{
+	esr_snapshot snap = {version, 1, (uint32_t)strlen(data), data};
+
+	assert_int_equal(esr_store_snapshot_save(s, &S, &snap), ESR_OK);
+}
+
+/* A snapshot of history that salvage set aside is dropped at the salvaging
+ * open, and stays dropped once the stream grows back past its version: the
+ * new events are not the ones it reflects. The snapshot saved before it, of
+ * events salvage kept, stands. */
+static void salvage_drops_snapshots_of_set_aside_history(void **state)
+{
+	char dir[256];
+	uint64_t v, kept;
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	v = build(dir, 3);
+	s = open_ok(dir, 0);
+	save_snap(s, 4, "early");
+	save_snap(s, v - 2, "late");
+	esr_store_close(s);
+	s = open_ok(dir, 0); /* a plain reopen keeps it */
+	expect_snap(s, v - 2, "late");
+	esr_store_close(s);
+	flip_byte(dir, seg_name(2), 3); /* segment 2's header */
+	kept = events_in(size_of(dir, seg_name(1)));
+	s = open_ok(dir, 1);
+	expect_prefix(s, kept);
+	expect_snap(s, 4, "early");
+	for (; kept < v; kept += 2)
+		append_one(s, kept);
+	esr_store_close(s);
+	s = open_ok(dir, 0);
+	expect_prefix(s, kept);
+	expect_snap(s, 4, "early");
+	esr_store_close(s);
+}
+
+/* --- torn tails and what is not one ------------------------------------------------------ */
+
+/* One event of `len` bytes of p, at version at + 1. */
+static void append_bytes(esr_store *s, uint64_t at, const void *p, size_t len)
+{
+	esr_event ev = {.type = 1, .payload = p, .payload_len = len};
+
+	assert_int_equal(esr_store_append(s, &S, at, &ev, 1, NULL), ESR_OK);
+}
+
+/* The last segment cut inside its last record, whose payload holds whole
+ * record images (one of an earlier position, one of a later one): a crash
+ * tore that write, and the images are its own bytes, not data after the
+ * tear. Each cut is a torn tail, cut; appends go on. So is a cut past the
+ * earlier image when the record's header did not reach the disk. */
+static void torn_record_holding_record_images_is_a_torn_tail(void **state)
+{
+	static uint8_t big[3000];
+	uint8_t p[PAYLOAD], *other, *seg;
+	size_t other_len, len;
+	char dir[256];
+	off_t start, cut;
+	esr_store *s;
+	uint64_t v;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir); /* where the images come from: records 1..3 */
+	s = open_ok(dir, 0);
+	for (v = 0; v < 3; v++) {
+		fill_payload(p, v + 1);
+		append_bytes(s, v, p, PAYLOAD);
+	}
+	esr_store_close(s);
+	other = slurp(dir, seg_name(1), &other_len);
+	assert_int_equal(other_len, 32 + 3 * REC);
+	memset(big, 'b', sizeof big);
+	memcpy(big + 500, other + 32, REC);            /* position 1, as the log's */
+	memcpy(big + 1500, other + 32 + 2 * REC, REC); /* position 3, beyond it */
+	free(other);
+
+	fresh_dir(dir, sizeof dir);
+	s = open_ok(dir, 0);
+	fill_payload(p, 1);
+	append_bytes(s, 0, p, PAYLOAD);
+	append_bytes(s, 1, big, sizeof big);
+	esr_store_close(s);
+	seg = slurp(dir, seg_name(1), &len);
+	start = 32 + REC;
+	assert_int_equal(len, (size_t)start + 88 + 2 + sizeof big);
+	for (cut = start + 1; cut < (off_t)len; cut += 37) {
+		spit(dir, seg_name(1), seg, (size_t)cut);
+		s = open_ok(dir, 0);
+		expect_prefix(s, 1);
+		esr_store_close(s);
+		assert_int_equal(size_of(dir, seg_name(1)), start);
+	}
+	/* Its header lost (zeros: it claims no extent) while the first image
+	 * reached the disk: that copy of position 1 continues nothing. */
+	memset(seg + start, 0, 88);
+	for (cut = start + 90 + 500 + REC; cut < start + 90 + 1500; cut += 41) {
+		spit(dir, seg_name(1), seg, (size_t)cut);
+		s = open_ok(dir, 0);
+		expect_prefix(s, 1);
+		esr_store_close(s);
+	}
+	spit(dir, seg_name(1), seg, (size_t)start + 88);
+	expect_appends_go_on(dir, 0, 1);
+	assert_false(exists(dir, "00000001.seg.damaged"));
+	free(seg);
+}
+
+/* Whole, valid records at the end of the last segment that do not follow
+ * (a copy of an append of one event or of two; the second record of an
+ * append alone) are no torn write: corrupt, and salvage keeps them aside. */
+static void whole_records_that_do_not_follow_are_corrupt(void **state)
+{
+	uint8_t *seg, *bad, p[PAYLOAD];
+	size_t len, k;
+	char dir[256], why[512], at[64];
+	uint64_t v;
+	esr_store *s;
+	struct {
+		const char *what;
+		size_t from, n; /* bytes from the segment's end, how many */
+	} tail[] = {
+		{"the last append (one event) again", REC, REC},
+		{"the append of two before it again", REC + APPEND, APPEND},
+		{"that append's second record alone", 2 * REC, REC},
+	};
+
+	(void)state;
+	for (k = 0; k < sizeof tail / sizeof tail[0]; k++) {
+		print_message("at the end: %s\n", tail[k].what);
+		fresh_dir(dir, sizeof dir);
+		v = build(dir, 1);
+		s = open_ok(dir, 0);
+		fill_payload(p, ++v);
+		append_bytes(s, v - 1, p, PAYLOAD);
+		esr_store_close(s);
+		seg = slurp(dir, seg_name(1), &len);
+		assert_non_null(bad = malloc(len + tail[k].n));
+		memcpy(bad, seg, len);
+		memcpy(bad + len, seg + len - tail[k].from, tail[k].n);
+		spit(dir, seg_name(1), bad, len + tail[k].n);
+		open_corrupt(dir, 0, why, sizeof why);
+		snprintf(at, sizeof at, "00000001.seg: offset %zu", len);
+		assert_non_null(strstr(why, at));
+		assert_int_equal(size_of(dir, seg_name(1)), (off_t)(len + tail[k].n));
+		s = open_ok(dir, 1);
+		expect_prefix(s, v);
+		esr_store_close(s);
+		expect_content(dir, "00000001.seg.damaged", bad, len + tail[k].n);
+		expect_content(dir, seg_name(1), seg, len);
+		expect_appends_go_on(dir, 0, v);
+		free(bad);
+		free(seg);
+	}
+}
+
 /* --- a crash while creating a segment --------------------------------------------------- */
 
 /* The shapes a segment file can have when its header never reached the
@@ -504,6 +695,9 @@ int main(void)
 		cmocka_unit_test(salvage_keeps_every_byte_it_cuts),
 		cmocka_unit_test(salvage_refuses_to_empty_the_store),
 		cmocka_unit_test(missing_middle_segment),
+		cmocka_unit_test(salvage_drops_snapshots_of_set_aside_history),
+		cmocka_unit_test(torn_record_holding_record_images_is_a_torn_tail),
+		cmocka_unit_test(whole_records_that_do_not_follow_are_corrupt),
 		cmocka_unit_test(torn_segment_creation_is_a_torn_tail),
 		cmocka_unit_test(zeroed_middle_segment_is_corrupt),
 	};

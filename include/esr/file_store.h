@@ -85,8 +85,9 @@ ESR_API esr_status esr_file_store_options_default(esr_file_store_options *o);
  * or a missing segment: the log ends with the segment before it, nothing is
  * cut). A name an earlier salvage took gets a suffix: .damaged.1, .2, ...
  * Salvage refuses (ESR_ECORRUPT) when no event precedes the damage: it never
- * leaves an empty store. Snapshots and checkpoints are left as they are
- * (docs/file-format.md, "Salvage").
+ * leaves an empty store. Checkpoints are left as they are; every open drops
+ * for good a snapshot of a version beyond its stream's, such as one of the
+ * events salvage set aside (docs/file-format.md, "Salvage").
  *
  * ESR_EBUSY if another store holds the directory (a lock file, also across
  * processes); ESR_EIO for a directory or file that cannot be created, read
