@@ -115,13 +115,16 @@ static void settle_outstanding(struct worker *w)
 	w->unsettled = 0;
 	/* Store-buffering pair with esr_runtime_stop, which stores `stopping`,
 	 * fences, then loads `outstanding`. Here: fetch-and-add on outstanding,
-	 * full fence, load stopping. With a fence on each side at least one of
-	 * the two loads sees the other's store: either we see stopping and wake
+	 * fence, load stopping. With a fence on each side at least one of the
+	 * two loads sees the other's store: either we see stopping and wake
 	 * stop, or stop sees outstanding at 0 and does not sleep. The
 	 * fetch-and-add alone does not order the later load on every CPU
-	 * (aarch64's ldadd does not), so the fence is needed, not decoration. */
+	 * (aarch64's ldadd does not), so the fence is needed, not decoration.
+	 * fence_atomic_load is the one that orders an atomic before a load: a
+	 * barrier on aarch64, nothing on x86, where the locked add already is
+	 * one (a full fence there would add an mfence to every turn). */
 	before = ck_pr_faa_64(&rt->outstanding, -k);
-	ck_pr_fence_memory();
+	ck_pr_fence_atomic_load();
 	if (before == k && ck_pr_load_32(&rt->stopping)) {
 		pthread_mutex_lock(&rt->idle_lock);
 		pthread_cond_broadcast(&rt->idle_cond);

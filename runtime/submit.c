@@ -61,10 +61,12 @@ static struct stripe *my_stripe(esr_runtime *rt)
 static int window_open(esr_runtime *rt)
 {
 	/* Store-buffering pair with esr_runtime_stop (store stopping, fence,
-	 * load submitting): the full fence orders our increment before our
-	 * load, so either we see stopping, or stop sees us and waits. */
+	 * load submitting): the fence orders our increment before our load, so
+	 * either we see stopping, or stop sees us and waits. An atomic before a
+	 * load needs only fence_atomic_load (free on x86, whose locked
+	 * increment is already a full barrier), not a full fence per submit. */
 	ck_pr_inc_32(&rt->submitting);
-	ck_pr_fence_memory();
+	ck_pr_fence_atomic_load();
 	return !ck_pr_load_32(&rt->stopping);
 }
 
