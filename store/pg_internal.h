@@ -174,9 +174,9 @@ esr_status pg_fence_wait(struct pg_conn *c, int64_t key);
  */
 /*
  * For tests only: when nonzero, every Nth pipeline (counted over the whole
- * process) closes its socket right after sending, as if the network had
- * dropped the reply. The server may or may not commit; the store must settle
- * which. Tests set it with ck_pr_store_uint; the writer threads read it
+ * process) closes its socket as if the network had dropped the reply: in
+ * turn before the Sync, right after sending, and after the whole answer
+ * (pg_conn.c says which commits when). The store must settle which. Tests set it with ck_pr_store_uint; the writer threads read it
  * with ck_pr_load_uint once per pipeline, so a change lands at the next one.
  */
 extern unsigned esr__pg_lose_reply_every;
