@@ -10,7 +10,7 @@
 # readable by the server's user) and listens only on a Unix socket there.
 # initdb refuses to run as root, so as root the server runs as the `postgres`
 # user that Debian's package creates. On success STATE_DIR/env holds
-# KEY=VALUE lines for the tests (tests/pg_env.c reads them). On failure
+# KEY=VALUE lines for the tests (tests/fixtures/pg_env.c reads them). On failure
 # STATE_DIR/unavailable holds the reason (and STATE_DIR/server-log and
 # server-initdb.log the server's own words, when it got that far), and the
 # exit status is 0 (the tests then report themselves skipped, with that

@@ -1,5 +1,5 @@
 /*
- * store/subscribe.c: subscriptions (esr/subscription.h).
+ * subscription/subscribe.c: subscriptions (esr/subscription.h).
  *
  * One thread per subscription runs one loop: read up to `batch` events from
  * the next position (esr_store_read_all), hand each to the handler, and when

@@ -1,12 +1,12 @@
 /*
- * store/file.c: the durable embedded store (include/esr/file_store.h) at run
+ * store/file/file.c: the durable embedded store (include/esr/file_store.h) at run
  * time: appends, the group-commit writer, reads through the index.
  *
  * An append (by id, or through a handle from resolve: a handle is the stream
  * itself) copies its events, then under the queue lock checks and moves
  * the stream's `reserved` version (ck_pr_cas_64: a conflict costs no I/O),
  * takes global positions and joins the queue. The writer thread takes the
- * whole queue at once, encodes it (store/file_format.c), writes it with one
+ * whole queue at once, encodes it (store/file/file_format.c), writes it with one
  * write() to the current segment, syncs once, and only then, in queue order,
  * records each append's locations, publishes the stream's `committed` version
  * and calls its completion. A conflict also goes through the queue, so it is
@@ -42,9 +42,9 @@
 
 #include "core/internal.h"
 #include "core/sync.h"
-#include "store/file_format.h"
-#include "store/file_internal.h"
-#include "store/file_io.h"
+#include "store/file/file_format.h"
+#include "store/file/file_internal.h"
+#include "store/file/file_io.h"
 
 #define LOC_FIRST 4
 #define LOC_MAX 65536
@@ -459,7 +459,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
 	/* A crash in file_segment_create may leave a headerless last segment:
-	 * recovery treats it as the torn tail (store/file_recover.c). */
+	 * recovery treats it as the torn tail (store/file/file_recover.c). */
 	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;

@@ -1,5 +1,5 @@
 /*
- * store/file_all.c: the file store's global order.
+ * store/file/file_all.c: the file store's global order.
  *
  * Positions are handed out under the queue lock in the order the writer
  * writes the appends, so the log holds them 1, 2, 3, ... without a gap. The
@@ -20,7 +20,7 @@
 
 #include "core/internal.h"
 #include "core/sync.h"
-#include "store/file_internal.h"
+#include "store/file/file_internal.h"
 
 void file_all_publish(struct file_store *fs, uint64_t last)
 {

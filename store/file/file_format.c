@@ -1,8 +1,8 @@
-/* store/file_format.c: encoding and checking records (see file_format.h). */
+/* store/file/file_format.c: encoding and checking records (see file_format.h). */
 #include <string.h>
 
 #include "core/crc32c.h"
-#include "store/file_format.h"
+#include "store/file/file_format.h"
 
 static void put16(uint8_t *b, uint16_t v)
 {

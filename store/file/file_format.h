@@ -1,5 +1,5 @@
 /*
- * store/file_format.h: the file store's on-disk records (docs/file-format.md
+ * store/file/file_format.h: the file store's on-disk records (docs/file-format.md
  * is the reader's reference; keep the two in step).
  *
  * A segment file starts with a SEG_HEADER-byte header, then holds records

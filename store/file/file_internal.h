@@ -1,6 +1,6 @@
 /*
- * store/file_internal.h: the file store's parts shared by store/file.c (the
- * store at run time) and store/file_recover.c (rebuilding the index at open).
+ * store/file/file_internal.h: the file store's parts shared by store/file/file.c (the
+ * store at run time) and store/file/file_recover.c (rebuilding the index at open).
  *
  * The index. Each stream keeps where each of its events sits: a chain of
  * chunks of `struct loc`, doubling in size, never moved. Only one thread adds
@@ -20,7 +20,7 @@
 #include "core/keyset.h"
 #include "esr/esr.h"
 #include "esr/file_store.h"
-#include "store/file_format.h"
+#include "store/file/file_format.h"
 
 #define SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
 
@@ -112,7 +112,7 @@ struct file_store {
 	pthread_cond_t wait_cond;
 	unsigned waiters;          /* changed under wait_lock, read with ck_pr */
 
-	/* Snapshots (store/file_snapshot.c): snapshots.log, appended under snap_lock. */
+	/* Snapshots (store/file/file_snapshot.c): snapshots.log, appended under snap_lock. */
 	pthread_mutex_t snap_lock;
 	int snap_fd;
 	uint64_t snap_size;
@@ -138,7 +138,7 @@ uint64_t file_committed_of(struct fstream *s);
  */
 esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
 
-/* The global order (store/file_all.c): publish positions up to `last`
+/* The global order (store/file/file_all.c): publish positions up to `last`
  * (writer, after their locations are in fs->all), wake the waiters once a
  * batch is published, and the vtable entries. */
 void file_all_publish(struct file_store *fs, uint64_t last);
@@ -151,7 +151,7 @@ esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms);
 esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r);
 
-/* Snapshots and checkpoints (store/file_snapshot.c). open indexes
+/* Snapshots and checkpoints (store/file/file_snapshot.c). open indexes
  * snapshots.log (cut at its first bad record, compacted when mostly
  * superseded or when a record is beyond its stream's version, which it
  * drops); it runs after file_recover, whose versions it checks against.

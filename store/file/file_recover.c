@@ -1,5 +1,5 @@
 /*
- * store/file_recover.c: rebuilding the file store's index at open.
+ * store/file/file_recover.c: rebuilding the file store's index at open.
  *
  * Segments are read in order, every record decoded and its CRC checked, and
  * records gathered into appends (batch index 0 .. count-1, one stream,
@@ -35,9 +35,9 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "store/file_format.h"
-#include "store/file_internal.h"
-#include "store/file_io.h"
+#include "store/file/file_format.h"
+#include "store/file/file_internal.h"
+#include "store/file/file_io.h"
 
 static ssize_t sys_write(int fd, const void *buf, size_t n)
 {

@@ -1,5 +1,5 @@
 /*
- * store/file_snapshot.c: the file store's snapshots and checkpoints.
+ * store/file/file_snapshot.c: the file store's snapshots and checkpoints.
  *
  * Snapshots go to one append-only file, snapshots.log, beside the segments;
  * each stream remembers where its last one starts. They are written without
@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "store/file_internal.h"
-#include "store/file_io.h"
+#include "store/file/file_internal.h"
+#include "store/file/file_io.h"
 
 #define COMPACT_MIN (1u << 20)
 #define WINDOW (1u << 20) /* read at open this much at a time */

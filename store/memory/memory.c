@@ -1,5 +1,5 @@
 /*
- * store/memory.c: the embedded in-memory event store.
+ * store/memory/memory.c: the embedded in-memory event store.
  *
  * Finding a stream
  *   Streams live in a keyset (core/keyset.c): shards of Concurrency Kit ck_hs
@@ -119,7 +119,7 @@ struct chunk {
 	struct slot slots[];
 };
 
-struct snap; /* store/memory.c's kept snapshot: see mem_snapshot_save */
+struct snap; /* store/memory/memory.c's kept snapshot: see mem_snapshot_save */
 
 struct stream {
 	struct esr__key key; /* must stay first */

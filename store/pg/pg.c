@@ -1,6 +1,6 @@
 /*
- * store/pg.c: the PostgreSQL store (include/esr/pg_store.h): open and close,
- * the vtable's append (it queues; store/pg_writer.c sends), and reads and
+ * store/pg/pg.c: the PostgreSQL store (include/esr/pg_store.h): open and close,
+ * the vtable's append (it queues; store/pg/pg_writer.c sends), and reads and
  * versions, which run on the caller's thread over a pool of connections
  * (global reads in pg_all.c and snapshots in pg_snapshot.c use it too).
  * A read that finds its connection broken reconnects and tries once more: a
@@ -15,7 +15,7 @@
 #include <sys/random.h>
 
 #include "core/internal.h"
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 static const esr_store_vtable pg_vtable;
 

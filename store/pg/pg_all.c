@@ -1,5 +1,5 @@
 /*
- * store/pg_all.c: the PostgreSQL store's global order: read_all, head, and
+ * store/pg/pg_all.c: the PostgreSQL store's global order: read_all, head, and
  * waiting at the head.
  *
  * From schema 2 on, positions are handed out under the head row's lock and
@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "core/internal.h"
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 struct all_read {
 	esr_visit_fn visit;

@@ -1,5 +1,5 @@
 /*
- * store/pg_conn.c: one connection to the server: open it, fence it, and run
+ * store/pg/pg_conn.c: one connection to the server: open it, fence it, and run
  * a pipeline through it without ever blocking on a full socket.
  *
  * The fence. A client whose connection broke cannot tell from its side
@@ -20,7 +20,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 /* How long a pipeline may wait for the server before the connection is
  * given up for broken (a stuck network; the server's own work is far shorter). */

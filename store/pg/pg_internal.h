@@ -1,5 +1,5 @@
 /*
- * store/pg_internal.h: the PostgreSQL store's parts (include/esr/pg_store.h).
+ * store/pg/pg_internal.h: the PostgreSQL store's parts (include/esr/pg_store.h).
  *
  *   pg_sql.c   the schema, its migrations, the statements and their binary
  *              parameters and results: everything that speaks SQL

@@ -1,5 +1,5 @@
 /*
- * store/pg_none.c: the PostgreSQL store's entry points in a build without
+ * store/pg/pg_none.c: the PostgreSQL store's entry points in a build without
  * libpq (ESR_WITH_POSTGRES=OFF): each says so with ESR_ENOTSUP.
  */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * store/pg_options.c: the PostgreSQL store's default options, in every build
+ * store/pg/pg_options.c: the PostgreSQL store's default options, in every build
  * (with libpq or without), so a host can fill them whatever it links.
  */
 #include <string.h>

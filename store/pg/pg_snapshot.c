@@ -1,5 +1,5 @@
 /*
- * store/pg_snapshot.c: the PostgreSQL store's snapshots and checkpoints.
+ * store/pg/pg_snapshot.c: the PostgreSQL store's snapshots and checkpoints.
  *
  * One row per stream in `snapshots` and one per name in `checkpoints`
  * (schema 2, pg_sql.c), each saved by one upsert and loaded by one select on
@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 esr_status pg_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap)
 {

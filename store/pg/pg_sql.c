@@ -1,5 +1,5 @@
 /*
- * store/pg_sql.c: everything the PostgreSQL store says in SQL: the schema
+ * store/pg/pg_sql.c: everything the PostgreSQL store says in SQL: the schema
  * and its migrations, the prepared statements, and the binary form of
  * their parameters and results (docs/postgres.md describes the tables).
  *
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 /* Type OIDs (fixed in PostgreSQL's catalog). */
 enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2950,

@@ -1,5 +1,5 @@
 /*
- * store/pg_writer.c: the PostgreSQL store's appends: the queue and the
+ * store/pg/pg_writer.c: the PostgreSQL store's appends: the queue and the
  * connection threads that send it (include/esr/pg_store.h).
  *
  * Batches. An append is copied into one block and queued. Each connection
@@ -39,7 +39,7 @@
 #include <time.h>
 
 #include "core/internal.h"
-#include "store/pg_internal.h"
+#include "store/pg/pg_internal.h"
 
 /* --- completing ------------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/bench_cli.sh ESR_STRESS BENCH_DIR: the bench programs run a small plan
+# tests/cli/bench_cli.sh ESR_STRESS BENCH_DIR: the bench programs run a small plan
 # and pass their own checks; a bad plan file gets exit 2 and one line. The CAF
 # and Erlang peers are run when they were built.
 set -u

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/stress_cli.sh ESR_STRESS: esr-stress as a user meets it: --help, a
+# tests/cli/stress_cli.sh ESR_STRESS: esr-stress as a user meets it: --help, a
 # one-line error and exit 2 for each bad value, no progress line when output
 # is not a terminal, JSON on standard output, --check on both settings.
 set -u

@@ -1,5 +1,5 @@
 /*
- * tests/test_stress.c: esr-stress's parts: the histogram, the Zipf draw, the
+ * tests/cli/test_stress.c: esr-stress's parts: the histogram, the Zipf draw, the
  * command line, the checker (each finding provoked on a hand-made log), and
  * whole runs showing where the strategies part.
  */

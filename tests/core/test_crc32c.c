@@ -1,5 +1,5 @@
 /*
- * tests/test_crc32c.c: CRC-32C against published check values, the
+ * tests/core/test_crc32c.c: CRC-32C against published check values, the
  * instruction against the table on every length and alignment, and the
  * running form.
  */

@@ -1,4 +1,4 @@
-/* tests/test_status.c: status texts and the conflict's one-line form. */
+/* tests/core/test_status.c: status texts and the conflict's one-line form. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

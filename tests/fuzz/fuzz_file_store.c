@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "store/file_format.h"
+#include "store/file/file_format.h"
 
 static char dir[64];
 

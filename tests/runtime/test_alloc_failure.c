@@ -1,5 +1,5 @@
 /*
- * tests/test_alloc_failure.c: every allocation the library makes can fail,
+ * tests/runtime/test_alloc_failure.c: every allocation the library makes can fail,
  * and each failure returns ESR_ENOMEM, stores nothing and leaks nothing.
  *
  * The test is linked with --wrap for malloc, calloc, realloc, posix_memalign

@@ -1,5 +1,5 @@
 /*
- * tests/test_concurrency.c: several writers hammer the same accounts through
+ * tests/runtime/test_concurrency.c: several writers hammer the same accounts through
  * the repository, each writer a repository of its own over one shared store
  * (as several processes sharing a store would). Afterwards the log is audited
  * against what each writer was told:

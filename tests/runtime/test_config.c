@@ -1,4 +1,4 @@
-/* tests/test_config.c: strategy names and configuration from the environment. */
+/* tests/runtime/test_config.c: strategy names and configuration from the environment. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* tests/test_emitter.c: the emitter unit (runtime/emitter.c) on its own. */
+/* tests/runtime/test_emitter.c: the emitter unit (runtime/emitter.c) on its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

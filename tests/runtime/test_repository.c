@@ -1,5 +1,5 @@
 /*
- * tests/test_repository.c: load / execute / execute_with_retry under both
+ * tests/runtime/test_repository.c: load / execute / execute_with_retry under both
  * strategies, conflicts and their report, rejections, catch-up reads, and bad
  * input for every repository function.
  */

@@ -1,5 +1,5 @@
 /*
- * tests/test_runtime.c: the actor runtime's contract piece by piece: config,
+ * tests/runtime/test_runtime.c: the actor runtime's contract piece by piece: config,
  * lifecycle, bad input, tickets (wait with timeout, poll, callback), batch
  * submission, submission order, both overflow policies, single activation,
  * passivation and reactivation, stop with submitters still running, and

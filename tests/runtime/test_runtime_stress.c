@@ -1,5 +1,5 @@
 /*
- * tests/test_runtime_stress.c: many submitter threads x many aggregates x both
+ * tests/runtime/test_runtime_stress.c: many submitter threads x many aggregates x both
  * strategies, over a store that completes inline (memory) and one that
  * completes later on its own thread, with one runtime or two runtimes sharing
  * the store (two writers per aggregate), and with passivation racing the

@@ -1,5 +1,5 @@
 /*
- * tests/test_snapshots.c: the runtime's snapshots. Taken every N events off
+ * tests/runtime/test_snapshots.c: the runtime's snapshots. Taken every N events off
  * the command path; activation and far catch-ups read only the events after
  * the snapshot (counted by a wrapping store, independently of the runtime's
  * own stats); every kind of bad snapshot is refused, counted, warned about

@@ -1,5 +1,5 @@
 /*
- * tests/conformance_global.c: the store conformance suite's section on the
+ * tests/store/conformance_global.c: the store conformance suite's section on the
  * global order (positions, global reads, head, wait), subscriptions,
  * checkpoints and snapshots. Run against every backend with the rest of the
  * suite (store_conformance.c).

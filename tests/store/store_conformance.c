@@ -1,5 +1,5 @@
 /*
- * tests/store_conformance.c: what every store backend must do (see
+ * tests/store/store_conformance.c: what every store backend must do (see
  * esr/store.h). Each test gets a fresh store from the backend under test.
  */
 #define _POSIX_C_SOURCE 200809L

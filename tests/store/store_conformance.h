@@ -1,5 +1,5 @@
 /*
- * tests/store_conformance.h: the store conformance suite, written once and run
+ * tests/store/store_conformance.h: the store conformance suite, written once and run
  * against every backend. A backend's test program supplies how to open a
  * fresh, empty store and calls esr_store_conformance_run.
  */
@@ -39,7 +39,7 @@ int conformance_close(void **state);
 int esr_store_conformance_run(const struct store_backend *backend);
 
 /* The section on positions, subscriptions, checkpoints and snapshots
- * (tests/conformance_global.c), for esr_store_conformance_run to call once it
+ * (tests/store/conformance_global.c), for esr_store_conformance_run to call once it
  * has chosen the backend. */
 int esr_store_conformance_global(const struct store_backend *backend);
 

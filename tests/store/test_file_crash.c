@@ -1,5 +1,5 @@
 /*
- * tests/test_file_crash.c: kill a writing process at a random moment, reopen,
+ * tests/store/test_file_crash.c: kill a writing process at a random moment, reopen,
  * and check that every acknowledged append survived intact.
  *
  *   test_file_crash [ROUNDS] [DIR]     (default 50 rounds, a fresh temp dir)

@@ -1,6 +1,6 @@
 /*
- * tests/test_file_faults.c: the file store under failing I/O. The store's
- * write, fdatasync and open go through a table (store/file_io.h) that this
+ * tests/store/test_file_faults.c: the file store under failing I/O. The store's
+ * write, fdatasync and open go through a table (store/file/file_io.h) that this
  * test replaces, making the Nth call fail, or write short and then fail.
  * For every N, with one appender and with several appending threads at once:
  * after a reopen with working I/O every append acknowledged ESR_OK is there,
@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "store/file_io.h"
+#include "store/file/file_io.h"
 
 #include <esr/esr.h>
 

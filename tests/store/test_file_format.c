@@ -1,5 +1,5 @@
 /*
- * tests/test_file_format.c: the file store's record and segment header
+ * tests/store/test_file_format.c: the file store's record and segment header
  * formats: round trips, a CRC that covers every bit, truncation at every
  * byte, and fields that cannot be.
  */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "store/file_format.h"
+#include "store/file/file_format.h"
 
 static esr_event event_of(uint32_t type, const void *payload, uint32_t len)
 {

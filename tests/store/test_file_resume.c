@@ -1,5 +1,5 @@
 /*
- * tests/test_file_resume.c: what the file store keeps for a reader that
+ * tests/store/test_file_resume.c: what the file store keeps for a reader that
  * resumes, across reopening: the global order (rebuilt from the segments),
  * head and wait, snapshots in snapshots.log (torn tails cut, rotten records
  * loaded as none, compaction, records beyond their stream dropped) and
@@ -24,8 +24,8 @@
 
 #include <esr/esr.h>
 
-#include "store/file_format.h"
-#include "store/file_io.h"
+#include "store/file/file_format.h"
+#include "store/file/file_io.h"
 
 static char root[] = "/tmp/esr-resume-test-XXXXXX";
 static int serial;

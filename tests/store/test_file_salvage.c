@@ -1,5 +1,5 @@
 /*
- * tests/test_file_salvage.c: what the file store's recovery does with damage
+ * tests/store/test_file_salvage.c: what the file store's recovery does with damage
  * it cannot treat as a torn tail. Salvage keeps the valid prefix and sets
  * aside every byte it cuts (nothing deleted or overwritten, a second salvage
  * included); a missing segment ends the log like damage, and salvage refuses

@@ -1,5 +1,5 @@
 /*
- * tests/test_memory_locks.c: what the memory store does while it holds a
+ * tests/store/test_memory_locks.c: what the memory store does while it holds a
  * lock. Appends to different streams never wait for each other, even while
  * one of them allocates; a snapshot load's callback may call the store.
  *
@@ -23,7 +23,7 @@
 void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 
-#define MARK_BLOCK_ENTRIES 16384 /* store/memory.c's MARK_BLOCK */
+#define MARK_BLOCK_ENTRIES 16384 /* store/memory/memory.c's MARK_BLOCK */
 #define WAIT_MS 5000
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -151,7 +151,7 @@ static int gated_round(esr_store *s, uint64_t from)
 	return held;
 }
 
-/* A block of marks covers 64 * 16384 positions (store/memory.c). Round one
+/* A block of marks covers 64 * 16384 positions (store/memory/memory.c). Round one
  * crosses into the second block, where an allocation used to be made under
  * the store-wide lock; round two crosses the second block's middle, where
  * the third block is now allocated, outside it. */

@@ -1,5 +1,5 @@
 /*
- * tests/test_pg_faults.c: the PostgreSQL store under connection faults.
+ * tests/store/test_pg_faults.c: the PostgreSQL store under connection faults.
  *
  * Two processes, each with two runtimes on one store of its own, run
  * numbered commands on the same 10 aggregates, so every aggregate has four
@@ -43,7 +43,7 @@
 
 #include "check.h"
 #include "pg_env.h"
-#include "store/pg_internal.h" /* the lost-reply hook */
+#include "store/pg/pg_internal.h" /* the lost-reply hook */
 
 #define AGGREGATES 10
 #define WAVE 75 /* commands per runtime per wave */

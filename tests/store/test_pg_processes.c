@@ -1,5 +1,5 @@
 /*
- * tests/test_pg_processes.c: several processes appending to the same streams
+ * tests/store/test_pg_processes.c: several processes appending to the same streams
  * through one database, each with a store of its own.
  *
  * Optimistic: each process appends at the version it last saw, and on a

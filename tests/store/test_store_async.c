@@ -1,6 +1,6 @@
 /*
- * tests/test_store_async.c: the conformance suite against a store whose
- * appends complete later on another thread (tests/async_store.c), so the
+ * tests/store/test_store_async.c: the conformance suite against a store whose
+ * appends complete later on another thread (tests/fixtures/async_store.c), so the
  * contract is checked for the completion path durable stores will take.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * tests/test_store_file.c: the file store: the whole conformance suite (each
+ * tests/store/test_store_file.c: the file store: the whole conformance suite (each
  * test in a fresh directory, with segments small enough to roll over), then
  * what only a durable store has: reopening rebuilds the index, a second open
  * of the directory is refused, segments roll over, and a torn tail is cut at

@@ -1,5 +1,5 @@
 /*
- * tests/test_store_memory.c: the conformance suite against the memory store,
+ * tests/store/test_store_memory.c: the conformance suite against the memory store,
  * and the store handle's own argument checks.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * tests/test_store_pg.c: the PostgreSQL store: the whole conformance suite,
+ * tests/store/test_store_pg.c: the PostgreSQL store: the whole conformance suite,
  * each test in a schema of its own; then what only this backend has: errors
  * at open, migrations (idempotent, concurrent, refusing a newer schema, a
  * schema 1 upgraded with its events), batching that keeps one stream's
@@ -8,7 +8,7 @@
  * while two stores append and a reader follows, appends made outside a batch,
  * snapshot and checkpoint rows, and waiting at the head.
  *
- * Needs a server: scripts/pg-server.sh starts one for ctest (tests/pg_env.h).
+ * Needs a server: scripts/pg-server.sh starts one for ctest (tests/fixtures/pg_env.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -28,7 +28,7 @@
 #include <esr/esr.h>
 
 #include "pg_env.h"
-#include "store/pg_internal.h" /* the lost-reply test hook */
+#include "store/pg/pg_internal.h" /* the lost-reply test hook */
 #include "store_conformance.h"
 
 static struct pg_env env;

@@ -1,5 +1,5 @@
 /*
- * tests/test_resume.c: a projection killed with SIGKILL resumes from its
+ * tests/subscription/test_subscription_resume.c: a projection killed with SIGKILL resumes from its
  * checkpoint. A child process subscribes with a checkpoint in the store
  * (saved every SAVE_EVERY events) and reports each position it handles
  * through a pipe; the parent kills it mid-way, then subscribes again with
@@ -7,8 +7,8 @@
  * life must start right after the checkpoint the store holds, and the only
  * events delivered twice are those handled after that checkpoint was saved.
  *
- * Built twice: for the file store (test_resume_file) and, with RESUME_PG, for
- * PostgreSQL (test_resume_pg, against the test server).
+ * Built twice: for the file store (test_subscription_resume_file) and, with RESUME_PG, for
+ * PostgreSQL (test_subscription_resume_pg, against the test server).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -38,7 +38,7 @@ static esr_store *open_store(void)
 	esr_store *s = NULL;
 
 	if (esr_store_open_spec(spec, why, sizeof why, &s) != ESR_OK) {
-		fprintf(stderr, "test_resume: open %s: %s\n", spec, why);
+		fprintf(stderr, "test_subscription_resume: open %s: %s\n", spec, why);
 		exit(1);
 	}
 	return s;
@@ -176,7 +176,7 @@ int main(void)
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 		if (system(cmd) != 0)
-			fprintf(stderr, "test_resume: could not remove %s\n", dir);
+			fprintf(stderr, "test_subscription_resume: could not remove %s\n", dir);
 	}
 #endif
 	return check_failures ? 1 : 0;
