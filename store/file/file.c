@@ -63,7 +63,7 @@ static struct loc_chunk *loc_chunk_new(uint64_t first, uint64_t cap)
 	return c;
 }
 
-struct loc *file_index_slot(struct fstream *s, uint64_t v)
+struct loc *esr__file_index_slot(struct fstream *s, uint64_t v)
 {
 	struct loc_chunk *c = s->tail;
 
@@ -85,7 +85,7 @@ struct loc *file_index_slot(struct fstream *s, uint64_t v)
 	return &c->locs[v - c->first];
 }
 
-const struct loc *file_index_get(const struct fstream *s, uint64_t v)
+const struct loc *esr__file_index_get(const struct fstream *s, uint64_t v)
 {
 	const struct loc_chunk *c = s->head;
 
@@ -94,7 +94,7 @@ const struct loc *file_index_get(const struct fstream *s, uint64_t v)
 	return &c->locs[v - c->first];
 }
 
-struct fstream *file_stream(struct file_store *fs, const struct esr__key *k)
+struct fstream *esr__file_stream(struct file_store *fs, const struct esr__key *k)
 {
 	struct fstream *s = (struct fstream *)esr__keyset_get(fs->streams, k), *fresh;
 
@@ -109,7 +109,7 @@ struct fstream *file_stream(struct file_store *fs, const struct esr__key *k)
 	return s;
 }
 
-void file_stream_free_index(struct fstream *s)
+void esr__file_stream_free_index(struct fstream *s)
 {
 	struct loc_chunk *c = s->head, *next;
 
@@ -120,9 +120,9 @@ void file_stream_free_index(struct fstream *s)
 	s->head = s->tail = NULL;
 }
 
-void file_stream_free(struct esr__key *k)
+void esr__file_stream_free(struct esr__key *k)
 {
-	file_stream_free_index((struct fstream *)k);
+	esr__file_stream_free_index((struct fstream *)k);
 	free(k);
 }
 
@@ -233,7 +233,7 @@ static esr_status file_resolve(void *impl, const esr_stream_id *sid, void **hand
 	struct fstream *s;
 
 	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
-	if ((s = file_stream(fs, &k)) == NULL)
+	if ((s = esr__file_stream(fs, &k)) == NULL)
 		return ESR_ENOMEM;
 	*handle = s;
 	return ESR_OK;
@@ -267,7 +267,7 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n, size_t *writte
 
 	*written = 0;
 	while (n > 0) {
-		if ((w = fio.write(fd, buf, n)) < 0) {
+		if ((w = esr__fio.write(fd, buf, n)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return ESR_EIO;
@@ -332,11 +332,11 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
 	for (p = q; p != NULL; p = p->next) {
 		esr_stream_id sid = {p->s->key.type, p->s->key.id, p->s->key.id_len};
 		for (i = 0; i < p->n; i++) {
-			size_t size = rec_size(&sid, &p->events[i]);
+			size_t size = esr__rec_size(&sid, &p->events[i]);
 			if (reserve_bytes(b, size) != 0)
 				return ESR_ENOMEM;
 			b->locs[k++] = (struct loc){0, (uint32_t)size, base + b->len};
-			b->len += rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
+			b->len += esr__rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
 			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
 		}
 	}
@@ -356,8 +356,8 @@ static esr_status reserve_slots(struct file_store *fs, struct pending *q, struct
 
 	for (p = q; p != NULL; p = p->next)
 		for (i = 0; i < p->n; i++, k++) {
-			b->slots[2 * k] = file_index_slot(p->s, p->start + 1 + i);
-			b->slots[2 * k + 1] = file_index_slot(&fs->all, p->position + i);
+			b->slots[2 * k] = esr__file_index_slot(p->s, p->start + 1 + i);
+			b->slots[2 * k + 1] = esr__file_index_slot(&fs->all, p->position + i);
 			if (b->slots[2 * k] == NULL || b->slots[2 * k + 1] == NULL)
 				return ESR_ENOMEM;
 		}
@@ -387,11 +387,11 @@ static void publish(struct file_store *fs, struct pending *q, const struct batch
 		ck_pr_store_64(&p->s->committed, p->start + p->n);
 		ck_pr_store_64(&fs->stats.appends, fs->stats.appends + 1);
 		ck_pr_store_64(&fs->stats.events, fs->stats.events + p->n);
-		file_all_publish(fs, p->position + p->n - 1);
+		esr__file_all_publish(fs, p->position + p->n - 1);
 		complete_at(p->done, p->ctx, p->start + p->n, p->position);
 		free(p);
 	}
-	file_all_wake(fs);
+	esr__file_all_wake(fs);
 }
 
 static void fail_all(struct pending *q)
@@ -422,7 +422,7 @@ static void fail_batch(struct file_store *fs, struct pending *q, const struct ba
 	size_t k = 0;
 
 	back = written == 0 ||
-	       (fio.ftruncate(fd, (off_t)base) == 0 && fio.fdatasync(fd) == 0);
+	       (esr__fio.ftruncate(fd, (off_t)base) == 0 && esr__fio.fdatasync(fd) == 0);
 	for (p = q; p != NULL; p = next) {
 		int maybe = 0;
 		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
@@ -458,10 +458,10 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 	}
 	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
-	/* A crash in file_segment_create may leave a headerless last segment:
-	 * recovery treats it as the torn tail (store/file/file_recover.c). */
+	/* A crash in esr__file_segment_create may leave a headerless last segment:
+	 * recovery treats it as the torn tail (store/file/esr__file_recover.c). */
 	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
-		st = file_segment_create(fs, fs->seg + 1);
+		st = esr__file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;
 	if (st == ESR_OK)
 		st = reserve_slots(fs, q, b);
@@ -474,7 +474,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		ck_pr_store_64(&fs->stats.bytes, fs->stats.bytes + written);
 	}
 	if (st == ESR_OK && fs->opt.sync != ESR_SYNC_NONE) {
-		if (fio.fdatasync(fs->tail_fd) != 0)
+		if (esr__fio.fdatasync(fs->tail_fd) != 0)
 			st = ESR_EIO;
 		ck_pr_store_64(&fs->stats.fsyncs, fs->stats.fsyncs + 1);
 	}
@@ -529,7 +529,7 @@ static void *writer_main(void *arg)
 
 /* --- reads ------------------------------------------------------------------------------- */
 
-uint64_t file_committed_of(struct fstream *s)
+uint64_t esr__file_committed_of(struct fstream *s)
 {
 	uint64_t c = ck_pr_load_64(&s->committed);
 
@@ -538,7 +538,7 @@ uint64_t file_committed_of(struct fstream *s)
 	return c;
 }
 
-void file_tail_set(struct file_store *fs, int fd)
+void esr__file_tail_set(struct file_store *fs, int fd)
 {
 	if (fs->tail_fd >= 0)
 		close(fs->tail_fd);
@@ -620,7 +620,7 @@ static esr_status read_fd_miss(struct file_store *fs, uint32_t seg, int *slot)
 	r = &fs->reads[i];
 	if (ck_pr_load_64(&r->state) == 0) { /* emptied by us: fill it */
 		snprintf(path, sizeof path, "%s/%08u.seg", fs->dir, (unsigned)seg);
-		if ((fd = fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
+		if ((fd = esr__fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
 			st = ESR_EIO; /* the slot stays empty */
 		} else {
 			r->fd = fd;
@@ -644,7 +644,7 @@ static void read_fd_leave(struct file_store *fs, int slot)
 	ck_pr_dec_64(&fs->reads[slot].state);
 }
 
-esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
+esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r)
 {
 	esr_status st = ESR_OK;
@@ -665,7 +665,7 @@ esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t 
 	if (got != (ssize_t)l->length)
 		return ESR_EIO;
 	/* Checked again on the way out: the disk can rot after open. */
-	return rec_decode(*buf, l->length, r) == REC_OK ? ESR_OK : ESR_ECORRUPT;
+	return esr__rec_decode(*buf, l->length, r) == REC_OK ? ESR_OK : ESR_ECORRUPT;
 }
 
 static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
@@ -680,12 +680,12 @@ static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
 
 	if (s == NULL)
 		return ESR_OK;
-	last = file_committed_of(s);
+	last = esr__file_committed_of(s);
 	for (v = from ? from : 1; v <= last && st == ESR_OK; v++) {
 		esr_recorded_event out;
 		struct rec r;
 
-		st = file_read_record(fs, file_index_get(s, v), &buf, &cap, &r);
+		st = esr__file_read_record(fs, esr__file_index_get(s, v), &buf, &cap, &r);
 		if (st == ESR_OK && r.version != v)
 			st = ESR_ECORRUPT;
 		if (st != ESR_OK)
@@ -701,7 +701,7 @@ static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *v
 {
 	struct fstream *s = find(impl, sid);
 
-	*version = s ? file_committed_of(s) : 0;
+	*version = s ? esr__file_committed_of(s) : 0;
 	return ESR_OK;
 }
 
@@ -712,8 +712,8 @@ static void release(struct file_store *fs)
 	uint32_t i;
 
 	if (fs->streams)
-		esr__keyset_destroy(fs->streams, file_stream_free);
-	file_tail_set(fs, -1);
+		esr__keyset_destroy(fs->streams, esr__file_stream_free);
+	esr__file_tail_set(fs, -1);
 	for (i = 0; i < READ_FDS; i++)
 		if (fs->reads[i].fd >= 0)
 			close(fs->reads[i].fd);
@@ -722,8 +722,8 @@ static void release(struct file_store *fs)
 		close(fs->lock_fd); /* and with it the lock */
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
-	file_snapshots_close(fs);
-	file_stream_free_index(&fs->all);
+	esr__file_snapshots_close(fs);
+	esr__file_stream_free_index(&fs->all);
 	pthread_mutex_destroy(&fs->wait_lock);
 	pthread_cond_destroy(&fs->wait_cond);
 	pthread_mutex_destroy(&fs->snap_lock);
@@ -756,13 +756,13 @@ static const esr_store_vtable file_vtable = {
 	.destroy = file_destroy,
 	.resolve = file_resolve,
 	.append_resolved = file_append_resolved,
-	.read_all = file_read_all,
-	.head = file_head,
-	.wait = file_wait,
-	.snapshot_save = file_snapshot_save,
-	.snapshot_load = file_snapshot_load,
-	.checkpoint_save = file_checkpoint_save,
-	.checkpoint_load = file_checkpoint_load,
+	.read_all = esr__file_read_all,
+	.head = esr__file_head,
+	.wait = esr__file_wait,
+	.snapshot_save = esr__file_snapshot_save,
+	.snapshot_load = esr__file_snapshot_load,
+	.checkpoint_save = esr__file_checkpoint_save,
+	.checkpoint_load = esr__file_checkpoint_load,
 };
 
 esr_status esr_file_store_options_default(esr_file_store_options *o)
@@ -792,7 +792,7 @@ static esr_status take_directory(struct file_store *fs, char *why, size_t why_si
 		return ESR_EIO;
 	}
 	snprintf(path, sizeof path, "%s/LOCK", fs->dir);
-	if ((fs->lock_fd = fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+	if ((fs->lock_fd = esr__fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
 		say(why, why_size, "%s: %s", path, strerror(errno));
 		return ESR_EIO;
 	}
@@ -851,8 +851,8 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 		return ESR_ENOMEM;
 	}
 	if ((st = take_directory(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
-	    (st = file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
-	    (st = file_snapshots_open(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {
+	    (st = esr__file_recover(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK ||
+	    (st = esr__file_snapshots_open(fs, fs->opt.why, fs->opt.why_size)) != ESR_OK) {
 		release(fs);
 		return st;
 	}

@@ -22,7 +22,7 @@
 #include "core/sync.h"
 #include "store/file/file_internal.h"
 
-void file_all_publish(struct file_store *fs, uint64_t last)
+void esr__file_all_publish(struct file_store *fs, uint64_t last)
 {
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&fs->all.committed);
@@ -35,7 +35,7 @@ void file_all_publish(struct file_store *fs, uint64_t last)
  * other's store: either the waiter does not sleep, or the writer broadcasts,
  * and taking wait_lock for that waits until the waiter is inside its wait.
  */
-void file_all_wake(struct file_store *fs)
+void esr__file_all_wake(struct file_store *fs)
 {
 	ck_pr_fence_memory();
 	if (ck_pr_load_uint(&fs->waiters) == 0)
@@ -45,11 +45,11 @@ void file_all_wake(struct file_store *fs)
 	pthread_mutex_unlock(&fs->wait_lock);
 }
 
-esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                          void *ctx, uint64_t *next)
 {
 	struct file_store *fs = impl;
-	uint64_t last = file_committed_of(&fs->all), pos;
+	uint64_t last = esr__file_committed_of(&fs->all), pos;
 	esr_status st = ESR_OK;
 	uint8_t *buf = NULL;
 	size_t cap = 0;
@@ -59,7 +59,7 @@ esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn vis
 		struct rec r;
 		char type[ESR_TYPE_NAME_MAX + 1];
 
-		st = file_read_record(fs, file_index_get(&fs->all, pos), &buf, &cap, &r);
+		st = esr__file_read_record(fs, esr__file_index_get(&fs->all, pos), &buf, &cap, &r);
 		if (st == ESR_OK && r.position != pos)
 			st = ESR_ECORRUPT;
 		if (st != ESR_OK)
@@ -75,13 +75,13 @@ esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn vis
 	return st;
 }
 
-esr_status file_head(void *impl, uint64_t *position)
+esr_status esr__file_head(void *impl, uint64_t *position)
 {
-	*position = file_committed_of(&((struct file_store *)impl)->all);
+	*position = esr__file_committed_of(&((struct file_store *)impl)->all);
 	return ESR_OK;
 }
 
-esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms)
+esr_status esr__file_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	struct file_store *fs = impl;
 	struct timespec until;
@@ -89,7 +89,7 @@ esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms)
 	esr__deadline(&until, timeout_ms);
 	pthread_mutex_lock(&fs->wait_lock);
 	ck_pr_store_uint(&fs->waiters, ck_pr_load_uint(&fs->waiters) + 1);
-	ck_pr_fence_memory(); /* see file_all_wake */
+	ck_pr_fence_memory(); /* see esr__file_all_wake */
 	while (ck_pr_load_64(&fs->all.committed) <= after &&
 	       pthread_cond_timedwait(&fs->wait_cond, &fs->wait_lock, &until) == 0)
 		;

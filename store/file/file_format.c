@@ -37,16 +37,16 @@ static uint64_t get64(const uint8_t *b)
 	return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
 }
 
-size_t rec_size(const esr_stream_id *sid, const esr_event *ev)
+size_t esr__rec_size(const esr_stream_id *sid, const esr_event *ev)
 {
 	return REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;
 }
 
-size_t rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
+size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
                   uint64_t version, uint64_t position, uint16_t batch_index,
                   uint16_t batch_count)
 {
-	size_t tlen = strlen(sid->type), len = rec_size(sid, ev);
+	size_t tlen = strlen(sid->type), len = esr__rec_size(sid, ev);
 	uint8_t *p = out + REC_HEADER;
 
 	put32(out + 4, (uint32_t)len);
@@ -71,7 +71,7 @@ size_t rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
 	return len;
 }
 
-enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
+enum rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
 {
 	uint32_t len, plen;
 	uint16_t tlen, idlen;
@@ -113,7 +113,7 @@ enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
 	return REC_OK;
 }
 
-void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq)
+void esr__seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq)
 {
 	memcpy(out, SEG_MAGIC, 8);
 	put32(out + 8, 1);          /* format version */
@@ -123,7 +123,7 @@ void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq)
 	put32(out + 28, esr__crc32c(0, out, 28));
 }
 
-int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
+int esr__seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
 {
 	if (memcmp(in, SEG_MAGIC, 8) != 0 || get32(in + 8) != 1 || get32(in + 12) != SEG_HEADER ||
 	    get32(in + 24) != 0 || esr__crc32c(0, in, 28) != get32(in + 28))
@@ -134,14 +134,14 @@ int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
 
 /* --- snapshots.log and checkpoint files ------------------------------------------- */
 
-size_t snap_rec_size(const esr_stream_id *sid, uint32_t len)
+size_t esr__snap_rec_size(const esr_stream_id *sid, uint32_t len)
 {
 	return SNAP_HEADER + strlen(sid->type) + sid->id_len + len;
 }
 
-size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap)
+size_t esr__snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap)
 {
-	size_t tl = strlen(sid->type), len = snap_rec_size(sid, snap->len);
+	size_t tl = strlen(sid->type), len = esr__snap_rec_size(sid, snap->len);
 
 	put32(out + 4, (uint32_t)len);
 	put32(out + 8, SNAP_MAGIC);
@@ -158,7 +158,7 @@ size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapsho
 	return len;
 }
 
-uint32_t snap_rec_claimed(const uint8_t hdr[SNAP_HEADER])
+uint32_t esr__snap_rec_claimed(const uint8_t hdr[SNAP_HEADER])
 {
 	uint32_t len = get32(hdr + 4);
 
@@ -166,7 +166,7 @@ uint32_t snap_rec_claimed(const uint8_t hdr[SNAP_HEADER])
 	                                                                                  : 0;
 }
 
-int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
+int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
 {
 	uint32_t len;
 
@@ -190,7 +190,7 @@ int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
 	return 0;
 }
 
-void ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position)
+void esr__ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position)
 {
 	memcpy(out, CKPT_MAGIC, 8);
 	put64(out + 8, position);
@@ -198,7 +198,7 @@ void ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position)
 	put32(out + 20, esr__crc32c(0, out, 20));
 }
 
-int ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position)
+int esr__ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position)
 {
 	if (memcmp(in, CKPT_MAGIC, 8) != 0 || get32(in + 16) != 0 ||
 	    esr__crc32c(0, in, 20) != get32(in + 20))

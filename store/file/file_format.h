@@ -37,10 +37,10 @@ struct rec {
 };
 
 /* The encoded size of an event of stream `sid` (lengths already checked). */
-size_t rec_size(const esr_stream_id *sid, const esr_event *ev);
+size_t esr__rec_size(const esr_stream_id *sid, const esr_event *ev);
 
-/* Encode into out (rec_size bytes); returns the bytes written. */
-size_t rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
+/* Encode into out (esr__rec_size bytes); returns the bytes written. */
+size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
                   uint64_t version, uint64_t position, uint16_t batch_index,
                   uint16_t batch_count);
 
@@ -51,11 +51,11 @@ enum rec_status {
 };
 
 /* Decode the record at buf (avail bytes readable). Never reads past avail. */
-enum rec_status rec_decode(const uint8_t *buf, size_t avail, struct rec *r);
+enum rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct rec *r);
 
 /* A segment header for segment number `seq`, and its check. */
-void seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq);
-int seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq); /* 0 if valid */
+void esr__seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq);
+int esr__seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq); /* 0 if valid */
 
 /* snapshots.log: records of SNAP_HEADER bytes then type, id, data (docs/file-format.md). */
 #define SNAP_MAGIC 0x314e5345u /* "ESN1" */
@@ -72,17 +72,17 @@ struct snap_rec {
 
 #define SNAP_REC_MAX (SNAP_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_SNAPSHOT_MAX)
 
-size_t snap_rec_size(const esr_stream_id *sid, uint32_t len);
+size_t esr__snap_rec_size(const esr_stream_id *sid, uint32_t len);
 /* The length a record header claims, or 0 if it cannot be a record's. */
-uint32_t snap_rec_claimed(const uint8_t hdr[SNAP_HEADER]);
-size_t snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap);
+uint32_t esr__snap_rec_claimed(const uint8_t hdr[SNAP_HEADER]);
+size_t esr__snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap);
 /* 0 for a whole, valid record at buf; -1 otherwise. */
-int snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r);
+int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r);
 
 /* A checkpoint file: magic, position, zero, CRC-32C of the 20 bytes before it. */
 #define CKPT_MAGIC "ESRCKPT1"
 #define CKPT_SIZE 24
-void ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position);
-int ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position);
+void esr__ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position);
+int esr__ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position);
 
 #endif /* ESR_STORE_FILE_FORMAT_H */

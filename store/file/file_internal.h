@@ -1,6 +1,6 @@
 /*
  * store/file/file_internal.h: the file store's parts shared by store/file/file.c (the
- * store at run time) and store/file/file_recover.c (rebuilding the index at open).
+ * store at run time) and store/file/esr__file_recover.c (rebuilding the index at open).
  *
  * The index. Each stream keeps where each of its events sits: a chain of
  * chunks of `struct loc`, doubling in size, never moved. Only one thread adds
@@ -120,55 +120,55 @@ struct file_store {
 };
 
 /* Index: make room for version v in s (writer only); NULL on ENOMEM. */
-struct loc *file_index_slot(struct fstream *s, uint64_t v);
+struct loc *esr__file_index_slot(struct fstream *s, uint64_t v);
 /* The location of version v (v <= a committed version the caller loaded). */
-const struct loc *file_index_get(const struct fstream *s, uint64_t v);
+const struct loc *esr__file_index_get(const struct fstream *s, uint64_t v);
 /* The stream named by k, created if absent; NULL on ENOMEM. */
-struct fstream *file_stream(struct file_store *fs, const struct esr__key *k);
-void file_stream_free(struct esr__key *k);
+struct fstream *esr__file_stream(struct file_store *fs, const struct esr__key *k);
+void esr__file_stream_free(struct esr__key *k);
 /* Free s's index chunks only (the global order's pseudo-stream). */
-void file_stream_free_index(struct fstream *s);
+void esr__file_stream_free_index(struct fstream *s);
 /* s->committed, loaded with acquire. */
-uint64_t file_committed_of(struct fstream *s);
+uint64_t esr__file_committed_of(struct fstream *s);
 
 /*
  * Recovery: scan the directory's segments into the index, cut a torn tail,
  * and leave fs->seg / seg_size / next_position / tail_fd ready for appends.
  * ESR_ECORRUPT (why says the file and offset), ESR_EIO, ESR_ENOMEM.
  */
-esr_status file_recover(struct file_store *fs, char *why, size_t why_size);
+esr_status esr__file_recover(struct file_store *fs, char *why, size_t why_size);
 
 /* The global order (store/file/file_all.c): publish positions up to `last`
  * (writer, after their locations are in fs->all), wake the waiters once a
  * batch is published, and the vtable entries. */
-void file_all_publish(struct file_store *fs, uint64_t last);
-void file_all_wake(struct file_store *fs);
-esr_status file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+void esr__file_all_publish(struct file_store *fs, uint64_t last);
+void esr__file_all_wake(struct file_store *fs);
+esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                          void *ctx, uint64_t *next);
-esr_status file_head(void *impl, uint64_t *position);
-esr_status file_wait(void *impl, uint64_t after, unsigned timeout_ms);
+esr_status esr__file_head(void *impl, uint64_t *position);
+esr_status esr__file_wait(void *impl, uint64_t after, unsigned timeout_ms);
 /* Read and check the record at l, expecting version v (0: any). */
-esr_status file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
+esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
                             size_t *cap, struct rec *r);
 
 /* Snapshots and checkpoints (store/file/file_snapshot.c). open indexes
  * snapshots.log (cut at its first bad record, compacted when mostly
  * superseded or when a record is beyond its stream's version, which it
- * drops); it runs after file_recover, whose versions it checks against.
+ * drops); it runs after esr__file_recover, whose versions it checks against.
  * close closes it. */
-esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
-void file_snapshots_close(struct file_store *fs);
-esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);
-esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
+esr_status esr__file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
+void esr__file_snapshots_close(struct file_store *fs);
+esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);
+esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
                               void *ctx);
-esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position);
-esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position);
+esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t position);
+esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
 /* Create segment `seq` (header written and synced, directory synced); it
  * becomes the tail. */
-esr_status file_segment_create(struct file_store *fs, uint32_t seq);
+esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq);
 /* Make fd (-1: none) the tail's descriptor, closing the previous one: the
  * store keeps only the tail's open for writing. */
-void file_tail_set(struct file_store *fs, int fd);
+void esr__file_tail_set(struct file_store *fs, int fd);
 
 #endif /* ESR_STORE_FILE_INTERNAL_H */

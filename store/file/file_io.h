@@ -16,6 +16,6 @@ struct file_io {
 	int (*ftruncate)(int fd, off_t length); /* taking a failed batch back out */
 };
 
-extern struct file_io fio;
+extern struct file_io esr__fio;
 
 #endif /* ESR_STORE_FILE_IO_H */

@@ -1,5 +1,5 @@
 /*
- * store/file/file_recover.c: rebuilding the file store's index at open.
+ * store/file/esr__file_recover.c: rebuilding the file store's index at open.
  *
  * Segments are read in order, every record decoded and its CRC checked, and
  * records gathered into appends (batch index 0 .. count-1, one stream,
@@ -49,7 +49,7 @@ static int sys_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
-struct file_io fio = {sys_write, fdatasync, sys_open, ftruncate};
+struct file_io esr__fio = {sys_write, fdatasync, sys_open, ftruncate};
 
 static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
 {
@@ -59,7 +59,7 @@ static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_
 static esr_status sync_dir(const struct file_store *fs)
 {
 	int fd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int bad = fd < 0 || fio.fdatasync(fd) != 0;
+	int bad = fd < 0 || esr__fio.fdatasync(fd) != 0;
 
 	if (fd >= 0)
 		close(fd);
@@ -72,7 +72,7 @@ static esr_status sync_dir(const struct file_store *fs)
  * such a last segment (drop_torn_creation). A failed write or sync leaves the
  * same shapes and fails the store; the next open recovers them alike.
  */
-esr_status file_segment_create(struct file_store *fs, uint32_t seq)
+esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq)
 {
 	uint8_t header[SEG_HEADER];
 	char path[4096];
@@ -82,15 +82,15 @@ esr_status file_segment_create(struct file_store *fs, uint32_t seq)
 	if (seq == 0 || seq >= SEGMENTS_MAX)
 		return ESR_ETOOBIG;
 	seg_path(fs, seq, path, sizeof path);
-	if ((fd = fio.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+	if ((fd = esr__fio.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return ESR_EIO;
-	seg_header_encode(header, seq);
-	w = fio.write(fd, header, sizeof header);
-	if (w != (ssize_t)sizeof header || fio.fdatasync(fd) != 0 || sync_dir(fs) != ESR_OK) {
+	esr__seg_header_encode(header, seq);
+	w = esr__fio.write(fd, header, sizeof header);
+	if (w != (ssize_t)sizeof header || esr__fio.fdatasync(fd) != 0 || sync_dir(fs) != ESR_OK) {
 		close(fd);
 		return ESR_EIO;
 	}
-	file_tail_set(fs, fd);
+	esr__file_tail_set(fs, fd);
 	fs->seg = seq;
 	fs->seg_size = SEG_HEADER;
 	return ESR_OK;
@@ -190,7 +190,7 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 	memcpy(type, g->first.type, g->first.type_len);
 	type[g->first.type_len] = '\0';
 	esr__keyset_key(fs->streams, type, g->first.id, g->first.id_len, &k);
-	if ((s = file_stream(fs, &k)) == NULL) {
+	if ((s = esr__file_stream(fs, &k)) == NULL) {
 		*st = ESR_ENOMEM;
 		return -1;
 	}
@@ -198,8 +198,8 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 	if (g->first.version != s->committed + 1 || g->first.position != fs->all.committed + 1)
 		return -1;
 	for (i = 0; i < g->count; i++) {
-		struct loc *slot = file_index_slot(s, g->first.version + i);
-		struct loc *all = file_index_slot(&fs->all, g->first.position + i);
+		struct loc *slot = esr__file_index_slot(s, g->first.version + i);
+		struct loc *all = esr__file_index_slot(&fs->all, g->first.position + i);
 		if (slot == NULL || all == NULL) {
 			*st = ESR_ENOMEM;
 			return -1;
@@ -231,11 +231,11 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
 	struct rec r;
 
 	/* Decoding only the header says REC_SHORT when its lengths agree. */
-	if (len - stop >= REC_HEADER && rec_decode(h, REC_HEADER, &r) == REC_SHORT)
+	if (len - stop >= REC_HEADER && esr__rec_decode(h, REC_HEADER, &r) == REC_SHORT)
 		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
 		               (uint32_t)h[7] << 24);
 	for (; from + REC_HEADER <= len; from++)
-		if (rec_decode(buf + from, len - from, &r) == REC_OK && r.position > last)
+		if (esr__rec_decode(buf + from, len - from, &r) == REC_OK && r.position > last)
 			return 1;
 	return 0;
 }
@@ -262,7 +262,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 	*stop = len;
 	*misfit = 0;
 	while (off < len) {
-		enum rec_status rs = rec_decode(buf + off, len - off, &r);
+		enum rec_status rs = esr__rec_decode(buf + off, len - off, &r);
 		*stop = off;
 		if (rs != REC_OK)
 			break;
@@ -337,14 +337,14 @@ static esr_status copy_aside(struct recovery *r, uint32_t seq)
 
 	for (k = 0; k < ASIDE_MAX && fd < 0; k++) {
 		aside_path(r->fs, seq, k, to, sizeof to);
-		fd = fio.open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = esr__fio.open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 && errno != EEXIST)
 			return io_failed(r, to);
 	}
 	if (fd < 0)
 		return io_failed(r, to);
 	while (at < r->len) {
-		if ((w = fio.write(fd, r->buf + at, r->len - at)) <= 0) {
+		if ((w = esr__fio.write(fd, r->buf + at, r->len - at)) <= 0) {
 			if (w < 0 && errno == EINTR)
 				continue;
 			close(fd);
@@ -352,7 +352,7 @@ static esr_status copy_aside(struct recovery *r, uint32_t seq)
 		}
 		at += (size_t)w;
 	}
-	if (fio.fdatasync(fd) != 0) {
+	if (esr__fio.fdatasync(fd) != 0) {
 		close(fd);
 		return io_failed(r, to);
 	}
@@ -413,7 +413,7 @@ static esr_status may_salvage(struct recovery *r, const char *what)
 
 /*
  * Is the last segment's file one whose creation a crash cut short (its
- * header never reached the disk)? file_segment_create writes the header
+ * header never reached the disk)? esr__file_segment_create writes the header
  * into an empty file and syncs before anything else goes there, so such a
  * file is shorter than a header and holds part of it (unwritten bytes read
  * as zeros), or holds only zeros (the size reached the disk, the data did
@@ -430,7 +430,7 @@ static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
 
 	*torn = 1;
 	seg_path(r->fs, seq, path, sizeof path);
-	seg_header_encode(want, seq);
+	esr__seg_header_encode(want, seq);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
@@ -487,14 +487,14 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		return (st = may_salvage(r, what)) != ESR_OK ? st : move_aside(r, i);
 	}
 	seg_path(fs, seq, path, sizeof path);
-	if ((fd = fio.open(path, O_RDWR | O_CLOEXEC, 0)) < 0)
+	if ((fd = esr__fio.open(path, O_RDWR | O_CLOEXEC, 0)) < 0)
 		return io_failed(r, path);
 	free(r->buf);
 	if ((st = read_file(fd, &r->buf, &r->len)) != ESR_OK) {
 		close(fd);
 		return st;
 	}
-	if (r->len < SEG_HEADER || seg_header_decode(r->buf, &in_header) != 0 ||
+	if (r->len < SEG_HEADER || esr__seg_header_decode(r->buf, &in_header) != 0 ||
 	    in_header != seq) {
 		close(fd); /* the tail stays the segment before's */
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
@@ -502,7 +502,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 			return st;
 		return move_aside(r, i); /* the log ends with the segment before */
 	}
-	file_tail_set(fs, fd); /* the tail now, and the previous segment's is closed */
+	esr__file_tail_set(fs, fd); /* the tail now, and the previous segment's is closed */
 	good = scan(fs, seq, r->buf, r->len, &stop, &misfit, &st);
 	if (st != ESR_OK)
 		return st;
@@ -521,7 +521,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 			    (st = copy_aside(r, seq)) != ESR_OK || (st = move_aside(r, i + 1)) != ESR_OK)
 				return st;
 		}
-		if (ftruncate(fd, (off_t)good) != 0 || fio.fdatasync(fd) != 0)
+		if (ftruncate(fd, (off_t)good) != 0 || esr__fio.fdatasync(fd) != 0)
 			return io_failed(r, path);
 		r->len = good;
 	}
@@ -530,7 +530,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	return ESR_OK;
 }
 
-esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
+esr_status esr__file_recover(struct file_store *fs, char *why, size_t why_size)
 {
 	struct recovery r = {fs, NULL, 0, NULL, 0, why, why_size};
 	esr_status st;
@@ -544,7 +544,7 @@ esr_status file_recover(struct file_store *fs, char *why, size_t why_size)
 	free(r.buf);
 	free(r.seqs);
 	if (st == ESR_OK && r.n == 0)
-		st = file_segment_create(fs, 1);
+		st = esr__file_segment_create(fs, 1);
 	if (st == ESR_OK && lseek(fs->tail_fd, (off_t)fs->seg_size, SEEK_SET) < 0)
 		st = ESR_EIO;
 	return st;

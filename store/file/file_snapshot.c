@@ -43,7 +43,7 @@ static struct fstream *stream_of(struct file_store *fs, const char *type, const 
 	struct esr__key k;
 
 	esr__keyset_key(fs->streams, type, id, id_len, &k);
-	return file_stream(fs, &k);
+	return esr__file_stream(fs, &k);
 }
 
 /* The stream named by a record's type and id; NULL if the log holds none of
@@ -68,7 +68,7 @@ static void snap_path(const struct file_store *fs, const char *suffix, char *pat
 static esr_status sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	esr_status st = fd >= 0 && fio.fdatasync(fd) == 0 ? ESR_OK : ESR_EIO;
+	esr_status st = fd >= 0 && esr__fio.fdatasync(fd) == 0 ? ESR_OK : ESR_EIO;
 
 	if (fd >= 0)
 		close(fd);
@@ -148,16 +148,16 @@ static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, u
 	for (;;) {
 		if ((st = window_at(w, off, SNAP_HEADER, &p)) != ESR_OK || p == NULL)
 			break;
-		if ((len = snap_rec_claimed(p)) == 0 ||
+		if ((len = esr__snap_rec_claimed(p)) == 0 ||
 		    (st = window_at(w, off, len, &p)) != ESR_OK || p == NULL ||
-		    snap_rec_decode(p, len, &r) != 0)
+		    esr__snap_rec_decode(p, len, &r) != 0)
 			break;
 		/* A snapshot is saved only for events stored: one beyond its
 		 * stream reflects events the log lost (salvage set them aside,
 		 * or an unsynced append never reached the disk) or never had.
 		 * Were it kept, it would load once the stream grows past it,
 		 * over new events it does not reflect. */
-		if ((s = stream_of_rec(fs, &r)) == NULL || r.snap.version > file_committed_of(s)) {
+		if ((s = stream_of_rec(fs, &r)) == NULL || r.snap.version > esr__file_committed_of(s)) {
 			(*beyond)++;
 		} else {
 			*live = *live + len - s->snap_length; /* it was counted */
@@ -198,7 +198,7 @@ static void copy_live(void *ctx, struct esr__keyset *ks, struct esr__key *k)
 		c->cap = s->snap_length;
 	}
 	if (pread_all(c->fs->snap_fd, c->buf, s->snap_length, s->snap_offset) != ESR_OK ||
-	    fio.write(c->fd, c->buf, s->snap_length) != (ssize_t)s->snap_length) {
+	    esr__fio.write(c->fd, c->buf, s->snap_length) != (ssize_t)s->snap_length) {
 		c->st = ESR_EIO;
 		return;
 	}
@@ -222,13 +222,13 @@ static esr_status compact(struct file_store *fs, struct window *w, int must)
 
 	snap_path(fs, ".tmp", tmp, sizeof tmp);
 	snap_path(fs, "", path, sizeof path);
-	c.fd = fio.open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	c.fd = esr__fio.open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (c.fd < 0)
 		c.st = ESR_EIO;
 	else
 		esr__keyset_scan(fs->streams, copy_live, &c);
 	free(c.buf);
-	if (c.st == ESR_OK && (fio.fdatasync(c.fd) != 0 || rename(tmp, path) != 0))
+	if (c.st == ESR_OK && (esr__fio.fdatasync(c.fd) != 0 || rename(tmp, path) != 0))
 		c.st = ESR_EIO;
 	if (c.st == ESR_OK) {
 		close(fs->snap_fd);
@@ -268,7 +268,7 @@ static void remove_checkpoint_temporaries(const struct file_store *fs)
 		closedir(d);
 }
 
-esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size)
+esr_status esr__file_snapshots_open(struct file_store *fs, char *why, size_t why_size)
 {
 	struct window w = {.fd = -1};
 	char path[4096];
@@ -278,7 +278,7 @@ esr_status file_snapshots_open(struct file_store *fs, char *why, size_t why_size
 
 	remove_checkpoint_temporaries(fs);
 	snap_path(fs, "", path, sizeof path);
-	if ((fs->snap_fd = fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	if ((fs->snap_fd = esr__fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
 	    fstat(fs->snap_fd, &st) != 0)
 		goto out;
 	w.fd = fs->snap_fd;
@@ -297,24 +297,24 @@ out:
 	return rc;
 }
 
-void file_snapshots_close(struct file_store *fs)
+void esr__file_snapshots_close(struct file_store *fs)
 {
 	if (fs->snap_fd >= 0)
 		close(fs->snap_fd);
 	fs->snap_fd = -1;
 }
 
-esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap)
+esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap)
 {
 	struct file_store *fs = impl;
-	size_t len = snap_rec_size(sid, snap->len);
+	size_t len = esr__snap_rec_size(sid, snap->len);
 	uint8_t *buf = malloc(len);
 	esr_status st = ESR_OK;
 	struct fstream *s;
 
 	if (buf == NULL)
 		return ESR_ENOMEM;
-	snap_rec_encode(buf, sid, snap);
+	esr__snap_rec_encode(buf, sid, snap);
 	pthread_mutex_lock(&fs->snap_lock);
 	if ((s = stream_of(fs, sid->type, sid->id, sid->id_len)) == NULL)
 		st = ESR_ENOMEM;
@@ -330,7 +330,7 @@ esr_status file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_sn
 	return st;
 }
 
-esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
+esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
                               void *ctx)
 {
 	struct file_store *fs = impl;
@@ -354,7 +354,7 @@ esr_status file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot
 	if ((buf = malloc(len)) == NULL)
 		return ESR_ENOMEM;
 	/* A record that no longer checks (the disk rotted) loads as none. */
-	if (pread_all(fs->snap_fd, buf, len, off) == ESR_OK && snap_rec_decode(buf, len, &r) == 0 &&
+	if (pread_all(fs->snap_fd, buf, len, off) == ESR_OK && esr__snap_rec_decode(buf, len, &r) == 0 &&
 	    r.id_len == sid->id_len && r.type_len == strlen(sid->type) &&
 	    memcmp(r.type, sid->type, r.type_len) == 0 && memcmp(r.id, sid->id, r.id_len) == 0)
 		st = fn(ctx, &r.snap);
@@ -368,7 +368,7 @@ static void ckpt_path(const struct file_store *fs, const char *name, const char 
 	snprintf(path, size, "%s/" CKPT_PREFIX "%s%s", fs->dir, name, suffix);
 }
 
-esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
+esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t position)
 {
 	struct file_store *fs = impl;
 	char tmp[4096], path[4096];
@@ -376,14 +376,14 @@ esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
 	esr_status st = ESR_EIO;
 	int fd;
 
-	ckpt_encode(rec, position);
+	esr__ckpt_encode(rec, position);
 	ckpt_path(fs, name, CKPT_TMP, tmp, sizeof tmp);
 	ckpt_path(fs, name, "", path, sizeof path);
 	/* Two saves of one name would share the temporary file. */
 	pthread_mutex_lock(&fs->ckpt_lock);
-	if ((fd = fio.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
-		if (fio.write(fd, rec, sizeof rec) == (ssize_t)sizeof rec &&
-		    fio.fdatasync(fd) == 0)
+	if ((fd = esr__fio.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
+		if (esr__fio.write(fd, rec, sizeof rec) == (ssize_t)sizeof rec &&
+		    esr__fio.fdatasync(fd) == 0)
 			st = ESR_OK;
 		close(fd);
 		if (st == ESR_OK && rename(tmp, path) != 0)
@@ -397,7 +397,7 @@ esr_status file_checkpoint_save(void *impl, const char *name, uint64_t position)
 	return st;
 }
 
-esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position)
+esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *position)
 {
 	struct file_store *fs = impl;
 	char path[4096];
@@ -414,5 +414,5 @@ esr_status file_checkpoint_load(void *impl, const char *name, uint64_t *position
 	close(fd);
 	if (got < 0)
 		return ESR_EIO;
-	return got == CKPT_SIZE && ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;
+	return got == CKPT_SIZE && esr__ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;
 }

@@ -19,7 +19,7 @@
 
 static const esr_store_vtable pg_vtable;
 
-void pg_count(uint64_t *field, uint64_t by)
+void esr__pg_count(uint64_t *field, uint64_t by)
 {
 	ck_pr_faa_64(field, by);
 }
@@ -105,7 +105,7 @@ static esr_status pool_get(struct pg_store *s, struct pooled **out)
 	if (p == NULL) {
 		if ((p = calloc(1, sizeof *p)) == NULL)
 			return ESR_ENOMEM;
-		if ((st = pg_conn_open(&p->conn, s->conninfo, s->schema)) != ESR_OK) {
+		if ((st = esr__pg_conn_open(&p->conn, s->conninfo, s->schema)) != ESR_OK) {
 			free(p);
 			return st;
 		}
@@ -117,7 +117,7 @@ static esr_status pool_get(struct pg_store *s, struct pooled **out)
 static void pool_put(struct pg_store *s, struct pooled *p)
 {
 	if (p->conn.pg == NULL || PQstatus(p->conn.pg) != CONNECTION_OK) {
-		pg_conn_close(&p->conn);
+		esr__pg_conn_close(&p->conn);
 		free(p);
 		return;
 	}
@@ -138,7 +138,7 @@ static void pool_flush(struct pg_store *s)
 	pthread_mutex_unlock(&s->pool_lock);
 	while ((p = list) != NULL) {
 		list = p->next;
-		pg_conn_close(&p->conn);
+		esr__pg_conn_close(&p->conn);
 		free(p);
 	}
 }
@@ -166,14 +166,14 @@ static esr_status run(struct pg_store *s, const char *stmt, int nparams,
 			*out = r;
 			return ESR_OK;
 		}
-		pg_why((*conn)->conn.why, sizeof (*conn)->conn.why, "postgres",
+		esr__pg_why((*conn)->conn.why, sizeof (*conn)->conn.why, "postgres",
 		       r ? PQresultErrorMessage(r) : PQerrorMessage((*conn)->conn.pg));
-		if (!pg_session_lost((*conn)->conn.pg, r)) {
+		if (!esr__pg_session_lost((*conn)->conn.pg, r)) {
 			PQclear(r);
 			return ESR_EIO; /* the server refused it: trying again will not help */
 		}
 		PQclear(r);
-		pg_conn_close(&(*conn)->conn);
+		esr__pg_conn_close(&(*conn)->conn);
 		pool_put(s, *conn); /* frees it */
 		*conn = NULL;
 		pool_flush(s); /* a restart took the idle ones too: try afresh */
@@ -190,11 +190,11 @@ static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_i
 	const char *values[3] = {stream->type, stream->id, v};
 	int lengths[3] = {(int)strlen(stream->type), (int)stream->id_len, 8};
 
-	pg_put64(v, from);
+	esr__pg_put64(v, from);
 	return run(s, stmt, nparams, values, lengths, conn, out);
 }
 
-esr_status pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
+esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
                          esr_visit_fn visit, void *ctx, uint64_t *last)
 {
 	int rows = PQntuples(r), i, c = stream ? 0 : 2;
@@ -218,14 +218,14 @@ esr_status pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
 			type[PQgetlength(r, i, 0)] = '\0';
 			e.stream = (esr_stream_id){type, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)};
 		}
-		e.version = pg_get64(PQgetvalue(r, i, c));
-		e.event.type = (uint32_t)pg_get64(PQgetvalue(r, i, c + 1));
+		e.version = esr__pg_get64(PQgetvalue(r, i, c));
+		e.event.type = (uint32_t)esr__pg_get64(PQgetvalue(r, i, c + 1));
 		e.event.payload_len = (uint32_t)PQgetlength(r, i, c + 2);
 		e.event.payload = PQgetvalue(r, i, c + 2);
 		memcpy(e.event.meta.correlation_id.bytes, PQgetvalue(r, i, c + 3), 16);
 		memcpy(e.event.meta.causation_id.bytes, PQgetvalue(r, i, c + 4), 16);
-		e.event.meta.timestamp_ns = pg_get64(PQgetvalue(r, i, c + 5));
-		e.position = pg_get64(PQgetvalue(r, i, c + 6));
+		e.event.meta.timestamp_ns = esr__pg_get64(PQgetvalue(r, i, c + 5));
+		e.position = esr__pg_get64(PQgetvalue(r, i, c + 6));
 		if ((st = visit(ctx, &e)) != ESR_OK)
 			return st;
 		*last = e.position;
@@ -249,7 +249,7 @@ static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from
 		uint64_t last;
 		pool_put(s, conn); /* before visiting: a visitor may read again */
 		conn = NULL;
-		st = pg_visit_rows(r, stream, visit, ctx, &last);
+		st = esr__pg_visit_rows(r, stream, visit, ctx, &last);
 		PQclear(r);
 	}
 	if (conn != NULL)
@@ -268,7 +268,7 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 		if (PQntuples(r) == 0)
 			*version = 0;
 		else if (PQgetlength(r, 0, 0) == 8)
-			*version = pg_get64(PQgetvalue(r, 0, 0));
+			*version = esr__pg_get64(PQgetvalue(r, 0, 0));
 		else
 			st = ESR_EIO;
 		PQclear(r);
@@ -280,7 +280,7 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 
 /* --- shared with pg_all.c and pg_snapshot.c ------------------------------------ */
 
-esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+esr_status esr__pg_run_then(struct pg_store *s, const char *stmt, int nparams,
                        const char *const *values, const int *lengths,
                        esr_status (*fn)(const PGresult *r, void *ctx), void *ctx)
 {
@@ -299,14 +299,14 @@ esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
 	return st;
 }
 
-esr_status pg_one_int8(const PGresult *r, void *ctx)
+esr_status esr__pg_one_int8(const PGresult *r, void *ctx)
 {
 	*(uint64_t *)ctx = 0;
 	if (PQntuples(r) == 0)
 		return ESR_OK;
 	if (PQgetlength(r, 0, 0) != 8)
 		return ESR_EIO;
-	*(uint64_t *)ctx = pg_get64(PQgetvalue(r, 0, 0));
+	*(uint64_t *)ctx = esr__pg_get64(PQgetvalue(r, 0, 0));
 	return ESR_OK;
 }
 
@@ -325,8 +325,8 @@ static void pg_destroy(void *impl)
 		struct pg_worker *w = &s->workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		pg_conn_close(&w->conn);
-		pg_params_free(&w->params);
+		esr__pg_conn_close(&w->conn);
+		esr__pg_params_free(&w->params);
 		free(w->batch);
 	}
 	pool_flush(s);
@@ -346,13 +346,13 @@ static const esr_store_vtable pg_vtable = {
 	.read = pg_read,
 	.version = pg_version,
 	.destroy = pg_destroy,
-	.read_all = pg_read_all,
-	.head = pg_head,
-	.wait = pg_wait,
-	.snapshot_save = pg_snapshot_save,
-	.snapshot_load = pg_snapshot_load,
-	.checkpoint_save = pg_checkpoint_save,
-	.checkpoint_load = pg_checkpoint_load,
+	.read_all = esr__pg_read_all,
+	.head = esr__pg_head,
+	.wait = esr__pg_wait,
+	.snapshot_save = esr__pg_snapshot_save,
+	.snapshot_load = esr__pg_snapshot_load,
+	.checkpoint_save = esr__pg_checkpoint_save,
+	.checkpoint_load = esr__pg_checkpoint_load,
 };
 
 static void say(const esr_pg_store_options *o, const char *text)
@@ -365,7 +365,7 @@ static esr_status check_options(const esr_pg_store_options *o)
 {
 	const char *bad = NULL;
 
-	if (!pg_schema_valid(o->schema))
+	if (!esr__pg_schema_valid(o->schema))
 		bad = "schema: expected 1..48 of [a-z0-9_], not starting with a digit";
 	else if (o->connections < 1 || o->connections > 64)
 		bad = "connections: expected 1..64";
@@ -388,12 +388,12 @@ static esr_status one_off(const char *conninfo, const char *schema, char *why, s
 		return ESR_EINVAL;
 	if (schema == NULL)
 		schema = "esr";
-	if (!pg_schema_valid(schema)) {
+	if (!esr__pg_schema_valid(schema)) {
 		if (why != NULL && n > 0)
 			snprintf(why, n, "schema: expected 1..48 of [a-z0-9_], not starting with a digit");
 		return ESR_EINVAL;
 	}
-	if ((st = pg_connect(conninfo, &c, why, n)) != ESR_OK)
+	if ((st = esr__pg_connect(conninfo, &c, why, n)) != ESR_OK)
 		return st;
 	st = work(c, schema, why, n);
 	PQfinish(c);
@@ -402,12 +402,12 @@ static esr_status one_off(const char *conninfo, const char *schema, char *why, s
 
 esr_status esr_pg_migrate(const char *conninfo, const char *schema, char *why, size_t n)
 {
-	return one_off(conninfo, schema, why, n, pg_migrate_conn);
+	return one_off(conninfo, schema, why, n, esr__pg_migrate_conn);
 }
 
 esr_status esr_pg_drop(const char *conninfo, const char *schema, char *why, size_t n)
 {
-	return one_off(conninfo, schema, why, n, pg_drop_conn);
+	return one_off(conninfo, schema, why, n, esr__pg_drop_conn);
 }
 
 static esr_status start_workers(struct pg_store *s)
@@ -424,11 +424,11 @@ static esr_status start_workers(struct pg_store *s)
 		if ((w->batch = calloc(2 * (size_t)s->o.batch_max, sizeof *w->batch)) == NULL)
 			return ESR_ENOMEM;
 		/* Connect here, so that a server that cannot be reached fails the open. */
-		if ((st = pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK) {
+		if ((st = esr__pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK) {
 			say(&s->o, w->conn.why);
 			return st;
 		}
-		if (pthread_create(&w->thread, NULL, pg_worker_main, w) != 0)
+		if (pthread_create(&w->thread, NULL, esr__pg_worker_main, w) != 0)
 			return ESR_ENOMEM;
 		w->started = 1;
 	}

@@ -32,14 +32,14 @@ static esr_status all_rows(const PGresult *r, void *ctx)
 {
 	struct all_read *a = ctx;
 	uint64_t last = 0;
-	esr_status st = pg_visit_rows(r, NULL, a->visit, a->ctx, &last);
+	esr_status st = esr__pg_visit_rows(r, NULL, a->visit, a->ctx, &last);
 
 	if (last != 0)
 		*a->next = last + 1;
 	return st;
 }
 
-esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit, void *ctx,
+esr_status esr__pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit, void *ctx,
                        uint64_t *next)
 {
 	char f[8], m[8];
@@ -52,17 +52,17 @@ esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit
 	*next = from;
 	if (from > INT64_MAX) /* no position gets there */
 		return ESR_OK;
-	pg_put64(f, from);
-	pg_put64(m, max);
-	return pg_run_then(impl, PG_STMT_ALL, 2, values, lengths, all_rows, &a);
+	esr__pg_put64(f, from);
+	esr__pg_put64(m, max);
+	return esr__pg_run_then(impl, PG_STMT_ALL, 2, values, lengths, all_rows, &a);
 }
 
-esr_status pg_head(void *impl, uint64_t *position)
+esr_status esr__pg_head(void *impl, uint64_t *position)
 {
-	return pg_run_then(impl, PG_STMT_HEAD, 0, NULL, NULL, pg_one_int8, position);
+	return esr__pg_run_then(impl, PG_STMT_HEAD, 0, NULL, NULL, esr__pg_one_int8, position);
 }
 
-void pg_all_committed(struct pg_store *s, uint64_t last)
+void esr__pg_all_committed(struct pg_store *s, uint64_t last)
 {
 	uint64_t was;
 
@@ -79,7 +79,7 @@ void pg_all_committed(struct pg_store *s, uint64_t last)
 	pthread_mutex_unlock(&s->wait_lock);
 }
 
-esr_status pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
+esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	struct pg_store *s = impl;
 	struct timespec until;

@@ -76,7 +76,7 @@ static esr_status exec_key(struct pg_conn *c, const char *sql, int64_t key, int 
 	snprintf(text, sizeof text, "%lld", (long long)key);
 	r = PQexecParams(c->pg, sql, 1, NULL, values, NULL, NULL, 0);
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_why(c->why, sizeof c->why, "postgres", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+		esr__pg_why(c->why, sizeof c->why, "postgres", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
 		st = ESR_EIO;
 	} else if (got != NULL) {
 		*got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -85,14 +85,14 @@ static esr_status exec_key(struct pg_conn *c, const char *sql, int64_t key, int 
 	return st;
 }
 
-esr_status pg_connect(const char *conninfo, PGconn **out, char *why, size_t n)
+esr_status esr__pg_connect(const char *conninfo, PGconn **out, char *why, size_t n)
 {
 	char *err = NULL;
 	PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
 
 	*out = NULL;
 	if (parsed == NULL) {
-		pg_why(why, n, "postgres: bad connection string", err ? err : "out of memory");
+		esr__pg_why(why, n, "postgres: bad connection string", err ? err : "out of memory");
 		PQfreemem(err);
 		return err ? ESR_EINVAL : ESR_ENOMEM;
 	}
@@ -100,39 +100,39 @@ esr_status pg_connect(const char *conninfo, PGconn **out, char *why, size_t n)
 	if ((*out = PQconnectdb(conninfo)) == NULL)
 		return ESR_ENOMEM;
 	if (PQstatus(*out) != CONNECTION_OK) {
-		pg_why(why, n, "postgres: cannot connect", PQerrorMessage(*out));
+		esr__pg_why(why, n, "postgres: cannot connect", PQerrorMessage(*out));
 		PQfinish(*out);
 		*out = NULL;
 		return ESR_EIO;
 	}
-	pg_quiet(*out);
+	esr__pg_quiet(*out);
 	return ESR_OK;
 }
 
-esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema)
+esr_status esr__pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema)
 {
 	esr_status st;
 
 	c->why[0] = '\0';
-	if ((st = pg_connect(conninfo, &c->pg, c->why, sizeof c->why)) != ESR_OK)
+	if ((st = esr__pg_connect(conninfo, &c->pg, c->why, sizeof c->why)) != ESR_OK)
 		return st;
 	c->fence = random_key();
 	if ((st = exec_key(c, "SELECT pg_advisory_lock($1::bigint)", c->fence, NULL)) != ESR_OK ||
-	    (st = pg_prepare(c->pg, schema, c->why, sizeof c->why)) != ESR_OK) {
-		pg_conn_close(c);
+	    (st = esr__pg_prepare(c->pg, schema, c->why, sizeof c->why)) != ESR_OK) {
+		esr__pg_conn_close(c);
 		return st;
 	}
 	return ESR_OK;
 }
 
-void pg_conn_close(struct pg_conn *c)
+void esr__pg_conn_close(struct pg_conn *c)
 {
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	c->pg = NULL;
 }
 
-esr_status pg_fence_wait(struct pg_conn *c, int64_t key)
+esr_status esr__pg_fence_wait(struct pg_conn *c, int64_t key)
 {
 	static const char terminate[] =
 		"SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks"
@@ -152,7 +152,7 @@ esr_status pg_fence_wait(struct pg_conn *c, int64_t key)
 			return st;
 		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
 	}
-	pg_why(c->why, sizeof c->why, "postgres", "a lost session would not end");
+	esr__pg_why(c->why, sizeof c->why, "postgres", "a lost session would not end");
 	return ESR_EIO;
 }
 
@@ -195,12 +195,12 @@ static int next_result(PGconn *pg, PGresult **out)
 
 static esr_status broken(struct pg_conn *c, esr_status st)
 {
-	pg_why(c->why, sizeof c->why, "postgres: connection lost", PQerrorMessage(c->pg));
-	pg_conn_close(c);
+	esr__pg_why(c->why, sizeof c->why, "postgres: connection lost", PQerrorMessage(c->pg));
+	esr__pg_conn_close(c);
 	return st;
 }
 
-esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
+esr_status esr__pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
                        char sqlstate[6])
 {
 	esr_status st = ESR_OK;
@@ -234,13 +234,13 @@ esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void
 		case PGRES_PIPELINE_ABORTED:
 			break;
 		case PGRES_FATAL_ERROR:
-			if (pg_session_lost(c->pg, r)) {
+			if (esr__pg_session_lost(c->pg, r)) {
 				PQclear(r);
 				return broken(c, ESR_EUNKNOWN);
 			}
 			if (st == ESR_OK) {
 				const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-				pg_why(c->why, sizeof c->why, "postgres", PQresultErrorMessage(r));
+				esr__pg_why(c->why, sizeof c->why, "postgres", PQresultErrorMessage(r));
 				snprintf(sqlstate, 6, "%s", code ? code : "");
 				st = ESR_ECANCELED; /* the transaction rolls back at the Sync */
 			}

@@ -72,27 +72,27 @@ struct pg_append {
 /* --- pg_sql.c ----------------------------------------------------------- */
 
 /* A schema name esr accepts: 1..PG_SCHEMA_MAX of [a-z0-9_], no leading digit. */
-int pg_schema_valid(const char *schema);
+int esr__pg_schema_valid(const char *schema);
 
 /*
  * Create or upgrade the tables in `schema`, under an advisory lock so that
  * processes starting together do it once. ESR_ENOTSUP if the database's
  * schema is newer than this build; ESR_EIO with the server's reason in why.
  */
-esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t why_size);
+esr_status esr__pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t why_size);
 /* The same, stopping at schema version `upto` (tests build a schema 1 with it). */
-esr_status pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why,
+esr_status esr__pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why,
                               size_t why_size);
-esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_size);
+esr_status esr__pg_drop_conn(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /* Prepare the statements on a fresh connection. */
-esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
+esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t why_size);
 
 /*
  * The parameters of one append_batch statement (a whole batch: per append
  * its commit token, stream, expected version and number of events, then
  * every event's fields), encoded in binary into a buffer the caller reuses:
- * valid until the next pg_params_build on it. ESR_ETOOBIG if they do not fit
+ * valid until the next esr__pg_params_build on it. ESR_ETOOBIG if they do not fit
  * libpq's lengths.
  */
 #define PG_BATCH_PARAMS 10
@@ -103,18 +103,18 @@ struct pg_params {
 	int lengths[PG_BATCH_PARAMS];
 	int formats[PG_BATCH_PARAMS];
 };
-esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n);
-void pg_params_free(struct pg_params *p);
+esr_status esr__pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n);
+void esr__pg_params_free(struct pg_params *p);
 
 /* Read row `row` of an append_batch result into a->result. ESR_EIO if it
  * is malformed. */
-esr_status pg_append_result(const PGresult *r, int row, struct pg_append *a);
+esr_status esr__pg_append_result(const PGresult *r, int row, struct pg_append *a);
 
 /* Big-endian integers, as PostgreSQL's binary format has them. */
-uint64_t pg_get64(const char *p);
-void pg_put64(char *p, uint64_t v);
-void pg_put32(char *p, uint32_t v);
-uint32_t pg_get32(const char *p);
+uint64_t esr__pg_get64(const char *p);
+void esr__pg_put64(char *p, uint64_t v);
+void esr__pg_put32(char *p, uint32_t v);
+uint32_t esr__pg_get32(const char *p);
 
 /*
  * Whether a failed result means the session is gone: the connection is bad,
@@ -122,13 +122,13 @@ uint32_t pg_get32(const char *p);
  * backend terminated or the server shutting down), which it may say before
  * libpq has noticed the socket close.
  */
-int pg_session_lost(PGconn *c, const PGresult *r);
+int esr__pg_session_lost(PGconn *c, const PGresult *r);
 
 /* Drop the server's notices (a library must not write to stderr). */
-void pg_quiet(PGconn *c);
+void esr__pg_quiet(PGconn *c);
 
 /* libpq's message without its trailing newline, into why. */
-void pg_why(char *why, size_t size, const char *what, const char *message);
+void esr__pg_why(char *why, size_t size, const char *what, const char *message);
 
 /* --- pg_conn.c ---------------------------------------------------------- */
 
@@ -143,21 +143,21 @@ struct pg_conn {
  * libpq cannot parse, ESR_EIO for a server that cannot be reached or refuses
  * (libpq's reason in why), ESR_ENOMEM. *out is NULL on failure.
  */
-esr_status pg_connect(const char *conninfo, PGconn **out, char *why, size_t why_size);
+esr_status esr__pg_connect(const char *conninfo, PGconn **out, char *why, size_t why_size);
 
 /*
- * Connect with conninfo (pg_connect, and its errors), take the session's
+ * Connect with conninfo (esr__pg_connect, and its errors), take the session's
  * fence lock and prepare the statements.
  */
-esr_status pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema);
-void pg_conn_close(struct pg_conn *c);
+esr_status esr__pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema);
+void esr__pg_conn_close(struct pg_conn *c);
 
 /*
  * Wait until the session holding fence `key` has ended, terminating it if it
  * lingers (a backend that lost its client may still be committing), so that
  * whatever that session's transaction did is final. ESR_EIO if it cannot.
  */
-esr_status pg_fence_wait(struct pg_conn *c, int64_t key);
+esr_status esr__pg_fence_wait(struct pg_conn *c, int64_t key);
 
 /*
  * Send a prepared pipeline and take its results, never blocking on a full
@@ -183,7 +183,7 @@ extern unsigned esr__pg_lose_reply_every;
 
 typedef esr_status (*pg_send_fn)(void *ctx, PGconn *pg);
 typedef void (*pg_take_fn)(void *ctx, size_t i, const PGresult *r);
-esr_status pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
+esr_status esr__pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
                        char sqlstate[6]);
 
 /* --- the store (pg.c) and its writers (pg_writer.c) ------------------------ */
@@ -232,10 +232,10 @@ struct pg_worker {
 };
 
 /* Add to a counter of s->stats. */
-void pg_count(uint64_t *field, uint64_t by);
+void esr__pg_count(uint64_t *field, uint64_t by);
 
 /* A connection's thread: take, send and settle batches until stopping. */
-void *pg_worker_main(void *arg);
+void *esr__pg_worker_main(void *arg);
 
 /*
  * Run a prepared statement (binary parameters and results) on a pooled read
@@ -243,7 +243,7 @@ void *pg_worker_main(void *arg);
  * its result to fn (then cleared; fn may be NULL) after the connection is
  * back in the pool, so that fn may read again.
  */
-esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+esr_status esr__pg_run_then(struct pg_store *s, const char *stmt, int nparams,
                        const char *const *values, const int *lengths,
                        esr_status (*fn)(const PGresult *r, void *ctx), void *ctx);
 
@@ -253,26 +253,26 @@ esr_status pg_run_then(struct pg_store *s, const char *stmt, int nparams,
  * stream is NULL (a global read). *last gets the position of the last event
  * the visitor accepted, and stays as it was if none was.
  */
-esr_status pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
+esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
                          esr_visit_fn visit, void *ctx, uint64_t *last);
 
 /* One int8 from the first row into *(uint64_t *)ctx; 0 if there is no row. */
-esr_status pg_one_int8(const PGresult *r, void *ctx);
+esr_status esr__pg_one_int8(const PGresult *r, void *ctx);
 
 /* pg_all.c: a writer committed positions up to `last`: wake who waits. */
-void pg_all_committed(struct pg_store *s, uint64_t last);
+void esr__pg_all_committed(struct pg_store *s, uint64_t last);
 
-esr_status pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
+esr_status esr__pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                        void *ctx, uint64_t *next);
-esr_status pg_head(void *impl, uint64_t *position);
-esr_status pg_wait(void *impl, uint64_t after, unsigned timeout_ms);
+esr_status esr__pg_head(void *impl, uint64_t *position);
+esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms);
 
 /* pg_snapshot.c */
-esr_status pg_snapshot_save(void *impl, const esr_stream_id *stream,
+esr_status esr__pg_snapshot_save(void *impl, const esr_stream_id *stream,
                             const esr_snapshot *snap);
-esr_status pg_snapshot_load(void *impl, const esr_stream_id *stream, esr_snapshot_fn fn,
+esr_status esr__pg_snapshot_load(void *impl, const esr_stream_id *stream, esr_snapshot_fn fn,
                             void *ctx);
-esr_status pg_checkpoint_save(void *impl, const char *name, uint64_t position);
-esr_status pg_checkpoint_load(void *impl, const char *name, uint64_t *position);
+esr_status esr__pg_checkpoint_save(void *impl, const char *name, uint64_t position);
+esr_status esr__pg_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
 #endif /* ESR_STORE_PG_INTERNAL_H */

@@ -333,7 +333,7 @@ static const char stmt_cp_save[] =
 	" DO UPDATE SET position = excluded.position";
 static const char stmt_cp_load[] = "SELECT position FROM @.checkpoints WHERE name = $1";
 
-int pg_schema_valid(const char *schema)
+int esr__pg_schema_valid(const char *schema)
 {
 	size_t i;
 
@@ -370,7 +370,7 @@ static char *expand(const char *tmpl, const char *schema)
 	return out;
 }
 
-void pg_why(char *why, size_t size, const char *what, const char *message)
+void esr__pg_why(char *why, size_t size, const char *what, const char *message)
 {
 	char *r, *w;
 
@@ -400,7 +400,7 @@ static esr_status exec(PGconn *c, const char *sql, ExecStatusType want, PGresult
 	esr_status st = ESR_OK;
 
 	if (r == NULL || PQresultStatus(r) != want) {
-		pg_why(why, why_size, "postgres", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
+		esr__pg_why(why, why_size, "postgres", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
 		st = ESR_EIO;
 	}
 	if (keep != NULL && st == ESR_OK)
@@ -469,7 +469,7 @@ static esr_status migrate_locked(PGconn *c, const char *schema, int upto, char *
 	return ESR_OK;
 }
 
-esr_status pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why, size_t n)
+esr_status esr__pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why, size_t n)
 {
 	esr_status st;
 
@@ -486,12 +486,12 @@ esr_status pg_migrate_conn_to(PGconn *c, const char *schema, int upto, char *why
 	return st;
 }
 
-esr_status pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t n)
+esr_status esr__pg_migrate_conn(PGconn *c, const char *schema, char *why, size_t n)
 {
-	return pg_migrate_conn_to(c, schema, (int)MIGRATIONS, why, n);
+	return esr__pg_migrate_conn_to(c, schema, (int)MIGRATIONS, why, n);
 }
 
-int pg_session_lost(PGconn *c, const PGresult *r)
+int esr__pg_session_lost(PGconn *c, const PGresult *r)
 {
 	const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -506,12 +506,12 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
-void pg_quiet(PGconn *c)
+void esr__pg_quiet(PGconn *c)
 {
 	PQsetNoticeProcessor(c, quiet, NULL);
 }
 
-esr_status pg_drop_conn(PGconn *c, const char *schema, char *why, size_t n)
+esr_status esr__pg_drop_conn(PGconn *c, const char *schema, char *why, size_t n)
 {
 	return exec_expanded(c, "DROP SCHEMA IF EXISTS @ CASCADE", schema, why, n);
 }
@@ -527,7 +527,7 @@ static esr_status prepare(PGconn *c, const char *name, const char *tmpl, const c
 		return ESR_ENOMEM;
 	r = PQprepare(c, name, sql, nparams, types);
 	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_why(why, n, "postgres: prepare", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
+		esr__pg_why(why, n, "postgres: prepare", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
 		st = ESR_EIO;
 	}
 	PQclear(r);
@@ -535,7 +535,7 @@ static esr_status prepare(PGconn *c, const char *name, const char *tmpl, const c
 	return st;
 }
 
-esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
+esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 {
 	static const Oid batch[] = {OID_INT8_ARRAY, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_INT8_ARRAY,
 	                            OID_INT8_ARRAY, OID_INT8_ARRAY, OID_BYTEA_ARRAY,
@@ -564,7 +564,7 @@ esr_status pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 
 /* --- binary parameters and results ------------------------------------------ */
 
-uint64_t pg_get64(const char *p)
+uint64_t esr__pg_get64(const char *p)
 {
 	const unsigned char *u = (const unsigned char *)p;
 	uint64_t v = 0;
@@ -575,14 +575,14 @@ uint64_t pg_get64(const char *p)
 	return v;
 }
 
-uint32_t pg_get32(const char *p)
+uint32_t esr__pg_get32(const char *p)
 {
 	const unsigned char *u = (const unsigned char *)p;
 
 	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
-void pg_put64(char *p, uint64_t v)
+void esr__pg_put64(char *p, uint64_t v)
 {
 	int i;
 
@@ -590,7 +590,7 @@ void pg_put64(char *p, uint64_t v)
 		p[i] = (char)(v & 0xff);
 }
 
-void pg_put32(char *p, uint32_t v)
+void esr__pg_put32(char *p, uint32_t v)
 {
 	p[0] = (char)(v >> 24);
 	p[1] = (char)(v >> 16);
@@ -605,17 +605,17 @@ void pg_put32(char *p, uint32_t v)
  */
 static size_t array_header(char *p, uint32_t elem_oid, uint32_t n)
 {
-	pg_put32(p, 1);
-	pg_put32(p + 4, 0);
-	pg_put32(p + 8, elem_oid);
-	pg_put32(p + 12, n);
-	pg_put32(p + 16, 1);
+	esr__pg_put32(p, 1);
+	esr__pg_put32(p + 4, 0);
+	esr__pg_put32(p + 8, elem_oid);
+	esr__pg_put32(p + 12, n);
+	esr__pg_put32(p + 16, 1);
 	return 20;
 }
 
 static size_t array_elem(char *p, const void *bytes, uint32_t len)
 {
-	pg_put32(p, len);
+	esr__pg_put32(p, len);
 	if (len > 0)
 		memcpy(p + 4, bytes, len);
 	return 4 + (size_t)len;
@@ -623,8 +623,8 @@ static size_t array_elem(char *p, const void *bytes, uint32_t len)
 
 static size_t array_elem64(char *p, uint64_t v)
 {
-	pg_put32(p, 8);
-	pg_put64(p + 4, v);
+	esr__pg_put32(p, 8);
+	esr__pg_put64(p + 4, v);
 	return 12;
 }
 
@@ -681,7 +681,7 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 	}
 }
 
-esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n)
+esr_status esr__pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n)
 {
 	size_t need = params_size(list, n), off = 0, start;
 	int k;
@@ -706,23 +706,23 @@ esr_status pg_params_build(struct pg_params *p, struct pg_append *const *list, s
 	return ESR_OK;
 }
 
-void pg_params_free(struct pg_params *p)
+void esr__pg_params_free(struct pg_params *p)
 {
 	free(p->buf);
 	p->buf = NULL;
 	p->cap = 0;
 }
 
-esr_status pg_append_result(const PGresult *r, int row, struct pg_append *a)
+esr_status esr__pg_append_result(const PGresult *r, int row, struct pg_append *a)
 {
 	uint32_t status;
 
 	if (PQnfields(r) != 3 || PQgetlength(r, row, 0) != 4 || PQgetlength(r, row, 1) != 8 ||
 	    PQgetlength(r, row, 2) != 8)
 		return ESR_EIO;
-	status = pg_get32(PQgetvalue(r, row, 0));
-	a->result.version = pg_get64(PQgetvalue(r, row, 1));
-	a->result.position = pg_get64(PQgetvalue(r, row, 2));
+	status = esr__pg_get32(PQgetvalue(r, row, 0));
+	a->result.version = esr__pg_get64(PQgetvalue(r, row, 1));
+	a->result.position = esr__pg_get64(PQgetvalue(r, row, 2));
 	if (status == PG_APPENDED)
 		a->result.status = ESR_OK;
 	else if (status == PG_CONFLICT)

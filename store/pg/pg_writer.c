@@ -22,7 +22,7 @@
  * Faults. If the connection breaks before the Sync is queued, nothing was
  * committed and the batch is sent again after reconnecting. If it breaks
  * after, the commit is in doubt: after reconnecting, the thread fences the
- * lost session (pg_fence_wait) and looks each append up by its own commit
+ * lost session (esr__pg_fence_wait) and looks each append up by its own commit
  * token (every append of a batch has one of its own, so two appends to one
  * stream in one batch never find each other's events): found, it completes
  * ESR_OK with the versions and position its events have; not found, it is
@@ -47,14 +47,14 @@ static void finish(struct pg_store *s, struct pg_append *a)
 {
 	switch (a->result.status) {
 	case ESR_OK:
-		pg_count(&s->stats.appends, 1);
-		pg_count(&s->stats.events, a->n);
+		esr__pg_count(&s->stats.appends, 1);
+		esr__pg_count(&s->stats.events, a->n);
 		break;
 	case ESR_ECONFLICT:
-		pg_count(&s->stats.conflicts, 1);
+		esr__pg_count(&s->stats.conflicts, 1);
 		break;
 	default:
-		pg_count(&s->stats.failed, 1);
+		esr__pg_count(&s->stats.failed, 1);
 		a->result.version = a->result.position = 0;
 	}
 	a->done(a->ctx, &a->result);
@@ -193,7 +193,7 @@ static esr_status send_appends(void *ctx, PGconn *pg)
 	struct pg_params *p = &r->w->params;
 	esr_status st;
 
-	if ((st = pg_params_build(p, r->list, r->n)) != ESR_OK)
+	if ((st = esr__pg_params_build(p, r->list, r->n)) != ESR_OK)
 		return st;
 	return PQsendQueryPrepared(pg, PG_STMT_BATCH, PG_BATCH_PARAMS, p->values, p->lengths,
 	                           p->formats, 1) ? ESR_OK : ESR_EIO;
@@ -210,7 +210,7 @@ static void take_result(void *ctx, size_t i, const PGresult *res)
 		return;
 	}
 	for (k = 0; k < r->n; k++)
-		if (pg_append_result(res, (int)k, r->list[k]) != ESR_OK)
+		if (esr__pg_append_result(res, (int)k, r->list[k]) != ESR_OK)
 			r->malformed = 1;
 }
 
@@ -242,7 +242,7 @@ static uint64_t next_token(struct pg_store *s)
 
 /*
  * Send list[0..n) as one transaction. ESR_OK: every append has its result.
- * Otherwise as pg_pipeline (ESR_EIO, ESR_EUNKNOWN: the connection is gone;
+ * Otherwise as esr__pg_pipeline (ESR_EIO, ESR_EUNKNOWN: the connection is gone;
  * ESR_ECANCELED: rolled back, sqlstate says why).
  */
 static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_t n,
@@ -254,18 +254,18 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 
 	for (i = 0; i < n; i++) /* fresh ones: a send that never landed leaves nothing behind */
 		list[i]->token = next_token(w->s);
-	pg_count(&w->s->stats.round_trips, 1);
-	st = pg_pipeline(&w->conn, send_appends, take_result, &r, sqlstate);
+	esr__pg_count(&w->s->stats.round_trips, 1);
+	st = esr__pg_pipeline(&w->conn, send_appends, take_result, &r, sqlstate);
 	if (st == ESR_OK && r.malformed) {
 		/* The Sync came back, so the transaction committed, but its rows
 		 * cannot be trusted. Sending again could store the events twice:
 		 * settle each append by its token, as after a lost reply. */
 		snprintf(w->conn.why, sizeof w->conn.why, "postgres: malformed append result");
-		pg_conn_close(&w->conn);
+		esr__pg_conn_close(&w->conn);
 		st = ESR_EUNKNOWN;
 	}
 	if (st == ESR_OK)
-		pg_all_committed(w->s, last_position(list, n));
+		esr__pg_all_committed(w->s, last_position(list, n));
 	if (st == ESR_EUNKNOWN) {
 		for (i = 0; i < n; i++)
 			list[i]->in_doubt = 1;
@@ -348,7 +348,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 	esr_status st;
 	size_t i, kept = 0;
 
-	if (w->lost_fence != 0 && (st = pg_fence_wait(&w->conn, w->lost_fence)) != ESR_OK)
+	if (w->lost_fence != 0 && (st = esr__pg_fence_wait(&w->conn, w->lost_fence)) != ESR_OK)
 		return st;
 	w->lost_fence = 0;
 	for (i = 0; i < w->n; i++) {
@@ -358,32 +358,32 @@ static esr_status settle_doubts(struct pg_worker *w)
 			w->batch[kept++] = a;
 			continue;
 		}
-		pg_put64(token, a->token);
+		esr__pg_put64(token, a->token);
 		values[0] = a->type, lengths[0] = (int)a->type_len;
 		values[1] = (const char *)a->id, lengths[1] = (int)a->id_len;
 		values[2] = token, lengths[2] = 8;
 		r = PQexecPrepared(w->conn.pg, PG_STMT_FIND, 3, values, lengths, formats, 1);
 		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-			pg_why(w->conn.why, sizeof w->conn.why, "postgres",
+			esr__pg_why(w->conn.why, sizeof w->conn.why, "postgres",
 			       r ? PQresultErrorMessage(r) : PQerrorMessage(w->conn.pg));
 			PQclear(r);
 			for (; i < w->n; i++)
 				w->batch[kept++] = w->batch[i];
 			w->n = kept;
 			w->lost_fence = 0; /* the fence is passed: the outcome is final */
-			pg_conn_close(&w->conn);
+			esr__pg_conn_close(&w->conn);
 			return ESR_EIO;
 		}
 		if (PQgetisnull(r, 0, 0)) { /* it never took effect: send it again */
 			a->in_doubt = 0;
-			pg_count(&s->stats.resent, 1);
+			esr__pg_count(&s->stats.resent, 1);
 			w->batch[kept++] = a;
 		} else {
 			a->result.status = ESR_OK;
-			a->result.version = pg_get64(PQgetvalue(r, 0, 0));
-			a->result.position = pg_get64(PQgetvalue(r, 0, 1));
-			pg_count(&s->stats.resolved, 1);
-			pg_all_committed(s, last_position(&a, 1));
+			a->result.version = esr__pg_get64(PQgetvalue(r, 0, 0));
+			a->result.position = esr__pg_get64(PQgetvalue(r, 0, 1));
+			esr__pg_count(&s->stats.resolved, 1);
+			esr__pg_all_committed(s, last_position(&a, 1));
 			finish(s, a);
 		}
 		PQclear(r);
@@ -411,15 +411,15 @@ static esr_status reconnect(struct pg_worker *w)
 		backoff(w);
 	else
 		w->backoff_ms = s->o.backoff_min_ms;
-	if ((st = pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK)
+	if ((st = esr__pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK)
 		return st;
-	pg_count(&s->stats.reconnects, 1);
+	esr__pg_count(&s->stats.reconnects, 1);
 	if ((st = settle_doubts(w)) != ESR_OK)
-		pg_conn_close(&w->conn); /* settle again on the next connection */
+		esr__pg_conn_close(&w->conn); /* settle again on the next connection */
 	return st;
 }
 
-void *pg_worker_main(void *arg)
+void *esr__pg_worker_main(void *arg)
 {
 	struct pg_worker *w = arg;
 
@@ -440,6 +440,6 @@ void *pg_worker_main(void *arg)
 		if (w->conn.pg != NULL)
 			w->backoff_ms = 0;
 	}
-	pg_conn_close(&w->conn);
+	esr__pg_conn_close(&w->conn);
 	return NULL;
 }

@@ -62,7 +62,7 @@ static void read_back(esr_store *s, const uint8_t *data, size_t size)
 
 	for (off = 0; off + REC_HEADER <= size; off++) {
 		char type[ESR_TYPE_NAME_MAX + 1];
-		if (rec_decode(data + off, size - off, &r) != REC_OK)
+		if (esr__rec_decode(data + off, size - off, &r) != REC_OK)
 			continue;
 		memcpy(type, r.type, r.type_len);
 		type[r.type_len] = '\0';
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rec r;
 	int fd, salvage;
 
-	if (rec_decode(data, size, &r) == REC_OK && r.length > size)
+	if (esr__rec_decode(data, size, &r) == REC_OK && r.length > size)
 		abort(); /* a record cannot be longer than its input */
 	if (dir[0] == '\0') {
 		snprintf(dir, sizeof dir, "/tmp/esr-fuzz-%d", (int)getpid());
@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof path, "%s/00000001.seg", dir);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (size < 8 || memcmp(data, SEG_MAGIC, 8) != 0) {
-			seg_header_encode(header, 1);
+			esr__seg_header_encode(header, 1);
 			if (write(fd, header, sizeof header) != (ssize_t)sizeof header)
 				abort();
 		}

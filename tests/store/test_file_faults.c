@@ -585,9 +585,9 @@ int main(void)
 
 	if (mkdtemp(root) == NULL)
 		return 1;
-	real = fio;
+	real = esr__fio;
 	countdown = -1;
-	fio = (struct file_io){faulty_write, faulty_sync, faulty_open, faulty_ftruncate};
+	esr__fio = (struct file_io){faulty_write, faulty_sync, faulty_open, faulty_ftruncate};
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (failed == 0 && system(cmd) != 0)

@@ -39,9 +39,9 @@ static void records_round_trip(void **state)
 		payload[i] = (uint8_t)(i * 13);
 	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		esr_event ev = event_of(7 + (uint32_t)i, sizes[i] ? payload : NULL, sizes[i]);
-		n = rec_encode(buf, &sid, &ev, 42 + i, 1000 + i, (uint16_t)i, 6);
-		assert_int_equal(n, rec_size(&sid, &ev));
-		assert_int_equal(rec_decode(buf, n, &r), REC_OK);
+		n = esr__rec_encode(buf, &sid, &ev, 42 + i, 1000 + i, (uint16_t)i, 6);
+		assert_int_equal(n, esr__rec_size(&sid, &ev));
+		assert_int_equal(esr__rec_decode(buf, n, &r), REC_OK);
 		assert_int_equal(r.length, n);
 		assert_int_equal(r.type_len, strlen(sid.type));
 		assert_memory_equal(r.type, sid.type, r.type_len);
@@ -59,7 +59,7 @@ static void records_round_trip(void **state)
 			assert_null(r.event.payload);
 		assert_memory_equal(&r.event.meta, &ev.meta, sizeof ev.meta);
 		/* trailing bytes are the next record's business */
-		assert_int_equal(rec_decode(buf, n + 100, &r), REC_OK);
+		assert_int_equal(esr__rec_decode(buf, n + 100, &r), REC_OK);
 		assert_int_equal(r.length, n);
 	}
 }
@@ -70,7 +70,7 @@ static void every_bit_is_covered(void **state)
 	uint8_t buf[256];
 	esr_stream_id sid = {"Order", "o-1", 3};
 	esr_event ev = event_of(3, "payload bytes", 13);
-	size_t n = rec_encode(buf, &sid, &ev, 9, 77, 1, 2), i;
+	size_t n = esr__rec_encode(buf, &sid, &ev, 9, 77, 1, 2), i;
 	struct rec r;
 	int b;
 
@@ -78,11 +78,11 @@ static void every_bit_is_covered(void **state)
 	for (i = 0; i < n; i++)
 		for (b = 0; b < 8; b++) {
 			buf[i] ^= (uint8_t)(1u << b);
-			if (rec_decode(buf, n, &r) == REC_OK)
+			if (esr__rec_decode(buf, n, &r) == REC_OK)
 				fail_msg("bit %d of byte %zu flipped, yet the record decoded", b, i);
 			buf[i] ^= (uint8_t)(1u << b);
 		}
-	assert_int_equal(rec_decode(buf, n, &r), REC_OK);
+	assert_int_equal(esr__rec_decode(buf, n, &r), REC_OK);
 }
 
 /* Cut anywhere: short, never a record. */
@@ -91,12 +91,12 @@ static void truncation_is_short(void **state)
 	uint8_t buf[256];
 	esr_stream_id sid = {"Order", "o-2", 3};
 	esr_event ev = event_of(3, "some payload", 12);
-	size_t n = rec_encode(buf, &sid, &ev, 1, 1, 0, 1), cut;
+	size_t n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1), cut;
 	struct rec r;
 
 	(void)state;
 	for (cut = 0; cut < n; cut++)
-		assert_int_equal(rec_decode(buf, cut, &r), REC_SHORT);
+		assert_int_equal(esr__rec_decode(buf, cut, &r), REC_SHORT);
 }
 
 /* A record whose CRC is right but whose fields cannot be is still refused. */
@@ -108,16 +108,16 @@ static void impossible_fields_are_bad(void **state)
 	struct rec r;
 
 	(void)state;
-	rec_encode(buf, &sid, &ev, 0, 1, 0, 1); /* version 0 */
-	assert_int_equal(rec_decode(buf, sizeof buf, &r), REC_BAD);
-	rec_encode(buf, &sid, &ev, ESR_VERSION_ANY, 1, 0, 1);
-	assert_int_equal(rec_decode(buf, sizeof buf, &r), REC_BAD);
-	rec_encode(buf, &sid, &ev, 5, 1, 2, 2); /* index past the count */
-	assert_int_equal(rec_decode(buf, sizeof buf, &r), REC_BAD);
-	rec_encode(buf, &sid, &ev, 5, 1, 0, 0); /* empty batch */
-	assert_int_equal(rec_decode(buf, sizeof buf, &r), REC_BAD);
+	esr__rec_encode(buf, &sid, &ev, 0, 1, 0, 1); /* version 0 */
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	esr__rec_encode(buf, &sid, &ev, ESR_VERSION_ANY, 1, 0, 1);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	esr__rec_encode(buf, &sid, &ev, 5, 1, 2, 2); /* index past the count */
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	esr__rec_encode(buf, &sid, &ev, 5, 1, 0, 0); /* empty batch */
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
 	memset(buf, 0, sizeof buf); /* zeros, as an extended file shows them */
-	assert_int_equal(rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
 }
 
 static void segment_headers_round_trip_and_check(void **state)
@@ -128,13 +128,13 @@ static void segment_headers_round_trip_and_check(void **state)
 	int b;
 
 	(void)state;
-	seg_header_encode(h, 123456789012ull);
-	assert_int_equal(seg_header_decode(h, &seq), 0);
+	esr__seg_header_encode(h, 123456789012ull);
+	assert_int_equal(esr__seg_header_decode(h, &seq), 0);
 	assert_int_equal(seq, 123456789012ull);
 	for (i = 0; i < SEG_HEADER; i++)
 		for (b = 0; b < 8; b++) {
 			h[i] ^= (uint8_t)(1u << b);
-			assert_int_not_equal(seg_header_decode(h, &seq), 0);
+			assert_int_not_equal(esr__seg_header_decode(h, &seq), 0);
 			h[i] ^= (uint8_t)(1u << b);
 		}
 }

@@ -775,11 +775,11 @@ static void failed_drop_fails_the_open(void **state)
 	esr_store_close(s);
 	esr_file_store_options_default(&o);
 	o.segment_bytes = 2u << 20;
-	real_io = fio;
-	fio.write = failing_write;
+	real_io = esr__fio;
+	esr__fio.write = failing_write;
 	s = NULL;
 	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_EIO);
-	fio = real_io;
+	esr__fio = real_io;
 	assert_null(s);
 	assert_int_equal(size_of(dir, "snapshots.log"), snap_rec(&A, "a") + snap_rec(&D, "two"));
 	s = open_dir(dir);
@@ -795,7 +795,7 @@ static void write_checkpoint_file(const char *dir, const char *file, uint64_t po
 	char path[400];
 	int fd;
 
-	ckpt_encode(rec, position);
+	esr__ckpt_encode(rec, position);
 	snprintf(path, sizeof path, "%s/%s", dir, file);
 	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
 	assert_int_equal(write(fd, rec, sizeof rec), (ssize_t)sizeof rec);
@@ -821,11 +821,11 @@ static void checkpoint_temporaries_are_not_checkpoints(void **state)
 	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
 	assert_int_equal(checkpoint(s, "orders"), 7);
 	/* failed saves change neither */
-	real_io = fio;
-	fio.write = failing_write;
+	real_io = esr__fio;
+	esr__fio.write = failing_write;
 	assert_int_equal(esr_store_checkpoint_save(s, "orders", 8), ESR_EIO);
 	assert_int_equal(esr_store_checkpoint_save(s, "orders.tmp", 501), ESR_EIO);
-	fio = real_io;
+	esr__fio = real_io;
 	assert_int_equal(checkpoint(s, "orders.tmp"), 500);
 	assert_int_equal(checkpoint(s, "orders"), 7);
 	esr_store_close(s);

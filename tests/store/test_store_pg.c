@@ -470,7 +470,7 @@ static void schema_1_upgrades_keeping_events_and_positions(void **state)
 
 	(void)state;
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_v1", NULL, 0), ESR_OK);
-	assert_int_equal(pg_migrate_conn_to(c, "t_v1", 1, v, sizeof v), ESR_OK);
+	assert_int_equal(esr__pg_migrate_conn_to(c, "t_v1", 1, v, sizeof v), ESR_OK);
 	append_sql(sql, sizeof sql, "t_v1", "a1");
 	assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
 	assert_string_equal(v, "1");
@@ -529,7 +529,7 @@ static void schema_2_upgrades_to_a_token_per_append(void **state)
 
 	(void)state;
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_v2", NULL, 0), ESR_OK);
-	assert_int_equal(pg_migrate_conn_to(c, "t_v2", 2, v, sizeof v), ESR_OK);
+	assert_int_equal(esr__pg_migrate_conn_to(c, "t_v2", 2, v, sizeof v), ESR_OK);
 	append_sql(sql, sizeof sql, "t_v2", "a1"); /* token 7, position 1 */
 	assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
 	assert_string_equal(v, "1");
