@@ -459,7 +459,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
 	/* A crash in esr__file_segment_create may leave a headerless last segment:
-	 * recovery treats it as the torn tail (store/file/esr__file_recover.c). */
+	 * recovery treats it as the torn tail (store/file/file_recover.c). */
 	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = esr__file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;

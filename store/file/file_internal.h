@@ -1,6 +1,6 @@
 /*
  * store/file/file_internal.h: the file store's parts shared by store/file/file.c (the
- * store at run time) and store/file/esr__file_recover.c (rebuilding the index at open).
+ * store at run time) and store/file/file_recover.c (rebuilding the index at open).
  *
  * The index. Each stream keeps where each of its events sits: a chain of
  * chunks of `struct loc`, doubling in size, never moved. Only one thread adds

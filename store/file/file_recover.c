@@ -1,5 +1,5 @@
 /*
- * store/file/esr__file_recover.c: rebuilding the file store's index at open.
+ * store/file/file_recover.c: rebuilding the file store's index at open.
  *
  * Segments are read in order, every record decoded and its CRC checked, and
  * records gathered into appends (batch index 0 .. count-1, one stream,
