@@ -21,7 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "writer.h"
+#include "drive.h"
+#include "store.h"
 
 /* What a child sends: its status and result, then per writer its count and
  * outcomes, then its writers' rows of the probes. */
