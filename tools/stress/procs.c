@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "drive.h"
+#include "procs.h"
 #include "store.h"
 
 /* What a child sends: its status and result, then per writer its count and

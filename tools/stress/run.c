@@ -1,5 +1,6 @@
 /*
- * tools/stress/run.c: one strategy's run, from a fresh store to the check.
+ * tools/stress/run.c: one strategy's run in this process, from a fresh store
+ * to the check.
  * Timing covers the first submit to the last completion; opening the
  * aggregates, probing the actors and checking the store are outside it.
  */
@@ -43,8 +44,6 @@ esr_status stress_run(const struct stress_plan *p, esr_strategy strategy, FILE *
 	char name[4096];
 	esr_status st;
 
-	if (p->opt->processes > 1)
-		return stress_run_processes(p, strategy, r);
 	memset(r, 0, sizeof *r);
 	r->strategy = strategy;
 	r->processes = 1;

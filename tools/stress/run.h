@@ -162,17 +162,15 @@ esr_status stress_projection_start(const struct stress_plan *p, esr_store *store
 void stress_projection_finish(struct stress_projector *pr, struct stress_projection *out);
 
 /*
- * Run the plan under one strategy: a fresh memory store, opened aggregates,
- * opt->writers runtimes, one submitting thread each; then probe every actor,
- * stop, and check the store. progress (may be NULL) gets a live line.
- * Returns an error only when the run could not be carried out.
+ * Run the plan under one strategy in this process: a fresh store, opened
+ * aggregates, opt->writers runtimes, one submitting thread each; then probe
+ * every actor, stop, and check the store. progress (may be NULL) gets a live
+ * line. opt->processes is not looked at: several processes are
+ * stress_run_processes (procs.h). Returns an error only when the run could
+ * not be carried out.
  */
 esr_status stress_run(const struct stress_plan *p, esr_strategy strategy,
                       FILE *progress, struct stress_result *r);
-
-/* The same run as P processes sharing one store (tools/stress/procs.c). */
-esr_status stress_run_processes(const struct stress_plan *p, esr_strategy strategy,
-                                struct stress_result *r);
 
 struct stress_baseline {
 	uint64_t commands, accepted, events;
