@@ -14,6 +14,7 @@
 
 #include "activation.h"
 #include "store.h"
+#include "sys.h"
 
 #define PER_SIZE 5   /* aggregates of each size */
 #define APPEND 1024  /* events per append while building */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "drive.h"
+#include "sys.h"
 
 /* The live progress line, redrawn four times a second from its own thread. */
 struct progress {

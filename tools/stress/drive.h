@@ -9,7 +9,8 @@
 
 #include <esr/esr.h>
 
-#include "run.h"
+#include "plan.h"
+#include "result.h"
 #include "writer.h"
 
 /*

@@ -11,9 +11,13 @@
 #include <unistd.h>
 
 #include "activation.h"
+#include "baseline.h"
+#include "options.h"
+#include "plan.h"
 #include "procs.h"
 #include "report.h"
 #include "run.h"
+#include "sys.h"
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
 

@@ -7,7 +7,8 @@
 
 #include <esr/esr.h>
 
-#include "run.h"
+#include "plan.h"
+#include "result.h"
 
 /*
  * Run the plan as p->opt->processes child processes of p->opt->writers

@@ -8,8 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checker.h"
 #include "drive.h"
+#include "projection.h"
+#include "run.h"
 #include "store.h"
+#include "sys.h"
 
 static esr_status check(const struct stress_plan *p, esr_store *store, struct writer *ws,
                         const struct stress_probes *pr, struct stress_result *r)

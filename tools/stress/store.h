@@ -11,7 +11,8 @@
 #include <esr/esr.h>
 
 #include "options.h"
-#include "run.h"
+#include "plan.h"
+#include "result.h"
 
 /* A store's counters at one moment (zeros where the store has none). */
 struct stress_store_counters {

@@ -13,7 +13,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "run.h"
+#include <esr/esr.h>
+
+#include "checker.h"
+#include "histogram.h"
+#include "plan.h"
+#include "workload.h"
 
 struct slot {
 	struct stress_msg msg;
