@@ -1,8 +1,8 @@
 /*
  * tools/stress/run.c: one strategy's run in this process, from a fresh store
- * to the check.
- * Timing covers the first submit to the last completion; opening the
- * aggregates, probing the actors and checking the store are outside it.
+ * to the check. Timing covers the first submit to the last completion;
+ * opening the aggregates, probing the actors and checking the store are
+ * outside it.
  */
 #include <stdio.h>
 #include <stdlib.h>
