@@ -21,7 +21,8 @@
 #include <string.h>
 
 #include "histogram.h"
-#include "run.h"
+#include "plan.h"
+#include "sys.h"
 #include "workload.h"
 
 struct recorded {

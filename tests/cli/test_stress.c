@@ -15,8 +15,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "baseline.h"
+#include "checker.h"
 #include "histogram.h"
 #include "options.h"
+#include "plan.h"
 #include "report.h"
 #include "run.h"
 #include "zipf.h"

@@ -13,7 +13,8 @@
 #include <string.h>
 
 #include "activation.h"
-#include "writer.h"
+#include "store.h"
+#include "sys.h"
 
 #define PER_SIZE 5   /* aggregates of each size */
 #define APPEND 1024  /* events per append while building */

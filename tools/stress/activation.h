@@ -4,7 +4,11 @@
 
 #include <stdio.h>
 
-#include "run.h"
+#include <stdint.h>
+
+#include <esr/esr.h>
+
+#include "options.h"
 
 #define STRESS_ACTIVATION_SIZES 3
 

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run.h"
+#include "baseline.h"
+#include "sys.h"
 
 struct recorded {
 	uint32_t type;

@@ -11,9 +11,24 @@
 #include <unistd.h>
 
 #include "activation.h"
+#include "baseline.h"
+#include "options.h"
+#include "plan.h"
+#include "procs.h"
 #include "report.h"
+#include "run.h"
+#include "sys.h"
 
 enum { EXIT_FINDING = 1, EXIT_USAGE = 2, EXIT_INCOMPLETE = 3 };
+
+/* One strategy's run: in this process, or as --processes processes. */
+static esr_status run_strategy(const struct stress_plan *plan, esr_strategy strategy,
+                               FILE *progress, struct stress_result *r)
+{
+	if (plan->opt->processes > 1)
+		return stress_run_processes(plan, strategy, r);
+	return stress_run(plan, strategy, progress, r);
+}
 
 /*
  * Each strategy runs in a child process of its own, so that neither inherits
@@ -29,10 +44,10 @@ static esr_status run_isolated(const struct stress_plan *plan, esr_strategy stra
 
 	fflush(NULL);
 	if (pipe(fds) != 0 || (pid = fork()) < 0)
-		return stress_run(plan, strategy, progress, r); /* in this process then */
+		return run_strategy(plan, strategy, progress, r); /* in this process then */
 	if (pid == 0) {
 		close(fds[0]);
-		st = stress_run(plan, strategy, progress, r);
+		st = run_strategy(plan, strategy, progress, r);
 		_exit(write(fds[1], &st, sizeof st) == sizeof st &&
 		      write(fds[1], r, sizeof *r) == sizeof *r ? 0 : 1);
 	}

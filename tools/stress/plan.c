@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run.h"
+#include "plan.h"
 #include "zipf.h"
 
 /* splitmix64: spreads any seed, 0 included, into a non-zero xorshift state. */

@@ -21,7 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "writer.h"
+#include "checker.h"
+#include "drive.h"
+#include "procs.h"
+#include "store.h"
+#include "sys.h"
 
 /* What a child sends: its status and result, then per writer its count and
  * outcomes, then its writers' rows of the probes. */

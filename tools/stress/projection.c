@@ -14,7 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "run.h"
+#include "projection.h"
+#include "sys.h"
 
 #define LAG_SAMPLE 1024 /* events between samples of the head */
 

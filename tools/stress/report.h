@@ -4,7 +4,9 @@
 
 #include <stdio.h>
 
-#include "run.h"
+#include "baseline.h"
+#include "options.h"
+#include "result.h"
 
 struct stress_report {
 	const struct stress_options *opt;

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "run.h"
+#include "sys.h"
 
 uint64_t stress_now_ns(void)
 {

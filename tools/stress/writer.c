@@ -32,6 +32,7 @@
 
 #include <ck_pr.h>
 
+#include "sys.h"
 #include "writer.h"
 
 enum { SLOT_IDLE, SLOT_IN_FLIGHT, SLOT_SLEEPING, SLOT_DONE };

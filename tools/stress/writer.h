@@ -13,7 +13,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "run.h"
+#include <esr/esr.h>
+
+#include "checker.h"
+#include "histogram.h"
+#include "plan.h"
+#include "workload.h"
 
 struct slot {
 	struct stress_msg msg;
@@ -50,30 +55,5 @@ void writer_free(struct writer *w);
 void *writer_main(void *arg);
 /* After the run: ask every actor of this writer for its state and version. */
 esr_status writer_probe(struct writer *w, struct stress_probes *probes);
-
-/* --- the parts of a run (run.c), shared with the multi-process run ------------ */
-
-/* A store's counters at one moment (zeros where the store has none). */
-struct stress_store_counters {
-	uint64_t fsyncs, events_synced, appends, round_trips;
-};
-
-esr_status stress_store_open(const struct stress_options *o, esr_strategy strategy,
-                             char *name, size_t size, int fresh, esr_store **out);
-void stress_store_remove(const struct stress_options *o, const char *name);
-void stress_store_counters(esr_store *store, struct stress_store_counters *c);
-void stress_store_counters_since(struct stress_result *r,
-                                 const struct stress_store_counters *before,
-                                 const struct stress_store_counters *after);
-esr_status stress_open_aggregates(const struct stress_plan *p, esr_store *store);
-/* Start `count` runtimes, each with a writer: global writer numbers first... */
-esr_status stress_start_writers(const struct stress_plan *p, esr_strategy strategy,
-                                esr_store *store, struct writer *ws, unsigned first,
-                                unsigned count, unsigned *started);
-esr_status stress_drive(const struct stress_plan *p, struct writer *ws, unsigned n,
-                        FILE *progress, struct stress_result *r);
-esr_status stress_probe(const struct stress_plan *p, struct writer *ws, unsigned n,
-                        struct stress_probes *pr);
-void stress_stop_writers(struct writer *ws, unsigned n, struct stress_result *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * tools/stress/check.c: the independent checker. It reads every stream back
+ * tools/stress/checker.c: the independent checker. It reads every stream back
  * from the store and recomputes the business rules from the events alone,
  * with the workload's own fold, then holds the log against what the clients
  * were told (each command's outcome) and what each writer's actors held at
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run.h"
+#include "checker.h"
 
 struct replay {
 	const struct stress_plan *p;
