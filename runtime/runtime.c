@@ -16,7 +16,11 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "runtime/actor.h"
+#include "runtime/passivate.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
 
 #define WORKERS_MAX 1024
 #define MAILBOX_MAX (1u << 30)
@@ -132,7 +136,7 @@ esr_status esr_runtime_config_from_env(esr_runtime_config *config, const char **
 
 static void free_actor(struct esr__key *k)
 {
-	esr__actor_free((struct actor *)k);
+	esr__actor_free((struct esr__actor *)k);
 }
 
 /* Frees what start set up but the handle; every thread is gone. */
@@ -176,9 +180,9 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	if ((st = esr_runtime_config_check(config, NULL)) != ESR_OK)
 		return st;
 	if (posix_memalign((void **)&rt, CK_MD_CACHELINE,
-	                   sizeof *rt + config->workers * sizeof(struct worker)) != 0)
+	                   sizeof *rt + config->workers * sizeof(struct esr__worker)) != 0)
 		return ESR_ENOMEM;
-	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct worker));
+	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct esr__worker));
 	rt->cfg = *config;
 	rt->store = store;
 	esr__types_init(&rt->types);
@@ -300,7 +304,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 	/* Counters live in the handle, so they stay readable after stop. */
 	memset(s, 0, sizeof *s);
 	for (i = 0; i < rt->nworkers; i++) {
-		struct worker_counters *c = &rt->workers[i].c;
+		struct esr__worker_counters *c = &rt->workers[i].c;
 		s->completed += ck_pr_load_64(&c->completed);
 		s->rejected += ck_pr_load_64(&c->rejected);
 		s->conflicts += ck_pr_load_64(&c->conflicts);
@@ -313,7 +317,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 	}
 	s->snapshots_taken = ck_pr_load_64(&rt->snapper.taken);
 	s->snapshots_dropped = ck_pr_load_64(&rt->snapper.dropped);
-	for (i = 0; i < STRIPES; i++) {
+	for (i = 0; i < ESR__STRIPES; i++) {
 		s->submitted += ck_pr_load_64(&rt->stripes[i].submitted);
 		s->mailbox_full += ck_pr_load_64(&rt->stripes[i].mailbox_full);
 		s->live_actors += ck_pr_load_64(&rt->stripes[i].created);

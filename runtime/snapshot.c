@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/actor.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
 
 /* Snapshots waiting for the store, at most. */
 #define QUEUE_MAX 1024
@@ -58,7 +61,7 @@ static void warn(struct esr_runtime *rt, const char *type, const void *id, size_
 	rt->cfg.warn(rt->cfg.warn_ctx, line);
 }
 
-void esr__snapshot_take(struct worker *w, struct actor *a)
+void esr__snapshot_take(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	struct esr__snapper *sp = &rt->snapper;
@@ -175,7 +178,7 @@ void esr__snapper_fini(struct esr_runtime *rt)
 
 /* --- loading --------------------------------------------------------------------- */
 
-esr_status esr__actor_load(struct worker *w, struct actor *a)
+esr_status esr__actor_load(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	struct esr__load info;

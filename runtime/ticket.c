@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "core/futex.h"
-#include "runtime/runtime_internal.h"
+#include "runtime/ticket.h"
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
 
