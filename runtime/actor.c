@@ -26,6 +26,7 @@
  * a command's time: each drains the store buffer, still full of the event's
  * stores to a cold slot.
  */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,33 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 	return before == 1;
 }
 
+/* --- loading ---------------------------------------------------------------- */
+
+/* Rebuild a's state (esr__exec_load), counting and warning as it goes. */
+static esr_status load(struct esr__worker *w, struct esr__actor *a)
+{
+	struct esr_runtime *rt = w->rt;
+	struct esr__load info;
+	esr_status st;
+
+	st = esr__exec_load(&a->x, &info);
+	w->c.events_replayed += info.replayed;
+	if (info.refused[0] != '\0') {
+		w->c.snapshots_ignored++;
+		esr__warn(rt, a->x.type->name, a->key.id, a->key.id_len, "snapshot ignored",
+		          "version %" PRIu64 ": %s; replayed the stream", info.refused_version,
+		          info.refused);
+	}
+	if (st != ESR_OK)
+		return st;
+	w->c.snapshots_loaded += info.snapshot != 0;
+	/* A long replay is worth a snapshot now, not at the next crossing. */
+	if (rt->cfg.snapshot_every != 0 && a->x.type->snapshot_format != 0 &&
+	    info.replayed >= rt->cfg.snapshot_every)
+		esr__snapshot_take(w, a);
+	return ESR_OK;
+}
+
 /* --- one attempt ------------------------------------------------------------- */
 
 /*
@@ -222,7 +250,7 @@ static esr_status catch_up(struct esr__worker *w, struct esr__actor *a)
 
 	missed = a->appended_version > a->x.version ? a->appended_version - a->x.version : 0;
 	if (every != 0 && a->x.type->snapshot_format != 0 && missed >= every)
-		return esr__actor_load(w, a);
+		return load(w, a);
 	st = esr__exec_catch_up(&a->x, &info);
 	w->c.events_replayed += info.replayed;
 	return st;
@@ -387,7 +415,7 @@ static esr_status refresh(struct esr__worker *w, struct esr__actor *a)
 		if ((st = catch_up(w, a)) != ESR_OK)
 			return st;
 	} else {
-		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
+		if ((st = load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
 			return st;
 		w->c.activations++;
 	}

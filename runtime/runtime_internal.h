@@ -75,4 +75,10 @@ struct esr_runtime {
 	struct esr__worker workers[];
 };
 
+/* One line to the host's warn hook, if it set one:
+ * "esr: <what>: type=T id=I: <why>", <why> printf-formatted. */
+void esr__warn(struct esr_runtime *rt, const char *type, const void *id, size_t id_len,
+               const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
 #endif /* ESR_RUNTIME_INTERNAL_H */

@@ -30,7 +30,5 @@ void esr__snapper_stop(struct esr_runtime *rt); /* saves what is queued first */
 void esr__snapper_fini(struct esr_runtime *rt);
 /* Encode a's state and queue it for the store (or drop it, counted). */
 void esr__snapshot_take(struct esr__worker *w, struct esr__actor *a);
-/* Rebuild a's state (esr__exec_load), counting and warning as it goes. */
-esr_status esr__actor_load(struct esr__worker *w, struct esr__actor *a);
 
 #endif /* ESR_RUNTIME_SNAPSHOT_H */
