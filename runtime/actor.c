@@ -1,7 +1,8 @@
 /*
  * runtime/actor.c: what a worker does with an actor it popped from the run
  * queue: run up to `batch` commands, one at a time, each through
- * decide -> append -> commit (or catch up and retry).
+ * decide -> append -> commit (or catch up and retry). See
+ * docs/architecture.md for the map.
  *
  * Single runner. Only the submit that moves `pending` from 0 to 1 puts the
  * actor on the run queue, and a worker only gives the actor up by (a)

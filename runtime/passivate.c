@@ -1,5 +1,6 @@
 /*
- * runtime/passivate.c: evicting idle actors, safely against submits.
+ * runtime/passivate.c: evicting idle actors, safely against submits. See
+ * docs/architecture.md for the map.
  *
  * A submitter finds an actor and claims a slot in its `pending` count inside
  * a ck_epoch read section. The janitor evicts an actor only by moving pending

@@ -1,7 +1,7 @@
 /*
  * runtime/repository.c: the direct API and its configuration. Each call
  * builds an esr__exec on the caller's stack, loads the aggregate, and lets
- * exec.c run the strategy.
+ * exec.c run the strategy. See docs/architecture.md for the map.
  */
 #include <stdlib.h>
 #include <string.h>

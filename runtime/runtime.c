@@ -1,6 +1,6 @@
 /*
- * runtime/runtime.c: starting and stopping the runtime (routing submits is
- * runtime/submit.c).
+ * runtime/runtime.c: the runtime handle: start, stop, register, stats, and
+ * the host's warn hook. See docs/architecture.md for the map.
  *
  * Stop. `stopping` and `submitting` form a handshake (each side writes its own
  * flag, fences, then reads the other's): once stop has seen no submit in

@@ -1,5 +1,6 @@
 /*
  * runtime/scheduler.c: the run queue, the workers, and their spare emitters.
+ * See docs/architecture.md for the map.
  *
  * The run queue is one FIFO of actors under a mutex. It is touched once per
  * actor turn (an actor's 0 -> 1 pending transition, or a batch used up), not

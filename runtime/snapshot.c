@@ -1,5 +1,6 @@
 /*
- * runtime/snapshot.c: taking snapshots off the command path.
+ * runtime/snapshot.c: taking snapshots off the command path. See
+ * docs/architecture.md for the map.
  *
  * A worker that sees an actor's version cross a multiple of snapshot_every
  * encodes the state (it owns the state at that moment, and encoding is a

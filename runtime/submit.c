@@ -1,5 +1,6 @@
 /*
  * runtime/submit.c: routing submitted commands to their actors' mailboxes.
+ * See docs/architecture.md for the map.
  *
  * The actor's `pending` count is the mailbox's capacity check and the
  * scheduling token at once: a submitter claims a slot by CAS (never past the
