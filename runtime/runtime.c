@@ -29,29 +29,79 @@ static void free_actor(struct esr__key *k)
 	esr__actor_free((struct esr__actor *)k);
 }
 
-/* Frees what start set up but the handle; every thread is gone. */
+/* What esr_runtime_start has set up so far (the `up` bits), for teardown. */
+enum {
+	UP_LOCKS = 1u << 0,   /* types, run queue, room, idle and spare locks */
+	UP_EPOCH = 1u << 1,   /* epoch records and their key */
+	UP_SNAPPER = 1u << 2, /* the snapshot queue's lock, maybe its thread */
+	UP_WORKERS = 1u << 3, /* every worker thread */
+	UP_JANITOR = 1u << 4  /* the janitor's lock, maybe its thread */
+};
+
+/*
+ * Stop the threads start made and free everything it set up but the handle,
+ * in reverse order, each part only if `up` says it is there: safe at any
+ * point of a partial start, and the last step of a stop (once the runtime is
+ * drained: workers leave when the run queue is empty).
+ */
 static void teardown(esr_runtime *rt)
 {
+	if (rt->up & UP_JANITOR)
+		esr__janitor_stop(rt);
+	if (rt->up & UP_WORKERS)
+		esr__workers_stop(rt);
+	if (rt->up & UP_SNAPPER)
+		esr__snapper_stop(rt);
 	esr__keyset_destroy(rt->actors, free_actor);
 	rt->actors = NULL;
 	esr__spares_free(rt);
-	esr__snapper_fini(rt);
-	esr__epoch_fini(rt);
-	esr__types_destroy(&rt->types);
-	pthread_mutex_destroy(&rt->rq_lock);
-	pthread_cond_destroy(&rt->rq_cond);
-	pthread_mutex_destroy(&rt->room_lock);
-	pthread_cond_destroy(&rt->room_cond);
-	pthread_mutex_destroy(&rt->idle_lock);
-	pthread_cond_destroy(&rt->idle_cond);
-	pthread_mutex_destroy(&rt->spare_lock);
+	if (rt->up & UP_SNAPPER)
+		esr__snapper_fini(rt);
+	if (rt->up & UP_EPOCH)
+		esr__epoch_fini(rt);
+	if (rt->up & UP_LOCKS) {
+		esr__types_destroy(&rt->types);
+		pthread_mutex_destroy(&rt->rq_lock);
+		pthread_cond_destroy(&rt->rq_cond);
+		pthread_mutex_destroy(&rt->room_lock);
+		pthread_cond_destroy(&rt->room_cond);
+		pthread_mutex_destroy(&rt->idle_lock);
+		pthread_cond_destroy(&rt->idle_cond);
+		pthread_mutex_destroy(&rt->spare_lock);
+	}
+	rt->up = 0;
 	rt->stopped = 1;
 }
 
-static void destroy(esr_runtime *rt)
+/* Set up everything but the handle, recording each part in rt->up. */
+static esr_status set_up(esr_runtime *rt)
 {
-	teardown(rt);
-	free(rt);
+	esr_status st;
+
+	esr__types_init(&rt->types);
+	pthread_mutex_init(&rt->rq_lock, NULL);
+	pthread_cond_init(&rt->rq_cond, NULL);
+	pthread_mutex_init(&rt->room_lock, NULL);
+	pthread_cond_init(&rt->room_cond, NULL);
+	pthread_mutex_init(&rt->idle_lock, NULL);
+	esr__cond_init_monotonic(&rt->idle_cond);
+	pthread_mutex_init(&rt->spare_lock, NULL);
+	rt->up |= UP_LOCKS;
+	if ((st = esr__epoch_init(rt)) != ESR_OK) /* undoes itself on failure */
+		return st;
+	rt->up |= UP_EPOCH;
+	/* The snapper's and the janitor's locks are set up even when their
+	 * thread fails to start, so their stops are due either way. */
+	st = esr__snapper_start(rt);
+	rt->up |= UP_SNAPPER;
+	if (st != ESR_OK || (st = esr__keyset_create(&rt->actors)) != ESR_OK)
+		return st;
+	if ((st = esr__workers_start(rt)) != ESR_OK) /* joins those it started */
+		return st;
+	rt->up |= UP_WORKERS;
+	st = esr__janitor_start(rt);
+	rt->up |= UP_JANITOR;
+	return st;
 }
 
 esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
@@ -75,35 +125,9 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct esr__worker));
 	rt->cfg = *config;
 	rt->store = store;
-	esr__types_init(&rt->types);
-	pthread_mutex_init(&rt->rq_lock, NULL);
-	pthread_cond_init(&rt->rq_cond, NULL);
-	pthread_mutex_init(&rt->room_lock, NULL);
-	pthread_cond_init(&rt->room_cond, NULL);
-	pthread_mutex_init(&rt->idle_lock, NULL);
-	esr__cond_init_monotonic(&rt->idle_cond);
-	pthread_mutex_init(&rt->spare_lock, NULL);
-	if ((st = esr__epoch_init(rt)) != ESR_OK) {
-		esr__types_destroy(&rt->types);
+	if ((st = set_up(rt)) != ESR_OK) {
+		teardown(rt);
 		free(rt);
-		return st;
-	}
-	if ((st = esr__snapper_start(rt)) != ESR_OK ||
-	    (st = esr__keyset_create(&rt->actors)) != ESR_OK) {
-		esr__snapper_stop(rt);
-		destroy(rt);
-		return st;
-	}
-	if ((st = esr__workers_start(rt)) != ESR_OK) {
-		esr__snapper_stop(rt);
-		destroy(rt);
-		return st;
-	}
-	if ((st = esr__janitor_start(rt)) != ESR_OK) {
-		esr__janitor_stop(rt);
-		esr__workers_stop(rt);
-		esr__snapper_stop(rt);
-		destroy(rt);
 		return st;
 	}
 	*out = rt;
@@ -155,9 +179,6 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&rt->submitting);
 	wait_idle(rt);
-	esr__janitor_stop(rt);
-	esr__workers_stop(rt);
-	esr__snapper_stop(rt);
 	teardown(rt);
 	return ESR_OK;
 }

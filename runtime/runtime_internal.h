@@ -47,6 +47,7 @@ struct esr_runtime {
 	/* lifecycle */
 	uint32_t stopping;
 	int stopped;          /* everything but the handle is freed */
+	unsigned up;          /* what start has set up, for teardown (runtime.c) */
 	uint32_t submitting;  /* submit calls past the stopping check */
 	uint64_t outstanding; /* accepted commands not yet completed */
 	pthread_mutex_t idle_lock;
