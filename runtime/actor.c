@@ -38,7 +38,14 @@
 #include "runtime/snapshot.h"
 #include "runtime/ticket.h"
 
-enum step { DONE, SUSPENDED };
+/*
+ * Where a command stands after a step: decided (DONE), its append in flight
+ * with the actor handed to the completion (SUSPENDED), or due another step
+ * by this worker: settle the completed append (SETTLE) or run the handler
+ * again (ATTEMPT). proceed() loops over the last two, so that a command
+ * retried max_retries times takes no more stack than one that is not.
+ */
+enum step { DONE, SUSPENDED, SETTLE, ATTEMPT };
 
 /*
  * An idle actor costs sizeof(struct esr__actor) + its names + its state + the
@@ -236,8 +243,6 @@ static esr_status resolve(struct esr__worker *w, struct esr__actor *a)
 	return esr__store_resolve(w->rt->store, &a->x.stream, &a->x.handle);
 }
 
-static enum step attempt(struct esr__worker *w, struct esr__actor *a);
-
 /*
  * After a conflict: apply the events the actor missed. When it missed at
  * least a snapshot interval's worth, reloading from the latest snapshot reads
@@ -284,7 +289,8 @@ static void appended(void *ctx, const esr_append_result *result)
 	esr__runq_push(a->rt, a);
 }
 
-/* The append of a->em's events completed (a->appended_*): act on it. */
+/* The append of a->em's events completed (a->appended_*): act on it. DONE,
+ * or ATTEMPT after a conflict with retries left (the actor caught up). */
 static enum step settle(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
@@ -332,9 +338,11 @@ static enum step settle(struct esr__worker *w, struct esr__actor *a)
 		return DONE;
 	}
 	w->c.retries++;
-	return attempt(w, a);
+	return ATTEMPT;
 }
 
+/* Run the handler on the current command and append what it decided. DONE,
+ * SUSPENDED, or SETTLE when the append has completed already. */
 static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
@@ -373,7 +381,7 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 	}
 	if (calling == NULL) { /* completed inline: nobody else saw the actor */
 		a->phase = ESR__PHASE_IDLE;
-		return settle(w, a);
+		return SETTLE;
 	}
 	calling = NULL;
 	/* Won: the completion has not come; from here the actor is its (see
@@ -387,7 +395,15 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&a->phase);
 	a->phase = ESR__PHASE_IDLE;
-	return settle(w, a);
+	return SETTLE;
+}
+
+/* Take the command from `step` until it is DONE or SUSPENDED. */
+static enum step proceed(struct esr__worker *w, struct esr__actor *a, enum step step)
+{
+	while (step == SETTLE || step == ATTEMPT)
+		step = step == SETTLE ? settle(w, a) : attempt(w, a);
+	return step;
 }
 
 /* --- running an actor ------------------------------------------------------------ */
@@ -434,7 +450,7 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, esr_ticket *
 		complete(w, a, st, 0, 0); /* the next command tries again */
 		return DONE;
 	}
-	return attempt(w, a);
+	return proceed(w, a, ATTEMPT);
 }
 
 static void run(struct esr__worker *w, struct esr__actor *a)
@@ -447,7 +463,7 @@ static void run(struct esr__worker *w, struct esr__actor *a)
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
 		a->phase = ESR__PHASE_IDLE;
-		if (settle(w, a) == SUSPENDED || finish(w, a))
+		if (proceed(w, a, SETTLE) == SUSPENDED || finish(w, a))
 			return;
 		ran++;
 	}
