@@ -1,7 +1,8 @@
 /*
  * runtime/actor.c: what a worker does with an actor it popped from the run
  * queue: run up to `batch` commands, one at a time, each through
- * decide -> append -> commit (or catch up and retry).
+ * decide -> append -> commit (or catch up and retry). See
+ * docs/architecture.md for the map.
  *
  * Single runner. Only the submit that moves `pending` from 0 to 1 puts the
  * actor on the run queue, and a worker only gives the actor up by (a)
@@ -26,34 +27,46 @@
  * a command's time: each drains the store buffer, still full of the event's
  * stores to a cold slot.
  */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/actor.h"
 #include "runtime/runtime_internal.h"
-
-enum step { DONE, SUSPENDED };
+#include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
+#include "runtime/ticket.h"
 
 /*
- * An idle actor costs sizeof(struct actor) + its names + its state + the
+ * Where a command stands after a step: decided (DONE), its append in flight
+ * with the actor handed to the completion (SUSPENDED), or due another step
+ * by this worker: settle the completed append (SETTLE) or run the handler
+ * again (ATTEMPT). proceed() loops over the last two, so that a command
+ * retried max_retries times takes no more stack than one that is not.
+ */
+enum step { DONE, SUSPENDED, SETTLE, ATTEMPT };
+
+/*
+ * An idle actor costs sizeof(struct esr__actor) + its names + its state + the
  * allocator's header. The target is 256 bytes beyond the state for a typical
  * id: keep the struct well under it.
  */
-_Static_assert(sizeof(struct actor) <= 192, "an idle actor must stay small");
+_Static_assert(sizeof(struct esr__actor) <= 192, "an idle actor must stay small");
 
 static size_t state_offset(const struct esr__key *k)
 {
-	size_t at = sizeof(struct actor) + esr__key_storage(k);
+	size_t at = sizeof(struct esr__actor) + esr__key_storage(k);
 	size_t align = _Alignof(max_align_t);
 
 	return (at + align - 1) / align * align;
 }
 
-struct actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
-                             const struct esr__key *k)
+struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
+                                  const struct esr__key *k)
 {
 	size_t offset = state_offset(k);
-	struct actor *a = malloc(offset + type->state_size);
+	struct esr__actor *a = malloc(offset + type->state_size);
 
 	if (a == NULL)
 		return NULL;
@@ -66,7 +79,7 @@ struct actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *t
 	return a;
 }
 
-void esr__actor_free(struct actor *a)
+void esr__actor_free(struct esr__actor *a)
 {
 	free(a);
 }
@@ -78,7 +91,7 @@ void esr__actor_free(struct actor *a)
  * by finish(), after the command's mailbox slot is given back: a host that
  * sees the completion and submits again must find the room it left.
  */
-static void complete(struct worker *w, struct actor *a, esr_status st,
+static void complete(struct esr__worker *w, struct esr__actor *a, esr_status st,
                      int rejection, uint32_t appended)
 {
 	struct esr_runtime *rt = w->rt;
@@ -104,7 +117,7 @@ static void complete(struct worker *w, struct actor *a, esr_status st,
 
 /* Take this turn's completed commands off `outstanding`: one atomic per turn,
  * not per command. The last of a stopping runtime wakes esr_runtime_stop. */
-static void settle_outstanding(struct worker *w)
+static void settle_outstanding(struct esr__worker *w)
 {
 	struct esr_runtime *rt = w->rt;
 	uint64_t k = w->unsettled;
@@ -133,7 +146,7 @@ static void settle_outstanding(struct worker *w)
 }
 
 /* The emitter a decision used goes back to the worker, or to the spares. */
-static void return_emitter(struct worker *w, struct actor *a)
+static void return_emitter(struct esr__worker *w, struct esr__actor *a)
 {
 	esr_emitter *em = a->em;
 
@@ -152,7 +165,7 @@ static void return_emitter(struct worker *w, struct actor *a)
  * actor went idle: the worker must not touch it again (a submit may already
  * be scheduling it).
  */
-static int finish(struct worker *w, struct actor *a)
+static int finish(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	esr_ticket *t = w->decided;
@@ -189,6 +202,33 @@ static int finish(struct worker *w, struct actor *a)
 	return before == 1;
 }
 
+/* --- loading ---------------------------------------------------------------- */
+
+/* Rebuild a's state (esr__exec_load), counting and warning as it goes. */
+static esr_status load(struct esr__worker *w, struct esr__actor *a)
+{
+	struct esr_runtime *rt = w->rt;
+	struct esr__load info;
+	esr_status st;
+
+	st = esr__exec_load(&a->x, &info);
+	w->c.events_replayed += info.replayed;
+	if (info.refused[0] != '\0') {
+		w->c.snapshots_ignored++;
+		esr__warn(rt, a->x.type->name, a->key.id, a->key.id_len, "snapshot ignored",
+		          "version %" PRIu64 ": %s; replayed the stream", info.refused_version,
+		          info.refused);
+	}
+	if (st != ESR_OK)
+		return st;
+	w->c.snapshots_loaded += info.snapshot != 0;
+	/* A long replay is worth a snapshot now, not at the next crossing. */
+	if (rt->cfg.snapshot_every != 0 && a->x.type->snapshot_format != 0 &&
+	    info.replayed >= rt->cfg.snapshot_every)
+		esr__snapshot_take(w, a);
+	return ESR_OK;
+}
+
 /* --- one attempt ------------------------------------------------------------- */
 
 /*
@@ -196,21 +236,19 @@ static int finish(struct worker *w, struct actor *a)
  * that later appends skip the store's lookup. Not before: a handle may create
  * the stream, and an actor that never appends should leave nothing behind.
  */
-static esr_status resolve(struct worker *w, struct actor *a)
+static esr_status resolve(struct esr__worker *w, struct esr__actor *a)
 {
 	if (a->x.version == 0 || a->x.handle != NULL)
 		return ESR_OK;
 	return esr__store_resolve(w->rt->store, &a->x.stream, &a->x.handle);
 }
 
-static enum step attempt(struct worker *w, struct actor *a);
-
 /*
  * After a conflict: apply the events the actor missed. When it missed at
  * least a snapshot interval's worth, reloading from the latest snapshot reads
  * fewer of them.
  */
-static esr_status catch_up(struct worker *w, struct actor *a)
+static esr_status catch_up(struct esr__worker *w, struct esr__actor *a)
 {
 	uint64_t every = w->rt->cfg.snapshot_every, missed;
 	struct esr__load info = {.replayed = 0};
@@ -218,18 +256,18 @@ static esr_status catch_up(struct worker *w, struct actor *a)
 
 	missed = a->appended_version > a->x.version ? a->appended_version - a->x.version : 0;
 	if (every != 0 && a->x.type->snapshot_format != 0 && missed >= every)
-		return esr__actor_load(w, a);
+		return load(w, a);
 	st = esr__exec_catch_up(&a->x, &info);
 	w->c.events_replayed += info.replayed;
 	return st;
 }
 
 /* The actor whose append this thread is inside, until it completes inline. */
-static _Thread_local struct actor *calling;
+static _Thread_local struct esr__actor *calling;
 
 static void appended(void *ctx, const esr_append_result *result)
 {
-	struct actor *a = ctx;
+	struct esr__actor *a = ctx;
 
 	a->appended_status = result->status;
 	a->appended_version = result->version;
@@ -241,18 +279,19 @@ static void appended(void *ctx, const esr_append_result *result)
 	 * fails, so it reads appended_* as written here. */
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->phase);
-	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_COMPLETED))
+	if (ck_pr_cas_32(&a->phase, ESR__PHASE_IN_CALL, ESR__PHASE_COMPLETED))
 		return; /* the worker is still in the call and settles it */
 	/* The worker suspended the actor and let go. Everything of the worker
 	 * the next runner reads was written before the store call (which hands
 	 * it to this thread with its own synchronisation); the run queue's
 	 * mutex carries that and appended_* to the next runner. */
-	ck_pr_store_32(&a->phase, PHASE_COMPLETED);
+	ck_pr_store_32(&a->phase, ESR__PHASE_COMPLETED);
 	esr__runq_push(a->rt, a);
 }
 
-/* The append of a->em's events completed (a->appended_*): act on it. */
-static enum step settle(struct worker *w, struct actor *a)
+/* The append of a->em's events completed (a->appended_*): act on it. DONE,
+ * or ATTEMPT after a conflict with retries left (the actor caught up). */
+static enum step settle(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	esr_status st = a->appended_status;
@@ -262,7 +301,7 @@ static enum step settle(struct worker *w, struct actor *a)
 		uint64_t before = a->x.version, every = rt->cfg.snapshot_every;
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
 		if (st != ESR_OK) /* stored, but not where expected: trust the store */
-			a->fresh = FRESH_UNLOADED;
+			a->fresh = ESR__FRESH_UNLOADED;
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
@@ -280,7 +319,7 @@ static enum step settle(struct worker *w, struct actor *a)
 		 * one append behind the stream. Reload it before the next command,
 		 * so that command decides on what the store holds. */
 		if (st == ESR_EUNKNOWN)
-			a->fresh = FRESH_UNLOADED;
+			a->fresh = ESR__FRESH_UNLOADED;
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
@@ -289,20 +328,22 @@ static enum step settle(struct worker *w, struct actor *a)
 		/* The stream is past the state: catch up before the next command,
 		 * or it would spend its first attempt (all of them, with no
 		 * retries) on the same stale version. */
-		a->fresh = FRESH_BEHIND;
+		a->fresh = ESR__FRESH_BEHIND;
 		complete(w, a, ESR_ECONFLICT, 0, 0);
 		return DONE;
 	}
 	if ((st = catch_up(w, a)) != ESR_OK) {
-		a->fresh = FRESH_BEHIND; /* it may have applied part of them */
+		a->fresh = ESR__FRESH_BEHIND; /* it may have applied part of them */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
 	w->c.retries++;
-	return attempt(w, a);
+	return ATTEMPT;
 }
 
-static enum step attempt(struct worker *w, struct actor *a)
+/* Run the handler on the current command and append what it decided. DONE,
+ * SUSPENDED, or SETTLE when the append has completed already. */
+static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	uint64_t expected;
@@ -325,27 +366,27 @@ static enum step attempt(struct worker *w, struct actor *a)
 	a->em = em;
 	/* No fence: the completion reads phase only after the store call hands
 	 * it the append, which orders this store before that. */
-	ck_pr_store_32(&a->phase, PHASE_IN_CALL);
+	ck_pr_store_32(&a->phase, ESR__PHASE_IN_CALL);
 	calling = a;
 	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, expected,
 	                             esr__emitter_events(em), em->count, appended, a);
 	if (st != ESR_OK) { /* refused outright: no completion will come */
 		calling = NULL;
-		a->phase = PHASE_IDLE;
+		a->phase = ESR__PHASE_IDLE;
 		a->em = NULL;
 		if (st == ESR_EUNKNOWN) /* the contract says nothing was stored; */
-			a->fresh = FRESH_UNLOADED; /* a backend saying otherwise wins */
+			a->fresh = ESR__FRESH_UNLOADED; /* a backend saying otherwise wins */
 		complete(w, a, st, 0, 0);
 		return DONE;
 	}
 	if (calling == NULL) { /* completed inline: nobody else saw the actor */
-		a->phase = PHASE_IDLE;
-		return settle(w, a);
+		a->phase = ESR__PHASE_IDLE;
+		return SETTLE;
 	}
 	calling = NULL;
 	/* Won: the completion has not come; from here the actor is its (see
 	 * appended()), and this worker must not touch it. */
-	if (ck_pr_cas_32(&a->phase, PHASE_IN_CALL, PHASE_SUSPENDED)) {
+	if (ck_pr_cas_32(&a->phase, ESR__PHASE_IN_CALL, ESR__PHASE_SUSPENDED)) {
 		w->em = NULL; /* it rides with the actor until the completion */
 		return SUSPENDED;
 	}
@@ -353,14 +394,22 @@ static enum step attempt(struct worker *w, struct actor *a)
 	 * release, so appended_* are read as it wrote them. */
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&a->phase);
-	a->phase = PHASE_IDLE;
-	return settle(w, a);
+	a->phase = ESR__PHASE_IDLE;
+	return SETTLE;
+}
+
+/* Take the command from `step` until it is DONE or SUSPENDED. */
+static enum step proceed(struct esr__worker *w, struct esr__actor *a, enum step step)
+{
+	while (step == SETTLE || step == ATTEMPT)
+		step = step == SETTLE ? settle(w, a) : attempt(w, a);
+	return step;
 }
 
 /* --- running an actor ------------------------------------------------------------ */
 
 /* The next ticket; pending says one is there or being pushed right now. */
-static esr_ticket *next_ticket(struct actor *a)
+static esr_ticket *next_ticket(struct esr__actor *a)
 {
 	struct esr__mpsc_node *n;
 	unsigned spins = 0;
@@ -375,46 +424,46 @@ static esr_ticket *next_ticket(struct actor *a)
 }
 
 /* Make the state fit to decide on: load it, or catch up with the stream. */
-static esr_status refresh(struct worker *w, struct actor *a)
+static esr_status refresh(struct esr__worker *w, struct esr__actor *a)
 {
 	esr_status st;
 
-	if (a->fresh == FRESH_BEHIND) {
+	if (a->fresh == ESR__FRESH_BEHIND) {
 		if ((st = catch_up(w, a)) != ESR_OK)
 			return st;
 	} else {
-		if ((st = esr__actor_load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
+		if ((st = load(w, a)) != ESR_OK || (st = resolve(w, a)) != ESR_OK)
 			return st;
 		w->c.activations++;
 	}
-	a->fresh = FRESH_CURRENT;
+	a->fresh = ESR__FRESH_CURRENT;
 	return ESR_OK;
 }
 
-static enum step start(struct worker *w, struct actor *a, esr_ticket *t)
+static enum step start(struct esr__worker *w, struct esr__actor *a, esr_ticket *t)
 {
 	esr_status st;
 
 	a->current = t;
 	a->attempts = 0;
-	if (a->fresh != FRESH_CURRENT && (st = refresh(w, a)) != ESR_OK) {
+	if (a->fresh != ESR__FRESH_CURRENT && (st = refresh(w, a)) != ESR_OK) {
 		complete(w, a, st, 0, 0); /* the next command tries again */
 		return DONE;
 	}
-	return attempt(w, a);
+	return proceed(w, a, ATTEMPT);
 }
 
-static void run(struct worker *w, struct actor *a)
+static void run(struct esr__worker *w, struct esr__actor *a)
 {
 	unsigned ran = 0;
 
 	/* The actor came through the run queue's mutex, which already orders
 	 * the completion's writes before ours; the acquire is for the reader. */
-	if (ck_pr_load_32(&a->phase) == PHASE_COMPLETED) {
+	if (ck_pr_load_32(&a->phase) == ESR__PHASE_COMPLETED) {
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
-		a->phase = PHASE_IDLE;
-		if (settle(w, a) == SUSPENDED || finish(w, a))
+		a->phase = ESR__PHASE_IDLE;
+		if (proceed(w, a, SETTLE) == SUSPENDED || finish(w, a))
 			return;
 		ran++;
 	}
@@ -430,7 +479,7 @@ static void run(struct worker *w, struct actor *a)
 	esr__runq_push(w->rt, a); /* more is waiting: let other actors run first */
 }
 
-void esr__actor_run(struct worker *w, struct actor *a)
+void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 {
 	run(w, a);
 	settle_outstanding(w); /* the actor may be another worker's by now */

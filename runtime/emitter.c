@@ -1,4 +1,7 @@
-/* runtime/emitter.c: collecting the events a handler decides on. */
+/*
+ * runtime/emitter.c: collecting the events a handler decides on. See
+ * docs/architecture.md for the map.
+ */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /*
  * runtime/emitter.h: the emitter's insides. One emitter serves every attempt
  * of a command (and, in the runtime, every command of an actor): reset keeps
- * its buffers, so a steady workload stops allocating.
+ * its buffers, so a steady workload stops allocating. See
+ * docs/architecture.md for the map.
  */
 #ifndef ESR_RUNTIME_EMITTER_H
 #define ESR_RUNTIME_EMITTER_H

@@ -1,4 +1,7 @@
-/* runtime/exec.c: load, decide, append, and the optimistic retry loop. */
+/*
+ * runtime/exec.c: load, decide, append, and the optimistic retry loop. See
+ * docs/architecture.md for the map.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

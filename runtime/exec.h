@@ -1,5 +1,6 @@
 /*
- * runtime/exec.h: running commands against one aggregate instance.
+ * runtime/exec.h: running commands against one aggregate instance. See
+ * docs/architecture.md for the map.
  *
  * This is the one place that knows the strategies: how to load an aggregate,
  * run its handler, append with or without a version check, and, on a

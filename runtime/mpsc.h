@@ -2,7 +2,8 @@
  * runtime/mpsc.h: an intrusive multi-producer, single-consumer queue (the
  * mailbox). Unbounded and allocation-free: the queued node is the caller's
  * (a ticket), and an empty queue costs three pointers, so an idle actor stays
- * small. Capacity is enforced by the actor's pending count, not here.
+ * small. Capacity is enforced by the actor's pending count, not here. See
+ * docs/architecture.md for the map.
  *
  * Push is one atomic exchange on `head` and one store: lock-free, and FIFO in
  * the order the exchanges happen, so one producer's pushes stay in order.

@@ -1,9 +1,10 @@
 /*
- * runtime/passivate.c: evicting idle actors, safely against submits.
+ * runtime/passivate.c: evicting idle actors, safely against submits. See
+ * docs/architecture.md for the map.
  *
  * A submitter finds an actor and claims a slot in its `pending` count inside
  * a ck_epoch read section. The janitor evicts an actor only by moving pending
- * from 0 to ACTOR_DEAD with a CAS (so no slot is claimed and none can be
+ * from 0 to ESR__ACTOR_DEAD with a CAS (so no slot is claimed and none can be
  * later), removes it from the registry, waits with ck_epoch_synchronize until
  * every section that might have found it has ended, and only then frees it. A
  * submitter that finds a DEAD actor leaves its section and looks again; it
@@ -14,6 +15,8 @@
  */
 #include <stdlib.h>
 
+#include "runtime/actor.h"
+#include "runtime/passivate.h"
 #include "runtime/runtime_internal.h"
 
 struct record {
@@ -86,7 +89,7 @@ void esr__epoch_fini(struct esr_runtime *rt)
 struct sweep {
 	uint64_t now;
 	uint64_t idle_ms;
-	struct actor *victims;
+	struct esr__actor *victims;
 };
 
 /*
@@ -94,7 +97,7 @@ struct sweep {
  * went idle after the sweep began has a stamp later than `now`: it has been
  * idle for no time at all, not for the 2^64 ms the subtraction would wrap to.
  */
-static int idle_long_enough(const struct sweep *s, const struct actor *a)
+static int idle_long_enough(const struct sweep *s, const struct esr__actor *a)
 {
 	uint64_t since = ck_pr_load_64(&a->idle_since_ms);
 
@@ -104,14 +107,14 @@ static int idle_long_enough(const struct sweep *s, const struct actor *a)
 static void consider(void *ctx, struct esr__keyset *ks, struct esr__key *obj)
 {
 	struct sweep *s = ctx;
-	struct actor *a = (struct actor *)obj;
+	struct esr__actor *a = (struct esr__actor *)obj;
 
 	if (ck_pr_load_32(&a->pending) != 0)
 		return;
 	/* Acquire: finish() stamps idle_since_ms, fences (release), then takes
 	 * pending to 0; having read that 0 we read a stamp at least that new. */
 	ck_pr_fence_acquire();
-	if (!idle_long_enough(s, a) || !ck_pr_cas_32(&a->pending, 0, ACTOR_DEAD))
+	if (!idle_long_enough(s, a) || !ck_pr_cas_32(&a->pending, 0, ESR__ACTOR_DEAD))
 		return;
 	ck_pr_fence_acquire(); /* the CAS read the last decrement's 0 */
 	ESR_TSAN_ACQUIRE(&a->pending); /* the last worker's writes to it */
@@ -134,7 +137,7 @@ static void consider(void *ctx, struct esr__keyset *ks, struct esr__key *obj)
 static void sweep(struct esr_runtime *rt, ck_epoch_record_t *rec)
 {
 	struct sweep s = {esr__now_ms(), rt->cfg.passivate_ms, NULL};
-	struct actor *a;
+	struct esr__actor *a;
 	uint64_t n = 0;
 
 	esr__keyset_scan(rt->actors, consider, &s);

@@ -1,6 +1,7 @@
 /*
- * runtime/repository.c: the direct API. Each call builds an esr__exec on the
- * caller's stack, loads the aggregate, and lets exec.c run the strategy.
+ * runtime/repository.c: the direct API and its configuration. Each call
+ * builds an esr__exec on the caller's stack, loads the aggregate, and lets
+ * exec.c run the strategy. See docs/architecture.md for the map.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,29 @@ struct esr_repository {
 	esr_strategy strategy;
 	struct esr__types types;
 };
+
+esr_status esr_repository_config_default(esr_repository_config *config)
+{
+	if (config == NULL)
+		return ESR_EINVAL;
+	config->strategy = ESR_OPTIMISTIC;
+	return ESR_OK;
+}
+
+esr_status esr_repository_config_from_env(esr_repository_config *config)
+{
+	esr_repository_config c;
+	const char *v;
+	esr_status st;
+
+	if ((st = esr_repository_config_default(&c)) != ESR_OK)
+		return st;
+	v = getenv("ESR_STRATEGY");
+	if (v != NULL && v[0] != '\0' && (st = esr_strategy_parse(v, &c.strategy)) != ESR_OK)
+		return st;
+	*config = c;
+	return ESR_OK;
+}
 
 esr_status esr_repository_open(esr_store *store, const esr_repository_config *config,
                                esr_repository **out)

@@ -1,6 +1,6 @@
 /*
- * runtime/runtime.c: starting and stopping the runtime (routing submits is
- * runtime/submit.c).
+ * runtime/runtime.c: the runtime handle: start, stop, register, stats, and
+ * the host's warn hook. See docs/architecture.md for the map.
  *
  * Stop. `stopping` and `submitting` form a handshake (each side writes its own
  * flag, fences, then reads the other's): once stop has seen no submit in
@@ -8,156 +8,100 @@
  * earlier one has counted its command in `outstanding`. Stop then waits for
  * outstanding to reach 0, and only then stops the janitor and the workers.
  */
-#include <errno.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/internal.h"
+#include "runtime/actor.h"
+#include "runtime/passivate.h"
 #include "runtime/runtime_internal.h"
-
-#define WORKERS_MAX 1024
-#define MAILBOX_MAX (1u << 30)
-
-/* --- configuration ---------------------------------------------------------- */
-
-esr_status esr_runtime_config_default(esr_runtime_config *c)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (c == NULL)
-		return ESR_EINVAL;
-	c->workers = cpus > 0 ? (unsigned)(cpus < WORKERS_MAX ? cpus : WORKERS_MAX) : 1;
-	c->strategy = ESR_OPTIMISTIC;
-	c->max_retries = ESR_DEFAULT_MAX_RETRIES;
-	c->mailbox_capacity = 1024;
-	c->overflow = ESR_OVERFLOW_BLOCK;
-	c->batch = 64;
-	c->passivate_ms = 60000;
-	c->snapshot_every = 0;
-	c->warn = NULL;
-	c->warn_ctx = NULL;
-	return ESR_OK;
-}
-
-esr_status esr_runtime_config_check(const esr_runtime_config *c, const char **field)
-{
-	const char *bad = NULL;
-
-	if (c == NULL)
-		bad = "config";
-	else if (c->workers == 0 || c->workers > WORKERS_MAX)
-		bad = "workers";
-	else if (c->strategy != ESR_OPTIMISTIC && c->strategy != ESR_UNCHECKED)
-		bad = "strategy";
-	else if (c->mailbox_capacity == 0 || c->mailbox_capacity > MAILBOX_MAX)
-		bad = "mailbox_capacity";
-	else if (c->overflow != ESR_OVERFLOW_BLOCK && c->overflow != ESR_OVERFLOW_FAIL)
-		bad = "overflow";
-	else if (c->batch == 0)
-		bad = "batch";
-	else if (c->max_retries > ESR_RETRIES_MAX)
-		bad = "max_retries";
-	if (field)
-		*field = bad;
-	return bad ? ESR_EINVAL : ESR_OK;
-}
-
-/* A whole decimal number that fits an unsigned. */
-static int parse_unsigned(const char *text, unsigned *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (text[0] < '0' || text[0] > '9')
-		return 0;
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
-		return 0;
-	*out = (unsigned)v;
-	return 1;
-}
-
-esr_status esr_runtime_config_from_env(esr_runtime_config *config, const char **field)
-{
-	static const struct {
-		const char *name;
-		size_t offset;
-	} numbers[] = {
-		{"ESR_WORKERS", offsetof(esr_runtime_config, workers)},
-		{"ESR_MAX_RETRIES", offsetof(esr_runtime_config, max_retries)},
-		{"ESR_MAILBOX_CAPACITY", offsetof(esr_runtime_config, mailbox_capacity)},
-		{"ESR_BATCH", offsetof(esr_runtime_config, batch)},
-		{"ESR_PASSIVATE_MS", offsetof(esr_runtime_config, passivate_ms)},
-		{"ESR_SNAPSHOT_EVERY", offsetof(esr_runtime_config, snapshot_every)},
-	};
-	esr_runtime_config c;
-	const char *v, *bad = NULL;
-	size_t i;
-
-	if (field)
-		*field = NULL;
-	if (esr_runtime_config_default(&c) != ESR_OK)
-		return ESR_EINVAL;
-	for (i = 0; i < sizeof numbers / sizeof numbers[0] && !bad; i++) {
-		v = getenv(numbers[i].name);
-		if (v && *v && !parse_unsigned(v, (unsigned *)((char *)&c + numbers[i].offset)))
-			bad = numbers[i].name;
-	}
-	v = getenv("ESR_STRATEGY");
-	if (!bad && v && *v && esr_strategy_parse(v, &c.strategy) != ESR_OK)
-		bad = "ESR_STRATEGY";
-	v = getenv("ESR_OVERFLOW");
-	if (!bad && v && *v) {
-		if (strcmp(v, "block") == 0)
-			c.overflow = ESR_OVERFLOW_BLOCK;
-		else if (strcmp(v, "fail") == 0)
-			c.overflow = ESR_OVERFLOW_FAIL;
-		else
-			bad = "ESR_OVERFLOW";
-	}
-	if (bad || config == NULL) {
-		if (field)
-			*field = bad;
-		return ESR_EINVAL;
-	}
-	*config = c;
-	return ESR_OK;
-}
+#include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
 
 /* --- lifecycle ------------------------------------------------------------------ */
 
 static void free_actor(struct esr__key *k)
 {
-	esr__actor_free((struct actor *)k);
+	esr__actor_free((struct esr__actor *)k);
 }
 
-/* Frees what start set up but the handle; every thread is gone. */
+/* What esr_runtime_start has set up so far (the `up` bits), for teardown. */
+enum {
+	UP_LOCKS = 1u << 0,   /* types, run queue, room, idle and spare locks */
+	UP_EPOCH = 1u << 1,   /* epoch records and their key */
+	UP_SNAPPER = 1u << 2, /* the snapshot queue's lock, maybe its thread */
+	UP_WORKERS = 1u << 3, /* every worker thread */
+	UP_JANITOR = 1u << 4  /* the janitor's lock, maybe its thread */
+};
+
+/*
+ * Stop the threads start made and free everything it set up but the handle,
+ * in reverse order, each part only if `up` says it is there: safe at any
+ * point of a partial start, and the last step of a stop (once the runtime is
+ * drained: workers leave when the run queue is empty).
+ */
 static void teardown(esr_runtime *rt)
 {
+	if (rt->up & UP_JANITOR)
+		esr__janitor_stop(rt);
+	if (rt->up & UP_WORKERS)
+		esr__workers_stop(rt);
+	if (rt->up & UP_SNAPPER)
+		esr__snapper_stop(rt);
 	esr__keyset_destroy(rt->actors, free_actor);
 	rt->actors = NULL;
 	esr__spares_free(rt);
-	esr__snapper_fini(rt);
-	esr__epoch_fini(rt);
-	esr__types_destroy(&rt->types);
-	pthread_mutex_destroy(&rt->rq_lock);
-	pthread_cond_destroy(&rt->rq_cond);
-	pthread_mutex_destroy(&rt->room_lock);
-	pthread_cond_destroy(&rt->room_cond);
-	pthread_mutex_destroy(&rt->idle_lock);
-	pthread_cond_destroy(&rt->idle_cond);
-	pthread_mutex_destroy(&rt->spare_lock);
+	if (rt->up & UP_SNAPPER)
+		esr__snapper_fini(rt);
+	if (rt->up & UP_EPOCH)
+		esr__epoch_fini(rt);
+	if (rt->up & UP_LOCKS) {
+		esr__types_destroy(&rt->types);
+		pthread_mutex_destroy(&rt->rq_lock);
+		pthread_cond_destroy(&rt->rq_cond);
+		pthread_mutex_destroy(&rt->room_lock);
+		pthread_cond_destroy(&rt->room_cond);
+		pthread_mutex_destroy(&rt->idle_lock);
+		pthread_cond_destroy(&rt->idle_cond);
+		pthread_mutex_destroy(&rt->spare_lock);
+	}
+	rt->up = 0;
 	rt->stopped = 1;
 }
 
-static void destroy(esr_runtime *rt)
+/* Set up everything but the handle, recording each part in rt->up. */
+static esr_status set_up(esr_runtime *rt)
 {
-	teardown(rt);
-	free(rt);
+	esr_status st;
+
+	esr__types_init(&rt->types);
+	pthread_mutex_init(&rt->rq_lock, NULL);
+	pthread_cond_init(&rt->rq_cond, NULL);
+	pthread_mutex_init(&rt->room_lock, NULL);
+	pthread_cond_init(&rt->room_cond, NULL);
+	pthread_mutex_init(&rt->idle_lock, NULL);
+	esr__cond_init_monotonic(&rt->idle_cond);
+	pthread_mutex_init(&rt->spare_lock, NULL);
+	rt->up |= UP_LOCKS;
+	if ((st = esr__epoch_init(rt)) != ESR_OK) /* undoes itself on failure */
+		return st;
+	rt->up |= UP_EPOCH;
+	/* The snapper's and the janitor's locks are set up even when their
+	 * thread fails to start, so their stops are due either way. */
+	st = esr__snapper_start(rt);
+	rt->up |= UP_SNAPPER;
+	if (st != ESR_OK || (st = esr__keyset_create(&rt->actors)) != ESR_OK)
+		return st;
+	if ((st = esr__workers_start(rt)) != ESR_OK) /* joins those it started */
+		return st;
+	rt->up |= UP_WORKERS;
+	st = esr__janitor_start(rt);
+	rt->up |= UP_JANITOR;
+	return st;
 }
 
 esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
@@ -176,40 +120,14 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	if ((st = esr_runtime_config_check(config, NULL)) != ESR_OK)
 		return st;
 	if (posix_memalign((void **)&rt, CK_MD_CACHELINE,
-	                   sizeof *rt + config->workers * sizeof(struct worker)) != 0)
+	                   sizeof *rt + config->workers * sizeof(struct esr__worker)) != 0)
 		return ESR_ENOMEM;
-	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct worker));
+	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct esr__worker));
 	rt->cfg = *config;
 	rt->store = store;
-	esr__types_init(&rt->types);
-	pthread_mutex_init(&rt->rq_lock, NULL);
-	pthread_cond_init(&rt->rq_cond, NULL);
-	pthread_mutex_init(&rt->room_lock, NULL);
-	pthread_cond_init(&rt->room_cond, NULL);
-	pthread_mutex_init(&rt->idle_lock, NULL);
-	esr__cond_init_monotonic(&rt->idle_cond);
-	pthread_mutex_init(&rt->spare_lock, NULL);
-	if ((st = esr__epoch_init(rt)) != ESR_OK) {
-		esr__types_destroy(&rt->types);
+	if ((st = set_up(rt)) != ESR_OK) {
+		teardown(rt);
 		free(rt);
-		return st;
-	}
-	if ((st = esr__snapper_start(rt)) != ESR_OK ||
-	    (st = esr__keyset_create(&rt->actors)) != ESR_OK) {
-		esr__snapper_stop(rt);
-		destroy(rt);
-		return st;
-	}
-	if ((st = esr__workers_start(rt)) != ESR_OK) {
-		esr__snapper_stop(rt);
-		destroy(rt);
-		return st;
-	}
-	if ((st = esr__janitor_start(rt)) != ESR_OK) {
-		esr__janitor_stop(rt);
-		esr__workers_stop(rt);
-		esr__snapper_stop(rt);
-		destroy(rt);
 		return st;
 	}
 	*out = rt;
@@ -261,9 +179,6 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&rt->submitting);
 	wait_idle(rt);
-	esr__janitor_stop(rt);
-	esr__workers_stop(rt);
-	esr__snapper_stop(rt);
 	teardown(rt);
 	return ESR_OK;
 }
@@ -289,6 +204,33 @@ esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type)
 	return esr__types_add(&rt->types, type);
 }
 
+/* --- warnings ------------------------------------------------------------------ */
+
+void esr__warn(struct esr_runtime *rt, const char *type, const void *id, size_t id_len,
+               const char *what, const char *fmt, ...)
+{
+	char line[512];
+	size_t at;
+	va_list ap;
+	int n;
+
+	if (rt->cfg.warn == NULL)
+		return;
+	n = snprintf(line, sizeof line, "esr: %s: type=%s id=", what, type);
+	at = n > 0 ? (size_t)n : 0;
+	esr__put_id(line, sizeof line, &at, id, id_len);
+	if (at + 2 < sizeof line) {
+		line[at++] = ':';
+		line[at++] = ' ';
+		va_start(ap, fmt);
+		vsnprintf(line + at, sizeof line - at, fmt, ap);
+		va_end(ap);
+	} else {
+		line[sizeof line - 1] = '\0';
+	}
+	rt->cfg.warn(rt->cfg.warn_ctx, line);
+}
+
 /* --- stats ------------------------------------------------------------------------------ */
 
 esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
@@ -300,7 +242,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 	/* Counters live in the handle, so they stay readable after stop. */
 	memset(s, 0, sizeof *s);
 	for (i = 0; i < rt->nworkers; i++) {
-		struct worker_counters *c = &rt->workers[i].c;
+		struct esr__worker_counters *c = &rt->workers[i].c;
 		s->completed += ck_pr_load_64(&c->completed);
 		s->rejected += ck_pr_load_64(&c->rejected);
 		s->conflicts += ck_pr_load_64(&c->conflicts);
@@ -313,7 +255,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 	}
 	s->snapshots_taken = ck_pr_load_64(&rt->snapper.taken);
 	s->snapshots_dropped = ck_pr_load_64(&rt->snapper.dropped);
-	for (i = 0; i < STRIPES; i++) {
+	for (i = 0; i < ESR__STRIPES; i++) {
 		s->submitted += ck_pr_load_64(&rt->stripes[i].submitted);
 		s->mailbox_full += ck_pr_load_64(&rt->stripes[i].mailbox_full);
 		s->live_actors += ck_pr_load_64(&rt->stripes[i].created);

@@ -1,5 +1,6 @@
 /*
  * runtime/scheduler.c: the run queue, the workers, and their spare emitters.
+ * See docs/architecture.md for the map.
  *
  * The run queue is one FIFO of actors under a mutex. It is touched once per
  * actor turn (an actor's 0 -> 1 pending transition, or a batch used up), not
@@ -16,7 +17,9 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "runtime/actor.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/scheduler.h"
 
 /*
  * An idle worker spins before it sleeps (a wake costs the submitter a system
@@ -35,8 +38,8 @@
 #define SPINS_MIN 16
 #define SPINS_MAX 2048
 
-void esr__runq_push_list(struct esr_runtime *rt, struct actor *head, struct actor *tail,
-                         unsigned n)
+void esr__runq_push_list(struct esr_runtime *rt, struct esr__actor *head,
+                         struct esr__actor *tail, unsigned n)
 {
 	pthread_mutex_lock(&rt->rq_lock);
 	tail->run_next = NULL;
@@ -54,16 +57,16 @@ void esr__runq_push_list(struct esr_runtime *rt, struct actor *head, struct acto
 	pthread_mutex_unlock(&rt->rq_lock);
 }
 
-void esr__runq_push(struct esr_runtime *rt, struct actor *a)
+void esr__runq_push(struct esr_runtime *rt, struct esr__actor *a)
 {
 	esr__runq_push_list(rt, a, a, 1);
 }
 
 /* The next actor to run; NULL once the runtime stops and nothing is left. */
-static struct actor *runq_pop(struct worker *w)
+static struct esr__actor *runq_pop(struct esr__worker *w)
 {
 	struct esr_runtime *rt = w->rt;
-	struct actor *a;
+	struct esr__actor *a;
 	unsigned spins;
 
 	/* The last worker awake spins in full whatever it learned, so that new
@@ -103,8 +106,8 @@ static struct actor *runq_pop(struct worker *w)
 
 static void *worker_main(void *arg)
 {
-	struct worker *w = arg;
-	struct actor *a;
+	struct esr__worker *w = arg;
+	struct esr__actor *a;
 
 	while ((a = runq_pop(w)) != NULL)
 		esr__actor_run(w, a);
@@ -117,7 +120,7 @@ esr_status esr__workers_start(struct esr_runtime *rt)
 
 	rt->running = 1;
 	for (i = 0; i < rt->cfg.workers; i++) {
-		struct worker *w = &rt->workers[i];
+		struct esr__worker *w = &rt->workers[i];
 		w->rt = rt;
 		w->spin_limit = SPINS_MAX;
 		if ((w->em = esr__spare_get(rt)) == NULL ||

@@ -1,5 +1,6 @@
 /*
- * runtime/snapshot.c: taking snapshots off the command path.
+ * runtime/snapshot.c: taking snapshots off the command path. See
+ * docs/architecture.md for the map.
  *
  * A worker that sees an actor's version cross a multiple of snapshot_every
  * encodes the state (it owns the state at that moment, and encoding is a
@@ -8,17 +9,15 @@
  * it is full the snapshot is dropped and counted, since the next crossing
  * brings a fresher one and a missing snapshot only costs replay time. Stop
  * drains the queue, so the snapshots taken before it are saved.
- *
- * Activation and catch-up counters and warnings live here too: they are what
- * a load reports (esr__load), turned into stats and one-line messages.
  */
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/actor.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
 
 /* Snapshots waiting for the store, at most. */
 #define QUEUE_MAX 1024
@@ -32,33 +31,7 @@ struct snap_job {
 	unsigned char id[];
 };
 
-/* One line to the host's warn hook: "esr: <what> type=T id=I: <why>". */
-static void warn(struct esr_runtime *rt, const char *type, const void *id, size_t id_len,
-                 const char *what, const char *fmt, ...)
-{
-	char line[512];
-	size_t at;
-	va_list ap;
-	int n;
-
-	if (rt->cfg.warn == NULL)
-		return;
-	n = snprintf(line, sizeof line, "esr: %s: type=%s id=", what, type);
-	at = n > 0 ? (size_t)n : 0;
-	esr__put_id(line, sizeof line, &at, id, id_len);
-	if (at + 2 < sizeof line) {
-		line[at++] = ':';
-		line[at++] = ' ';
-		va_start(ap, fmt);
-		vsnprintf(line + at, sizeof line - at, fmt, ap);
-		va_end(ap);
-	} else {
-		line[sizeof line - 1] = '\0';
-	}
-	rt->cfg.warn(rt->cfg.warn_ctx, line);
-}
-
-void esr__snapshot_take(struct worker *w, struct actor *a)
+void esr__snapshot_take(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	struct esr__snapper *sp = &rt->snapper;
@@ -71,8 +44,8 @@ void esr__snapshot_take(struct worker *w, struct actor *a)
 	st = esr__exec_encode(&a->x, a->x.type->state_size, header, (void **)&job, &len);
 	if (st != ESR_OK) {
 		ck_pr_inc_64(&sp->dropped);
-		warn(rt, a->x.type->name, a->key.id, a->key.id_len, "snapshot not taken", "%s",
-		     esr_strerror(st));
+		esr__warn(rt, a->x.type->name, a->key.id, a->key.id_len, "snapshot not taken", "%s",
+		          esr_strerror(st));
 		return;
 	}
 	job->next = NULL;
@@ -111,8 +84,8 @@ static void save(struct esr_runtime *rt, struct snap_job *job)
 		ck_pr_inc_64(&rt->snapper.taken);
 	} else {
 		ck_pr_inc_64(&rt->snapper.dropped);
-		warn(rt, job->type->name, job->id, job->id_len, "snapshot not saved",
-		     "version %" PRIu64 ": %s", job->version, esr_strerror(st));
+		esr__warn(rt, job->type->name, job->id, job->id_len, "snapshot not saved",
+		          "version %" PRIu64 ": %s", job->version, esr_strerror(st));
 	}
 }
 
@@ -171,30 +144,4 @@ void esr__snapper_fini(struct esr_runtime *rt)
 {
 	pthread_mutex_destroy(&rt->snapper.lock);
 	pthread_cond_destroy(&rt->snapper.cond);
-}
-
-/* --- loading --------------------------------------------------------------------- */
-
-esr_status esr__actor_load(struct worker *w, struct actor *a)
-{
-	struct esr_runtime *rt = w->rt;
-	struct esr__load info;
-	esr_status st;
-
-	st = esr__exec_load(&a->x, &info);
-	w->c.events_replayed += info.replayed;
-	if (info.refused[0] != '\0') {
-		w->c.snapshots_ignored++;
-		warn(rt, a->x.type->name, a->key.id, a->key.id_len, "snapshot ignored",
-		     "version %" PRIu64 ": %s; replayed the stream", info.refused_version,
-		     info.refused);
-	}
-	if (st != ESR_OK)
-		return st;
-	w->c.snapshots_loaded += info.snapshot != 0;
-	/* A long replay is worth a snapshot now, not at the next crossing. */
-	if (rt->cfg.snapshot_every != 0 && a->x.type->snapshot_format != 0 &&
-	    info.replayed >= rt->cfg.snapshot_every)
-		esr__snapshot_take(w, a);
-	return ESR_OK;
 }

@@ -1,5 +1,6 @@
 /*
  * runtime/submit.c: routing submitted commands to their actors' mailboxes.
+ * See docs/architecture.md for the map.
  *
  * The actor's `pending` count is the mailbox's capacity check and the
  * scheduling token at once: a submitter claims a slot by CAS (never past the
@@ -21,7 +22,11 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "runtime/actor.h"
+#include "runtime/passivate.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/scheduler.h"
+#include "runtime/ticket.h"
 
 /* Commands that share one ticket block, epoch section and run queue trip. */
 #define CHUNK 64
@@ -36,18 +41,18 @@ struct run {
 	struct esr__ticket_block *block;
 	ck_epoch_record_t *rec; /* NULL: no sections (passivation is off) */
 	int in_section;
-	struct actor *ready, *ready_tail; /* claimed from 0: to schedule */
+	struct esr__actor *ready, *ready_tail; /* claimed from 0: to schedule */
 	unsigned nready;
 	struct type_cache tc;
 };
 
-static struct stripe *my_stripe(esr_runtime *rt)
+static struct esr__stripe *my_stripe(esr_runtime *rt)
 {
 	static _Thread_local unsigned slot = UINT32_MAX;
 	static unsigned next;
 
 	if (slot == UINT32_MAX) /* atomic only to hand out distinct slots */
-		slot = ck_pr_faa_uint(&next, 1) % STRIPES;
+		slot = ck_pr_faa_uint(&next, 1) % ESR__STRIPES;
 	return &rt->stripes[slot];
 }
 
@@ -115,13 +120,13 @@ static void schedule_ready(struct run *r)
 enum claim { CLAIMED, FULL, GONE };
 
 /* Take a slot in a's mailbox; *first says the actor must be scheduled. */
-static enum claim claim(esr_runtime *rt, struct actor *a, int *first)
+static enum claim claim(esr_runtime *rt, struct esr__actor *a, int *first)
 {
 	uint32_t p;
 
 	for (;;) {
 		p = ck_pr_load_32(&a->pending);
-		if (p == ACTOR_DEAD)
+		if (p == ESR__ACTOR_DEAD)
 			return GONE;
 		if (p >= rt->cfg.mailbox_capacity)
 			return FULL;
@@ -144,7 +149,7 @@ static enum claim claim(esr_runtime *rt, struct actor *a, int *first)
  * re-checks; finish() in actor.c decrements, fences and checks for waiters:
  * one of the two sees the other.
  */
-static void wait_for_room(esr_runtime *rt, struct actor *a)
+static void wait_for_room(esr_runtime *rt, struct esr__actor *a)
 {
 	pthread_mutex_lock(&rt->room_lock);
 	/* Store-buffering pair with finish(): our increment, full fence, our
@@ -154,22 +159,22 @@ static void wait_for_room(esr_runtime *rt, struct actor *a)
 	ck_pr_inc_32(&rt->room_waiters);
 	ck_pr_fence_memory();
 	while (ck_pr_load_32(&a->pending) >= rt->cfg.mailbox_capacity &&
-	       ck_pr_load_32(&a->pending) != ACTOR_DEAD && !ck_pr_load_32(&rt->stopping))
+	       ck_pr_load_32(&a->pending) != ESR__ACTOR_DEAD && !ck_pr_load_32(&rt->stopping))
 		pthread_cond_wait(&rt->room_cond, &rt->room_lock);
 	ck_pr_dec_32(&rt->room_waiters);
 	pthread_mutex_unlock(&rt->room_lock);
 }
 
-static struct actor *find_or_activate(esr_runtime *rt, const esr_aggregate_type *type,
-                                      const struct esr__key *k)
+static struct esr__actor *find_or_activate(esr_runtime *rt, const esr_aggregate_type *type,
+                                           const struct esr__key *k)
 {
-	struct actor *a = (struct actor *)esr__keyset_get(rt->actors, k), *fresh;
+	struct esr__actor *a = (struct esr__actor *)esr__keyset_get(rt->actors, k), *fresh;
 
 	if (a != NULL)
 		return a;
 	if ((fresh = esr__actor_new(rt, type, k)) == NULL)
 		return NULL;
-	a = (struct actor *)esr__keyset_insert(rt->actors, &fresh->key);
+	a = (struct esr__actor *)esr__keyset_insert(rt->actors, &fresh->key);
 	if (a == fresh)
 		ck_pr_inc_64(&my_stripe(rt)->created);
 	else
@@ -182,7 +187,7 @@ static esr_status route(struct run *r, const esr_aggregate_type *type, const voi
                         size_t id_len, esr_ticket *t)
 {
 	esr_runtime *rt = r->rt;
-	struct actor *a;
+	struct esr__actor *a;
 	struct esr__key k;
 	enum claim c;
 	int first = 0;

@@ -1,5 +1,6 @@
 /*
- * runtime/ticket.c: a command's completion, waited on through a futex.
+ * runtime/ticket.c: a command's completion, waited on through a futex. See
+ * docs/architecture.md for the map.
  *
  * state goes PENDING -> DONE, or PENDING -> SLEEPER -> DONE when a waiter
  * is (about to be) asleep in the kernel. The completer writes the outcome,
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 #include "core/futex.h"
-#include "runtime/runtime_internal.h"
+#include "runtime/ticket.h"
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
 

@@ -1,4 +1,7 @@
-/* runtime/types.c: the aggregate type registry (see types.h). */
+/*
+ * runtime/types.c: the aggregate type registry (see types.h). See
+ * docs/architecture.md for the map.
+ */
 #include <string.h>
 
 #include "core/internal.h"

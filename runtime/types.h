@@ -1,5 +1,6 @@
 /*
- * runtime/types.h: the registry of aggregate types, by name.
+ * runtime/types.h: the registry of aggregate types, by name. See
+ * docs/architecture.md for the map.
  *
  * Registration is rare and lookups are on every command, so lookups take no
  * lock: an entry is written completely, then published by a release store of

@@ -241,6 +241,46 @@ static void repository_open_fails_cleanly(void **state)
 	assert_int_equal(live, base);
 }
 
+/* Every allocation of a start, failed in turn: the partial start is undone
+ * (threads joined, nothing left allocated) and the handle is not written.
+ * No janitor: its thread allocates its epoch record by itself, at a moment
+ * of its own, and the countdown is for this thread's allocations. Two
+ * workers, so that a start fails with one worker already running. */
+static void runtime_start_fails_cleanly(void **state)
+{
+	long k, base = live, failures = 0;
+	esr_runtime *rt, *const untouched = (esr_runtime *)&k;
+	esr_runtime_config cfg;
+	esr_store *s;
+	esr_status st;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&s), ESR_OK);
+	base = live;
+	assert_int_equal(esr_runtime_config_default(&cfg), ESR_OK);
+	cfg.workers = 2;
+	cfg.passivate_ms = 0;
+	cfg.snapshot_every = 10; /* the snapshot thread starts too */
+	for (k = 1;; k++) {
+		rt = untouched;
+		arm(k);
+		st = esr_runtime_start(&cfg, s, &rt);
+		disarm();
+		if (!failed) {
+			assert_int_equal(st, ESR_OK);
+			assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+			assert_int_equal(live, base);
+			break;
+		}
+		failures++;
+		assert_int_equal(st, ESR_ENOMEM);
+		assert_ptr_equal(rt, untouched);
+		assert_int_equal(live, base);
+	}
+	assert_true(failures >= 4); /* handle, registry, each worker's emitter */
+	esr_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +289,7 @@ int main(void)
 		cmocka_unit_test(append_needing_a_new_chunk_fails_cleanly),
 		cmocka_unit_test(execute_fails_cleanly),
 		cmocka_unit_test(repository_open_fails_cleanly),
+		cmocka_unit_test(runtime_start_fails_cleanly),
 	};
 	return cmocka_run_group_tests_name("allocation failure", tests, NULL, NULL);
 }

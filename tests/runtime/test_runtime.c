@@ -5,7 +5,7 @@
  * passivation and reactivation, stop with submitters still running, and
  * appends that complete later on another thread.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_setattr_default_np */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -979,6 +979,63 @@ static void exhaustion_with_retries_reports_and_recovers(void **state)
 	esr_store_close(memory);
 }
 
+/*
+ * The most retries a runtime allows, against a writer that appends before
+ * every attempt: the command runs its handler max_retries + 1 times, each
+ * append conflicts, and it ends with ESR_ECONFLICT. The memory store
+ * completes each append inline, on the worker's own thread, so the whole
+ * retry chain runs inside one worker turn: it must not grow the stack. The
+ * workers get a small stack (the runtime does not choose its threads' stack
+ * size, and some C libraries default to far less than 8 MiB), which a
+ * retry costing a few hundred bytes of stack would overflow.
+ */
+#define SMALL_STACK (512 * 1024)
+
+static void most_retries_all_conflicting_end_in_conflict(void **state)
+{
+	struct bank_command open = {BANK_OPEN, 100, 0, 0, 1}, wd = {BANK_WITHDRAW, 10, 0, 0, 1};
+	struct wrap w = {0};
+	esr_store *memory, *store;
+	esr_runtime *rt;
+	esr_runtime_stats s;
+	pthread_attr_t normal, small;
+	esr_result r;
+	uint64_t appends;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&memory), ESR_OK);
+	w.inner = memory;
+	assert_int_equal(wrap_store_open(&w, &store), ESR_OK);
+	assert_int_equal(pthread_getattr_default_np(&normal), 0);
+	assert_int_equal(pthread_attr_init(&small), 0);
+	assert_int_equal(pthread_attr_setstacksize(&small, SMALL_STACK), 0);
+	assert_int_equal(pthread_setattr_default_np(&small), 0);
+	rt = start_bank(store, ESR_RETRIES_MAX);
+	assert_int_equal(pthread_setattr_default_np(&normal), 0);
+	pthread_attr_destroy(&small);
+	pthread_attr_destroy(&normal);
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-9", 6, &open, &r), ESR_OK);
+	appends = w.appends;
+	w.interfere = ESR_RETRIES_MAX + 1; /* read by the worker after the submit below */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-9", 6, &wd, &r), ESR_ECONFLICT);
+	assert_int_equal(r.attempts, ESR_RETRIES_MAX + 1);
+	assert_int_equal(r.appended, 0);
+	assert_int_equal(w.appends - appends, ESR_RETRIES_MAX + 1);
+	assert_int_equal(w.interfere, 0);
+	assert_int_equal(r.conflict.expected, ESR_RETRIES_MAX + 1);
+	assert_int_equal(r.conflict.actual, ESR_RETRIES_MAX + 2);
+	s = stats_of(rt);
+	assert_int_equal(s.conflicts, ESR_RETRIES_MAX + 1);
+	assert_int_equal(s.retries, ESR_RETRIES_MAX);
+	assert_int_equal(s.exhausted, 1);
+	/* nobody else writing: the next command goes through at once */
+	assert_int_equal(esr_execute(rt, "BankAccount", "acct-9", 6, &wd, &r), ESR_OK);
+	assert_int_equal(r.attempts, 1);
+	assert_int_equal(esr_runtime_destroy(rt), ESR_OK);
+	esr_store_close(store);
+	esr_store_close(memory);
+}
+
 /* A store that stores an append but, `unknown` times, reports ESR_EUNKNOWN. */
 struct unsure {
 	esr_store *inner; /* first: forward_store.h */
@@ -1234,6 +1291,7 @@ int main(void)
 		cmocka_unit_test(completed_commands_leave_room_at_once),
 		cmocka_unit_test(exhausted_conflict_catches_up_before_the_next_command),
 		cmocka_unit_test(exhaustion_with_retries_reports_and_recovers),
+		cmocka_unit_test(most_retries_all_conflicting_end_in_conflict),
 		cmocka_unit_test(unknown_outcome_reloads_before_the_next_command),
 	};
 	return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);

@@ -1,0 +1,62 @@
+/*
+ * runtime/actor.h: one aggregate instance's actor, and what a worker does
+ * with it (runtime/actor.c). See docs/architecture.md for the path of a
+ * command.
+ */
+#ifndef ESR_RUNTIME_ACTOR_H
+#define ESR_RUNTIME_ACTOR_H
+
+#include <stdint.h>
+
+#include "core/keyset.h"
+#include "esr/esr.h"
+#include "runtime/exec.h"
+#include "runtime/mpsc.h"
+
+struct esr_runtime;
+struct esr__worker;
+
+/* pending value of a passivated actor: no submit can claim a slot in it. */
+#define ESR__ACTOR_DEAD UINT32_MAX
+
+/* fresh: whether the actor's state is fit to decide the next command on. */
+enum {
+	ESR__FRESH_UNLOADED = 0, /* not loaded, or the store's outcome is unknown: reload */
+	ESR__FRESH_CURRENT,      /* as of the actor's last append or catch-up */
+	ESR__FRESH_BEHIND        /* the stream moved past it (a conflict): catch up */
+};
+
+/* phase: the in-flight append hand-over between worker and completion. */
+enum {
+	ESR__PHASE_IDLE = 0,   /* no append in flight */
+	ESR__PHASE_IN_CALL,    /* the worker is inside the store's append call */
+	ESR__PHASE_SUSPENDED,  /* the call returned first: the completion reschedules */
+	ESR__PHASE_COMPLETED   /* the completion came: whoever is next settles it */
+};
+
+struct esr__actor {
+	struct esr__key key;       /* first: the registry's keyset object */
+	struct esr__mpsc mailbox;
+	uint32_t pending;          /* accepted, not completed; ESR__ACTOR_DEAD when evicted */
+	uint32_t phase;
+	struct esr__actor *run_next; /* run queue link; janitor's victim list */
+	struct esr_runtime *rt;
+	struct esr__exec x;        /* type, stream, state (inline, after names), version */
+	esr_ticket *current;       /* the command being run */
+	esr_emitter *em;           /* the decision whose append is in flight */
+	uint64_t idle_since_ms;    /* when pending last reached 0 */
+	uint64_t appended_version; /* the completed append's outcome: */
+	esr_status appended_status; /* (only what settle() reads) */
+	uint16_t attempts;         /* handler runs: at most max_retries + 1 */
+	uint16_t fresh;            /* ESR__FRESH_*, the worker's alone */
+	/* key names, then the state (max_align_t aligned) */
+};
+
+/* A new, unloaded actor for k's aggregate of `type`; NULL without memory. */
+struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
+                                  const struct esr__key *k);
+void esr__actor_free(struct esr__actor *a);
+/* Run a's queued commands, up to `batch` of them; w owns a meanwhile. */
+void esr__actor_run(struct esr__worker *w, struct esr__actor *a);
+
+#endif /* ESR_RUNTIME_ACTOR_H */

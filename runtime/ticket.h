@@ -1,0 +1,55 @@
+/*
+ * runtime/ticket.h: a command's ticket and the blocks tickets come in
+ * (runtime/ticket.c). See docs/architecture.md for the path of a command.
+ */
+#ifndef ESR_RUNTIME_TICKET_H
+#define ESR_RUNTIME_TICKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esr/esr.h"
+#include "runtime/mpsc.h"
+
+/*
+ * Tickets come in blocks: a batch submit takes one allocation for all its
+ * commands instead of one each, and the block is freed when its last ticket
+ * is (`live` counts them down). A ticket completed through a callback never
+ * holds its result, so callback blocks leave `result` out of every ticket.
+ */
+struct esr__ticket_block {
+	uint32_t live;   /* tickets not yet freed, + 1 while the submitter fills it */
+	uint32_t used;   /* tickets handed out: the submitting thread's alone */
+	uint32_t n;      /* tickets the block holds */
+	uint32_t stride; /* bytes per ticket */
+	/* n tickets follow, max_align_t aligned */
+};
+
+struct esr_ticket {
+	struct esr__mpsc_node node; /* first: mailboxes link tickets */
+	const void *command;
+	esr_ticket_cb cb; /* NULL: a caller holds the ticket and waits or polls */
+	void *cb_ctx;
+	struct esr__ticket_block *block;
+	uint32_t state;   /* TICKET_PENDING / _SLEEPER / _DONE; a futex word */
+	uint32_t refs;    /* runtime + caller; the last release frees */
+	esr_status status;
+	esr_result result; /* absent from callback tickets: keep it last */
+};
+
+/* A block of n tickets: callback ones (`waitable` 0) or waitable ones. */
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable);
+/* The block's next ticket, set up for `command`; NULL when all are taken. */
+esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
+                              esr_ticket_cb cb, void *ctx);
+/* Give back the last ticket taken, which was never enqueued. */
+static inline void esr__tickets_untake(struct esr__ticket_block *b)
+{
+	b->used--;
+}
+/* The submitter is done with b: its hold and the tickets it did not hand out go. */
+void esr__tickets_release_unused(struct esr__ticket_block *b);
+/* Record the outcome and wake or call back; the runtime's last touch. */
+void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
+
+#endif /* ESR_RUNTIME_TICKET_H */
