@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "runtime/runtime_internal.h"
+#include "store/store_internal.h"
 
 enum step { DONE, SUSPENDED };
 

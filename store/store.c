@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "store/store_internal.h"
 
 struct esr_store {
 	const esr_store_vtable *vt;

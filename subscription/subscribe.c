@@ -25,6 +25,7 @@
 
 #include "core/internal.h"
 #include "core/sync.h"
+#include "store/store_internal.h"
 
 #define DEFAULT_CHECKPOINT_EVERY 1024
 #define DEFAULT_BATCH 256

@@ -45,6 +45,7 @@
 #include "store/file/file_format.h"
 #include "store/file/file_internal.h"
 #include "store/file/file_io.h"
+#include "store/store_internal.h"
 
 #define LOC_FIRST 4
 #define LOC_MAX 65536

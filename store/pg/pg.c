@@ -16,6 +16,7 @@
 
 #include "core/internal.h"
 #include "store/pg/pg_internal.h"
+#include "store/store_internal.h"
 
 static const esr_store_vtable pg_vtable;
 
