@@ -6,6 +6,7 @@
 #ifndef ESR_STORE_STORE_INTERNAL_H
 #define ESR_STORE_STORE_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,15 @@ esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
 /* ESR_OK for a valid checkpoint name; whether a store keeps checkpoints. */
 esr_status esr__check_checkpoint_name(const char *name);
 int esr__store_has_checkpoints(const esr_store *s);
+
+/*
+ * store/store_wait.c: the vtable's wait for backends whose writer raises
+ * *head (with ck_pr), then fences, loads *waiters and, if it is not zero,
+ * broadcasts cond under lock. Returns once *head passes `after`, or after
+ * timeout_ms, or on a spurious wake-up late enough; the caller reads again
+ * either way. *waiters counts the callers inside (changed under lock).
+ */
+void esr__store_wait_past(pthread_mutex_t *lock, pthread_cond_t *cond, unsigned *waiters,
+                          const uint64_t *head, uint64_t after, unsigned timeout_ms);
 
 #endif /* ESR_STORE_STORE_INTERNAL_H */
