@@ -164,6 +164,10 @@ esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_sna
 esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t position);
 esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *position);
 
+/* store/file/file_recover.c: fdatasync the directory `dir` (through esr__fio),
+ * so that a file created, renamed or removed in it stays so after a crash. */
+esr_status esr__file_sync_dir(const char *dir);
+
 /* Create segment `seq` (header written and synced, directory synced); it
  * becomes the tail. */
 esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq);
