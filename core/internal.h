@@ -44,4 +44,10 @@ void esr__cond_init_monotonic(pthread_cond_t *cond);
  * not NUL-terminated. */
 void esr__put_id(char *buf, size_t size, size_t *at, const uint8_t *id, size_t n);
 
+/* core/why.c: printf fmt into why (size bytes, always NUL-terminated), if
+ * why is not NULL and size not 0; a caller's optional buffer for the reason
+ * of a failure. */
+void esr__why(char *why, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif /* ESR_CORE_INTERNAL_H */
