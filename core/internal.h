@@ -1,7 +1,7 @@
 /*
  * core/internal.h: argument checks and small helpers shared by every part of
  * the library. Internal names carry the esr__ prefix and are hidden from the
- * shared library's symbol table.
+ * shared library's symbol table. docs/architecture.md has the map.
  */
 #ifndef ESR_CORE_INTERNAL_H
 #define ESR_CORE_INTERNAL_H

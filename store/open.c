@@ -1,4 +1,7 @@
-/* store/open.c: esr_store_open_spec, a store named by one selector string. */
+/*
+ * store/open.c: esr_store_open_spec, a store named by one selector string.
+ * docs/architecture.md has the map.
+ */
 #include <string.h>
 
 #include "core/internal.h"

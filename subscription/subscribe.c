@@ -1,5 +1,6 @@
 /*
  * subscription/subscribe.c: subscriptions (esr/subscription.h).
+ * docs/architecture.md has the map.
  *
  * One thread per subscription runs one loop: read up to `batch` events from
  * the next position (esr_store_read_all), hand each to the handler, and when

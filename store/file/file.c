@@ -1,6 +1,7 @@
 /*
- * store/file/file.c: the durable embedded store (include/esr/file_store.h) at run
- * time: appends, the group-commit writer, reads through the index.
+ * store/file/file.c: the durable embedded store (include/esr/file_store.h) at
+ * run time: appends, the group-commit writer, reads through the index.
+ * docs/architecture.md has the map.
  *
  * An append (by id, or through a handle from resolve: a handle is the stream
  * itself) copies its events, then under the queue lock checks and moves
@@ -460,7 +461,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
 	/* A crash in esr__file_segment_create may leave a headerless last segment:
-	 * recovery treats it as the torn tail (store/file/esr__file_recover.c). */
+	 * recovery treats it as the torn tail (store/file/file_recover.c). */
 	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = esr__file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;

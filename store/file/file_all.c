@@ -1,5 +1,6 @@
 /*
- * store/file/file_all.c: the file store's global order.
+ * store/file/file_all.c: the file store's global order. docs/architecture.md
+ * has the map.
  *
  * Positions are handed out under the queue lock in the order the writer
  * writes the appends, so the log holds them 1, 2, 3, ... without a gap. The

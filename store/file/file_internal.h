@@ -1,6 +1,8 @@
 /*
- * store/file/file_internal.h: the file store's parts shared by store/file/file.c (the
- * store at run time) and store/file/esr__file_recover.c (rebuilding the index at open).
+ * store/file/file_internal.h: the file store's parts shared by its files:
+ * file.c (the store at run time), file_all.c (the global order),
+ * file_snapshot.c (snapshots and checkpoints) and file_recover.c (rebuilding
+ * the index at open). docs/architecture.md has the map.
  *
  * The index. Each stream keeps where each of its events sits: a chain of
  * chunks of `struct loc`, doubling in size, never moved. Only one thread adds

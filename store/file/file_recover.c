@@ -1,5 +1,7 @@
 /*
- * store/file/esr__file_recover.c: rebuilding the file store's index at open.
+ * store/file/file_recover.c: rebuilding the file store's index at open, and
+ * the system calls it and the writer go through (esr__fio).
+ * docs/architecture.md has the map.
  *
  * Segments are read in order, every record decoded and its CRC checked, and
  * records gathered into appends (batch index 0 .. count-1, one stream,

@@ -1,5 +1,6 @@
 /*
  * store/file/file_snapshot.c: the file store's snapshots and checkpoints.
+ * docs/architecture.md has the map.
  *
  * Snapshots go to one append-only file, snapshots.log, beside the segments;
  * each stream remembers where its last one starts. They are written without

@@ -1,5 +1,8 @@
 /*
- * store/memory/memory.c: the embedded in-memory event store.
+ * store/memory/memory.c: the embedded in-memory event store at run time:
+ * streams, appends and per-stream reads (reads in global order are in
+ * memory_all.c, snapshots and checkpoints in memory_snapshot.c, the shared
+ * structures in memory_internal.h). docs/architecture.md has the map.
  *
  * Finding a stream
  *   Streams live in a keyset (core/keyset.c): shards of Concurrency Kit ck_hs

@@ -76,7 +76,7 @@ esr_status esr__memory_head(void *impl, uint64_t *position)
 }
 
 /* Sleep on head until it passes `after` or timeout_ms runs out. A wake the
- * appender misses (see link_batch) costs at most one nap. */
+ * appender misses (see link_batch, memory.c) costs at most one nap. */
 esr_status esr__memory_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	static const struct timespec nap = {0, 1000000};

@@ -24,13 +24,13 @@ struct stream;
 struct slot {
 	esr_event event; /* payload points at `small` or into the batch's block */
 	void *block;     /* the batch's payload allocation, on its first slot */
-	struct slot *gnext;    /* the next event in global order (see above) */
+	struct slot *gnext;    /* the next event in global order (memory.c) */
 	struct stream *stream;
 	uint64_t version, position;
 	unsigned char small[INLINE_MAX];
 };
 
-/* Marks: where to start a global read (see "The global order"). */
+/* Marks: where to start a global read (see "The global order", memory.c). */
 #define MARK_EVERY 64
 #define MARK_BLOCK 16384  /* marks per block */
 #define MARK_BLOCKS 4096  /* blocks: marks for 2^32 positions; beyond, reads walk */
@@ -42,7 +42,7 @@ struct chunk {
 	struct slot slots[];
 };
 
-struct snap; /* store/memory/memory.c's kept snapshot: see mem_snapshot_save */
+struct snap; /* store/memory/memory_snapshot.c's kept snapshot */
 
 struct stream {
 	struct esr__key key; /* must stay first */

@@ -5,6 +5,7 @@
  * (global reads in pg_all.c and snapshots in pg_snapshot.c use it too).
  * A read that finds its connection broken reconnects and tries once more: a
  * read changes nothing, so retrying it is safe.
+ * docs/architecture.md has the map.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>

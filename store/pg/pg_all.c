@@ -1,6 +1,6 @@
 /*
  * store/pg/pg_all.c: the PostgreSQL store's global order: read_all, head, and
- * waiting at the head.
+ * waiting at the head. docs/architecture.md has the map.
  *
  * From schema 2 on, positions are handed out under the head row's lock and
  * follow commits (pg_sql.c), so what a read sees is always every position up

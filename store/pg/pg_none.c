@@ -1,6 +1,7 @@
 /*
  * store/pg/pg_none.c: the PostgreSQL store's entry points in a build without
  * libpq (ESR_WITH_POSTGRES=OFF): each says so with ESR_ENOTSUP.
+ * docs/architecture.md has the map.
  */
 #include "core/internal.h"
 #include "esr/pg_store.h"
