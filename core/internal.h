@@ -1,7 +1,7 @@
 /*
  * core/internal.h: argument checks and small helpers shared by every part of
  * the library. Internal names carry the esr__ prefix and are hidden from the
- * shared library's symbol table.
+ * shared library's symbol table. docs/architecture.md has the map.
  */
 #ifndef ESR_CORE_INTERNAL_H
 #define ESR_CORE_INTERNAL_H
@@ -22,22 +22,6 @@ esr_status esr__check_id(const void *id, size_t id_len);
 
 /* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
 esr_status esr__check_events(const esr_event *events, size_t n);
-
-/*
- * store/store.c, for the runtime's actors. esr__store_resolve sets *handle
- * to the backend's handle for the stream, or NULL when the backend has none
- * (then appends go by id). esr__store_append_built appends events an emitter
- * built, which are valid by construction, to a stream whose id was checked
- * when its actor was created: no argument checks, through the handle when
- * there is one.
- */
-esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **handle);
-/* The backend behind s, if its vtable is vt (a backend's own extra calls). */
-esr_status esr__store_impl(esr_store *s, const esr_store_vtable *vt, void **impl);
-esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
-                                   void *handle, uint64_t expected,
-                                   const esr_event *events, size_t n,
-                                   esr_append_cb done, void *ctx);
 
 /* Wall-clock nanoseconds since the Unix epoch (event timestamps). */
 uint64_t esr__now_ns(void);
@@ -60,9 +44,10 @@ void esr__cond_init_monotonic(pthread_cond_t *cond);
  * not NUL-terminated. */
 void esr__put_id(char *buf, size_t size, size_t *at, const uint8_t *id, size_t n);
 
-/* store/store.c: ESR_OK for a valid checkpoint name; whether a store keeps
- * checkpoints. */
-esr_status esr__check_checkpoint_name(const char *name);
-int esr__store_has_checkpoints(const esr_store *s);
+/* core/why.c: printf fmt into why (size bytes, always NUL-terminated), if
+ * why is not NULL and size not 0; a caller's optional buffer for the reason
+ * of a failure. */
+void esr__why(char *why, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif /* ESR_CORE_INTERNAL_H */

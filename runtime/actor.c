@@ -37,6 +37,7 @@
 #include "runtime/scheduler.h"
 #include "runtime/snapshot.h"
 #include "runtime/ticket.h"
+#include "store/store_internal.h"
 
 /*
  * Where a command stands after a step: decided (DONE), its append in flight

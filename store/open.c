@@ -1,21 +1,19 @@
-/* store/open.c: esr_store_open_spec, a store named by one selector string. */
-#include <stdio.h>
+/*
+ * store/open.c: esr_store_open_spec, a store named by one selector string.
+ * docs/architecture.md has the map.
+ */
 #include <string.h>
 
+#include "core/internal.h"
 #include "esr/esr.h"
-
-static void say(char *why, size_t size, const char *text, const char *spec)
-{
-	if (why != NULL && size > 0)
-		snprintf(why, size, "%s '%s'", text, spec);
-}
 
 esr_status esr_store_open_spec(const char *spec, char *why, size_t why_size, esr_store **out)
 {
 	if (why != NULL && why_size > 0)
 		why[0] = '\0';
 	if (spec == NULL || out == NULL) {
-		say(why, why_size, "a store selector and out are required, got", spec ? spec : "");
+		esr__why(why, why_size, "%s '%s'", "a store selector and out are required, got",
+		         spec ? spec : "");
 		return ESR_EINVAL;
 	}
 	if (strcmp(spec, "memory") == 0)
@@ -34,6 +32,7 @@ esr_status esr_store_open_spec(const char *spec, char *why, size_t why_size, esr
 		o.why_size = why_size;
 		return esr_pg_store_open(spec + 9, &o, out);
 	}
-	say(why, why_size, "expected memory, file:DIR or postgres:CONNINFO, got", spec);
+	esr__why(why, why_size, "%s '%s'", "expected memory, file:DIR or postgres:CONNINFO, got",
+	         spec);
 	return ESR_EINVAL;
 }

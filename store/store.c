@@ -2,11 +2,13 @@
  * store/store.c: the store handle. It checks every argument once, here, so
  * backends only see well-formed input, and it turns the vtable's completion
  * callback into the blocking esr_store_append.
+ * docs/architecture.md has the map.
  */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "store/store_internal.h"
 
 struct esr_store {
 	const esr_store_vtable *vt;

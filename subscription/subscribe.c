@@ -1,5 +1,6 @@
 /*
  * subscription/subscribe.c: subscriptions (esr/subscription.h).
+ * docs/architecture.md has the map.
  *
  * One thread per subscription runs one loop: read up to `batch` events from
  * the next position (esr_store_read_all), hand each to the handler, and when
@@ -25,6 +26,7 @@
 
 #include "core/internal.h"
 #include "core/sync.h"
+#include "store/store_internal.h"
 
 #define DEFAULT_CHECKPOINT_EVERY 1024
 #define DEFAULT_BATCH 256

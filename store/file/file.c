@@ -1,6 +1,7 @@
 /*
- * store/file/file.c: the durable embedded store (include/esr/file_store.h) at run
- * time: appends, the group-commit writer, reads through the index.
+ * store/file/file.c: the durable embedded store (include/esr/file_store.h) at
+ * run time: appends, the group-commit writer, reads through the index.
+ * docs/architecture.md has the map.
  *
  * An append (by id, or through a handle from resolve: a handle is the stream
  * itself) copies its events, then under the queue lock checks and moves
@@ -45,6 +46,7 @@
 #include "store/file/file_format.h"
 #include "store/file/file_internal.h"
 #include "store/file/file_io.h"
+#include "store/store_internal.h"
 
 #define LOC_FIRST 4
 #define LOC_MAX 65536
@@ -776,31 +778,26 @@ esr_status esr_file_store_options_default(esr_file_store_options *o)
 	return ESR_OK;
 }
 
-static void say(char *why, size_t size, const char *fmt, const char *a, const char *b)
-{
-	if (why != NULL && size > 0)
-		snprintf(why, size, fmt, a, b);
-}
-
 /* The directory exists (made if absent) and is ours alone (a locked LOCK file). */
 static esr_status take_directory(struct file_store *fs, char *why, size_t why_size)
 {
 	char path[4096];
 
 	if (mkdir(fs->dir, 0755) != 0 && errno != EEXIST) {
-		say(why, why_size, "%s: cannot create the directory: %s", fs->dir, strerror(errno));
+		esr__why(why, why_size, "%s: cannot create the directory: %s", fs->dir,
+		         strerror(errno));
 		return ESR_EIO;
 	}
 	snprintf(path, sizeof path, "%s/LOCK", fs->dir);
 	if ((fs->lock_fd = esr__fio.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		say(why, why_size, "%s: %s", path, strerror(errno));
+		esr__why(why, why_size, "%s: %s", path, strerror(errno));
 		return ESR_EIO;
 	}
 	if (flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		int busy = errno == EWOULDBLOCK;
-		say(why, why_size, "%s: %s", path,
-		    busy ? "the store is open elsewhere (another process holds the lock)"
-		         : strerror(errno));
+		esr__why(why, why_size, "%s: %s", path,
+		         busy ? "the store is open elsewhere (another process holds the lock)"
+		              : strerror(errno));
 		return busy ? ESR_EBUSY : ESR_EIO;
 	}
 	return ESR_OK;
@@ -818,13 +815,13 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) > 3000)
 		return dir && dir[0] ? ESR_ETOOBIG : ESR_EINVAL;
 	if (o != NULL && o->sync > ESR_SYNC_NONE) {
-		say(o->why, o->why_size, "%s%s", "sync: expected ESR_SYNC_ALWAYS, ",
-		    "ESR_SYNC_BATCH_WINDOW or ESR_SYNC_NONE");
+		esr__why(o->why, o->why_size, "%s%s", "sync: expected ESR_SYNC_ALWAYS, ",
+		         "ESR_SYNC_BATCH_WINDOW or ESR_SYNC_NONE");
 		return ESR_EINVAL;
 	}
 	if (o != NULL && o->segment_bytes < ESR_FILE_SEGMENT_MIN) {
-		say(o->why, o->why_size, "%s%s", "segment_bytes: expected at least 1049016 ",
-		    "(ESR_FILE_SEGMENT_MIN: a segment header and the largest record)");
+		esr__why(o->why, o->why_size, "%s%s", "segment_bytes: expected at least 1049016 ",
+		         "(ESR_FILE_SEGMENT_MIN: a segment header and the largest record)");
 		return ESR_EINVAL;
 	}
 	if ((fs = calloc(1, sizeof *fs)) == NULL)

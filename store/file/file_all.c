@@ -1,5 +1,6 @@
 /*
- * store/file/file_all.c: the file store's global order.
+ * store/file/file_all.c: the file store's global order. docs/architecture.md
+ * has the map.
  *
  * Positions are handed out under the queue lock in the order the writer
  * writes the appends, so the log holds them 1, 2, 3, ... without a gap. The
@@ -21,6 +22,7 @@
 #include "core/internal.h"
 #include "core/sync.h"
 #include "store/file/file_internal.h"
+#include "store/store_internal.h"
 
 void esr__file_all_publish(struct file_store *fs, uint64_t last)
 {
@@ -84,16 +86,9 @@ esr_status esr__file_head(void *impl, uint64_t *position)
 esr_status esr__file_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	struct file_store *fs = impl;
-	struct timespec until;
 
-	esr__deadline(&until, timeout_ms);
-	pthread_mutex_lock(&fs->wait_lock);
-	ck_pr_store_uint(&fs->waiters, ck_pr_load_uint(&fs->waiters) + 1);
-	ck_pr_fence_memory(); /* see esr__file_all_wake */
-	while (ck_pr_load_64(&fs->all.committed) <= after &&
-	       pthread_cond_timedwait(&fs->wait_cond, &fs->wait_lock, &until) == 0)
-		;
-	ck_pr_store_uint(&fs->waiters, ck_pr_load_uint(&fs->waiters) - 1);
-	pthread_mutex_unlock(&fs->wait_lock);
+	/* esr__file_all_wake is the writer's side. */
+	esr__store_wait_past(&fs->wait_lock, &fs->wait_cond, &fs->waiters, &fs->all.committed,
+	                     after, timeout_ms);
 	return ESR_OK;
 }

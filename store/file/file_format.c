@@ -1,4 +1,7 @@
-/* store/file/file_format.c: encoding and checking records (see file_format.h). */
+/*
+ * store/file/file_format.c: encoding and checking records (see file_format.h).
+ * docs/architecture.md has the map.
+ */
 #include <string.h>
 
 #include "core/crc32c.h"

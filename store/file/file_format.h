@@ -1,6 +1,7 @@
 /*
  * store/file/file_format.h: the file store's on-disk records (docs/file-format.md
  * is the reader's reference; keep the two in step).
+ * docs/architecture.md has the map.
  *
  * A segment file starts with a SEG_HEADER-byte header, then holds records
  * back to back. A record is one event: a REC_HEADER-byte header, the stream's

@@ -1,6 +1,8 @@
 /*
- * store/file/file_internal.h: the file store's parts shared by store/file/file.c (the
- * store at run time) and store/file/file_recover.c (rebuilding the index at open).
+ * store/file/file_internal.h: the file store's parts shared by its files:
+ * file.c (the store at run time), file_all.c (the global order),
+ * file_snapshot.c (snapshots and checkpoints) and file_recover.c (rebuilding
+ * the index at open). docs/architecture.md has the map.
  *
  * The index. Each stream keeps where each of its events sits: a chain of
  * chunks of `struct loc`, doubling in size, never moved. Only one thread adds
@@ -163,6 +165,10 @@ esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_sna
                               void *ctx);
 esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t position);
 esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *position);
+
+/* store/file/file_recover.c: fdatasync the directory `dir` (through esr__fio),
+ * so that a file created, renamed or removed in it stays so after a crash. */
+esr_status esr__file_sync_dir(const char *dir);
 
 /* Create segment `seq` (header written and synced, directory synced); it
  * becomes the tail. */

@@ -2,7 +2,7 @@
  * store/file/file_io.h: the system calls through which the file store writes,
  * syncs, opens and truncates files. They go through this table so that tests
  * can make the Nth call fail or write short (tests/store/test_file_faults.c); the
- * library itself never changes it.
+ * library itself never changes it. docs/architecture.md has the map.
  */
 #ifndef ESR_STORE_FILE_IO_H
 #define ESR_STORE_FILE_IO_H

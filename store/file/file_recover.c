@@ -1,5 +1,7 @@
 /*
- * store/file/file_recover.c: rebuilding the file store's index at open.
+ * store/file/file_recover.c: rebuilding the file store's index at open, and
+ * the system calls it and the writer go through (esr__fio).
+ * docs/architecture.md has the map.
  *
  * Segments are read in order, every record decoded and its CRC checked, and
  * records gathered into appends (batch index 0 .. count-1, one stream,
@@ -51,19 +53,19 @@ static int sys_open(const char *path, int flags, mode_t mode)
 
 struct file_io esr__fio = {sys_write, fdatasync, sys_open, ftruncate};
 
-static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
+esr_status esr__file_sync_dir(const char *dir)
 {
-	snprintf(out, size, "%s/%08u.seg", fs->dir, (unsigned)seq);
-}
-
-static esr_status sync_dir(const struct file_store *fs)
-{
-	int fd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bad = fd < 0 || esr__fio.fdatasync(fd) != 0;
 
 	if (fd >= 0)
 		close(fd);
 	return bad ? ESR_EIO : ESR_OK;
+}
+
+static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%08u.seg", fs->dir, (unsigned)seq);
 }
 
 /*
@@ -86,7 +88,8 @@ esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq)
 		return ESR_EIO;
 	esr__seg_header_encode(header, seq);
 	w = esr__fio.write(fd, header, sizeof header);
-	if (w != (ssize_t)sizeof header || esr__fio.fdatasync(fd) != 0 || sync_dir(fs) != ESR_OK) {
+	if (w != (ssize_t)sizeof header || esr__fio.fdatasync(fd) != 0 ||
+	    esr__file_sync_dir(fs->dir) != ESR_OK) {
 		close(fd);
 		return ESR_EIO;
 	}
@@ -391,7 +394,7 @@ static esr_status move_aside(struct recovery *r, size_t i)
 		if ((st = move_one_aside(r, r->seqs[k])) != ESR_OK)
 			return st;
 	r->n = i;
-	return sync_dir(r->fs);
+	return esr__file_sync_dir(r->fs->dir);
 }
 
 /*
@@ -465,7 +468,7 @@ static esr_status drop_torn_creation(struct recovery *r)
 	if (unlink(path) != 0)
 		return io_failed(r, path);
 	r->n--;
-	return sync_dir(r->fs);
+	return esr__file_sync_dir(r->fs->dir);
 }
 
 /* Recover segment seqs[i]: index it, cut its torn tail, or end the log at

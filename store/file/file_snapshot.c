@@ -1,5 +1,6 @@
 /*
  * store/file/file_snapshot.c: the file store's snapshots and checkpoints.
+ * docs/architecture.md has the map.
  *
  * Snapshots go to one append-only file, snapshots.log, beside the segments;
  * each stream remembers where its last one starts. They are written without
@@ -63,16 +64,6 @@ static void snap_path(const struct file_store *fs, const char *suffix, char *pat
                       size_t size)
 {
 	snprintf(path, size, "%s/snapshots.log%s", fs->dir, suffix);
-}
-
-static esr_status sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	esr_status st = fd >= 0 && esr__fio.fdatasync(fd) == 0 ? ESR_OK : ESR_EIO;
-
-	if (fd >= 0)
-		close(fd);
-	return st;
 }
 
 /* File bytes [base, base + have) in buf: snapshots.log read at open. */
@@ -234,7 +225,7 @@ static esr_status compact(struct file_store *fs, struct window *w, int must)
 		close(fs->snap_fd);
 		fs->snap_fd = c.fd;
 		fs->snap_size = c.size;
-		return sync_dir(fs->dir);
+		return esr__file_sync_dir(fs->dir);
 	}
 	if (c.fd >= 0)
 		close(c.fd);
@@ -389,7 +380,7 @@ esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t posi
 		if (st == ESR_OK && rename(tmp, path) != 0)
 			st = ESR_EIO;
 		if (st == ESR_OK)
-			st = sync_dir(fs->dir);
+			st = esr__file_sync_dir(fs->dir);
 		if (st != ESR_OK)
 			unlink(tmp);
 	}

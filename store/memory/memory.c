@@ -1,5 +1,8 @@
 /*
- * store/memory/memory.c: the embedded in-memory event store.
+ * store/memory/memory.c: the embedded in-memory event store at run time:
+ * streams, appends and per-stream reads (reads in global order are in
+ * memory_all.c, snapshots and checkpoints in memory_snapshot.c, the shared
+ * structures in memory_internal.h). docs/architecture.md has the map.
  *
  * Finding a stream
  *   Streams live in a keyset (core/keyset.c): shards of Concurrency Kit ck_hs
@@ -85,6 +88,7 @@
 #include "core/internal.h"
 #include "core/keyset.h"
 #include "core/sync.h"
+#include "store/memory/memory_internal.h"
 
 #define CHUNK_FIRST 2 /* most streams are short; longer ones double */
 /* Longest a publication waiter sleeps before it looks again (see above). */
@@ -93,65 +97,9 @@
 /* Highest version a stream may reach; ESR_VERSION_ANY is reserved. */
 #define VERSION_MAX (ESR_VERSION_ANY - 1)
 
-/* Payloads this small live in their slot: no allocation per append. */
-#define INLINE_MAX 16
-
-struct stream;
-
-struct slot {
-	esr_event event; /* payload points at `small` or into the batch's block */
-	void *block;     /* the batch's payload allocation, on its first slot */
-	struct slot *gnext;    /* the next event in global order (see above) */
-	struct stream *stream;
-	uint64_t version, position;
-	unsigned char small[INLINE_MAX];
-};
-
-/* Marks: where to start a global read (see "The global order"). */
-#define MARK_EVERY 64
-#define MARK_BLOCK 16384  /* marks per block */
-#define MARK_BLOCKS 4096  /* blocks: marks for 2^32 positions; beyond, reads walk */
-
-struct chunk {
-	struct chunk *next; /* NULL until linked by CAS; never changes after */
-	uint64_t first;     /* version stored in slots[0] */
-	uint64_t cap;
-	struct slot slots[];
-};
-
-struct snap; /* store/memory/memory.c's kept snapshot: see mem_snapshot_save */
-
-struct stream {
-	struct esr__key key; /* must stay first */
-	uint64_t reserved;
-	uint64_t committed;
-	uint32_t sleepers; /* writers asleep until `committed` moves */
-	struct chunk *head;
-	struct chunk *tail; /* hint for writers: a linked chunk, only moves on */
-	struct snap *snap;  /* the latest snapshot, under snap_lock */
-	/* type name, NUL, then id bytes follow */
-};
-
-struct checkpoint;
-
-struct memory_store {
-	struct esr__keyset *streams;
-	/* the global order */
-	ck_spinlock_fas_t log_lock;
-	struct slot log_start;   /* sentinel: position 0 */
-	struct slot *log_tail;   /* under log_lock */
-	uint64_t head;           /* last position linked; release after the links */
-	uint32_t head_sleepers;  /* esr_store_wait callers asleep on head */
-	struct slot ***marks;    /* MARK_BLOCKS blocks of MARK_BLOCK, or NULL */
-	int marks_growing;       /* an appender is allocating a mark block */
-	/* snapshots and checkpoints: rare, so one lock */
-	pthread_mutex_t snap_lock;
-	struct checkpoint *checkpoints;
-};
-
 /* --- streams and chunks ------------------------------------------------- */
 
-static void make_key(const struct memory_store *ms, const esr_stream_id *sid,
+void esr__memory_key(const struct memory_store *ms, const esr_stream_id *sid,
                      struct esr__key *k)
 {
 	esr__keyset_key(ms->streams, sid->type, sid->id, sid->id_len, k);
@@ -481,7 +429,7 @@ static uint64_t fill_and_publish(struct memory_store *ms, struct stream *s,
 	return first->position;
 }
 
-static struct stream *lookup(struct memory_store *ms, const struct esr__key *k)
+struct stream *esr__memory_lookup(struct memory_store *ms, const struct esr__key *k)
 {
 	return (struct stream *)esr__keyset_get(ms->streams, k);
 }
@@ -551,8 +499,9 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
 	struct esr__key k;
 	esr_status st;
 
-	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL && expected != ESR_VERSION_ANY && expected != 0)
+	esr__memory_key(ms, sid, &k);
+	if ((s = esr__memory_lookup(ms, &k)) == NULL && expected != ESR_VERSION_ANY &&
+	    expected != 0)
 		st = ESR_ECONFLICT; /* an absent stream is at version 0 */
 	else
 		st = append_to(ms, s, &k, expected, events, n, &r);
@@ -560,15 +509,16 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
 	return ESR_OK;
 }
 
-static esr_status mem_resolve(void *impl, const esr_stream_id *sid, void **handle)
+esr_status esr__memory_resolve(void *impl, const esr_stream_id *sid, void **handle)
 {
 	struct memory_store *ms = impl;
 	struct stream *s;
 	struct esr__key k;
 	esr_status st;
 
-	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL && (st = create(ms, &k, 0, &s)) != ESR_OK)
+	esr__memory_key(ms, sid, &k);
+	if ((s = esr__memory_lookup(ms, &k)) == NULL &&
+	    (st = create(ms, &k, 0, &s)) != ESR_OK)
 		return st;
 	*handle = s;
 	return ESR_OK;
@@ -606,8 +556,8 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 	uint64_t last;
 	struct esr__key k;
 
-	make_key(impl, sid, &k);
-	if ((s = lookup(impl, &k)) == NULL)
+	esr__memory_key(impl, sid, &k);
+	if ((s = esr__memory_lookup(impl, &k)) == NULL)
 		return ESR_OK;
 	last = committed_of(s);
 	c = s->head;
@@ -622,219 +572,14 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 	return ESR_OK;
 }
 
-/* --- the global order --------------------------------------------------------- */
-
-static uint64_t head_of(struct memory_store *ms)
-{
-	uint64_t h = ck_pr_load_64(&ms->head);
-
-	ck_pr_fence_acquire();
-	ESR_TSAN_ACQUIRE(&ms->head);
-	return h;
-}
-
-/* The slot at position pos (1 <= pos <= a head the caller loaded). */
-static struct slot *seek(struct memory_store *ms, uint64_t pos)
-{
-	uint64_t m = pos / MARK_EVERY;
-	struct slot *at = &ms->log_start, **block;
-
-	if (m >= (uint64_t)MARK_BLOCKS * MARK_BLOCK)
-		m = (uint64_t)MARK_BLOCKS * MARK_BLOCK - 1;
-	for (; m > 0 && ms->marks != NULL; m--) {
-		block = ck_pr_load_ptr(&ms->marks[m / MARK_BLOCK]);
-		if (block != NULL && ck_pr_load_ptr(&block[m % MARK_BLOCK]) != NULL) {
-			at = ck_pr_load_ptr(&block[m % MARK_BLOCK]);
-			break;
-		}
-	}
-	while (at->position < pos)
-		at = ck_pr_load_ptr(&at->gnext);
-	return at;
-}
-
-static esr_status mem_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
-                               void *ctx, uint64_t *next)
-{
-	struct memory_store *ms = impl;
-	uint64_t head = head_of(ms), pos;
-	esr_recorded_event rec;
-	struct slot *slot;
-	esr_status st;
-
-	*next = from;
-	if (from > head)
-		return ESR_OK;
-	slot = seek(ms, from);
-	for (pos = from; pos <= head && pos - from < max; pos++) {
-		struct stream *s = slot->stream;
-		rec = (esr_recorded_event){slot->event, slot->version, slot->position,
-		                           {s->key.type, s->key.id, s->key.id_len}};
-		if ((st = visit(ctx, &rec)) != ESR_OK)
-			return st;
-		*next = pos + 1;
-		if (pos < head)
-			slot = ck_pr_load_ptr(&slot->gnext);
-	}
-	return ESR_OK;
-}
-
-static esr_status mem_head(void *impl, uint64_t *position)
-{
-	*position = head_of(impl);
-	return ESR_OK;
-}
-
-/* Sleep on head until it passes `after` or timeout_ms runs out. A wake the
- * appender misses (see link_batch) costs at most one nap. */
-static esr_status mem_wait(void *impl, uint64_t after, unsigned timeout_ms)
-{
-	static const struct timespec nap = {0, 1000000};
-	struct memory_store *ms = impl;
-	uint64_t until = esr__now_ms() + timeout_ms, h;
-
-	while ((h = head_of(ms)) <= after && esr__now_ms() < until) {
-		ck_pr_inc_32(&ms->head_sleepers);
-		ck_pr_fence_memory();
-		if ((h = ck_pr_load_64(&ms->head)) <= after)
-			esr__futex_wait(esr__futex_low_word(&ms->head), (uint32_t)h, &nap);
-		ck_pr_dec_32(&ms->head_sleepers);
-	}
-	return ESR_OK;
-}
-
 static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *version)
 {
 	struct stream *s;
 	struct esr__key k;
 
-	make_key(impl, sid, &k);
-	s = lookup(impl, &k);
+	esr__memory_key(impl, sid, &k);
+	s = esr__memory_lookup(impl, &k);
 	*version = s ? committed_of(s) : 0;
-	return ESR_OK;
-}
-
-/* --- snapshots and checkpoints -------------------------------------------------- */
-
-/* A kept snapshot is never changed: a save replaces it whole. refs (under
- * snap_lock) counts the stream's hold and each load's, so that a load hands
- * it to the caller's function without the lock held. */
-struct snap {
-	unsigned refs;
-	uint64_t version;
-	uint32_t format;
-	uint32_t len;
-	unsigned char data[];
-};
-
-struct checkpoint {
-	struct checkpoint *next;
-	uint64_t position;
-	char name[ESR_CHECKPOINT_NAME_MAX + 1];
-};
-
-static void snap_release(struct memory_store *ms, struct snap *snap)
-{
-	unsigned left;
-
-	if (snap == NULL)
-		return;
-	pthread_mutex_lock(&ms->snap_lock);
-	left = --snap->refs;
-	pthread_mutex_unlock(&ms->snap_lock);
-	if (left == 0)
-		free(snap);
-}
-
-static esr_status mem_snapshot_save(void *impl, const esr_stream_id *sid,
-                                    const esr_snapshot *snap)
-{
-	struct memory_store *ms = impl;
-	struct snap *copy, *old;
-	struct stream *s;
-	esr_status st;
-
-	if ((st = mem_resolve(impl, sid, (void **)&s)) != ESR_OK)
-		return st;
-	if ((copy = malloc(sizeof *copy + snap->len)) == NULL)
-		return ESR_ENOMEM;
-	copy->refs = 1;
-	copy->version = snap->version;
-	copy->format = snap->format;
-	copy->len = snap->len;
-	if (snap->len)
-		memcpy(copy->data, snap->data, snap->len);
-	pthread_mutex_lock(&ms->snap_lock);
-	old = s->snap;
-	s->snap = copy;
-	pthread_mutex_unlock(&ms->snap_lock);
-	snap_release(ms, old);
-	return ESR_OK;
-}
-
-/* fn runs without snap_lock, on a held reference: it may call the store
- * (save a migrated snapshot, say) without deadlocking. */
-static esr_status mem_snapshot_load(void *impl, const esr_stream_id *sid,
-                                    esr_snapshot_fn fn, void *ctx)
-{
-	struct memory_store *ms = impl;
-	struct stream *s;
-	struct snap *held;
-	struct esr__key k;
-	esr_status st;
-
-	make_key(ms, sid, &k);
-	if ((s = lookup(ms, &k)) == NULL)
-		return ESR_OK;
-	pthread_mutex_lock(&ms->snap_lock);
-	if ((held = s->snap) != NULL)
-		held->refs++;
-	pthread_mutex_unlock(&ms->snap_lock);
-	if (held == NULL)
-		return ESR_OK;
-	st = fn(ctx, &(esr_snapshot){held->version, held->format, held->len, held->data});
-	snap_release(ms, held);
-	return st;
-}
-
-static struct checkpoint *checkpoint_find(struct memory_store *ms, const char *name)
-{
-	struct checkpoint *c;
-
-	for (c = ms->checkpoints; c != NULL && strcmp(c->name, name) != 0; c = c->next)
-		;
-	return c;
-}
-
-static esr_status mem_checkpoint_save(void *impl, const char *name, uint64_t position)
-{
-	struct memory_store *ms = impl;
-	esr_status st = ESR_OK;
-	struct checkpoint *c;
-
-	pthread_mutex_lock(&ms->snap_lock);
-	if ((c = checkpoint_find(ms, name)) == NULL && (c = calloc(1, sizeof *c)) != NULL) {
-		strcpy(c->name, name); /* checked: at most ESR_CHECKPOINT_NAME_MAX */
-		c->next = ms->checkpoints;
-		ms->checkpoints = c;
-	}
-	if (c != NULL)
-		c->position = position;
-	else
-		st = ESR_ENOMEM;
-	pthread_mutex_unlock(&ms->snap_lock);
-	return st;
-}
-
-static esr_status mem_checkpoint_load(void *impl, const char *name, uint64_t *position)
-{
-	struct memory_store *ms = impl;
-	struct checkpoint *c;
-
-	pthread_mutex_lock(&ms->snap_lock);
-	c = checkpoint_find(ms, name);
-	*position = c ? c->position : 0;
-	pthread_mutex_unlock(&ms->snap_lock);
 	return ESR_OK;
 }
 
@@ -848,17 +593,13 @@ static void free_stream(struct esr__key *k)
 static void mem_destroy(void *impl)
 {
 	struct memory_store *ms = impl;
-	struct checkpoint *c;
 	size_t i;
 
 	esr__keyset_destroy(ms->streams, free_stream);
 	for (i = 0; ms->marks != NULL && i < MARK_BLOCKS; i++)
 		free(ms->marks[i]);
 	free(ms->marks);
-	while ((c = ms->checkpoints) != NULL) {
-		ms->checkpoints = c->next;
-		free(c);
-	}
+	esr__memory_checkpoints_free(ms);
 	pthread_mutex_destroy(&ms->snap_lock);
 	free(ms);
 }
@@ -869,15 +610,15 @@ static const esr_store_vtable memory_vtable = {
 	.read = mem_read,
 	.version = mem_version,
 	.destroy = mem_destroy,
-	.resolve = mem_resolve,
+	.resolve = esr__memory_resolve,
 	.append_resolved = mem_append_resolved,
-	.read_all = mem_read_all,
-	.head = mem_head,
-	.wait = mem_wait,
-	.snapshot_save = mem_snapshot_save,
-	.snapshot_load = mem_snapshot_load,
-	.checkpoint_save = mem_checkpoint_save,
-	.checkpoint_load = mem_checkpoint_load,
+	.read_all = esr__memory_read_all,
+	.head = esr__memory_head,
+	.wait = esr__memory_wait,
+	.snapshot_save = esr__memory_snapshot_save,
+	.snapshot_load = esr__memory_snapshot_load,
+	.checkpoint_save = esr__memory_checkpoint_save,
+	.checkpoint_load = esr__memory_checkpoint_load,
 };
 
 esr_status esr_memory_store_open(esr_store **out)

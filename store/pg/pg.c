@@ -5,6 +5,7 @@
  * (global reads in pg_all.c and snapshots in pg_snapshot.c use it too).
  * A read that finds its connection broken reconnects and tries once more: a
  * read changes nothing, so retrying it is safe.
+ * docs/architecture.md has the map.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -16,6 +17,7 @@
 
 #include "core/internal.h"
 #include "store/pg/pg_internal.h"
+#include "store/store_internal.h"
 
 static const esr_store_vtable pg_vtable;
 
@@ -355,12 +357,6 @@ static const esr_store_vtable pg_vtable = {
 	.checkpoint_load = esr__pg_checkpoint_load,
 };
 
-static void say(const esr_pg_store_options *o, const char *text)
-{
-	if (o->why != NULL && o->why_size > 0)
-		snprintf(o->why, o->why_size, "%s", text);
-}
-
 static esr_status check_options(const esr_pg_store_options *o)
 {
 	const char *bad = NULL;
@@ -374,7 +370,7 @@ static esr_status check_options(const esr_pg_store_options *o)
 	else if (o->backoff_min_ms < 1 || o->backoff_max_ms < o->backoff_min_ms)
 		bad = "backoff: expected 1 <= backoff_min_ms <= backoff_max_ms";
 	if (bad != NULL)
-		say(o, bad);
+		esr__why(o->why, o->why_size, "%s", bad);
 	return bad ? ESR_EINVAL : ESR_OK;
 }
 
@@ -425,7 +421,7 @@ static esr_status start_workers(struct pg_store *s)
 			return ESR_ENOMEM;
 		/* Connect here, so that a server that cannot be reached fails the open. */
 		if ((st = esr__pg_conn_open(&w->conn, s->conninfo, s->schema)) != ESR_OK) {
-			say(&s->o, w->conn.why);
+			esr__why(s->o.why, s->o.why_size, "%s", w->conn.why);
 			return st;
 		}
 		if (pthread_create(&w->thread, NULL, esr__pg_worker_main, w) != 0)
@@ -470,7 +466,7 @@ esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o
 	if (o.why != NULL && o.why_size > 0)
 		o.why[0] = '\0';
 	if (conninfo == NULL || out == NULL) {
-		say(&o, "conninfo and out must not be NULL");
+		esr__why(o.why, o.why_size, "%s", "conninfo and out must not be NULL");
 		return ESR_EINVAL;
 	}
 	if ((st = check_options(&o)) != ESR_OK)

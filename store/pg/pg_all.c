@@ -1,6 +1,6 @@
 /*
  * store/pg/pg_all.c: the PostgreSQL store's global order: read_all, head, and
- * waiting at the head.
+ * waiting at the head. docs/architecture.md has the map.
  *
  * From schema 2 on, positions are handed out under the head row's lock and
  * follow commits (pg_sql.c), so what a read sees is always every position up
@@ -21,6 +21,7 @@
 
 #include "core/internal.h"
 #include "store/pg/pg_internal.h"
+#include "store/store_internal.h"
 
 struct all_read {
 	esr_visit_fn visit;
@@ -82,16 +83,9 @@ void esr__pg_all_committed(struct pg_store *s, uint64_t last)
 esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	struct pg_store *s = impl;
-	struct timespec until;
 
-	esr__deadline(&until, timeout_ms);
-	pthread_mutex_lock(&s->wait_lock);
-	ck_pr_store_uint(&s->waiters, ck_pr_load_uint(&s->waiters) + 1);
-	ck_pr_fence_memory();
-	while (ck_pr_load_64(&s->written) <= after &&
-	       pthread_cond_timedwait(&s->committed, &s->wait_lock, &until) == 0)
-		;
-	ck_pr_store_uint(&s->waiters, ck_pr_load_uint(&s->waiters) - 1);
-	pthread_mutex_unlock(&s->wait_lock);
+	/* esr__pg_all_committed is the writer's side (see the header comment). */
+	esr__store_wait_past(&s->wait_lock, &s->committed, &s->waiters, &s->written, after,
+	                     timeout_ms);
 	return ESR_OK;
 }

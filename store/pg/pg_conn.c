@@ -1,6 +1,7 @@
 /*
  * store/pg/pg_conn.c: one connection to the server: open it, fence it, and run
  * a pipeline through it without ever blocking on a full socket.
+ * docs/architecture.md has the map.
  *
  * The fence. A client whose connection broke cannot tell from its side
  * whether the server committed the transaction it had sent: the backend may

@@ -1,5 +1,6 @@
 /*
  * store/pg/pg_internal.h: the PostgreSQL store's parts (include/esr/pg_store.h).
+ * docs/architecture.md has the map.
  *
  *   pg_sql.c   the schema, its migrations, the statements and their binary
  *              parameters and results: everything that speaks SQL

@@ -1,18 +1,12 @@
 /*
  * store/pg/pg_none.c: the PostgreSQL store's entry points in a build without
  * libpq (ESR_WITH_POSTGRES=OFF): each says so with ESR_ENOTSUP.
+ * docs/architecture.md has the map.
  */
-#include <stdio.h>
-
+#include "core/internal.h"
 #include "esr/pg_store.h"
 
 static const char reason[] = "esr was built without PostgreSQL support (ESR_WITH_POSTGRES=OFF)";
-
-static void say(char *why, size_t size)
-{
-	if (why != NULL && size > 0)
-		snprintf(why, size, "%s", reason);
-}
 
 esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o,
                              esr_store **out)
@@ -20,7 +14,7 @@ esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o
 	(void)conninfo;
 	(void)out;
 	if (o != NULL)
-		say(o->why, o->why_size);
+		esr__why(o->why, o->why_size, "%s", reason);
 	return ESR_ENOTSUP;
 }
 
@@ -28,7 +22,7 @@ esr_status esr_pg_migrate(const char *conninfo, const char *schema, char *why, s
 {
 	(void)conninfo;
 	(void)schema;
-	say(why, n);
+	esr__why(why, n, "%s", reason);
 	return ESR_ENOTSUP;
 }
 
@@ -36,7 +30,7 @@ esr_status esr_pg_drop(const char *conninfo, const char *schema, char *why, size
 {
 	(void)conninfo;
 	(void)schema;
-	say(why, n);
+	esr__why(why, n, "%s", reason);
 	return ESR_ENOTSUP;
 }
 

@@ -1,6 +1,7 @@
 /*
  * store/pg/pg_options.c: the PostgreSQL store's default options, in every build
  * (with libpq or without), so a host can fill them whatever it links.
+ * docs/architecture.md has the map.
  */
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /*
  * store/pg/pg_snapshot.c: the PostgreSQL store's snapshots and checkpoints.
+ * docs/architecture.md has the map.
  *
  * One row per stream in `snapshots` and one per name in `checkpoints`
  * (schema 2, pg_sql.c), each saved by one upsert and loaded by one select on

@@ -2,6 +2,7 @@
  * store/pg/pg_sql.c: everything the PostgreSQL store says in SQL: the schema
  * and its migrations, the prepared statements, and the binary form of
  * their parameters and results (docs/postgres.md describes the tables).
+ * docs/architecture.md has the map.
  *
  * Statements name their tables as "<schema>".streams and so on, never
  * through search_path, so a host's own search_path cannot redirect them. The

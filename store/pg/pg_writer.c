@@ -1,6 +1,7 @@
 /*
  * store/pg/pg_writer.c: the PostgreSQL store's appends: the queue and the
  * connection threads that send it (include/esr/pg_store.h).
+ * docs/architecture.md has the map.
  *
  * Batches. An append is copied into one block and queued. Each connection
  * has a thread that takes up to batch_max queued appends, sorts them by

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/internal.h" /* the resolved-append path the runtime uses */
+#include "store/store_internal.h" /* the resolved-append path the runtime uses */
 #include "store_conformance.h"
 
 static const struct store_backend *backend;
