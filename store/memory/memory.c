@@ -53,7 +53,7 @@
  *   is never out of order. The list needs no memory of its own (the slots
  *   already exist when the lock is taken), so linking cannot fail. `head`,
  *   stored with release after the links, bounds what global readers follow;
- *   `marks` (one slot every MARK_EVERY positions, in blocks allocated a
+ *   `marks` (one slot every ESR__MARK_EVERY positions, in blocks allocated a
  *   block ahead outside the lock, best effort) lets a reader start near any
  *   position. The lock is held for a few stores per event, never for an
  *   allocation, and is the one point every append to the store passes.
@@ -99,15 +99,15 @@
 
 /* --- streams and chunks ------------------------------------------------- */
 
-void esr__memory_key(const struct memory_store *ms, const esr_stream_id *sid,
+void esr__memory_key(const struct esr__memory_store *ms, const esr_stream_id *sid,
                      struct esr__key *k)
 {
 	esr__keyset_key(ms->streams, sid->type, sid->id, sid->id_len, k);
 }
 
-static struct chunk *chunk_new(uint64_t first, uint64_t cap)
+static struct esr__chunk *chunk_new(uint64_t first, uint64_t cap)
 {
-	struct chunk *c = malloc(sizeof *c + cap * sizeof(struct slot));
+	struct esr__chunk *c = malloc(sizeof *c + cap * sizeof(struct esr__slot));
 
 	if (c != NULL) {
 		c->next = NULL;
@@ -118,9 +118,9 @@ static struct chunk *chunk_new(uint64_t first, uint64_t cap)
 }
 
 /* A stream whose first chunk holds at least `n` events. */
-static struct stream *stream_new(const struct esr__key *k, size_t n)
+static struct esr__stream *stream_new(const struct esr__key *k, size_t n)
 {
-	struct stream *s = malloc(sizeof *s + esr__key_storage(k));
+	struct esr__stream *s = malloc(sizeof *s + esr__key_storage(k));
 	uint64_t cap = CHUNK_FIRST;
 
 	while (cap < n)
@@ -141,9 +141,9 @@ static struct stream *stream_new(const struct esr__key *k, size_t n)
 }
 
 /* Frees a stream no thread is using any more, with every batch in it. */
-static void stream_free(struct stream *s)
+static void stream_free(struct esr__stream *s)
 {
-	struct chunk *c, *next;
+	struct esr__chunk *c, *next;
 	uint64_t v;
 
 	if (s == NULL)
@@ -159,18 +159,18 @@ static void stream_free(struct stream *s)
 }
 
 /* The chunk after c, which must be linked. */
-static struct chunk *chunk_next(struct chunk *c)
+static struct esr__chunk *chunk_next(struct esr__chunk *c)
 {
-	struct chunk *next = ck_pr_load_ptr(&c->next);
+	struct esr__chunk *next = ck_pr_load_ptr(&c->next);
 
 	ESR_TSAN_ACQUIRE(next);
 	return next;
 }
 
 /* Link and return the chunk after c, allocating it if nobody has yet. */
-static struct chunk *chunk_grow(struct chunk *c)
+static struct esr__chunk *chunk_grow(struct esr__chunk *c)
 {
-	struct chunk *next = ck_pr_load_ptr(&c->next), *fresh;
+	struct esr__chunk *next = ck_pr_load_ptr(&c->next), *fresh;
 
 	if (next != NULL) {
 		ESR_TSAN_ACQUIRE(next);
@@ -188,18 +188,18 @@ static struct chunk *chunk_grow(struct chunk *c)
 }
 
 /* A writer's starting point: the tail hint if it is not past v, else head. */
-static struct chunk *writer_start(struct stream *s, uint64_t v)
+static struct esr__chunk *writer_start(struct esr__stream *s, uint64_t v)
 {
-	struct chunk *c = ck_pr_load_ptr(&s->tail);
+	struct esr__chunk *c = ck_pr_load_ptr(&s->tail);
 
 	ESR_TSAN_ACQUIRE(c);
 	return c->first <= v ? c : s->head;
 }
 
 /* Make sure slots up to version `last` exist. Runs before reserving them. */
-static esr_status ensure_slots(struct stream *s, uint64_t last)
+static esr_status ensure_slots(struct esr__stream *s, uint64_t last)
 {
-	struct chunk *hint = ck_pr_load_ptr(&s->tail), *c;
+	struct esr__chunk *hint = ck_pr_load_ptr(&s->tail), *c;
 
 	ESR_TSAN_ACQUIRE(hint);
 	for (c = hint; last >= c->first + c->cap;)
@@ -216,7 +216,7 @@ static esr_status ensure_slots(struct stream *s, uint64_t last)
  * Wait until `committed` reaches v, then return it. Acquire: what the writers
  * of versions up to v stored is visible afterwards.
  */
-static uint64_t await_committed(struct stream *s, uint64_t v)
+static uint64_t await_committed(struct esr__stream *s, uint64_t v)
 {
 	static const struct timespec nap = {0, SLEEP_NS};
 	unsigned spins = 0;
@@ -242,7 +242,7 @@ static uint64_t await_committed(struct stream *s, uint64_t v)
 }
 
 /* Make versions up to v visible, and wake any writer asleep on them. */
-static void publish(struct stream *s, uint64_t v)
+static void publish(struct esr__stream *s, uint64_t v)
 {
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&s->committed);
@@ -258,7 +258,7 @@ static void publish(struct stream *s, uint64_t v)
  * once every append that had claimed versions is visible, so the caller's
  * catch-up read sees all of it.
  */
-static esr_status reserve(struct stream *s, uint64_t expected, size_t n,
+static esr_status reserve(struct esr__stream *s, uint64_t expected, size_t n,
                           uint64_t *start, uint64_t *actual)
 {
 	ck_backoff_t backoff = CK_BACKOFF_INITIALIZER;
@@ -290,7 +290,7 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
 	uint8_t *block;
 
 	for (i = 0; i < n; i++)
-		if (events[i].payload_len > INLINE_MAX)
+		if (events[i].payload_len > ESR__INLINE_MAX)
 			total += events[i].payload_len;
 	*out = NULL;
 	if (total == 0)
@@ -298,7 +298,7 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
 	if ((block = malloc(total)) == NULL)
 		return ESR_ENOMEM;
 	for (i = 0, total = 0; i < n; i++) {
-		if (events[i].payload_len <= INLINE_MAX)
+		if (events[i].payload_len <= ESR__INLINE_MAX)
 			continue;
 		memcpy(block + total, events[i].payload, events[i].payload_len);
 		total += events[i].payload_len;
@@ -312,30 +312,30 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
  * would hold up appends to every stream. A block not there yet (see
  * marks_ahead) leaves its marks out, and reads starting there walk from an
  * earlier mark. */
-static void mark(struct memory_store *ms, struct slot *slot, uint64_t pos)
+static void mark(struct esr__memory_store *ms, struct esr__slot *slot, uint64_t pos)
 {
-	uint64_t m = pos / MARK_EVERY;
-	struct slot **block;
+	uint64_t m = pos / ESR__MARK_EVERY;
+	struct esr__slot **block;
 
-	if (pos % MARK_EVERY != 0 || m / MARK_BLOCK >= MARK_BLOCKS)
+	if (pos % ESR__MARK_EVERY != 0 || m / ESR__MARK_BLOCK >= ESR__MARK_BLOCKS)
 		return;
-	if ((block = ck_pr_load_ptr(&ms->marks[m / MARK_BLOCK])) != NULL)
-		ck_pr_store_ptr(&block[m % MARK_BLOCK], slot);
+	if ((block = ck_pr_load_ptr(&ms->marks[m / ESR__MARK_BLOCK])) != NULL)
+		ck_pr_store_ptr(&block[m % ESR__MARK_BLOCK], slot);
 }
 
 /* Make sure mark block b exists, outside log_lock. One appender at a time
  * allocates (`marks_growing`, taken by CAS); the others go on without
  * waiting. The fence orders calloc's zeros before the pointer, so a reader
  * (or mark()) that loads the pointer finds zeros or marks, never garbage. */
-static void mark_block_ensure(struct memory_store *ms, uint64_t b)
+static void mark_block_ensure(struct esr__memory_store *ms, uint64_t b)
 {
-	struct slot **block;
+	struct esr__slot **block;
 
-	if (b >= MARK_BLOCKS || ck_pr_load_ptr(&ms->marks[b]) != NULL ||
+	if (b >= ESR__MARK_BLOCKS || ck_pr_load_ptr(&ms->marks[b]) != NULL ||
 	    !ck_pr_cas_int(&ms->marks_growing, 0, 1))
 		return;
 	if (ck_pr_load_ptr(&ms->marks[b]) == NULL &&
-	    (block = calloc(MARK_BLOCK, sizeof *block)) != NULL) { /* else best effort */
+	    (block = calloc(ESR__MARK_BLOCK, sizeof *block)) != NULL) { /* else best effort */
 		ck_pr_fence_store();
 		ck_pr_store_ptr(&ms->marks[b], block);
 	}
@@ -346,9 +346,9 @@ static void mark_block_ensure(struct memory_store *ms, uint64_t b)
  * marks, the next block is allocated, half a block (half a million
  * positions) before the first mark that needs it. A small store allocates
  * only block 0, at open. */
-static void marks_ahead(struct memory_store *ms, uint64_t last)
+static void marks_ahead(struct esr__memory_store *ms, uint64_t last)
 {
-	uint64_t span = (uint64_t)MARK_EVERY * MARK_BLOCK;
+	uint64_t span = (uint64_t)ESR__MARK_EVERY * ESR__MARK_BLOCK;
 
 	if (last % span >= span / 2)
 		mark_block_ensure(ms, last / span + 1);
@@ -359,10 +359,10 @@ static void marks_ahead(struct memory_store *ms, uint64_t last)
  * positions and append it to the global list. Runs in the stream's turn, so
  * the stream's batches are linked in version order.
  */
-static void link_batch(struct memory_store *ms, struct slot *first, struct slot *last,
+static void link_batch(struct esr__memory_store *ms, struct esr__slot *first, struct esr__slot *last,
                        size_t n)
 {
-	struct slot *slot = first;
+	struct esr__slot *slot = first;
 	uint64_t pos;
 	size_t i;
 
@@ -389,12 +389,12 @@ static void link_batch(struct memory_store *ms, struct slot *first, struct slot 
 
 /* Write the batch into its reserved slots, then publish it to readers.
  * Returns the position of its first event. */
-static uint64_t fill_and_publish(struct memory_store *ms, struct stream *s,
+static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__stream *s,
                                  uint64_t start, const esr_event *events, size_t n,
                                  uint8_t *block)
 {
-	struct chunk *c = writer_start(s, start + 1);
-	struct slot *slot, *first = NULL, *prev = NULL;
+	struct esr__chunk *c = writer_start(s, start + 1);
+	struct esr__slot *slot, *first = NULL, *prev = NULL;
 	size_t i, offset = 0;
 	uint32_t len;
 	uint64_t v;
@@ -410,7 +410,7 @@ static uint64_t fill_and_publish(struct memory_store *ms, struct stream *s,
 		slot->version = v;
 		if ((len = events[i].payload_len) == 0) {
 			slot->event.payload = NULL;
-		} else if (len <= INLINE_MAX) {
+		} else if (len <= ESR__INLINE_MAX) {
 			memcpy(slot->small, events[i].payload, len);
 			slot->event.payload = slot->small;
 		} else {
@@ -429,20 +429,20 @@ static uint64_t fill_and_publish(struct memory_store *ms, struct stream *s,
 	return first->position;
 }
 
-struct stream *esr__memory_lookup(struct memory_store *ms, const struct esr__key *k)
+struct esr__stream *esr__memory_lookup(struct esr__memory_store *ms, const struct esr__key *k)
 {
-	return (struct stream *)esr__keyset_get(ms->streams, k);
+	return (struct esr__stream *)esr__keyset_get(ms->streams, k);
 }
 
 /* Insert a new stream for k, or find the one a racing writer inserted. */
-static esr_status create(struct memory_store *ms, const struct esr__key *k, size_t n,
-                         struct stream **out)
+static esr_status create(struct esr__memory_store *ms, const struct esr__key *k, size_t n,
+                         struct esr__stream **out)
 {
-	struct stream *fresh = stream_new(k, n), *s;
+	struct esr__stream *fresh = stream_new(k, n), *s;
 
 	if (fresh == NULL)
 		return ESR_ENOMEM;
-	s = (struct stream *)esr__keyset_insert(ms->streams, &fresh->key);
+	s = (struct esr__stream *)esr__keyset_insert(ms->streams, &fresh->key);
 	if (s != fresh)
 		stream_free(fresh);
 	if (s == NULL)
@@ -452,7 +452,7 @@ static esr_status create(struct memory_store *ms, const struct esr__key *k, size
 }
 
 /* Append to stream s (or, s NULL, to the stream k names, created if need be). */
-static esr_status append_to(struct memory_store *ms, struct stream *s,
+static esr_status append_to(struct esr__memory_store *ms, struct esr__stream *s,
                             const struct esr__key *k, uint64_t expected,
                             const esr_event *events, size_t n, esr_append_result *r)
 {
@@ -493,9 +493,9 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
                              uint64_t expected, const esr_event *events,
                              size_t n, esr_append_cb done, void *ctx)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	esr_append_result r = {0};
-	struct stream *s;
+	struct esr__stream *s;
 	struct esr__key k;
 	esr_status st;
 
@@ -511,8 +511,8 @@ static esr_status mem_append(void *impl, const esr_stream_id *sid,
 
 esr_status esr__memory_resolve(void *impl, const esr_stream_id *sid, void **handle)
 {
-	struct memory_store *ms = impl;
-	struct stream *s;
+	struct esr__memory_store *ms = impl;
+	struct esr__stream *s;
 	struct esr__key k;
 	esr_status st;
 
@@ -537,7 +537,7 @@ static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expecte
 
 /* --- read and version ----------------------------------------------------- */
 
-static uint64_t committed_of(const struct stream *s)
+static uint64_t committed_of(const struct esr__stream *s)
 {
 	uint64_t v = ck_pr_load_64(&s->committed);
 
@@ -550,8 +550,8 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
                            esr_visit_fn visit, void *ctx)
 {
 	esr_recorded_event rec = {.stream = *sid};
-	struct stream *s;
-	struct chunk *c;
+	struct esr__stream *s;
+	struct esr__chunk *c;
 	esr_status st;
 	uint64_t last;
 	struct esr__key k;
@@ -574,7 +574,7 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 
 static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *version)
 {
-	struct stream *s;
+	struct esr__stream *s;
 	struct esr__key k;
 
 	esr__memory_key(impl, sid, &k);
@@ -587,16 +587,16 @@ static esr_status mem_version(void *impl, const esr_stream_id *sid, uint64_t *ve
 
 static void free_stream(struct esr__key *k)
 {
-	stream_free((struct stream *)k);
+	stream_free((struct esr__stream *)k);
 }
 
 static void mem_destroy(void *impl)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	size_t i;
 
 	esr__keyset_destroy(ms->streams, free_stream);
-	for (i = 0; ms->marks != NULL && i < MARK_BLOCKS; i++)
+	for (i = 0; ms->marks != NULL && i < ESR__MARK_BLOCKS; i++)
 		free(ms->marks[i]);
 	free(ms->marks);
 	esr__memory_checkpoints_free(ms);
@@ -623,15 +623,15 @@ static const esr_store_vtable memory_vtable = {
 
 esr_status esr_memory_store_open(esr_store **out)
 {
-	struct memory_store *ms;
+	struct esr__memory_store *ms;
 	esr_status st;
 
 	if (out == NULL)
 		return ESR_EINVAL;
 	if ((ms = calloc(1, sizeof *ms)) == NULL)
 		return ESR_ENOMEM;
-	if ((ms->marks = calloc(MARK_BLOCKS, sizeof *ms->marks)) == NULL ||
-	    (ms->marks[0] = calloc(MARK_BLOCK, sizeof **ms->marks)) == NULL ||
+	if ((ms->marks = calloc(ESR__MARK_BLOCKS, sizeof *ms->marks)) == NULL ||
+	    (ms->marks[0] = calloc(ESR__MARK_BLOCK, sizeof **ms->marks)) == NULL ||
 	    (st = esr__keyset_create(&ms->streams)) != ESR_OK) {
 		if (ms->marks != NULL)
 			free(ms->marks[0]);

@@ -14,7 +14,7 @@
 #include "core/sync.h"
 #include "store/memory/memory_internal.h"
 
-static uint64_t head_of(struct memory_store *ms)
+static uint64_t head_of(struct esr__memory_store *ms)
 {
 	uint64_t h = ck_pr_load_64(&ms->head);
 
@@ -24,17 +24,17 @@ static uint64_t head_of(struct memory_store *ms)
 }
 
 /* The slot at position pos (1 <= pos <= a head the caller loaded). */
-static struct slot *seek(struct memory_store *ms, uint64_t pos)
+static struct esr__slot *seek(struct esr__memory_store *ms, uint64_t pos)
 {
-	uint64_t m = pos / MARK_EVERY;
-	struct slot *at = &ms->log_start, **block;
+	uint64_t m = pos / ESR__MARK_EVERY;
+	struct esr__slot *at = &ms->log_start, **block;
 
-	if (m >= (uint64_t)MARK_BLOCKS * MARK_BLOCK)
-		m = (uint64_t)MARK_BLOCKS * MARK_BLOCK - 1;
+	if (m >= (uint64_t)ESR__MARK_BLOCKS * ESR__MARK_BLOCK)
+		m = (uint64_t)ESR__MARK_BLOCKS * ESR__MARK_BLOCK - 1;
 	for (; m > 0 && ms->marks != NULL; m--) {
-		block = ck_pr_load_ptr(&ms->marks[m / MARK_BLOCK]);
-		if (block != NULL && ck_pr_load_ptr(&block[m % MARK_BLOCK]) != NULL) {
-			at = ck_pr_load_ptr(&block[m % MARK_BLOCK]);
+		block = ck_pr_load_ptr(&ms->marks[m / ESR__MARK_BLOCK]);
+		if (block != NULL && ck_pr_load_ptr(&block[m % ESR__MARK_BLOCK]) != NULL) {
+			at = ck_pr_load_ptr(&block[m % ESR__MARK_BLOCK]);
 			break;
 		}
 	}
@@ -46,10 +46,10 @@ static struct slot *seek(struct memory_store *ms, uint64_t pos)
 esr_status esr__memory_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                                 void *ctx, uint64_t *next)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	uint64_t head = head_of(ms), pos;
 	esr_recorded_event rec;
-	struct slot *slot;
+	struct esr__slot *slot;
 	esr_status st;
 
 	*next = from;
@@ -57,7 +57,7 @@ esr_status esr__memory_read_all(void *impl, uint64_t from, size_t max, esr_visit
 		return ESR_OK;
 	slot = seek(ms, from);
 	for (pos = from; pos <= head && pos - from < max; pos++) {
-		struct stream *s = slot->stream;
+		struct esr__stream *s = slot->stream;
 		rec = (esr_recorded_event){slot->event, slot->version, slot->position,
 		                           {s->key.type, s->key.id, s->key.id_len}};
 		if ((st = visit(ctx, &rec)) != ESR_OK)
@@ -80,7 +80,7 @@ esr_status esr__memory_head(void *impl, uint64_t *position)
 esr_status esr__memory_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	static const struct timespec nap = {0, 1000000};
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	uint64_t until = esr__now_ms() + timeout_ms, h;
 
 	while ((h = head_of(ms)) <= after && esr__now_ms() < until) {

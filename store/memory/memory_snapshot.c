@@ -27,7 +27,7 @@ struct checkpoint {
 	char name[ESR_CHECKPOINT_NAME_MAX + 1];
 };
 
-static void snap_release(struct memory_store *ms, struct snap *snap)
+static void snap_release(struct esr__memory_store *ms, struct snap *snap)
 {
 	unsigned left;
 
@@ -43,9 +43,9 @@ static void snap_release(struct memory_store *ms, struct snap *snap)
 esr_status esr__memory_snapshot_save(void *impl, const esr_stream_id *sid,
                                      const esr_snapshot *snap)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	struct snap *copy, *old;
-	struct stream *s;
+	struct esr__stream *s;
 	esr_status st;
 
 	if ((st = esr__memory_resolve(impl, sid, (void **)&s)) != ESR_OK)
@@ -71,8 +71,8 @@ esr_status esr__memory_snapshot_save(void *impl, const esr_stream_id *sid,
 esr_status esr__memory_snapshot_load(void *impl, const esr_stream_id *sid,
                                      esr_snapshot_fn fn, void *ctx)
 {
-	struct memory_store *ms = impl;
-	struct stream *s;
+	struct esr__memory_store *ms = impl;
+	struct esr__stream *s;
 	struct snap *held;
 	struct esr__key k;
 	esr_status st;
@@ -91,7 +91,7 @@ esr_status esr__memory_snapshot_load(void *impl, const esr_stream_id *sid,
 	return st;
 }
 
-static struct checkpoint *checkpoint_find(struct memory_store *ms, const char *name)
+static struct checkpoint *checkpoint_find(struct esr__memory_store *ms, const char *name)
 {
 	struct checkpoint *c;
 
@@ -102,7 +102,7 @@ static struct checkpoint *checkpoint_find(struct memory_store *ms, const char *n
 
 esr_status esr__memory_checkpoint_save(void *impl, const char *name, uint64_t position)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	esr_status st = ESR_OK;
 	struct checkpoint *c;
 
@@ -122,7 +122,7 @@ esr_status esr__memory_checkpoint_save(void *impl, const char *name, uint64_t po
 
 esr_status esr__memory_checkpoint_load(void *impl, const char *name, uint64_t *position)
 {
-	struct memory_store *ms = impl;
+	struct esr__memory_store *ms = impl;
 	struct checkpoint *c;
 
 	pthread_mutex_lock(&ms->snap_lock);
@@ -132,7 +132,7 @@ esr_status esr__memory_checkpoint_load(void *impl, const char *name, uint64_t *p
 	return ESR_OK;
 }
 
-void esr__memory_checkpoints_free(struct memory_store *ms)
+void esr__memory_checkpoints_free(struct esr__memory_store *ms)
 {
 	struct checkpoint *c;
 

@@ -29,11 +29,11 @@ void esr__pg_count(uint64_t *field, uint64_t by)
 /* --- appends -------------------------------------------------------------- */
 
 /* One block: the append, its events, their payloads, the type and the id. */
-static struct pg_append *copy_append(const esr_stream_id *stream, uint64_t expected,
+static struct esr__pg_append *copy_append(const esr_stream_id *stream, uint64_t expected,
                                      const esr_event *events, size_t n)
 {
-	size_t type_len = strlen(stream->type), bytes = sizeof(struct pg_append) + n * sizeof *events;
-	struct pg_append *a;
+	size_t type_len = strlen(stream->type), bytes = sizeof(struct esr__pg_append) + n * sizeof *events;
+	struct esr__pg_append *a;
 	esr_event *ev;
 	char *p;
 	size_t i;
@@ -60,7 +60,7 @@ static struct pg_append *copy_append(const esr_stream_id *stream, uint64_t expec
 	a->type_len = (uint32_t)type_len;
 	a->id_len = (uint32_t)stream->id_len;
 	a->events = ev;
-	a->bytes = bytes - sizeof(struct pg_append) - n * sizeof *events;
+	a->bytes = bytes - sizeof(struct esr__pg_append) - n * sizeof *events;
 	a->n = (uint32_t)n;
 	a->expected = expected;
 	return a;
@@ -69,8 +69,8 @@ static struct pg_append *copy_append(const esr_stream_id *stream, uint64_t expec
 static esr_status pg_append(void *impl, const esr_stream_id *stream, uint64_t expected,
                             const esr_event *events, size_t n, esr_append_cb done, void *ctx)
 {
-	struct pg_store *s = impl;
-	struct pg_append *a = copy_append(stream, expected, events, n);
+	struct esr__pg_store *s = impl;
+	struct esr__pg_append *a = copy_append(stream, expected, events, n);
 
 	if (a == NULL)
 		return ESR_ENOMEM;
@@ -95,9 +95,9 @@ static esr_status pg_append(void *impl, const esr_stream_id *stream, uint64_t ex
 
 /* --- the read pool ------------------------------------------------------------ */
 
-static esr_status pool_get(struct pg_store *s, struct pooled **out)
+static esr_status pool_get(struct esr__pg_store *s, struct esr__pooled **out)
 {
-	struct pooled *p;
+	struct esr__pooled *p;
 	esr_status st;
 
 	pthread_mutex_lock(&s->pool_lock);
@@ -116,7 +116,7 @@ static esr_status pool_get(struct pg_store *s, struct pooled **out)
 	return ESR_OK;
 }
 
-static void pool_put(struct pg_store *s, struct pooled *p)
+static void pool_put(struct esr__pg_store *s, struct esr__pooled *p)
 {
 	if (p->conn.pg == NULL || PQstatus(p->conn.pg) != CONNECTION_OK) {
 		esr__pg_conn_close(&p->conn);
@@ -130,9 +130,9 @@ static void pool_put(struct pg_store *s, struct pooled *p)
 }
 
 /* Close every idle connection. */
-static void pool_flush(struct pg_store *s)
+static void pool_flush(struct esr__pg_store *s)
 {
-	struct pooled *p, *list;
+	struct esr__pooled *p, *list;
 
 	pthread_mutex_lock(&s->pool_lock);
 	list = s->pool;
@@ -149,8 +149,8 @@ static void pool_flush(struct pg_store *s)
  * Run a prepared statement, binary in and out, on a pooled connection. A
  * broken one is replaced and the statement tried once more.
  */
-static esr_status run(struct pg_store *s, const char *stmt, int nparams,
-                      const char *const *values, const int *lengths, struct pooled **conn,
+static esr_status run(struct esr__pg_store *s, const char *stmt, int nparams,
+                      const char *const *values, const int *lengths, struct esr__pooled **conn,
                       PGresult **out)
 {
 	static const int formats[5] = {1, 1, 1, 1, 1};
@@ -185,8 +185,8 @@ static esr_status run(struct pg_store *s, const char *stmt, int nparams,
 
 /* run() with the stream as the first two parameters (and `from` third when
  * nparams is 3). */
-static esr_status query(struct pg_store *s, const char *stmt, const esr_stream_id *stream,
-                        int nparams, uint64_t from, struct pooled **conn, PGresult **out)
+static esr_status query(struct esr__pg_store *s, const char *stmt, const esr_stream_id *stream,
+                        int nparams, uint64_t from, struct esr__pooled **conn, PGresult **out)
 {
 	char v[8];
 	const char *values[3] = {stream->type, stream->id, v};
@@ -238,8 +238,8 @@ esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
 static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from,
                           esr_visit_fn visit, void *ctx)
 {
-	struct pg_store *s = impl;
-	struct pooled *conn = NULL;
+	struct esr__pg_store *s = impl;
+	struct esr__pooled *conn = NULL;
 	PGresult *r;
 	esr_status st;
 
@@ -247,7 +247,7 @@ static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from
 		from = 1;
 	if (from > INT64_MAX) /* no stream gets there */
 		return ESR_OK;
-	if ((st = query(s, PG_STMT_READ, stream, 3, from, &conn, &r)) == ESR_OK) {
+	if ((st = query(s, ESR__PG_STMT_READ, stream, 3, from, &conn, &r)) == ESR_OK) {
 		uint64_t last;
 		pool_put(s, conn); /* before visiting: a visitor may read again */
 		conn = NULL;
@@ -261,12 +261,12 @@ static esr_status pg_read(void *impl, const esr_stream_id *stream, uint64_t from
 
 static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *version)
 {
-	struct pg_store *s = impl;
-	struct pooled *conn = NULL;
+	struct esr__pg_store *s = impl;
+	struct esr__pooled *conn = NULL;
 	PGresult *r;
 	esr_status st;
 
-	if ((st = query(s, PG_STMT_VERSION, stream, 2, 0, &conn, &r)) == ESR_OK) {
+	if ((st = query(s, ESR__PG_STMT_VERSION, stream, 2, 0, &conn, &r)) == ESR_OK) {
 		if (PQntuples(r) == 0)
 			*version = 0;
 		else if (PQgetlength(r, 0, 0) == 8)
@@ -282,11 +282,11 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 
 /* --- shared with pg_all.c and pg_snapshot.c ------------------------------------ */
 
-esr_status esr__pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+esr_status esr__pg_run_then(struct esr__pg_store *s, const char *stmt, int nparams,
                        const char *const *values, const int *lengths,
                        esr_status (*fn)(const PGresult *r, void *ctx), void *ctx)
 {
-	struct pooled *conn = NULL;
+	struct esr__pooled *conn = NULL;
 	PGresult *r;
 	esr_status st;
 
@@ -316,7 +316,7 @@ esr_status esr__pg_one_int8(const PGresult *r, void *ctx)
 
 static void pg_destroy(void *impl)
 {
-	struct pg_store *s = impl;
+	struct esr__pg_store *s = impl;
 	unsigned i;
 
 	pthread_mutex_lock(&s->lock);
@@ -324,7 +324,7 @@ static void pg_destroy(void *impl)
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < s->nworkers; i++) {
-		struct pg_worker *w = &s->workers[i];
+		struct esr__pg_worker *w = &s->workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
 		esr__pg_conn_close(&w->conn);
@@ -406,7 +406,7 @@ esr_status esr_pg_drop(const char *conninfo, const char *schema, char *why, size
 	return one_off(conninfo, schema, why, n, esr__pg_drop_conn);
 }
 
-static esr_status start_workers(struct pg_store *s)
+static esr_status start_workers(struct esr__pg_store *s)
 {
 	esr_status st;
 	unsigned i;
@@ -415,7 +415,7 @@ static esr_status start_workers(struct pg_store *s)
 		return ESR_ENOMEM;
 	s->nworkers = s->o.connections;
 	for (i = 0; i < s->nworkers; i++) {
-		struct pg_worker *w = &s->workers[i];
+		struct esr__pg_worker *w = &s->workers[i];
 		w->s = s;
 		if ((w->batch = calloc(2 * (size_t)s->o.batch_max, sizeof *w->batch)) == NULL)
 			return ESR_ENOMEM;
@@ -431,9 +431,9 @@ static esr_status start_workers(struct pg_store *s)
 	return ESR_OK;
 }
 
-static struct pg_store *store_new(const char *conninfo, const esr_pg_store_options *o)
+static struct esr__pg_store *store_new(const char *conninfo, const esr_pg_store_options *o)
 {
-	struct pg_store *s = calloc(1, sizeof *s);
+	struct esr__pg_store *s = calloc(1, sizeof *s);
 
 	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
 		free(s);
@@ -456,7 +456,7 @@ esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o
                              esr_store **out)
 {
 	esr_pg_store_options o;
-	struct pg_store *s;
+	struct esr__pg_store *s;
 	esr_status st;
 
 	if (opt != NULL)
@@ -483,7 +483,7 @@ esr_status esr_pg_store_open(const char *conninfo, const esr_pg_store_options *o
 
 esr_status esr_pg_store_stats_get(esr_store *store, esr_pg_store_stats *out)
 {
-	struct pg_store *s;
+	struct esr__pg_store *s;
 
 	if (store == NULL || out == NULL || esr__store_impl(store, &pg_vtable, (void **)&s) != ESR_OK)
 		return ESR_EINVAL;

@@ -55,15 +55,15 @@ esr_status esr__pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn 
 		return ESR_OK;
 	esr__pg_put64(f, from);
 	esr__pg_put64(m, max);
-	return esr__pg_run_then(impl, PG_STMT_ALL, 2, values, lengths, all_rows, &a);
+	return esr__pg_run_then(impl, ESR__PG_STMT_ALL, 2, values, lengths, all_rows, &a);
 }
 
 esr_status esr__pg_head(void *impl, uint64_t *position)
 {
-	return esr__pg_run_then(impl, PG_STMT_HEAD, 0, NULL, NULL, esr__pg_one_int8, position);
+	return esr__pg_run_then(impl, ESR__PG_STMT_HEAD, 0, NULL, NULL, esr__pg_one_int8, position);
 }
 
-void esr__pg_all_committed(struct pg_store *s, uint64_t last)
+void esr__pg_all_committed(struct esr__pg_store *s, uint64_t last)
 {
 	uint64_t was;
 
@@ -82,7 +82,7 @@ void esr__pg_all_committed(struct pg_store *s, uint64_t last)
 
 esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
-	struct pg_store *s = impl;
+	struct esr__pg_store *s = impl;
 
 	/* esr__pg_all_committed is the writer's side (see the header comment). */
 	esr__store_wait_past(&s->wait_lock, &s->committed, &s->waiters, &s->written, after,

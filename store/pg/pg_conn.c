@@ -67,7 +67,7 @@ static int64_t random_key(void)
 }
 
 /* One statement with one int8 parameter, its result discarded. */
-static esr_status exec_key(struct pg_conn *c, const char *sql, int64_t key, int *got)
+static esr_status exec_key(struct esr__pg_conn *c, const char *sql, int64_t key, int *got)
 {
 	char text[24];
 	const char *values[1] = {text};
@@ -110,7 +110,7 @@ esr_status esr__pg_connect(const char *conninfo, PGconn **out, char *why, size_t
 	return ESR_OK;
 }
 
-esr_status esr__pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema)
+esr_status esr__pg_conn_open(struct esr__pg_conn *c, const char *conninfo, const char *schema)
 {
 	esr_status st;
 
@@ -126,14 +126,14 @@ esr_status esr__pg_conn_open(struct pg_conn *c, const char *conninfo, const char
 	return ESR_OK;
 }
 
-void esr__pg_conn_close(struct pg_conn *c)
+void esr__pg_conn_close(struct esr__pg_conn *c)
 {
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	c->pg = NULL;
 }
 
-esr_status esr__pg_fence_wait(struct pg_conn *c, int64_t key)
+esr_status esr__pg_fence_wait(struct esr__pg_conn *c, int64_t key)
 {
 	static const char terminate[] =
 		"SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks"
@@ -194,14 +194,14 @@ static int next_result(PGconn *pg, PGresult **out)
 	return 0;
 }
 
-static esr_status broken(struct pg_conn *c, esr_status st)
+static esr_status broken(struct esr__pg_conn *c, esr_status st)
 {
 	esr__pg_why(c->why, sizeof c->why, "postgres: connection lost", PQerrorMessage(c->pg));
 	esr__pg_conn_close(c);
 	return st;
 }
 
-esr_status esr__pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
+esr_status esr__pg_pipeline(struct esr__pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
                        char sqlstate[6])
 {
 	esr_status st = ESR_OK;

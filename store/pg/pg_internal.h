@@ -24,26 +24,26 @@
 #include "esr/esr.h"
 #include "esr/pg_store.h"
 
-#define PG_SCHEMA_MAX 48
+#define ESR__PG_SCHEMA_MAX 48
 /* A batch's payload bytes at most (one parameter of its statement); one
  * append larger than this goes alone. */
-#define PG_BATCH_BYTES ((size_t)64 << 20)
-#define PG_WHY_MAX 256
+#define ESR__PG_BATCH_BYTES ((size_t)64 << 20)
+#define ESR__PG_WHY_MAX 256
 
 /* The statement names every connection prepares. */
-#define PG_STMT_BATCH "esr_append_batch"
-#define PG_STMT_READ "esr_read"
-#define PG_STMT_VERSION "esr_version"
-#define PG_STMT_FIND "esr_find"
-#define PG_STMT_ALL "esr_all"
-#define PG_STMT_HEAD "esr_head"
-#define PG_STMT_SNAP_SAVE "esr_snap_save"
-#define PG_STMT_SNAP_LOAD "esr_snap_load"
-#define PG_STMT_CP_SAVE "esr_cp_save"
-#define PG_STMT_CP_LOAD "esr_cp_load"
+#define ESR__PG_STMT_BATCH "esr_append_batch"
+#define ESR__PG_STMT_READ "esr_read"
+#define ESR__PG_STMT_VERSION "esr_version"
+#define ESR__PG_STMT_FIND "esr_find"
+#define ESR__PG_STMT_ALL "esr_all"
+#define ESR__PG_STMT_HEAD "esr_head"
+#define ESR__PG_STMT_SNAP_SAVE "esr_snap_save"
+#define ESR__PG_STMT_SNAP_LOAD "esr_snap_load"
+#define ESR__PG_STMT_CP_SAVE "esr_cp_save"
+#define ESR__PG_STMT_CP_LOAD "esr_cp_load"
 
 /* The append statement's first result column: the append's outcome. */
-enum { PG_APPENDED = 0, PG_CONFLICT = 1 };
+enum { ESR__PG_APPENDED = 0, ESR__PG_CONFLICT = 1 };
 
 /*
  * One append, copied: the events' fields side by side, ready to encode. Its
@@ -51,8 +51,8 @@ enum { PG_APPENDED = 0, PG_CONFLICT = 1 };
  * took it, which calls `done` exactly once and frees it; nobody else touches
  * it after the take, so its fields need no ordering of their own.
  */
-struct pg_append {
-	struct pg_append *next;
+struct esr__pg_append {
+	struct esr__pg_append *next;
 	esr_append_cb done;
 	void *ctx;
 	uint64_t expected;      /* ESR_VERSION_ANY or an exact version */
@@ -72,7 +72,7 @@ struct pg_append {
 
 /* --- pg_sql.c ----------------------------------------------------------- */
 
-/* A schema name esr accepts: 1..PG_SCHEMA_MAX of [a-z0-9_], no leading digit. */
+/* A schema name esr accepts: 1..ESR__PG_SCHEMA_MAX of [a-z0-9_], no leading digit. */
 int esr__pg_schema_valid(const char *schema);
 
 /*
@@ -96,20 +96,20 @@ esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t why_
  * valid until the next esr__pg_params_build on it. ESR_ETOOBIG if they do not fit
  * libpq's lengths.
  */
-#define PG_BATCH_PARAMS 10
-struct pg_params {
+#define ESR__PG_BATCH_PARAMS 10
+struct esr__pg_params {
 	char *buf;
 	size_t cap;
-	const char *values[PG_BATCH_PARAMS];
-	int lengths[PG_BATCH_PARAMS];
-	int formats[PG_BATCH_PARAMS];
+	const char *values[ESR__PG_BATCH_PARAMS];
+	int lengths[ESR__PG_BATCH_PARAMS];
+	int formats[ESR__PG_BATCH_PARAMS];
 };
-esr_status esr__pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n);
-void esr__pg_params_free(struct pg_params *p);
+esr_status esr__pg_params_build(struct esr__pg_params *p, struct esr__pg_append *const *list, size_t n);
+void esr__pg_params_free(struct esr__pg_params *p);
 
 /* Read row `row` of an append_batch result into a->result. ESR_EIO if it
  * is malformed. */
-esr_status esr__pg_append_result(const PGresult *r, int row, struct pg_append *a);
+esr_status esr__pg_append_result(const PGresult *r, int row, struct esr__pg_append *a);
 
 /* Big-endian integers, as PostgreSQL's binary format has them. */
 uint64_t esr__pg_get64(const char *p);
@@ -133,10 +133,10 @@ void esr__pg_why(char *why, size_t size, const char *what, const char *message);
 
 /* --- pg_conn.c ---------------------------------------------------------- */
 
-struct pg_conn {
+struct esr__pg_conn {
 	PGconn *pg;
 	int64_t fence;        /* this session's advisory lock key (see pg_fence) */
-	char why[PG_WHY_MAX]; /* the last failure, for stats and logs */
+	char why[ESR__PG_WHY_MAX]; /* the last failure, for stats and logs */
 };
 
 /*
@@ -150,15 +150,15 @@ esr_status esr__pg_connect(const char *conninfo, PGconn **out, char *why, size_t
  * Connect with conninfo (esr__pg_connect, and its errors), take the session's
  * fence lock and prepare the statements.
  */
-esr_status esr__pg_conn_open(struct pg_conn *c, const char *conninfo, const char *schema);
-void esr__pg_conn_close(struct pg_conn *c);
+esr_status esr__pg_conn_open(struct esr__pg_conn *c, const char *conninfo, const char *schema);
+void esr__pg_conn_close(struct esr__pg_conn *c);
 
 /*
  * Wait until the session holding fence `key` has ended, terminating it if it
  * lingers (a backend that lost its client may still be committing), so that
  * whatever that session's transaction did is final. ESR_EIO if it cannot.
  */
-esr_status esr__pg_fence_wait(struct pg_conn *c, int64_t key);
+esr_status esr__pg_fence_wait(struct esr__pg_conn *c, int64_t key);
 
 /*
  * Send a prepared pipeline and take its results, never blocking on a full
@@ -184,34 +184,34 @@ extern unsigned esr__pg_lose_reply_every;
 
 typedef esr_status (*pg_send_fn)(void *ctx, PGconn *pg);
 typedef void (*pg_take_fn)(void *ctx, size_t i, const PGresult *r);
-esr_status esr__pg_pipeline(struct pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
+esr_status esr__pg_pipeline(struct esr__pg_conn *c, pg_send_fn send, pg_take_fn take, void *ctx,
                        char sqlstate[6]);
 
 /* --- the store (pg.c) and its writers (pg_writer.c) ------------------------ */
 
-struct pg_stats {
+struct esr__pg_stats {
 	uint64_t appends, events, conflicts, round_trips, reconnects, resolved, resent, failed;
 };
 
-struct pooled {
-	struct pooled *next;
-	struct pg_conn conn;
+struct esr__pooled {
+	struct esr__pooled *next;
+	struct esr__pg_conn conn;
 };
 
-struct pg_store {
+struct esr__pg_store {
 	char *conninfo;
-	char schema[PG_SCHEMA_MAX + 1];
+	char schema[ESR__PG_SCHEMA_MAX + 1];
 	esr_pg_store_options o;
 	pthread_mutex_t lock; /* the queue and `stopping` */
 	pthread_cond_t work;
-	struct pg_append *head, *tail;
+	struct esr__pg_append *head, *tail;
 	int stopping;
 	uint64_t token_base, token_seq;
-	struct pg_worker *workers;
+	struct esr__pg_worker *workers;
 	unsigned nworkers;
 	pthread_mutex_t pool_lock;
-	struct pooled *pool; /* idle read connections */
-	struct pg_stats stats;  /* ck_pr_faa_64 / ck_pr_load_64 */
+	struct esr__pooled *pool; /* idle read connections */
+	struct esr__pg_stats stats;  /* ck_pr_faa_64 / ck_pr_load_64 */
 	/* Waiting at the head (pg_all.c): the highest position this store's
 	 * writers have committed, and how many callers sleep on `committed`. */
 	uint64_t written;       /* ck_pr */
@@ -220,16 +220,16 @@ struct pg_store {
 	pthread_cond_t committed;
 };
 
-struct pg_worker {
-	struct pg_store *s;
+struct esr__pg_worker {
+	struct esr__pg_store *s;
 	pthread_t thread;
 	int started;
-	struct pg_conn conn;
+	struct esr__pg_conn conn;
 	int64_t lost_fence; /* the broken session whose commit is in doubt; 0: none */
 	unsigned backoff_ms;
-	struct pg_append **batch; /* 2 * batch_max: the second half is the sort's */
+	struct esr__pg_append **batch; /* 2 * batch_max: the second half is the sort's */
 	size_t n;
-	struct pg_params params;
+	struct esr__pg_params params;
 };
 
 /* Add to a counter of s->stats. */
@@ -244,7 +244,7 @@ void *esr__pg_worker_main(void *arg);
  * its result to fn (then cleared; fn may be NULL) after the connection is
  * back in the pool, so that fn may read again.
  */
-esr_status esr__pg_run_then(struct pg_store *s, const char *stmt, int nparams,
+esr_status esr__pg_run_then(struct esr__pg_store *s, const char *stmt, int nparams,
                        const char *const *values, const int *lengths,
                        esr_status (*fn)(const PGresult *r, void *ctx), void *ctx);
 
@@ -261,7 +261,7 @@ esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
 esr_status esr__pg_one_int8(const PGresult *r, void *ctx);
 
 /* pg_all.c: a writer committed positions up to `last`: wake who waits. */
-void esr__pg_all_committed(struct pg_store *s, uint64_t last);
+void esr__pg_all_committed(struct esr__pg_store *s, uint64_t last);
 
 esr_status esr__pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                        void *ctx, uint64_t *next);

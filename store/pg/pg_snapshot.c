@@ -21,7 +21,7 @@ esr_status esr__pg_snapshot_save(void *impl, const esr_stream_id *sid, const esr
 
 	esr__pg_put64(v, snap->version);
 	esr__pg_put32(f, snap->format);
-	return esr__pg_run_then(impl, PG_STMT_SNAP_SAVE, 5, values, lengths, NULL, NULL);
+	return esr__pg_run_then(impl, ESR__PG_STMT_SNAP_SAVE, 5, values, lengths, NULL, NULL);
 }
 
 struct snap_call {
@@ -56,7 +56,7 @@ esr_status esr__pg_snapshot_load(void *impl, const esr_stream_id *sid, esr_snaps
 	int lengths[2] = {(int)strlen(sid->type), (int)sid->id_len};
 	struct snap_call c = {fn, ctx};
 
-	return esr__pg_run_then(impl, PG_STMT_SNAP_LOAD, 2, values, lengths, snap_row, &c);
+	return esr__pg_run_then(impl, ESR__PG_STMT_SNAP_LOAD, 2, values, lengths, snap_row, &c);
 }
 
 esr_status esr__pg_checkpoint_save(void *impl, const char *name, uint64_t position)
@@ -66,7 +66,7 @@ esr_status esr__pg_checkpoint_save(void *impl, const char *name, uint64_t positi
 	int lengths[2] = {(int)strlen(name), 8};
 
 	esr__pg_put64(p, position); /* bigint holds all 64 bits: any position round-trips */
-	return esr__pg_run_then(impl, PG_STMT_CP_SAVE, 2, values, lengths, NULL, NULL);
+	return esr__pg_run_then(impl, ESR__PG_STMT_CP_SAVE, 2, values, lengths, NULL, NULL);
 }
 
 esr_status esr__pg_checkpoint_load(void *impl, const char *name, uint64_t *position)
@@ -74,5 +74,5 @@ esr_status esr__pg_checkpoint_load(void *impl, const char *name, uint64_t *posit
 	const char *values[1] = {name};
 	int lengths[1] = {(int)strlen(name)};
 
-	return esr__pg_run_then(impl, PG_STMT_CP_LOAD, 1, values, lengths, esr__pg_one_int8, position);
+	return esr__pg_run_then(impl, ESR__PG_STMT_CP_LOAD, 1, values, lengths, esr__pg_one_int8, position);
 }

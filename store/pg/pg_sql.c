@@ -341,7 +341,7 @@ int esr__pg_schema_valid(const char *schema)
 	if (schema == NULL || schema[0] == '\0' || (schema[0] >= '0' && schema[0] <= '9'))
 		return 0;
 	for (i = 0; schema[i] != '\0'; i++)
-		if (i >= PG_SCHEMA_MAX || !((schema[i] >= 'a' && schema[i] <= 'z') ||
+		if (i >= ESR__PG_SCHEMA_MAX || !((schema[i] >= 'a' && schema[i] <= 'z') ||
 		                           (schema[i] >= '0' && schema[i] <= '9') || schema[i] == '_'))
 			return 0;
 	return 1;
@@ -549,18 +549,18 @@ esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 	static const Oid cp[] = {OID_TEXT, OID_INT8};
 	esr_status st;
 
-	if ((st = prepare(c, PG_STMT_BATCH, stmt_batch, schema, PG_BATCH_PARAMS, batch, why,
+	if ((st = prepare(c, ESR__PG_STMT_BATCH, stmt_batch, schema, ESR__PG_BATCH_PARAMS, batch, why,
 	                  n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_READ, stmt_read, schema, 3, read, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_ALL, stmt_all, schema, 2, all, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_HEAD, stmt_head, schema, 0, NULL, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||
-	    (st = prepare(c, PG_STMT_CP_LOAD, stmt_cp_load, schema, 1, cp, why, n)) != ESR_OK)
+	    (st = prepare(c, ESR__PG_STMT_READ, stmt_read, schema, 3, read, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_VERSION, stmt_version, schema, 2, read, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_ALL, stmt_all, schema, 2, all, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_HEAD, stmt_head, schema, 0, NULL, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_CP_LOAD, stmt_cp_load, schema, 1, cp, why, n)) != ESR_OK)
 		return st;
-	return prepare(c, PG_STMT_FIND, stmt_find, schema, 3, find, why, n);
+	return prepare(c, ESR__PG_STMT_FIND, stmt_find, schema, 3, find, why, n);
 }
 
 /* --- binary parameters and results ------------------------------------------ */
@@ -630,13 +630,13 @@ static size_t array_elem64(char *p, uint64_t v)
 }
 
 /* The bytes one batch's parameters take, with room for the array headers. */
-static size_t params_size(struct pg_append *const *list, size_t n)
+static size_t params_size(struct esr__pg_append *const *list, size_t n)
 {
-	size_t need = PG_BATCH_PARAMS * 20, i;
+	size_t need = ESR__PG_BATCH_PARAMS * 20, i;
 	uint32_t k;
 
 	for (i = 0; i < n; i++) {
-		const struct pg_append *a = list[i];
+		const struct esr__pg_append *a = list[i];
 		need += 4 + a->type_len + 4 + a->id_len + 3 * 12 + (size_t)a->n * (12 + 4 + 20 + 20 + 12);
 		for (k = 0; k < a->n; k++)
 			need += a->events[k].payload_len;
@@ -646,7 +646,7 @@ static size_t params_size(struct pg_append *const *list, size_t n)
 
 /* Parameter k (0..9) of append_batch: its elements from every append of
  * the list, as one binary array at *off. */
-static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *list, size_t n)
+static void batch_array(char *buf, size_t *off, int k, struct esr__pg_append *const *list, size_t n)
 {
 	static const uint32_t oid[] = {OID_INT8, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8,
 	                               OID_BYTEA, OID_UUID, OID_UUID, OID_INT8};
@@ -657,7 +657,7 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 		count += k <= 4 ? 1 : list[i]->n;
 	*off += array_header(buf + *off, oid[k], (uint32_t)count);
 	for (i = 0; i < n; i++) {
-		const struct pg_append *a = list[i];
+		const struct esr__pg_append *a = list[i];
 		switch (k) {
 		case 0: *off += array_elem64(buf + *off, a->token); continue;
 		case 1: *off += array_elem(buf + *off, a->type, a->type_len); continue;
@@ -682,7 +682,7 @@ static void batch_array(char *buf, size_t *off, int k, struct pg_append *const *
 	}
 }
 
-esr_status esr__pg_params_build(struct pg_params *p, struct pg_append *const *list, size_t n)
+esr_status esr__pg_params_build(struct esr__pg_params *p, struct esr__pg_append *const *list, size_t n)
 {
 	size_t need = params_size(list, n), off = 0, start;
 	int k;
@@ -696,25 +696,25 @@ esr_status esr__pg_params_build(struct pg_params *p, struct pg_append *const *li
 		p->buf = b;
 		p->cap = need;
 	}
-	for (k = 0; k < PG_BATCH_PARAMS; k++) {
+	for (k = 0; k < ESR__PG_BATCH_PARAMS; k++) {
 		start = off;
 		batch_array(p->buf, &off, k, list, n);
 		p->values[k] = p->buf + start;
 		p->lengths[k] = (int)(off - start);
 	}
-	for (k = 0; k < PG_BATCH_PARAMS; k++)
+	for (k = 0; k < ESR__PG_BATCH_PARAMS; k++)
 		p->formats[k] = 1;
 	return ESR_OK;
 }
 
-void esr__pg_params_free(struct pg_params *p)
+void esr__pg_params_free(struct esr__pg_params *p)
 {
 	free(p->buf);
 	p->buf = NULL;
 	p->cap = 0;
 }
 
-esr_status esr__pg_append_result(const PGresult *r, int row, struct pg_append *a)
+esr_status esr__pg_append_result(const PGresult *r, int row, struct esr__pg_append *a)
 {
 	uint32_t status;
 
@@ -724,9 +724,9 @@ esr_status esr__pg_append_result(const PGresult *r, int row, struct pg_append *a
 	status = esr__pg_get32(PQgetvalue(r, row, 0));
 	a->result.version = esr__pg_get64(PQgetvalue(r, row, 1));
 	a->result.position = esr__pg_get64(PQgetvalue(r, row, 2));
-	if (status == PG_APPENDED)
+	if (status == ESR__PG_APPENDED)
 		a->result.status = ESR_OK;
-	else if (status == PG_CONFLICT)
+	else if (status == ESR__PG_CONFLICT)
 		a->result.status = ESR_ECONFLICT, a->result.position = 0;
 	else
 		return ESR_EIO;

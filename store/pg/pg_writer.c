@@ -44,7 +44,7 @@
 
 /* --- completing ------------------------------------------------------------- */
 
-static void finish(struct pg_store *s, struct pg_append *a)
+static void finish(struct esr__pg_store *s, struct esr__pg_append *a)
 {
 	switch (a->result.status) {
 	case ESR_OK:
@@ -62,18 +62,18 @@ static void finish(struct pg_store *s, struct pg_append *a)
 	free(a);
 }
 
-static void fail(struct pg_store *s, struct pg_append *a, esr_status st)
+static void fail(struct esr__pg_store *s, struct esr__pg_append *a, esr_status st)
 {
 	a->result.status = st;
 	finish(s, a);
 }
 
 /* Fail the appends of the batch that have waited past timeout_ms. */
-static void expire_batch(struct pg_worker *w)
+static void expire_batch(struct esr__pg_worker *w)
 {
-	struct pg_store *s = w->s;
+	struct esr__pg_store *s = w->s;
 	uint64_t now = esr__now_ms(), limit = s->o.timeout_ms;
-	struct pg_append *a;
+	struct esr__pg_append *a;
 	size_t i, kept = 0;
 	int doubt = 0;
 
@@ -93,11 +93,11 @@ static void expire_batch(struct pg_worker *w)
 
 /* Fail the appends that have waited past timeout_ms: the batch's, and the
  * queue's (when every connection is down nobody else takes them). */
-static void expire(struct pg_worker *w)
+static void expire(struct esr__pg_worker *w)
 {
-	struct pg_store *s = w->s;
+	struct esr__pg_store *s = w->s;
 	uint64_t now = esr__now_ms(), limit = s->o.timeout_ms;
-	struct pg_append *a, **link, *gone = NULL;
+	struct esr__pg_append *a, **link, *gone = NULL;
 
 	expire_batch(w);
 	pthread_mutex_lock(&s->lock);
@@ -122,19 +122,19 @@ static void expire(struct pg_worker *w)
 
 /* --- taking a batch --------------------------------------------------------- */
 
-/* Up to batch_max appends (and PG_BATCH_BYTES of payload, unless one append
+/* Up to batch_max appends (and ESR__PG_BATCH_BYTES of payload, unless one append
  * has more) into w->batch; 0 when stopping with nothing left. */
-static int take(struct pg_worker *w)
+static int take(struct esr__pg_worker *w)
 {
-	struct pg_store *s = w->s;
-	struct pg_append *a;
+	struct esr__pg_store *s = w->s;
+	struct esr__pg_append *a;
 	size_t bytes = 0;
 
 	pthread_mutex_lock(&s->lock);
 	while (s->head == NULL && !s->stopping)
 		pthread_cond_wait(&s->work, &s->lock);
 	while (w->n < s->o.batch_max && (a = s->head) != NULL &&
-	       (w->n == 0 || bytes + a->bytes <= PG_BATCH_BYTES)) {
+	       (w->n == 0 || bytes + a->bytes <= ESR__PG_BATCH_BYTES)) {
 		s->head = a->next;
 		bytes += a->bytes;
 		w->batch[w->n++] = a;
@@ -147,7 +147,7 @@ static int take(struct pg_worker *w)
 	return w->n > 0;
 }
 
-static int key_cmp(const struct pg_append *a, const struct pg_append *b)
+static int key_cmp(const struct esr__pg_append *a, const struct esr__pg_append *b)
 {
 	int c;
 
@@ -162,7 +162,7 @@ static int key_cmp(const struct pg_append *a, const struct pg_append *b)
 
 /* Stable sort by stream (insertion into runs is fine at batch sizes, but a
  * batch can be thousands: merge sort, with the taken order as tie-break). */
-static void sort_batch(struct pg_append **v, size_t n, struct pg_append **tmp)
+static void sort_batch(struct esr__pg_append **v, size_t n, struct esr__pg_append **tmp)
 {
 	size_t width, i, l, r, end, mid, k;
 
@@ -180,8 +180,8 @@ static void sort_batch(struct pg_append **v, size_t n, struct pg_append **tmp)
 /* --- one pipeline ----------------------------------------------------------- */
 
 struct run {
-	struct pg_worker *w;
-	struct pg_append **list;
+	struct esr__pg_worker *w;
+	struct esr__pg_append **list;
 	size_t n;
 	int malformed;
 };
@@ -191,12 +191,12 @@ struct run {
 static esr_status send_appends(void *ctx, PGconn *pg)
 {
 	struct run *r = ctx;
-	struct pg_params *p = &r->w->params;
+	struct esr__pg_params *p = &r->w->params;
 	esr_status st;
 
 	if ((st = esr__pg_params_build(p, r->list, r->n)) != ESR_OK)
 		return st;
-	return PQsendQueryPrepared(pg, PG_STMT_BATCH, PG_BATCH_PARAMS, p->values, p->lengths,
+	return PQsendQueryPrepared(pg, ESR__PG_STMT_BATCH, ESR__PG_BATCH_PARAMS, p->values, p->lengths,
 	                           p->formats, 1) ? ESR_OK : ESR_EIO;
 }
 
@@ -216,7 +216,7 @@ static void take_result(void *ctx, size_t i, const PGresult *res)
 }
 
 /* The last position list[0..n) took, 0 if none appended. */
-static uint64_t last_position(struct pg_append **list, size_t n)
+static uint64_t last_position(struct esr__pg_append **list, size_t n)
 {
 	uint64_t last = 0, end;
 	size_t i;
@@ -230,7 +230,7 @@ static uint64_t last_position(struct pg_append **list, size_t n)
 	return last;
 }
 
-static uint64_t next_token(struct pg_store *s)
+static uint64_t next_token(struct esr__pg_store *s)
 {
 	uint64_t t;
 
@@ -246,7 +246,7 @@ static uint64_t next_token(struct pg_store *s)
  * Otherwise as esr__pg_pipeline (ESR_EIO, ESR_EUNKNOWN: the connection is gone;
  * ESR_ECANCELED: rolled back, sqlstate says why).
  */
-static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_t n,
+static esr_status send_batch(struct esr__pg_worker *w, struct esr__pg_append **list, size_t n,
                              char sqlstate[6])
 {
 	struct run r = {w, list, n, 0};
@@ -276,7 +276,7 @@ static esr_status send_batch(struct pg_worker *w, struct pg_append **list, size_
 }
 
 /* Complete list[0..n) with the results they hold. */
-static void finish_all(struct pg_store *s, struct pg_append **list, size_t n)
+static void finish_all(struct esr__pg_store *s, struct esr__pg_append **list, size_t n)
 {
 	size_t i;
 
@@ -289,14 +289,14 @@ static void finish_all(struct pg_store *s, struct pg_append **list, size_t n)
  * each append alone, so that only the one at fault fails. Returns what broke
  * the connection, if something did (the rest stay in the batch).
  */
-static esr_status one_by_one(struct pg_worker *w)
+static esr_status one_by_one(struct esr__pg_worker *w)
 {
 	char sqlstate[6];
 	esr_status st = ESR_OK;
 	size_t i, kept = 0;
 
 	for (i = 0; i < w->n; i++) {
-		struct pg_append *a = w->batch[i];
+		struct esr__pg_append *a = w->batch[i];
 		if (st != ESR_OK || w->conn.pg == NULL) {
 			w->batch[kept++] = a;
 			continue;
@@ -313,9 +313,9 @@ static esr_status one_by_one(struct pg_worker *w)
 	return st;
 }
 
-static void run_batch(struct pg_worker *w)
+static void run_batch(struct esr__pg_worker *w)
 {
-	struct pg_append **tmp = w->batch + w->s->o.batch_max;
+	struct esr__pg_append **tmp = w->batch + w->s->o.batch_max;
 	char sqlstate[6];
 	esr_status st;
 	int tries;
@@ -340,9 +340,9 @@ static void run_batch(struct pg_worker *w)
 
 /* After reconnecting: settle each append whose commit was in doubt, by its
  * own token (the lost session is over first, so what it did is final). */
-static esr_status settle_doubts(struct pg_worker *w)
+static esr_status settle_doubts(struct esr__pg_worker *w)
 {
-	struct pg_store *s = w->s;
+	struct esr__pg_store *s = w->s;
 	const char *values[3];
 	int lengths[3], formats[3] = {1, 1, 1};
 	char token[8];
@@ -353,7 +353,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 		return st;
 	w->lost_fence = 0;
 	for (i = 0; i < w->n; i++) {
-		struct pg_append *a = w->batch[i];
+		struct esr__pg_append *a = w->batch[i];
 		PGresult *r;
 		if (!a->in_doubt) {
 			w->batch[kept++] = a;
@@ -363,7 +363,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 		values[0] = a->type, lengths[0] = (int)a->type_len;
 		values[1] = (const char *)a->id, lengths[1] = (int)a->id_len;
 		values[2] = token, lengths[2] = 8;
-		r = PQexecPrepared(w->conn.pg, PG_STMT_FIND, 3, values, lengths, formats, 1);
+		r = PQexecPrepared(w->conn.pg, ESR__PG_STMT_FIND, 3, values, lengths, formats, 1);
 		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 			esr__pg_why(w->conn.why, sizeof w->conn.why, "postgres",
 			       r ? PQresultErrorMessage(r) : PQerrorMessage(w->conn.pg));
@@ -393,7 +393,7 @@ static esr_status settle_doubts(struct pg_worker *w)
 	return ESR_OK;
 }
 
-static void backoff(struct pg_worker *w)
+static void backoff(struct esr__pg_worker *w)
 {
 	unsigned ms = w->backoff_ms;
 	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -403,9 +403,9 @@ static void backoff(struct pg_worker *w)
 	w->backoff_ms = ms > w->s->o.backoff_max_ms ? w->s->o.backoff_max_ms : ms;
 }
 
-static esr_status reconnect(struct pg_worker *w)
+static esr_status reconnect(struct esr__pg_worker *w)
 {
-	struct pg_store *s = w->s;
+	struct esr__pg_store *s = w->s;
 	esr_status st;
 
 	if (w->backoff_ms > 0)
@@ -422,7 +422,7 @@ static esr_status reconnect(struct pg_worker *w)
 
 void *esr__pg_worker_main(void *arg)
 {
-	struct pg_worker *w = arg;
+	struct esr__pg_worker *w = arg;
 
 	for (;;) {
 		if (w->n == 0 && !take(w))

@@ -23,7 +23,7 @@
 void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 
-#define MARK_BLOCK_ENTRIES 16384 /* store/memory/memory.c's MARK_BLOCK */
+#define MARK_BLOCK_ENTRIES 16384 /* store/memory/memory_internal.h's ESR__MARK_BLOCK */
 #define WAIT_MS 5000
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
