@@ -19,6 +19,10 @@
  *     each file from its durable image, plus, on every other round, a random
  *     prefix of what was appended past the image since its last sync (a torn
  *     tail: the part of the unsynced writes that happened to reach the disk).
+ *     Not modelled: unsynced bytes reaching the disk out of order or in
+ *     scattered sectors (only a prefix of an append is kept, an overwrite is
+ *     dropped whole); the store's directory itself is made by the test and
+ *     taken as durable.
  *
  * Then the store is reopened with the real I/O: it must open, every append
  * acknowledged ESR_OK (before or after the cut) is there with its exact
