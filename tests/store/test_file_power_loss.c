@@ -31,10 +31,13 @@
  * The last acknowledged checkpoint loads, or the one saved after it; a
  * snapshot that loads is whole; the global order runs 1..head without a gap.
  * Four threads append under sync=always (events large enough now and then
- * that segments roll over), a fifth saves checkpoints; the cut sweeps every
- * point of a run. The store's own fsync discipline is what is under test:
- * the same sweep with fdatasync of files made a no-op that reports success
- * (the store believes it synced) must find acknowledged appends lost.
+ * that segments roll over), a fifth saves snapshots and checkpoints; the cut
+ * sweeps every call of a run (every step-th, ~150 points, if runs grow). The
+ * store's own fsync discipline is what is under test: the same sweep with
+ * fdatasync of files (not directories) made a no-op that reports success (the
+ * store believes it synced) must find, at every cut point from mid-run on,
+ * acknowledged appends lost or a log the store refuses to open.
+ * See docs/architecture.md for where this sits among the store's tests.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
