@@ -543,7 +543,7 @@ uint64_t esr__file_committed_of(struct fstream *s)
 void esr__file_tail_set(struct file_store *fs, int fd)
 {
 	if (fs->tail_fd >= 0)
-		close(fs->tail_fd);
+		esr__fio.close(fs->tail_fd);
 	fs->tail_fd = fd;
 }
 
@@ -596,7 +596,7 @@ static int read_fd_evict(struct file_store *fs)
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&r->state);
 		if (r->fd >= 0)
-			close(r->fd);
+			esr__fio.close(r->fd);
 		r->fd = -1;
 		return (int)(r - fs->reads);
 	}
@@ -662,7 +662,7 @@ esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uin
 	}
 	if ((slot = read_fd_hit(fs, l->seg)) < 0 && (st = read_fd_miss(fs, l->seg, &slot)) != ESR_OK)
 		return st;
-	got = pread(fs->reads[slot].fd, *buf, l->length, (off_t)l->offset);
+	got = esr__fio.pread(fs->reads[slot].fd, *buf, l->length, (off_t)l->offset);
 	read_fd_leave(fs, slot);
 	if (got != (ssize_t)l->length)
 		return ESR_EIO;
@@ -718,10 +718,10 @@ static void release(struct file_store *fs)
 	esr__file_tail_set(fs, -1);
 	for (i = 0; i < READ_FDS; i++)
 		if (fs->reads[i].fd >= 0)
-			close(fs->reads[i].fd);
+			esr__fio.close(fs->reads[i].fd);
 	pthread_mutex_destroy(&fs->read_lock);
 	if (fs->lock_fd >= 0)
-		close(fs->lock_fd); /* and with it the lock */
+		esr__fio.close(fs->lock_fd); /* and with it the lock */
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
 	esr__file_snapshots_close(fs);

@@ -51,15 +51,27 @@ static int sys_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
-struct file_io esr__fio = {sys_write, fdatasync, sys_open, ftruncate};
+static ssize_t sys_pread(int fd, void *buf, size_t n, off_t offset)
+{
+	return pread(fd, buf, n, offset);
+}
+
+static ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t offset)
+{
+	return pwrite(fd, buf, n, offset);
+}
+
+struct esr__file_io esr__fio = {
+	sys_write, fdatasync, sys_open, ftruncate, sys_pread, sys_pwrite, rename, link, unlink, close,
+};
 
 esr_status esr__file_sync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = esr__fio.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	int bad = fd < 0 || esr__fio.fdatasync(fd) != 0;
 
 	if (fd >= 0)
-		close(fd);
+		esr__fio.close(fd);
 	return bad ? ESR_EIO : ESR_OK;
 }
 
@@ -90,7 +102,7 @@ esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq)
 	w = esr__fio.write(fd, header, sizeof header);
 	if (w != (ssize_t)sizeof header || esr__fio.fdatasync(fd) != 0 ||
 	    esr__file_sync_dir(fs->dir) != ESR_OK) {
-		close(fd);
+		esr__fio.close(fd);
 		return ESR_EIO;
 	}
 	esr__file_tail_set(fs, fd);
@@ -156,7 +168,7 @@ static esr_status read_file(int fd, uint8_t **buf, size_t *len)
 	if ((*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL)
 		return ESR_ENOMEM;
 	while (at < (size_t)st.st_size) {
-		got = pread(fd, *buf + at, (size_t)st.st_size - at, (off_t)at);
+		got = esr__fio.pread(fd, *buf + at, (size_t)st.st_size - at, (off_t)at);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -350,16 +362,16 @@ static esr_status copy_aside(struct recovery *r, uint32_t seq)
 		if ((w = esr__fio.write(fd, r->buf + at, r->len - at)) <= 0) {
 			if (w < 0 && errno == EINTR)
 				continue;
-			close(fd);
+			esr__fio.close(fd);
 			return io_failed(r, to);
 		}
 		at += (size_t)w;
 	}
 	if (esr__fio.fdatasync(fd) != 0) {
-		close(fd);
+		esr__fio.close(fd);
 		return io_failed(r, to);
 	}
-	close(fd);
+	esr__fio.close(fd);
 	return ESR_OK;
 }
 
@@ -374,8 +386,8 @@ static esr_status move_one_aside(struct recovery *r, uint32_t seq)
 	seg_path(r->fs, seq, from, sizeof from);
 	for (k = 0; k < ASIDE_MAX; k++) {
 		aside_path(r->fs, seq, k, to, sizeof to);
-		if (link(from, to) == 0)
-			return unlink(from) == 0 ? ESR_OK : io_failed(r, from);
+		if (esr__fio.link(from, to) == 0)
+			return esr__fio.unlink(from) == 0 ? ESR_OK : io_failed(r, from);
 		if (errno != EEXIST)
 			return io_failed(r, from);
 	}
@@ -434,21 +446,21 @@ static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
 	*torn = 1;
 	seg_path(r->fs, seq, path, sizeof path);
 	esr__seg_header_encode(want, seq);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+	if ((fd = esr__fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
-			close(fd);
+			esr__fio.close(fd);
 		return io_failed(r, path);
 	}
 	while (*torn && off < st.st_size) {
-		if ((n = pread(fd, got, sizeof got, off)) <= 0) {
-			close(fd);
+		if ((n = esr__fio.pread(fd, got, sizeof got, off)) <= 0) {
+			esr__fio.close(fd);
 			return io_failed(r, path);
 		}
 		for (j = 0; j < n && *torn; j++)
 			*torn = got[j] == 0 || (st.st_size < SEG_HEADER && got[j] == want[off + j]);
 		off += n;
 	}
-	close(fd);
+	esr__fio.close(fd);
 	return ESR_OK;
 }
 
@@ -465,7 +477,7 @@ static esr_status drop_torn_creation(struct recovery *r)
 	if ((st = torn_creation(r, r->seqs[r->n - 1], &torn)) != ESR_OK || !torn)
 		return st;
 	seg_path(r->fs, r->seqs[r->n - 1], path, sizeof path);
-	if (unlink(path) != 0)
+	if (esr__fio.unlink(path) != 0)
 		return io_failed(r, path);
 	r->n--;
 	return esr__file_sync_dir(r->fs->dir);
@@ -494,12 +506,12 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		return io_failed(r, path);
 	free(r->buf);
 	if ((st = read_file(fd, &r->buf, &r->len)) != ESR_OK) {
-		close(fd);
+		esr__fio.close(fd);
 		return st;
 	}
 	if (r->len < SEG_HEADER || esr__seg_header_decode(r->buf, &in_header) != 0 ||
 	    in_header != seq) {
-		close(fd); /* the tail stays the segment before's */
+		esr__fio.close(fd); /* the tail stays the segment before's */
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
 		if ((st = may_salvage(r, what)) != ESR_OK)
 			return st;
@@ -524,7 +536,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 			    (st = copy_aside(r, seq)) != ESR_OK || (st = move_aside(r, i + 1)) != ESR_OK)
 				return st;
 		}
-		if (ftruncate(fd, (off_t)good) != 0 || esr__fio.fdatasync(fd) != 0)
+		if (esr__fio.ftruncate(fd, (off_t)good) != 0 || esr__fio.fdatasync(fd) != 0)
 			return io_failed(r, path);
 		r->len = good;
 	}

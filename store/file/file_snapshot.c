@@ -79,7 +79,7 @@ static esr_status pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
 	ssize_t got;
 
 	while (n > 0) {
-		got = pread(fd, buf, n, (off_t)off);
+		got = esr__fio.pread(fd, buf, n, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -219,17 +219,17 @@ static esr_status compact(struct file_store *fs, struct window *w, int must)
 	else
 		esr__keyset_scan(fs->streams, copy_live, &c);
 	free(c.buf);
-	if (c.st == ESR_OK && (esr__fio.fdatasync(c.fd) != 0 || rename(tmp, path) != 0))
+	if (c.st == ESR_OK && (esr__fio.fdatasync(c.fd) != 0 || esr__fio.rename(tmp, path) != 0))
 		c.st = ESR_EIO;
 	if (c.st == ESR_OK) {
-		close(fs->snap_fd);
+		esr__fio.close(fs->snap_fd);
 		fs->snap_fd = c.fd;
 		fs->snap_size = c.size;
 		return esr__file_sync_dir(fs->dir);
 	}
 	if (c.fd >= 0)
-		close(c.fd);
-	unlink(tmp);
+		esr__fio.close(c.fd);
+	esr__fio.unlink(tmp);
 	if ((st = scan(fs, w, &end, &live, &beyond)) != ESR_OK) /* undo the moved offsets */
 		return st;
 	return must ? c.st : ESR_OK;
@@ -252,7 +252,7 @@ static void remove_checkpoint_temporaries(const struct file_store *fs)
 		if (n > strlen(CKPT_PREFIX) + 1 && e->d_name[n - 1] == CKPT_TMP[0] &&
 		    strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) == 0) {
 			snprintf(path, sizeof path, "%s/%s", fs->dir, e->d_name);
-			unlink(path);
+			esr__fio.unlink(path);
 		}
 	}
 	if (d != NULL)
@@ -276,7 +276,7 @@ esr_status esr__file_snapshots_open(struct file_store *fs, char *why, size_t why
 	w.size = (uint64_t)st.st_size;
 	if ((rc = scan(fs, &w, &fs->snap_size, &live, &beyond)) != ESR_OK)
 		goto out;
-	if (fs->snap_size < w.size && ftruncate(fs->snap_fd, (off_t)fs->snap_size) != 0)
+	if (fs->snap_size < w.size && esr__fio.ftruncate(fs->snap_fd, (off_t)fs->snap_size) != 0)
 		rc = ESR_EIO; /* a torn tail: cut, so that appends follow valid records */
 	else if (beyond > 0 || (fs->snap_size - live >= COMPACT_MIN && fs->snap_size - live > live))
 		rc = compact(fs, &w, beyond > 0); /* records beyond their streams go for good */
@@ -291,7 +291,7 @@ out:
 void esr__file_snapshots_close(struct file_store *fs)
 {
 	if (fs->snap_fd >= 0)
-		close(fs->snap_fd);
+		esr__fio.close(fs->snap_fd);
 	fs->snap_fd = -1;
 }
 
@@ -309,7 +309,7 @@ esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const e
 	pthread_mutex_lock(&fs->snap_lock);
 	if ((s = stream_of(fs, sid->type, sid->id, sid->id_len)) == NULL)
 		st = ESR_ENOMEM;
-	else if (pwrite(fs->snap_fd, buf, len, (off_t)fs->snap_size) != (ssize_t)len)
+	else if (esr__fio.pwrite(fs->snap_fd, buf, len, (off_t)fs->snap_size) != (ssize_t)len)
 		st = ESR_EIO; /* a partial record fails its check and is cut at open */
 	if (st == ESR_OK) {
 		s->snap_offset = fs->snap_size;
@@ -376,13 +376,13 @@ esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t posi
 		if (esr__fio.write(fd, rec, sizeof rec) == (ssize_t)sizeof rec &&
 		    esr__fio.fdatasync(fd) == 0)
 			st = ESR_OK;
-		close(fd);
-		if (st == ESR_OK && rename(tmp, path) != 0)
+		esr__fio.close(fd);
+		if (st == ESR_OK && esr__fio.rename(tmp, path) != 0)
 			st = ESR_EIO;
 		if (st == ESR_OK)
 			st = esr__file_sync_dir(fs->dir);
 		if (st != ESR_OK)
-			unlink(tmp);
+			esr__fio.unlink(tmp);
 	}
 	pthread_mutex_unlock(&fs->ckpt_lock);
 	return st;
@@ -397,12 +397,12 @@ esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *pos
 	int fd;
 
 	ckpt_path(fs, name, "", path, sizeof path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = esr__fio.open(path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
 		*position = 0;
 		return errno == ENOENT ? ESR_OK : ESR_EIO;
 	}
-	got = pread(fd, rec, sizeof rec, 0);
-	close(fd);
+	got = esr__fio.pread(fd, rec, sizeof rec, 0);
+	esr__fio.close(fd);
 	if (got < 0)
 		return ESR_EIO;
 	return got == CKPT_SIZE && esr__ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;

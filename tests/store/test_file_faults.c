@@ -1,7 +1,8 @@
 /*
  * tests/store/test_file_faults.c: the file store under failing I/O. The store's
- * write, fdatasync and open go through a table (store/file/file_io.h) that this
- * test replaces, making the Nth call fail, or write short and then fail.
+ * I/O goes through a table (store/file/file_io.h) whose write, fdatasync and
+ * open this test replaces, making the Nth call fail, or write short and then
+ * fail (and its ftruncate, until the reopen).
  * For every N, with one appender and with several appending threads at once:
  * after a reopen with working I/O every append acknowledged ESR_OK is there,
  * every append that completed ESR_EIO is not, and one that completed
@@ -29,10 +30,11 @@
 
 enum fault { FAIL_WRITE, SHORT_WRITE, FAIL_SYNC, FAIL_OPEN };
 
-static struct file_io real;
+static struct esr__file_io real;
 static enum fault kind;
 static long countdown; /* calls of that kind until the fault; < 0: none */
 static int truncate_fails; /* the store cannot take a failed batch back out */
+static int disarmed;       /* I/O works again, truncates too: the reopen after */
 static int unknown;        /* appends that completed ESR_EUNKNOWN */
 
 /* The writer thread and readers (which open segments) call the hooks. */
@@ -60,6 +62,7 @@ static void arm(enum fault k, long n)
 	pthread_mutex_lock(&fault_lock);
 	kind = k;
 	countdown = n;
+	disarmed = 0;
 	pthread_mutex_unlock(&fault_lock);
 }
 
@@ -71,6 +74,7 @@ static int disarm(void)
 	pthread_mutex_lock(&fault_lock);
 	fired = countdown < 0;
 	countdown = -1;
+	disarmed = 1;
 	pthread_mutex_unlock(&fault_lock);
 	return fired;
 }
@@ -108,7 +112,12 @@ static int faulty_open(const char *path, int flags, mode_t mode)
 
 static int faulty_ftruncate(int fd, off_t length)
 {
-	if (truncate_fails) {
+	int fails;
+
+	pthread_mutex_lock(&fault_lock);
+	fails = truncate_fails && !disarmed;
+	pthread_mutex_unlock(&fault_lock);
+	if (fails) {
 		errno = EIO;
 		return -1;
 	}
@@ -587,7 +596,8 @@ int main(void)
 		return 1;
 	real = esr__fio;
 	countdown = -1;
-	esr__fio = (struct file_io){faulty_write, faulty_sync, faulty_open, faulty_ftruncate};
+	esr__fio = (struct esr__file_io){faulty_write, faulty_sync, faulty_open, faulty_ftruncate, real.pread,
+		real.pwrite, real.rename, real.link, real.unlink, real.close};
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (failed == 0 && system(cmd) != 0)

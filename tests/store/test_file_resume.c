@@ -745,7 +745,7 @@ static void checkpoints_are_files(void **state)
 	esr_store_close(s);
 }
 
-static struct file_io real_io;
+static struct esr__file_io real_io;
 
 static ssize_t failing_write(int fd, const void *buf, size_t n)
 {
