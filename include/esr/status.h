@@ -11,16 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esr/export.h"
 #include "esr/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(__GNUC__)
-#define ESR_API __attribute__((visibility("default")))
-#else
-#define ESR_API
 #endif
 
 typedef enum esr_status {

@@ -1,5 +1,7 @@
 /*
- * esr/store.h: the event store contract, and the in-memory backend.
+ * esr/store.h: the event store contract: the backend vtable and the
+ * esr_store_* calls every backend answers. The backends are opened from
+ * their own headers: esr/memory_store.h, esr/file_store.h, esr/pg_store.h.
  *
  * A store is an opaque handle over a backend vtable. Every backend keeps the
  * same promises, checked by the store conformance suite in tests/:
@@ -29,6 +31,7 @@
 #include <stdint.h>
 
 #include "esr/event.h"
+#include "esr/export.h"
 #include "esr/status.h"
 
 #ifdef __cplusplus
@@ -255,16 +258,6 @@ ESR_API esr_status esr_store_checkpoint_save(esr_store *store, const char *name,
                                              uint64_t position);
 ESR_API esr_status esr_store_checkpoint_load(esr_store *store, const char *name,
                                              uint64_t *position);
-
-/*
- * esr_memory_store_open: a new, empty in-memory store, safe for any number of
- * concurrent appenders and readers. Its contents last until esr_store_close.
- * Reads never block; appends to different streams never wait for each other.
- * An append may wait briefly for an earlier append to the same stream to
- * publish, so appends are not async-signal-safe: never append from a signal
- * handler.
- */
-ESR_API esr_status esr_memory_store_open(esr_store **out);
 
 /*
  * esr_store_open_spec: open the store a selector names, as a host program's
