@@ -81,9 +81,21 @@ typedef struct esr_snapshot {
 typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
 
 /*
+ * The version of the vtable's layout and promises below. It goes up by one
+ * whenever either changes in a way a backend must know of; a backend sets
+ * vtable_version to the value it was written against, and esr_store_create
+ * refuses any other with ESR_ENOTSUP, so a backend built for another
+ * contract is refused rather than misread.
+ */
+#define ESR_STORE_VTABLE_VERSION 1
+
+/*
  * A backend. All functions receive the `impl` pointer given to
  * esr_store_create and arguments that esr_store_* has already validated.
  *
+ * vtable_version: ESR_STORE_VTABLE_VERSION as the backend was compiled
+ *   against. It comes first and stays first in every version, so that it is
+ *   read from the same place whatever the rest of the layout.
  * append: place events[0..n) after version `expected` (or anywhere at the end
  *   for ESR_VERSION_ANY). The backend copies what it needs before returning,
  *   so the caller may free `events` and their payloads at once. It returns
@@ -126,6 +138,7 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  * Every other function pointer is required.
  */
 typedef struct esr_store_vtable {
+	unsigned vtable_version;
 	const char *name;
 	esr_status (*append)(void *impl, const esr_stream_id *stream,
 	                     uint64_t expected, const esr_event *events, size_t n,
@@ -154,7 +167,11 @@ typedef struct esr_store_vtable {
 /*
  * esr_store_create: wrap a backend in a store handle. On success *out owns
  * impl: esr_store_close calls vtable->destroy(impl). On failure impl is left to
- * the caller. The vtable must outlive the store.
+ * the caller and *out is not written. The vtable must outlive the store.
+ * ESR_EINVAL for NULL out or vtable, a required function missing, or an
+ * optional pair half set; ESR_ENOTSUP for a vtable_version other than
+ * ESR_STORE_VTABLE_VERSION (a backend written against another contract);
+ * ESR_ENOMEM.
  */
 ESR_API esr_status esr_store_create(const esr_store_vtable *vtable, void *impl,
                                     esr_store **out);
