@@ -14,6 +14,7 @@
  *   esr/repository.h    load / execute / execute_with_retry on the caller's thread
  *   esr/runtime.h       the actor runtime: workers, mailboxes, tickets
  *   esr/subscription.h  subscriptions to a store's global order (projections)
+ *   esr/version.h       the version: ESR_VERSION_*, esr_version()
  *
  * Conventions: every function that can fail returns esr_status (ESR_OK is 0);
  * results come back through out-parameters, which are written only on success
@@ -35,9 +36,6 @@
 #include "esr/status.h"
 #include "esr/store.h"
 #include "esr/subscription.h"
-
-#define ESR_VERSION_MAJOR 0
-#define ESR_VERSION_MINOR 1
-#define ESR_VERSION_PATCH 0
+#include "esr/version.h"
 
 #endif /* ESR_ESR_H */
