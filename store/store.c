@@ -19,7 +19,12 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 {
 	esr_store *s;
 
-	if (out == NULL || vt == NULL || vt->name == NULL || vt->append == NULL ||
+	if (out == NULL || vt == NULL)
+		return ESR_EINVAL;
+	/* Before any other field: in another version they may lie elsewhere. */
+	if (vt->vtable_version != ESR_STORE_VTABLE_VERSION)
+		return ESR_ENOTSUP;
+	if (vt->name == NULL || vt->append == NULL ||
 	    vt->read == NULL || vt->version == NULL || vt->destroy == NULL ||
 	    (vt->resolve == NULL) != (vt->append_resolved == NULL) ||
 	    (vt->read_all == NULL) != (vt->head == NULL) ||

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "esr/event.h"
+#include "esr/export.h"
 #include "esr/status.h"
 
 #ifdef __cplusplus

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esr/export.h"
 #include "esr/status.h"
 #include "esr/store.h"
 

@@ -3,7 +3,8 @@
  * on many hosts through one database (libpq; schema: docs/postgres.md).
  *
  * The database enforces the expected version: every stream has a row whose
- * version is moved with `UPDATE ... WHERE version = expected` in the same
+ * version is moved with `UPDATE ... WHERE version = expected` (expected 0:
+ * an INSERT that succeeds only if the stream has no row yet) in the same
  * transaction that inserts the events, so of two processes appending at the
  * same version exactly one wins, whatever the processes believe. Unchecked
  * appends (ESR_VERSION_ANY) take the next versions under the same row lock:
@@ -11,10 +12,16 @@
  * ESR_VERSION_ANY alone skips the check: any other expected version is
  * exact, and one above INT64_MAX (which no stream reaches) is ESR_ECONFLICT.
  *
- * Appends are batched: each connection's thread sends every append waiting
- * for it as one pipeline (one statement for the batch, one Sync), so a batch
- * is one transaction and one commit. A conflict is a statement's result, not an
- * error, so one stream's conflict never fails another stream's append.
+ * Appends are batched: each connection's thread takes up to batch_max queued
+ * appends (and 64 MiB of payload, unless one append alone is larger), sorts
+ * them by stream and sends them all as one append_batch
+ * statement and one Sync, in one pipeline: one round trip, one transaction,
+ * one commit, however many appends the batch holds. Each append's outcome is
+ * a row of that statement's result, so a conflict is a result, not an error:
+ * one append's conflict never fails another's in the same batch. A real
+ * error rolls the whole batch back; the batch is then sent again (a deadlock
+ * or serialization failure) or each of its appends alone, so that only the
+ * append at fault fails, with ESR_EIO (docs/postgres.md, "Batching").
  *
  * Connection faults. An append whose batch failed before its commit was sent
  * is sent again. An append whose commit was in flight when the connection
@@ -36,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esr/export.h"
 #include "esr/status.h"
 #include "esr/store.h"
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "esr/aggregate.h"
+#include "esr/export.h"
 #include "esr/status.h"
 #include "esr/store.h"
 

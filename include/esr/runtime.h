@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "esr/aggregate.h"
+#include "esr/export.h"
 #include "esr/repository.h"
 #include "esr/status.h"
 #include "esr/store.h"

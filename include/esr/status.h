@@ -11,16 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "esr/export.h"
 #include "esr/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(__GNUC__)
-#define ESR_API __attribute__((visibility("default")))
-#else
-#define ESR_API
 #endif
 
 typedef enum esr_status {
@@ -39,7 +34,8 @@ typedef enum esr_status {
 	ESR_EIO = 10,        /* an I/O error; the store may have failed as a whole */
 	ESR_ECORRUPT = 11,   /* stored data failed an integrity check */
 	ESR_ECANCELED = 12,  /* a caller's callback asked to stop early */
-	ESR_ENOTSUP = 13,    /* the backend does not support this operation */
+	ESR_ENOTSUP = 13,    /* the backend does not support this operation; a store
+	                        vtable of another contract version */
 	ESR_ETIMEDOUT = 14,  /* a wait ended before what it waited for happened */
 	ESR_EUNKNOWN = 15    /* the outcome is unknown: the write may or may not have taken
 	                        effect (a database connection lost during its commit) */

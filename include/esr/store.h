@@ -1,5 +1,7 @@
 /*
- * esr/store.h: the event store contract, and the in-memory backend.
+ * esr/store.h: the event store contract: the backend vtable and the
+ * esr_store_* calls every backend answers. The backends are opened from
+ * their own headers: esr/memory_store.h, esr/file_store.h, esr/pg_store.h.
  *
  * A store is an opaque handle over a backend vtable. Every backend keeps the
  * same promises, checked by the store conformance suite in tests/:
@@ -29,6 +31,7 @@
 #include <stdint.h>
 
 #include "esr/event.h"
+#include "esr/export.h"
 #include "esr/status.h"
 
 #ifdef __cplusplus
@@ -78,9 +81,21 @@ typedef struct esr_snapshot {
 typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
 
 /*
+ * The version of the vtable's layout and promises below. It goes up by one
+ * whenever either changes in a way a backend must know of; a backend sets
+ * vtable_version to the value it was written against, and esr_store_create
+ * refuses any other with ESR_ENOTSUP, so a backend built for another
+ * contract is refused rather than misread.
+ */
+#define ESR_STORE_VTABLE_VERSION 1
+
+/*
  * A backend. All functions receive the `impl` pointer given to
  * esr_store_create and arguments that esr_store_* has already validated.
  *
+ * vtable_version: ESR_STORE_VTABLE_VERSION as the backend was compiled
+ *   against. It comes first and stays first in every version, so that it is
+ *   read from the same place whatever the rest of the layout.
  * append: place events[0..n) after version `expected` (or anywhere at the end
  *   for ESR_VERSION_ANY). The backend copies what it needs before returning,
  *   so the caller may free `events` and their payloads at once. It returns
@@ -123,6 +138,7 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  * Every other function pointer is required.
  */
 typedef struct esr_store_vtable {
+	unsigned vtable_version;
 	const char *name;
 	esr_status (*append)(void *impl, const esr_stream_id *stream,
 	                     uint64_t expected, const esr_event *events, size_t n,
@@ -151,7 +167,11 @@ typedef struct esr_store_vtable {
 /*
  * esr_store_create: wrap a backend in a store handle. On success *out owns
  * impl: esr_store_close calls vtable->destroy(impl). On failure impl is left to
- * the caller. The vtable must outlive the store.
+ * the caller and *out is not written. The vtable must outlive the store.
+ * ESR_EINVAL for NULL out or vtable, a required function missing, or an
+ * optional pair half set; ESR_ENOTSUP for a vtable_version other than
+ * ESR_STORE_VTABLE_VERSION (a backend written against another contract);
+ * ESR_ENOMEM.
  */
 ESR_API esr_status esr_store_create(const esr_store_vtable *vtable, void *impl,
                                     esr_store **out);
@@ -255,16 +275,6 @@ ESR_API esr_status esr_store_checkpoint_save(esr_store *store, const char *name,
                                              uint64_t position);
 ESR_API esr_status esr_store_checkpoint_load(esr_store *store, const char *name,
                                              uint64_t *position);
-
-/*
- * esr_memory_store_open: a new, empty in-memory store, safe for any number of
- * concurrent appenders and readers. Its contents last until esr_store_close.
- * Reads never block; appends to different streams never wait for each other.
- * An append may wait briefly for an earlier append to the same stream to
- * publish, so appends are not async-signal-safe: never append from a signal
- * handler.
- */
-ESR_API esr_status esr_memory_store_open(esr_store **out);
 
 /*
  * esr_store_open_spec: open the store a selector names, as a host program's

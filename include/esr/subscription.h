@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "esr/event.h"
+#include "esr/export.h"
 #include "esr/status.h"
 #include "esr/store.h"
 

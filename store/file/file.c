@@ -751,6 +751,7 @@ _Static_assert(ESR_FILE_SEGMENT_MIN == SEG_HEADER + REC_MAX,
                "ESR_FILE_SEGMENT_MIN is a segment header and the largest record");
 
 static const esr_store_vtable file_vtable = {
+	.vtable_version = ESR_STORE_VTABLE_VERSION,
 	.name = "file",
 	.append = file_append,
 	.read = file_read,

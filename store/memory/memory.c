@@ -605,6 +605,7 @@ static void mem_destroy(void *impl)
 }
 
 static const esr_store_vtable memory_vtable = {
+	.vtable_version = ESR_STORE_VTABLE_VERSION,
 	.name = "memory",
 	.append = mem_append,
 	.read = mem_read,

@@ -343,6 +343,7 @@ static void pg_destroy(void *impl)
 }
 
 static const esr_store_vtable pg_vtable = {
+	.vtable_version = ESR_STORE_VTABLE_VERSION,
 	.name = "postgres",
 	.append = pg_append,
 	.read = pg_read,

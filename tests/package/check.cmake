@@ -13,6 +13,23 @@ file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 
+# Every installed header compiles on its own, and the umbrella includes each.
+file(GLOB headers RELATIVE ${prefix}/include ${prefix}/include/esr/*.h)
+list(LENGTH headers nheaders)
+if(nheaders LESS 12)
+  message(FATAL_ERROR "installed headers: expected at least 12, got: ${headers}")
+endif()
+file(READ ${prefix}/include/esr/esr.h umbrella)
+separate_arguments(hcflags UNIX_COMMAND "${CFLAGS}")
+foreach(h ${headers})
+  file(WRITE ${WORK_DIR}/header.c "#include <${h}>\n")
+  run(${CC} ${hcflags} -std=c11 -Wall -Wextra -Werror -I${prefix}/include
+      -fsyntax-only ${WORK_DIR}/header.c)
+  if(NOT h STREQUAL "esr/esr.h" AND NOT umbrella MATCHES "#include \"${h}\"")
+    message(FATAL_ERROR "esr/esr.h does not include ${h}")
+  endif()
+endforeach()
+
 if(EXPECT_STRESS) # installed with the library, and runs from there
   run(${prefix}/bin/esr-stress --help)
 endif()

@@ -35,8 +35,10 @@ int main(void)
 	    esr_repository_register(repo, &counter) != ESR_OK)
 		return 1;
 	st = esr_repository_execute(repo, "Counter", "c", 1, NULL, &r);
-	printf("consumer: %s, version %llu\n", esr_strerror(st), (unsigned long long)r.version);
+	printf("consumer: esr %s, %s, version %llu\n", esr_version(), esr_strerror(st),
+	       (unsigned long long)r.version);
 	esr_repository_close(repo);
 	esr_store_close(store);
-	return st != ESR_OK || r.version != 1;
+	/* the installed headers and library are of one version */
+	return st != ESR_OK || r.version != 1 || esr_version_number() != ESR_VERSION_NUMBER;
 }

@@ -401,7 +401,8 @@ static void skew_destroy(void *impl)
 
 static void misplaced_optimistic_append_is_reported_corrupt(void **state)
 {
-	static const esr_store_vtable skewed = {.name = "skewed", .append = skew_append,
+	static const esr_store_vtable skewed = {.vtable_version = ESR_STORE_VTABLE_VERSION,
+	                                        .name = "skewed", .append = skew_append,
 	                                        .read = skew_read, .version = skew_version,
 	                                        .destroy = skew_destroy};
 	struct fixture *f = *state;

@@ -1075,6 +1075,7 @@ static void unsure_destroy(void *impl)
 }
 
 static const esr_store_vtable unsure_vtable = {
+	.vtable_version = ESR_STORE_VTABLE_VERSION,
 	.name = "unsure", .append = unsure_append, .read = unsure_read,
 	.version = unsure_version, .destroy = unsure_destroy, FORWARD_STORE_GLOBAL_OPS,
 };

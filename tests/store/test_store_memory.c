@@ -87,7 +87,8 @@ static esr_status broken_checkpoint_load(void *impl, const char *name, uint64_t 
 /* Out-parameters are written only on success (esr.h), whatever the backend. */
 static void a_failed_checkpoint_load_leaves_the_position(void **state)
 {
-	esr_store_vtable vt = {.name = "stub", .append = no_append, .read = no_read,
+	esr_store_vtable vt = {.vtable_version = ESR_STORE_VTABLE_VERSION,
+	                       .name = "stub", .append = no_append, .read = no_read,
 	                       .version = no_version, .checkpoint_save = broken_checkpoint_save,
 	                       .destroy = no_destroy, .checkpoint_load = broken_checkpoint_load};
 	esr_store *s = NULL;
@@ -104,7 +105,8 @@ static void a_failed_checkpoint_load_leaves_the_position(void **state)
 
 static void handle_checks_its_arguments(void **state)
 {
-	esr_store_vtable vt = {.name = "stub", .append = no_append, .read = no_read,
+	esr_store_vtable vt = {.vtable_version = ESR_STORE_VTABLE_VERSION,
+	                       .name = "stub", .append = no_append, .read = no_read,
 	                       .version = no_version, .destroy = count_destroy};
 	esr_stream_id sid = {"T", "i", 1};
 	esr_event ev = {.type = 1};
@@ -147,12 +149,48 @@ static void handle_checks_its_arguments(void **state)
 	assert_int_equal(destroyed, 1);
 }
 
+/*
+ * A backend written against another contract (an older or newer vtable, or
+ * one that never set the field) is refused before any other field is read:
+ * no handle is made, nothing is written to *out and impl stays the caller's.
+ */
+static void a_vtable_of_another_version_is_refused(void **state)
+{
+	esr_store_vtable vt = {.vtable_version = ESR_STORE_VTABLE_VERSION,
+	                       .name = "stub", .append = no_append, .read = no_read,
+	                       .version = no_version, .destroy = count_destroy};
+	const unsigned others[] = {0, ESR_STORE_VTABLE_VERSION - 1, ESR_STORE_VTABLE_VERSION + 1,
+	                           ~0u};
+	esr_store *sentinel = (esr_store *)&vt, *s = sentinel;
+	int before = destroyed;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		vt.vtable_version = others[i];
+		assert_int_equal(esr_store_create(&vt, &vt, &s), ESR_ENOTSUP);
+		assert_ptr_equal(s, sentinel);
+	}
+	/* refused before the other checks: the fields may mean something else */
+	vt.name = NULL;
+	assert_int_equal(esr_store_create(&vt, &vt, &s), ESR_ENOTSUP);
+	vt.name = "stub";
+	assert_int_equal(destroyed, before);
+
+	/* the same vtable at this version is taken, and owns impl from then on */
+	vt.vtable_version = ESR_STORE_VTABLE_VERSION;
+	assert_int_equal(esr_store_create(&vt, &vt, &s), ESR_OK);
+	assert_ptr_not_equal(s, sentinel);
+	assert_int_equal(esr_store_close(s), ESR_OK);
+	assert_int_equal(destroyed, before + 1);
+}
+
 int main(void)
 {
 	const struct store_backend memory = {"memory", open_memory, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handle_checks_its_arguments),
 		cmocka_unit_test(a_failed_checkpoint_load_leaves_the_position),
+		cmocka_unit_test(a_vtable_of_another_version_is_refused),
 	};
 	int failed = cmocka_run_group_tests_name("store handle", tests, NULL, NULL);
 
