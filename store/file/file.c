@@ -53,9 +53,9 @@
 
 /* --- the index ------------------------------------------------------------------- */
 
-static struct loc_chunk *loc_chunk_new(uint64_t first, uint64_t cap)
+static struct esr__loc_chunk *loc_chunk_new(uint64_t first, uint64_t cap)
 {
-	struct loc_chunk *c = malloc(sizeof *c + cap * sizeof(struct loc));
+	struct esr__loc_chunk *c = malloc(sizeof *c + cap * sizeof(struct esr__loc));
 
 	if (c != NULL) {
 		c->next = NULL;
@@ -65,9 +65,9 @@ static struct loc_chunk *loc_chunk_new(uint64_t first, uint64_t cap)
 	return c;
 }
 
-struct loc *esr__file_index_slot(struct fstream *s, uint64_t v)
+struct esr__loc *esr__file_index_slot(struct esr__fstream *s, uint64_t v)
 {
-	struct loc_chunk *c = s->tail;
+	struct esr__loc_chunk *c = s->tail;
 
 	if (c == NULL) {
 		if ((c = loc_chunk_new(1, LOC_FIRST)) == NULL)
@@ -75,7 +75,7 @@ struct loc *esr__file_index_slot(struct fstream *s, uint64_t v)
 		s->head = s->tail = c; /* published by the release of `committed` */
 	}
 	while (v >= c->first + c->cap) {
-		struct loc_chunk *next = c->next;
+		struct esr__loc_chunk *next = c->next;
 		if (next == NULL) {
 			uint64_t cap = c->cap * 2 < LOC_MAX ? c->cap * 2 : LOC_MAX;
 			if ((next = loc_chunk_new(c->first + c->cap, cap)) == NULL)
@@ -87,33 +87,33 @@ struct loc *esr__file_index_slot(struct fstream *s, uint64_t v)
 	return &c->locs[v - c->first];
 }
 
-const struct loc *esr__file_index_get(const struct fstream *s, uint64_t v)
+const struct esr__loc *esr__file_index_get(const struct esr__fstream *s, uint64_t v)
 {
-	const struct loc_chunk *c = s->head;
+	const struct esr__loc_chunk *c = s->head;
 
 	while (v >= c->first + c->cap)
 		c = c->next;
 	return &c->locs[v - c->first];
 }
 
-struct fstream *esr__file_stream(struct file_store *fs, const struct esr__key *k)
+struct esr__fstream *esr__file_stream(struct esr__file_store *fs, const struct esr__key *k)
 {
-	struct fstream *s = (struct fstream *)esr__keyset_get(fs->streams, k), *fresh;
+	struct esr__fstream *s = (struct esr__fstream *)esr__keyset_get(fs->streams, k), *fresh;
 
 	if (s != NULL)
 		return s;
 	if ((fresh = calloc(1, sizeof *fresh + esr__key_storage(k))) == NULL)
 		return NULL;
 	esr__key_copy(&fresh->key, k, fresh + 1);
-	s = (struct fstream *)esr__keyset_insert(fs->streams, &fresh->key);
+	s = (struct esr__fstream *)esr__keyset_insert(fs->streams, &fresh->key);
 	if (s != fresh)
 		free(fresh); /* lost a race, or out of memory (s NULL) */
 	return s;
 }
 
-void esr__file_stream_free_index(struct fstream *s)
+void esr__file_stream_free_index(struct esr__fstream *s)
 {
-	struct loc_chunk *c = s->head, *next;
+	struct esr__loc_chunk *c = s->head, *next;
 
 	for (; c != NULL; c = next) {
 		next = c->next;
@@ -124,25 +124,25 @@ void esr__file_stream_free_index(struct fstream *s)
 
 void esr__file_stream_free(struct esr__key *k)
 {
-	esr__file_stream_free_index((struct fstream *)k);
+	esr__file_stream_free_index((struct esr__fstream *)k);
 	free(k);
 }
 
-static struct fstream *find(struct file_store *fs, const esr_stream_id *sid)
+static struct esr__fstream *find(struct esr__file_store *fs, const esr_stream_id *sid)
 {
 	struct esr__key k;
 
 	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
-	return (struct fstream *)esr__keyset_get(fs->streams, &k);
+	return (struct esr__fstream *)esr__keyset_get(fs->streams, &k);
 }
 
 /* --- appends ---------------------------------------------------------------------------- */
 
 /* One allocation: the pending record, its events, their payloads. */
-static struct pending *pending_new(const esr_event *events, size_t n)
+static struct esr__pending *pending_new(const esr_event *events, size_t n)
 {
 	size_t i, bytes = 0, at;
-	struct pending *p;
+	struct esr__pending *p;
 	uint8_t *payloads;
 
 	for (i = 0; i < n; i++)
@@ -178,7 +178,7 @@ static void complete_at(esr_append_cb done, void *ctx, uint64_t version, uint64_
 	done(ctx, &r);
 }
 
-static void enqueue(struct file_store *fs, struct pending *p)
+static void enqueue(struct esr__file_store *fs, struct esr__pending *p)
 {
 	p->next = NULL;
 	if (fs->queue_tail)
@@ -193,11 +193,11 @@ static void enqueue(struct file_store *fs, struct pending *p)
  * Queue an append to stream s. The CAS on `reserved` is the optimistic check;
  * the queue lock around it keeps the queue in version order per stream.
  */
-static esr_status append_to(struct file_store *fs, struct fstream *s, uint64_t expected,
+static esr_status append_to(struct esr__file_store *fs, struct esr__fstream *s, uint64_t expected,
                             const esr_event *events, size_t n, esr_append_cb done,
                             void *ctx)
 {
-	struct pending *p = pending_new(events, n);
+	struct esr__pending *p = pending_new(events, n);
 	uint64_t at;
 
 	if (p == NULL)
@@ -230,9 +230,9 @@ static esr_status append_to(struct file_store *fs, struct fstream *s, uint64_t e
 /* A handle is the stream itself: streams live until the store closes. */
 static esr_status file_resolve(void *impl, const esr_stream_id *sid, void **handle)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	struct esr__key k;
-	struct fstream *s;
+	struct esr__fstream *s;
 
 	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
 	if ((s = esr__file_stream(fs, &k)) == NULL)
@@ -286,8 +286,8 @@ static esr_status write_all(int fd, const uint8_t *buf, size_t n, size_t *writte
 struct batch {
 	uint8_t *buf;
 	size_t len, cap;
-	struct loc *locs;   /* one per event, in queue order */
-	struct loc **slots; /* per event: its stream's index slot, then the global one */
+	struct esr__loc *locs;   /* one per event, in queue order */
+	struct esr__loc **slots; /* per event: its stream's index slot, then the global one */
 	size_t events_cap;
 };
 
@@ -308,8 +308,8 @@ static int reserve_bytes(struct batch *b, size_t more)
 
 static int reserve_events(struct batch *b, size_t n)
 {
-	struct loc *locs;
-	struct loc **slots;
+	struct esr__loc *locs;
+	struct esr__loc **slots;
 
 	if (n <= b->events_cap)
 		return 0;
@@ -325,9 +325,9 @@ static int reserve_events(struct batch *b, size_t n)
 
 /* Encode the taken queue into b, its records' offsets starting at `base`,
  * one location per event in b->locs, in queue order. */
-static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
+static esr_status encode(struct esr__pending *q, struct batch *b, uint64_t base)
 {
-	struct pending *p;
+	struct esr__pending *p;
 	size_t i, k = 0;
 
 	b->len = 0;
@@ -337,7 +337,7 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
 			size_t size = esr__rec_size(&sid, &p->events[i]);
 			if (reserve_bytes(b, size) != 0)
 				return ESR_ENOMEM;
-			b->locs[k++] = (struct loc){0, (uint32_t)size, base + b->len};
+			b->locs[k++] = (struct esr__loc){0, (uint32_t)size, base + b->len};
 			b->len += esr__rec_encode(b->buf + b->len, &sid, &p->events[i], p->start + 1 + i,
 			                     p->position + i, (uint16_t)i, (uint16_t)p->n);
 		}
@@ -351,9 +351,9 @@ static esr_status encode(struct pending *q, struct batch *b, uint64_t base)
  * append on disk but reported failed would be recovered at the next open).
  * Slots past `committed` are invisible to readers.
  */
-static esr_status reserve_slots(struct file_store *fs, struct pending *q, struct batch *b)
+static esr_status reserve_slots(struct esr__file_store *fs, struct esr__pending *q, struct batch *b)
 {
-	struct pending *p;
+	struct esr__pending *p;
 	size_t i, k = 0;
 
 	for (p = q; p != NULL; p = p->next)
@@ -367,9 +367,9 @@ static esr_status reserve_slots(struct file_store *fs, struct pending *q, struct
 }
 
 /* Make the synced appends readable and acknowledge them, in queue order. */
-static void publish(struct file_store *fs, struct pending *q, const struct batch *b)
+static void publish(struct esr__file_store *fs, struct esr__pending *q, const struct batch *b)
 {
-	struct pending *p, *next;
+	struct esr__pending *p, *next;
 	size_t i, k = 0;
 
 	for (p = q; p != NULL; p = next) {
@@ -396,9 +396,9 @@ static void publish(struct file_store *fs, struct pending *q, const struct batch
 	esr__file_all_wake(fs);
 }
 
-static void fail_all(struct pending *q)
+static void fail_all(struct esr__pending *q)
 {
-	struct pending *p, *next;
+	struct esr__pending *p, *next;
 
 	for (p = q; p != NULL; p = next) {
 		next = p->next;
@@ -416,11 +416,11 @@ static void fail_all(struct pending *q)
  * written bytes is an incomplete append, never recovered (docs/file-format.md),
  * and one past it was never written: both ESR_EIO.
  */
-static void fail_batch(struct file_store *fs, struct pending *q, const struct batch *b,
+static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, const struct batch *b,
                        uint64_t base, size_t written)
 {
 	int fd = fs->tail_fd, back;
-	struct pending *p, *next;
+	struct esr__pending *p, *next;
 	size_t k = 0;
 
 	back = written == 0 ||
@@ -428,7 +428,7 @@ static void fail_batch(struct file_store *fs, struct pending *q, const struct ba
 	for (p = q; p != NULL; p = next) {
 		int maybe = 0;
 		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
-			const struct loc *last = &b->locs[k + p->n - 1];
+			const struct esr__loc *last = &b->locs[k + p->n - 1];
 			maybe = last->offset + last->length - base <= written;
 		}
 		next = p->next;
@@ -438,7 +438,7 @@ static void fail_batch(struct file_store *fs, struct pending *q, const struct ba
 	}
 }
 
-static size_t count_events(const struct pending *q)
+static size_t count_events(const struct esr__pending *q)
 {
 	size_t n = 0;
 
@@ -448,7 +448,7 @@ static size_t count_events(const struct pending *q)
 }
 
 /* Write, sync, publish one taken queue. Returns 0, or -1 if the store failed. */
-static int commit(struct file_store *fs, struct pending *q, struct batch *b)
+static int commit(struct esr__file_store *fs, struct esr__pending *q, struct batch *b)
 {
 	size_t n = count_events(q), written = 0;
 	esr_status st = ESR_OK;
@@ -462,7 +462,7 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 		st = ESR_ENOMEM;
 	/* A crash in esr__file_segment_create may leave a headerless last segment:
 	 * recovery treats it as the torn tail (store/file/file_recover.c). */
-	if (st == ESR_OK && fs->seg_size > SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
+	if (st == ESR_OK && fs->seg_size > ESR__SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
 		st = esr__file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;
 	if (st == ESR_OK)
@@ -493,9 +493,9 @@ static int commit(struct file_store *fs, struct pending *q, struct batch *b)
 
 static void *writer_main(void *arg)
 {
-	struct file_store *fs = arg;
+	struct esr__file_store *fs = arg;
 	struct batch b = {0};
-	struct pending *q;
+	struct esr__pending *q;
 
 	for (;;) {
 		pthread_mutex_lock(&fs->lock);
@@ -531,7 +531,7 @@ static void *writer_main(void *arg)
 
 /* --- reads ------------------------------------------------------------------------------- */
 
-uint64_t esr__file_committed_of(struct fstream *s)
+uint64_t esr__file_committed_of(struct esr__fstream *s)
 {
 	uint64_t c = ck_pr_load_64(&s->committed);
 
@@ -540,7 +540,7 @@ uint64_t esr__file_committed_of(struct fstream *s)
 	return c;
 }
 
-void esr__file_tail_set(struct file_store *fs, int fd)
+void esr__file_tail_set(struct esr__file_store *fs, int fd)
 {
 	if (fs->tail_fd >= 0)
 		esr__fio.close(fs->tail_fd);
@@ -550,12 +550,12 @@ void esr__file_tail_set(struct file_store *fs, int fd)
 #define READERS_MASK 0xffffffffu
 
 /* Join the slot that holds segment seg, if one does; its index or -1. */
-static int read_fd_hit(struct file_store *fs, uint32_t seg)
+static int read_fd_hit(struct esr__file_store *fs, uint32_t seg)
 {
 	unsigned i;
 
-	for (i = 0; i < READ_FDS; i++) {
-		struct read_fd *r = &fs->reads[i];
+	for (i = 0; i < ESR__READ_FDS; i++) {
+		struct esr__read_fd *r = &fs->reads[i];
 		uint64_t st = ck_pr_load_64(&r->state);
 		while (st >> 32 == seg) {
 			if (ck_pr_cas_64_value(&r->state, st, st + 1, &st)) {
@@ -574,14 +574,14 @@ static int read_fd_hit(struct file_store *fs, uint32_t seg)
 
 /* Under read_lock: empty a slot nobody reads (the clock: a slot hit since
  * the hand last passed is spared once); its index, or -1 if all are read. */
-static int read_fd_evict(struct file_store *fs)
+static int read_fd_evict(struct esr__file_store *fs)
 {
 	unsigned step;
 
-	for (step = 0; step < 2 * READ_FDS; step++) {
-		struct read_fd *r = &fs->reads[fs->read_hand];
+	for (step = 0; step < 2 * ESR__READ_FDS; step++) {
+		struct esr__read_fd *r = &fs->reads[fs->read_hand];
 		uint64_t st = ck_pr_load_64(&r->state);
-		fs->read_hand = (fs->read_hand + 1) % READ_FDS;
+		fs->read_hand = (fs->read_hand + 1) % ESR__READ_FDS;
 		if ((st & READERS_MASK) != 0)
 			continue;
 		if (st != 0 && ck_pr_load_int(&r->referenced)) {
@@ -604,9 +604,9 @@ static int read_fd_evict(struct file_store *fs)
 }
 
 /* The slot of segment seg, opened into an emptied slot if no slot holds it. */
-static esr_status read_fd_miss(struct file_store *fs, uint32_t seg, int *slot)
+static esr_status read_fd_miss(struct esr__file_store *fs, uint32_t seg, int *slot)
 {
-	struct read_fd *r;
+	struct esr__read_fd *r;
 	esr_status st = ESR_OK;
 	char path[4096];
 	int i, fd;
@@ -638,7 +638,7 @@ static esr_status read_fd_miss(struct file_store *fs, uint32_t seg, int *slot)
 	return st;
 }
 
-static void read_fd_leave(struct file_store *fs, int slot)
+static void read_fd_leave(struct esr__file_store *fs, int slot)
 {
 	/* Release: this reader's pread is over before the slot can be emptied. */
 	ck_pr_fence_release();
@@ -646,8 +646,8 @@ static void read_fd_leave(struct file_store *fs, int slot)
 	ck_pr_dec_64(&fs->reads[slot].state);
 }
 
-esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
-                            size_t *cap, struct rec *r)
+esr_status esr__file_read_record(struct esr__file_store *fs, const struct esr__loc *l, uint8_t **buf,
+                            size_t *cap, struct esr__rec *r)
 {
 	esr_status st = ESR_OK;
 	ssize_t got;
@@ -667,14 +667,14 @@ esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uin
 	if (got != (ssize_t)l->length)
 		return ESR_EIO;
 	/* Checked again on the way out: the disk can rot after open. */
-	return esr__rec_decode(*buf, l->length, r) == REC_OK ? ESR_OK : ESR_ECORRUPT;
+	return esr__rec_decode(*buf, l->length, r) == ESR__REC_OK ? ESR_OK : ESR_ECORRUPT;
 }
 
 static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
                             esr_visit_fn visit, void *ctx)
 {
-	struct file_store *fs = impl;
-	struct fstream *s = find(fs, sid);
+	struct esr__file_store *fs = impl;
+	struct esr__fstream *s = find(fs, sid);
 	esr_status st = ESR_OK;
 	uint8_t *buf = NULL;
 	size_t cap = 0;
@@ -685,7 +685,7 @@ static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
 	last = esr__file_committed_of(s);
 	for (v = from ? from : 1; v <= last && st == ESR_OK; v++) {
 		esr_recorded_event out;
-		struct rec r;
+		struct esr__rec r;
 
 		st = esr__file_read_record(fs, esr__file_index_get(s, v), &buf, &cap, &r);
 		if (st == ESR_OK && r.version != v)
@@ -701,7 +701,7 @@ static esr_status file_read(void *impl, const esr_stream_id *sid, uint64_t from,
 
 static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *version)
 {
-	struct fstream *s = find(impl, sid);
+	struct esr__fstream *s = find(impl, sid);
 
 	*version = s ? esr__file_committed_of(s) : 0;
 	return ESR_OK;
@@ -709,14 +709,14 @@ static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *v
 
 /* --- open and close ------------------------------------------------------------------------ */
 
-static void release(struct file_store *fs)
+static void release(struct esr__file_store *fs)
 {
 	uint32_t i;
 
 	if (fs->streams)
 		esr__keyset_destroy(fs->streams, esr__file_stream_free);
 	esr__file_tail_set(fs, -1);
-	for (i = 0; i < READ_FDS; i++)
+	for (i = 0; i < ESR__READ_FDS; i++)
 		if (fs->reads[i].fd >= 0)
 			esr__fio.close(fs->reads[i].fd);
 	pthread_mutex_destroy(&fs->read_lock);
@@ -736,7 +736,7 @@ static void release(struct file_store *fs)
 
 static void file_destroy(void *impl)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 
 	pthread_mutex_lock(&fs->lock);
 	fs->stopping = 1;
@@ -747,7 +747,7 @@ static void file_destroy(void *impl)
 	release(fs);
 }
 
-_Static_assert(ESR_FILE_SEGMENT_MIN == SEG_HEADER + REC_MAX,
+_Static_assert(ESR_FILE_SEGMENT_MIN == ESR__SEG_HEADER + ESR__REC_MAX,
                "ESR_FILE_SEGMENT_MIN is a segment header and the largest record");
 
 static const esr_store_vtable file_vtable = {
@@ -780,7 +780,7 @@ esr_status esr_file_store_options_default(esr_file_store_options *o)
 }
 
 /* The directory exists (made if absent) and is ours alone (a locked LOCK file). */
-static esr_status take_directory(struct file_store *fs, char *why, size_t why_size)
+static esr_status take_directory(struct esr__file_store *fs, char *why, size_t why_size)
 {
 	char path[4096];
 
@@ -807,7 +807,7 @@ static esr_status take_directory(struct file_store *fs, char *why, size_t why_si
 esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
                                esr_store **out)
 {
-	struct file_store *fs;
+	struct esr__file_store *fs;
 	esr_status st;
 	uint32_t i;
 
@@ -830,7 +830,7 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 	fs->lock_fd = -1;
 	fs->snap_fd = -1;
 	fs->tail_fd = -1;
-	for (i = 0; i < READ_FDS; i++)
+	for (i = 0; i < ESR__READ_FDS; i++)
 		fs->reads[i].fd = -1;
 	pthread_mutex_init(&fs->read_lock, NULL);
 	pthread_mutex_init(&fs->lock, NULL);
@@ -867,7 +867,7 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 
 esr_status esr_file_store_stats_get(esr_store *store, esr_file_store_stats *out)
 {
-	struct file_store *fs;
+	struct esr__file_store *fs;
 
 	if (store == NULL || out == NULL || esr__store_impl(store, &file_vtable, (void **)&fs) != ESR_OK)
 		return ESR_EINVAL;

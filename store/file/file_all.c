@@ -24,7 +24,7 @@
 #include "store/file/file_internal.h"
 #include "store/store_internal.h"
 
-void esr__file_all_publish(struct file_store *fs, uint64_t last)
+void esr__file_all_publish(struct esr__file_store *fs, uint64_t last)
 {
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&fs->all.committed);
@@ -37,7 +37,7 @@ void esr__file_all_publish(struct file_store *fs, uint64_t last)
  * other's store: either the waiter does not sleep, or the writer broadcasts,
  * and taking wait_lock for that waits until the waiter is inside its wait.
  */
-void esr__file_all_wake(struct file_store *fs)
+void esr__file_all_wake(struct esr__file_store *fs)
 {
 	ck_pr_fence_memory();
 	if (ck_pr_load_uint(&fs->waiters) == 0)
@@ -50,7 +50,7 @@ void esr__file_all_wake(struct file_store *fs)
 esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                          void *ctx, uint64_t *next)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	uint64_t last = esr__file_committed_of(&fs->all), pos;
 	esr_status st = ESR_OK;
 	uint8_t *buf = NULL;
@@ -58,7 +58,7 @@ esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_f
 
 	*next = from;
 	for (pos = from; pos <= last && pos - from < max && st == ESR_OK; pos++) {
-		struct rec r;
+		struct esr__rec r;
 		char type[ESR_TYPE_NAME_MAX + 1];
 
 		st = esr__file_read_record(fs, esr__file_index_get(&fs->all, pos), &buf, &cap, &r);
@@ -79,13 +79,13 @@ esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_f
 
 esr_status esr__file_head(void *impl, uint64_t *position)
 {
-	*position = esr__file_committed_of(&((struct file_store *)impl)->all);
+	*position = esr__file_committed_of(&((struct esr__file_store *)impl)->all);
 	return ESR_OK;
 }
 
 esr_status esr__file_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 
 	/* esr__file_all_wake is the writer's side. */
 	esr__store_wait_past(&fs->wait_lock, &fs->wait_cond, &fs->waiters, &fs->all.committed,

@@ -42,7 +42,7 @@ static uint64_t get64(const uint8_t *b)
 
 size_t esr__rec_size(const esr_stream_id *sid, const esr_event *ev)
 {
-	return REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;
+	return ESR__REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;
 }
 
 size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
@@ -50,10 +50,10 @@ size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *
                   uint16_t batch_count)
 {
 	size_t tlen = strlen(sid->type), len = esr__rec_size(sid, ev);
-	uint8_t *p = out + REC_HEADER;
+	uint8_t *p = out + ESR__REC_HEADER;
 
 	put32(out + 4, (uint32_t)len);
-	put32(out + 8, REC_MAGIC);
+	put32(out + 8, ESR__REC_MAGIC);
 	put16(out + 12, (uint16_t)tlen);
 	put16(out + 14, (uint16_t)sid->id_len);
 	put32(out + 16, ev->type);
@@ -74,30 +74,30 @@ size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *
 	return len;
 }
 
-enum rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
+enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct esr__rec *r)
 {
 	uint32_t len, plen;
 	uint16_t tlen, idlen;
 
-	if (avail < REC_HEADER)
-		return REC_SHORT;
+	if (avail < ESR__REC_HEADER)
+		return ESR__REC_SHORT;
 	len = get32(buf + 4);
 	tlen = get16(buf + 12);
 	idlen = get16(buf + 14);
 	plen = get32(buf + 20);
 	/* Fields that cannot be, before trusting the length to read further. */
-	if (get32(buf + 8) != REC_MAGIC || tlen == 0 || tlen > ESR_TYPE_NAME_MAX ||
+	if (get32(buf + 8) != ESR__REC_MAGIC || tlen == 0 || tlen > ESR_TYPE_NAME_MAX ||
 	    idlen == 0 || idlen > ESR_ID_MAX || plen > ESR_PAYLOAD_MAX ||
-	    len != (uint64_t)REC_HEADER + tlen + idlen + plen || get32(buf + 84) != 0)
-		return REC_BAD;
+	    len != (uint64_t)ESR__REC_HEADER + tlen + idlen + plen || get32(buf + 84) != 0)
+		return ESR__REC_BAD;
 	if (avail < len)
-		return REC_SHORT;
+		return ESR__REC_SHORT;
 	if (esr__crc32c(0, buf + 4, len - 4) != get32(buf))
-		return REC_BAD;
+		return ESR__REC_BAD;
 	r->length = len;
-	r->type = (const char *)buf + REC_HEADER;
+	r->type = (const char *)buf + ESR__REC_HEADER;
 	r->type_len = tlen;
-	r->id = buf + REC_HEADER + tlen;
+	r->id = buf + ESR__REC_HEADER + tlen;
 	r->id_len = idlen;
 	r->version = get64(buf + 24);
 	r->position = get64(buf + 32);
@@ -105,30 +105,30 @@ enum rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct rec *r)
 	r->batch_count = get16(buf + 82);
 	if (r->version == 0 || r->version == ESR_VERSION_ANY || r->batch_count == 0 ||
 	    r->batch_count > ESR_APPEND_MAX || r->batch_index >= r->batch_count)
-		return REC_BAD; /* checked, yet impossible: written by something else */
+		return ESR__REC_BAD; /* checked, yet impossible: written by something else */
 	memset(&r->event, 0, sizeof r->event);
 	r->event.type = get32(buf + 16);
 	r->event.payload_len = plen;
-	r->event.payload = plen ? buf + REC_HEADER + tlen + idlen : NULL;
+	r->event.payload = plen ? buf + ESR__REC_HEADER + tlen + idlen : NULL;
 	r->event.meta.timestamp_ns = get64(buf + 40);
 	memcpy(r->event.meta.correlation_id.bytes, buf + 48, 16);
 	memcpy(r->event.meta.causation_id.bytes, buf + 64, 16);
-	return REC_OK;
+	return ESR__REC_OK;
 }
 
-void esr__seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq)
+void esr__seg_header_encode(uint8_t out[ESR__SEG_HEADER], uint64_t seq)
 {
-	memcpy(out, SEG_MAGIC, 8);
+	memcpy(out, ESR__SEG_MAGIC, 8);
 	put32(out + 8, 1);          /* format version */
-	put32(out + 12, SEG_HEADER);
+	put32(out + 12, ESR__SEG_HEADER);
 	put64(out + 16, seq);
 	put32(out + 24, 0);
 	put32(out + 28, esr__crc32c(0, out, 28));
 }
 
-int esr__seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
+int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq)
 {
-	if (memcmp(in, SEG_MAGIC, 8) != 0 || get32(in + 8) != 1 || get32(in + 12) != SEG_HEADER ||
+	if (memcmp(in, ESR__SEG_MAGIC, 8) != 0 || get32(in + 8) != 1 || get32(in + 12) != ESR__SEG_HEADER ||
 	    get32(in + 24) != 0 || esr__crc32c(0, in, 28) != get32(in + 28))
 		return -1;
 	*seq = get64(in + 16);
@@ -139,7 +139,7 @@ int esr__seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq)
 
 size_t esr__snap_rec_size(const esr_stream_id *sid, uint32_t len)
 {
-	return SNAP_HEADER + strlen(sid->type) + sid->id_len + len;
+	return ESR__SNAP_HEADER + strlen(sid->type) + sid->id_len + len;
 }
 
 size_t esr__snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap)
@@ -147,33 +147,33 @@ size_t esr__snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_sn
 	size_t tl = strlen(sid->type), len = esr__snap_rec_size(sid, snap->len);
 
 	put32(out + 4, (uint32_t)len);
-	put32(out + 8, SNAP_MAGIC);
+	put32(out + 8, ESR__SNAP_MAGIC);
 	put16(out + 12, (uint16_t)tl);
 	put16(out + 14, (uint16_t)sid->id_len);
 	put64(out + 16, snap->version);
 	put32(out + 24, snap->format);
 	put32(out + 28, snap->len);
-	memcpy(out + SNAP_HEADER, sid->type, tl);
-	memcpy(out + SNAP_HEADER + tl, sid->id, sid->id_len);
+	memcpy(out + ESR__SNAP_HEADER, sid->type, tl);
+	memcpy(out + ESR__SNAP_HEADER + tl, sid->id, sid->id_len);
 	if (snap->len)
-		memcpy(out + SNAP_HEADER + tl + sid->id_len, snap->data, snap->len);
+		memcpy(out + ESR__SNAP_HEADER + tl + sid->id_len, snap->data, snap->len);
 	put32(out, esr__crc32c(0, out + 4, len - 4));
 	return len;
 }
 
-uint32_t esr__snap_rec_claimed(const uint8_t hdr[SNAP_HEADER])
+uint32_t esr__snap_rec_claimed(const uint8_t hdr[ESR__SNAP_HEADER])
 {
 	uint32_t len = get32(hdr + 4);
 
-	return get32(hdr + 8) == SNAP_MAGIC && len > SNAP_HEADER && len <= SNAP_REC_MAX ? len
+	return get32(hdr + 8) == ESR__SNAP_MAGIC && len > ESR__SNAP_HEADER && len <= ESR__SNAP_REC_MAX ? len
 	                                                                                  : 0;
 }
 
-int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
+int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct esr__snap_rec *r)
 {
 	uint32_t len;
 
-	if (avail < SNAP_HEADER || get32(buf + 8) != SNAP_MAGIC)
+	if (avail < ESR__SNAP_HEADER || get32(buf + 8) != ESR__SNAP_MAGIC)
 		return -1;
 	len = get32(buf + 4);
 	r->type_len = get16(buf + 12);
@@ -183,27 +183,27 @@ int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r)
 	r->snap.len = get32(buf + 28);
 	if (len > avail || r->type_len == 0 || r->type_len > ESR_TYPE_NAME_MAX ||
 	    r->id_len == 0 || r->id_len > ESR_ID_MAX || r->snap.len > ESR_SNAPSHOT_MAX ||
-	    len != SNAP_HEADER + (size_t)r->type_len + r->id_len + r->snap.len ||
+	    len != ESR__SNAP_HEADER + (size_t)r->type_len + r->id_len + r->snap.len ||
 	    esr__crc32c(0, buf + 4, len - 4) != get32(buf))
 		return -1;
 	r->length = len;
-	r->type = (const char *)buf + SNAP_HEADER;
-	r->id = buf + SNAP_HEADER + r->type_len;
-	r->snap.data = buf + SNAP_HEADER + r->type_len + r->id_len;
+	r->type = (const char *)buf + ESR__SNAP_HEADER;
+	r->id = buf + ESR__SNAP_HEADER + r->type_len;
+	r->snap.data = buf + ESR__SNAP_HEADER + r->type_len + r->id_len;
 	return 0;
 }
 
-void esr__ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position)
+void esr__ckpt_encode(uint8_t out[ESR__CKPT_SIZE], uint64_t position)
 {
-	memcpy(out, CKPT_MAGIC, 8);
+	memcpy(out, ESR__CKPT_MAGIC, 8);
 	put64(out + 8, position);
 	put32(out + 16, 0);
 	put32(out + 20, esr__crc32c(0, out, 20));
 }
 
-int esr__ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position)
+int esr__ckpt_decode(const uint8_t in[ESR__CKPT_SIZE], uint64_t *position)
 {
-	if (memcmp(in, CKPT_MAGIC, 8) != 0 || get32(in + 16) != 0 ||
+	if (memcmp(in, ESR__CKPT_MAGIC, 8) != 0 || get32(in + 16) != 0 ||
 	    esr__crc32c(0, in, 20) != get32(in + 20))
 		return -1;
 	*position = get64(in + 8);

@@ -3,8 +3,8 @@
  * is the reader's reference; keep the two in step).
  * docs/architecture.md has the map.
  *
- * A segment file starts with a SEG_HEADER-byte header, then holds records
- * back to back. A record is one event: a REC_HEADER-byte header, the stream's
+ * A segment file starts with a ESR__SEG_HEADER-byte header, then holds records
+ * back to back. A record is one event: a ESR__REC_HEADER-byte header, the stream's
  * type name, its id, and the payload. Every integer is little-endian. The
  * CRC-32C in the first four bytes covers everything after it, so a record is
  * whole or it is nothing; `batch_index` of `batch_count` lets recovery accept
@@ -18,14 +18,14 @@
 
 #include "esr/esr.h"
 
-#define SEG_MAGIC "ESRSEG01"
-#define SEG_HEADER 32
-#define REC_MAGIC 0x31525345u /* "ESR1" */
-#define REC_HEADER 88
-#define REC_MAX (REC_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_PAYLOAD_MAX)
+#define ESR__SEG_MAGIC "ESRSEG01"
+#define ESR__SEG_HEADER 32
+#define ESR__REC_MAGIC 0x31525345u /* "ESR1" */
+#define ESR__REC_HEADER 88
+#define ESR__REC_MAX (ESR__REC_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_PAYLOAD_MAX)
 
 /* A decoded record: pointers into the buffer it was decoded from. */
-struct rec {
+struct esr__rec {
 	uint32_t length;        /* of the whole record */
 	const char *type;       /* not NUL-terminated */
 	uint16_t type_len;
@@ -45,24 +45,24 @@ size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *
                   uint64_t version, uint64_t position, uint16_t batch_index,
                   uint16_t batch_count);
 
-enum rec_status {
-	REC_OK,    /* *r describes a whole, checked record */
-	REC_SHORT, /* fewer bytes than the record claims: a torn tail, or read more */
-	REC_BAD,   /* not a record: wrong magic, impossible field, or CRC mismatch */
+enum esr__rec_status {
+	ESR__REC_OK,    /* *r describes a whole, checked record */
+	ESR__REC_SHORT, /* fewer bytes than the record claims: a torn tail, or read more */
+	ESR__REC_BAD,   /* not a record: wrong magic, impossible field, or CRC mismatch */
 };
 
 /* Decode the record at buf (avail bytes readable). Never reads past avail. */
-enum rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct rec *r);
+enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct esr__rec *r);
 
 /* A segment header for segment number `seq`, and its check. */
-void esr__seg_header_encode(uint8_t out[SEG_HEADER], uint64_t seq);
-int esr__seg_header_decode(const uint8_t in[SEG_HEADER], uint64_t *seq); /* 0 if valid */
+void esr__seg_header_encode(uint8_t out[ESR__SEG_HEADER], uint64_t seq);
+int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq); /* 0 if valid */
 
-/* snapshots.log: records of SNAP_HEADER bytes then type, id, data (docs/file-format.md). */
-#define SNAP_MAGIC 0x314e5345u /* "ESN1" */
-#define SNAP_HEADER 32
+/* snapshots.log: records of ESR__SNAP_HEADER bytes then type, id, data (docs/file-format.md). */
+#define ESR__SNAP_MAGIC 0x314e5345u /* "ESN1" */
+#define ESR__SNAP_HEADER 32
 
-struct snap_rec {
+struct esr__snap_rec {
 	uint32_t length;
 	const char *type; /* not NUL-terminated */
 	uint16_t type_len;
@@ -71,19 +71,19 @@ struct snap_rec {
 	esr_snapshot snap; /* data points into the buffer */
 };
 
-#define SNAP_REC_MAX (SNAP_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_SNAPSHOT_MAX)
+#define ESR__SNAP_REC_MAX (ESR__SNAP_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_SNAPSHOT_MAX)
 
 size_t esr__snap_rec_size(const esr_stream_id *sid, uint32_t len);
 /* The length a record header claims, or 0 if it cannot be a record's. */
-uint32_t esr__snap_rec_claimed(const uint8_t hdr[SNAP_HEADER]);
+uint32_t esr__snap_rec_claimed(const uint8_t hdr[ESR__SNAP_HEADER]);
 size_t esr__snap_rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_snapshot *snap);
 /* 0 for a whole, valid record at buf; -1 otherwise. */
-int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct snap_rec *r);
+int esr__snap_rec_decode(const uint8_t *buf, size_t avail, struct esr__snap_rec *r);
 
 /* A checkpoint file: magic, position, zero, CRC-32C of the 20 bytes before it. */
-#define CKPT_MAGIC "ESRCKPT1"
-#define CKPT_SIZE 24
-void esr__ckpt_encode(uint8_t out[CKPT_SIZE], uint64_t position);
-int esr__ckpt_decode(const uint8_t in[CKPT_SIZE], uint64_t *position);
+#define ESR__CKPT_MAGIC "ESRCKPT1"
+#define ESR__CKPT_SIZE 24
+void esr__ckpt_encode(uint8_t out[ESR__CKPT_SIZE], uint64_t position);
+int esr__ckpt_decode(const uint8_t in[ESR__CKPT_SIZE], uint64_t *position);
 
 #endif /* ESR_STORE_FILE_FORMAT_H */

@@ -5,7 +5,7 @@
  * the index at open). docs/architecture.md has the map.
  *
  * The index. Each stream keeps where each of its events sits: a chain of
- * chunks of `struct loc`, doubling in size, never moved. Only one thread adds
+ * chunks of `struct esr__loc`, doubling in size, never moved. Only one thread adds
  * to it (the writer thread; at open, the opening thread), so no CAS is needed
  * there: the writer fills the locations, then publishes `committed` with
  * release order, and readers load `committed` with acquire and read only below
@@ -24,34 +24,34 @@
 #include "esr/file_store.h"
 #include "store/file/file_format.h"
 
-#define SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
+#define ESR__SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
 
-struct loc {
+struct esr__loc {
 	uint32_t seg;    /* segment number */
 	uint32_t length; /* of the record */
 	uint64_t offset; /* in the segment file */
 };
 
-struct loc_chunk {
-	struct loc_chunk *next;
+struct esr__loc_chunk {
+	struct esr__loc_chunk *next;
 	uint64_t first; /* version of locs[0] */
 	uint64_t cap;
-	struct loc locs[];
+	struct esr__loc locs[];
 };
 
-struct fstream {
+struct esr__fstream {
 	struct esr__key key; /* first: the keyset's object */
 	uint64_t reserved;   /* versions claimed by appenders */
 	uint64_t committed;  /* versions durable and readable */
-	struct loc_chunk *head, *tail; /* tail: the writer's only */
+	struct esr__loc_chunk *head, *tail; /* tail: the writer's only */
 	uint64_t snap_offset;  /* the stream's snapshot in snapshots.log, under */
 	uint32_t snap_length;  /* snap_lock; length 0: none */
 };
 
 /*
  * Read descriptors. Readers never use the writer's descriptor: they pread
- * through a cache of READ_FDS descriptors opened on demand (O_RDONLY), so a
- * store holds at most READ_FDS + 1 segment descriptors however many segments
+ * through a cache of ESR__READ_FDS descriptors opened on demand (O_RDONLY), so a
+ * store holds at most ESR__READ_FDS + 1 segment descriptors however many segments
  * it has. A segment's file exists, header synced, before any of its records
  * is published, so a reader that loaded `committed` can always open it.
  *
@@ -65,18 +65,18 @@ struct fstream {
  * publishes (segment, 1 reader). If every slot has readers it waits for one
  * to leave (each holds a slot only for one pread).
  */
-#define READ_FDS 8
+#define ESR__READ_FDS 8
 
-struct read_fd {
+struct esr__read_fd {
 	uint64_t state;  /* (segment << 32) | readers */
 	int fd;          /* written only while the slot is empty, under read_lock */
 	int referenced;  /* hit since the clock hand passed: spared once */
 };
 
 /* One append waiting for the writer thread (or a conflict waiting for it). */
-struct pending {
-	struct pending *next;
-	struct fstream *s;
+struct esr__pending {
+	struct esr__pending *next;
+	struct esr__fstream *s;
 	uint64_t start;      /* version before the first event */
 	uint64_t position;   /* global position of the first event */
 	size_t n;            /* events; 0 for a conflict report */
@@ -85,13 +85,13 @@ struct pending {
 	esr_event *events;   /* payloads copied after them */
 };
 
-struct file_store {
+struct esr__file_store {
 	char *dir;
 	int lock_fd;
 	esr_file_store_options opt;
 	struct esr__keyset *streams;
 	int tail_fd;           /* the segment being appended to (writer and open only) */
-	struct read_fd reads[READ_FDS]; /* readers' descriptors, above */
+	struct esr__read_fd reads[ESR__READ_FDS]; /* readers' descriptors, above */
 	pthread_mutex_t read_lock;      /* a reader that missed the cache */
 	unsigned read_hand;             /* the clock hand, under read_lock */
 	uint32_t seg;          /* the segment being appended to */
@@ -100,7 +100,7 @@ struct file_store {
 
 	pthread_mutex_t lock;  /* the queue, `failed`, positions */
 	pthread_cond_t wake;   /* writer: work arrived, or stop */
-	struct pending *queue, *queue_tail;
+	struct esr__pending *queue, *queue_tail;
 	int stopping, failed;
 	pthread_t writer;
 	int writer_started;
@@ -109,7 +109,7 @@ struct file_store {
 
 	/* The global order: an index position -> location, kept like a stream's
 	 * (filled by the writer, `committed` = the last position published). */
-	struct fstream all;
+	struct esr__fstream all;
 	pthread_mutex_t wait_lock; /* esr_store_wait sleepers on all.committed */
 	pthread_cond_t wait_cond;
 	unsigned waiters;          /* changed under wait_lock, read with ck_pr */
@@ -122,44 +122,44 @@ struct file_store {
 };
 
 /* Index: make room for version v in s (writer only); NULL on ENOMEM. */
-struct loc *esr__file_index_slot(struct fstream *s, uint64_t v);
+struct esr__loc *esr__file_index_slot(struct esr__fstream *s, uint64_t v);
 /* The location of version v (v <= a committed version the caller loaded). */
-const struct loc *esr__file_index_get(const struct fstream *s, uint64_t v);
+const struct esr__loc *esr__file_index_get(const struct esr__fstream *s, uint64_t v);
 /* The stream named by k, created if absent; NULL on ENOMEM. */
-struct fstream *esr__file_stream(struct file_store *fs, const struct esr__key *k);
+struct esr__fstream *esr__file_stream(struct esr__file_store *fs, const struct esr__key *k);
 void esr__file_stream_free(struct esr__key *k);
 /* Free s's index chunks only (the global order's pseudo-stream). */
-void esr__file_stream_free_index(struct fstream *s);
+void esr__file_stream_free_index(struct esr__fstream *s);
 /* s->committed, loaded with acquire. */
-uint64_t esr__file_committed_of(struct fstream *s);
+uint64_t esr__file_committed_of(struct esr__fstream *s);
 
 /*
  * Recovery: scan the directory's segments into the index, cut a torn tail,
  * and leave fs->seg / seg_size / next_position / tail_fd ready for appends.
  * ESR_ECORRUPT (why says the file and offset), ESR_EIO, ESR_ENOMEM.
  */
-esr_status esr__file_recover(struct file_store *fs, char *why, size_t why_size);
+esr_status esr__file_recover(struct esr__file_store *fs, char *why, size_t why_size);
 
 /* The global order (store/file/file_all.c): publish positions up to `last`
  * (writer, after their locations are in fs->all), wake the waiters once a
  * batch is published, and the vtable entries. */
-void esr__file_all_publish(struct file_store *fs, uint64_t last);
-void esr__file_all_wake(struct file_store *fs);
+void esr__file_all_publish(struct esr__file_store *fs, uint64_t last);
+void esr__file_all_wake(struct esr__file_store *fs);
 esr_status esr__file_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                          void *ctx, uint64_t *next);
 esr_status esr__file_head(void *impl, uint64_t *position);
 esr_status esr__file_wait(void *impl, uint64_t after, unsigned timeout_ms);
 /* Read and check the record at l, expecting version v (0: any). */
-esr_status esr__file_read_record(struct file_store *fs, const struct loc *l, uint8_t **buf,
-                            size_t *cap, struct rec *r);
+esr_status esr__file_read_record(struct esr__file_store *fs, const struct esr__loc *l, uint8_t **buf,
+                            size_t *cap, struct esr__rec *r);
 
 /* Snapshots and checkpoints (store/file/file_snapshot.c). open indexes
  * snapshots.log (cut at its first bad record, compacted when mostly
  * superseded or when a record is beyond its stream's version, which it
  * drops); it runs after esr__file_recover, whose versions it checks against.
  * close closes it. */
-esr_status esr__file_snapshots_open(struct file_store *fs, char *why, size_t why_size);
-void esr__file_snapshots_close(struct file_store *fs);
+esr_status esr__file_snapshots_open(struct esr__file_store *fs, char *why, size_t why_size);
+void esr__file_snapshots_close(struct esr__file_store *fs);
 esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap);
 esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
                               void *ctx);
@@ -172,9 +172,9 @@ esr_status esr__file_sync_dir(const char *dir);
 
 /* Create segment `seq` (header written and synced, directory synced); it
  * becomes the tail. */
-esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq);
+esr_status esr__file_segment_create(struct esr__file_store *fs, uint32_t seq);
 /* Make fd (-1: none) the tail's descriptor, closing the previous one: the
  * store keeps only the tail's open for writing. */
-void esr__file_tail_set(struct file_store *fs, int fd);
+void esr__file_tail_set(struct esr__file_store *fs, int fd);
 
 #endif /* ESR_STORE_FILE_INTERNAL_H */

@@ -75,7 +75,7 @@ esr_status esr__file_sync_dir(const char *dir)
 	return bad ? ESR_EIO : ESR_OK;
 }
 
-static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_t size)
+static void seg_path(const struct esr__file_store *fs, uint32_t seq, char *out, size_t size)
 {
 	snprintf(out, size, "%s/%08u.seg", fs->dir, (unsigned)seq);
 }
@@ -86,14 +86,14 @@ static void seg_path(const struct file_store *fs, uint32_t seq, char *out, size_
  * such a last segment (drop_torn_creation). A failed write or sync leaves the
  * same shapes and fails the store; the next open recovers them alike.
  */
-esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq)
+esr_status esr__file_segment_create(struct esr__file_store *fs, uint32_t seq)
 {
-	uint8_t header[SEG_HEADER];
+	uint8_t header[ESR__SEG_HEADER];
 	char path[4096];
 	ssize_t w;
 	int fd;
 
-	if (seq == 0 || seq >= SEGMENTS_MAX)
+	if (seq == 0 || seq >= ESR__SEGMENTS_MAX)
 		return ESR_ETOOBIG;
 	seg_path(fs, seq, path, sizeof path);
 	if ((fd = esr__fio.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
@@ -107,7 +107,7 @@ esr_status esr__file_segment_create(struct file_store *fs, uint32_t seq)
 	}
 	esr__file_tail_set(fs, fd);
 	fs->seg = seq;
-	fs->seg_size = SEG_HEADER;
+	fs->seg_size = ESR__SEG_HEADER;
 	return ESR_OK;
 }
 
@@ -119,7 +119,7 @@ static int by_number(const void *a, const void *b)
 }
 
 /* The segment numbers in the directory, sorted. */
-static esr_status list_segments(struct file_store *fs, uint32_t **out, size_t *n)
+static esr_status list_segments(struct esr__file_store *fs, uint32_t **out, size_t *n)
 {
 	DIR *d = opendir(fs->dir);
 	struct dirent *e;
@@ -135,7 +135,7 @@ static esr_status list_segments(struct file_store *fs, uint32_t **out, size_t *n
 		if (sscanf(e->d_name, "%8u.seg", &seq) != 1)
 			continue;
 		snprintf(check, sizeof check, "%08u.seg", seq);
-		if (strcmp(check, e->d_name) != 0 || seq == 0 || seq >= SEGMENTS_MAX)
+		if (strcmp(check, e->d_name) != 0 || seq == 0 || seq >= ESR__SEGMENTS_MAX)
 			continue; /* not one of ours (a *.damaged file, say) */
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -183,23 +183,23 @@ static esr_status read_file(int fd, uint8_t **buf, size_t *len)
 struct gather {
 	size_t start;      /* offset of its first record */
 	uint16_t count, have;
-	struct rec first;
-	struct loc locs[ESR_APPEND_MAX];
+	struct esr__rec first;
+	struct esr__loc locs[ESR_APPEND_MAX];
 	uint64_t last_position;
 };
 
-static int same_stream(const struct rec *a, const struct rec *b)
+static int same_stream(const struct esr__rec *a, const struct esr__rec *b)
 {
 	return a->type_len == b->type_len && a->id_len == b->id_len &&
 	       memcmp(a->type, b->type, a->type_len) == 0 && memcmp(a->id, b->id, a->id_len) == 0;
 }
 
 /* Put a whole append into the index. -1: its versions do not follow. */
-static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_status *st)
+static int apply(struct esr__file_store *fs, struct gather *g, uint32_t seq, esr_status *st)
 {
 	char type[ESR_TYPE_NAME_MAX + 1];
 	struct esr__key k;
-	struct fstream *s;
+	struct esr__fstream *s;
 	uint16_t i;
 
 	memcpy(type, g->first.type, g->first.type_len);
@@ -213,8 +213,8 @@ static int apply(struct file_store *fs, struct gather *g, uint32_t seq, esr_stat
 	if (g->first.version != s->committed + 1 || g->first.position != fs->all.committed + 1)
 		return -1;
 	for (i = 0; i < g->count; i++) {
-		struct loc *slot = esr__file_index_slot(s, g->first.version + i);
-		struct loc *all = esr__file_index_slot(&fs->all, g->first.position + i);
+		struct esr__loc *slot = esr__file_index_slot(s, g->first.version + i);
+		struct esr__loc *all = esr__file_index_slot(&fs->all, g->first.position + i);
 		if (slot == NULL || all == NULL) {
 			*st = ESR_ENOMEM;
 			return -1;
@@ -243,14 +243,14 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
 {
 	size_t from = stop + 1;
 	const uint8_t *h = buf + stop;
-	struct rec r;
+	struct esr__rec r;
 
-	/* Decoding only the header says REC_SHORT when its lengths agree. */
-	if (len - stop >= REC_HEADER && esr__rec_decode(h, REC_HEADER, &r) == REC_SHORT)
+	/* Decoding only the header says ESR__REC_SHORT when its lengths agree. */
+	if (len - stop >= ESR__REC_HEADER && esr__rec_decode(h, ESR__REC_HEADER, &r) == ESR__REC_SHORT)
 		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
 		               (uint32_t)h[7] << 24);
-	for (; from + REC_HEADER <= len; from++)
-		if (esr__rec_decode(buf + from, len - from, &r) == REC_OK && r.position > last)
+	for (; from + ESR__REC_HEADER <= len; from++)
+		if (esr__rec_decode(buf + from, len - from, &r) == ESR__REC_OK && r.position > last)
 			return 1;
 	return 0;
 }
@@ -266,20 +266,20 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
  * what it wrote, never a whole record out of place, so that is damage, not
  * a torn tail. *st is set for errors other than damage.
  */
-static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size_t len,
+static size_t scan(struct esr__file_store *fs, uint32_t seq, const uint8_t *buf, size_t len,
                    size_t *stop, int *misfit, esr_status *st)
 {
 	static _Thread_local struct gather g;
-	size_t off = SEG_HEADER;
-	struct rec r;
+	size_t off = ESR__SEG_HEADER;
+	struct esr__rec r;
 
 	g.have = 0;
 	*stop = len;
 	*misfit = 0;
 	while (off < len) {
-		enum rec_status rs = esr__rec_decode(buf + off, len - off, &r);
+		enum esr__rec_status rs = esr__rec_decode(buf + off, len - off, &r);
 		*stop = off;
-		if (rs != REC_OK)
+		if (rs != ESR__REC_OK)
 			break;
 		*misfit = 1; /* until it fits */
 		if (r.batch_index == 0) {
@@ -293,7 +293,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 			break;
 		}
 		*misfit = 0;
-		g.locs[g.have] = (struct loc){seq, r.length, off};
+		g.locs[g.have] = (struct esr__loc){seq, r.length, off};
 		g.last_position = r.position;
 		off += r.length;
 		*stop = off;
@@ -311,7 +311,7 @@ static size_t scan(struct file_store *fs, uint32_t seq, const uint8_t *buf, size
 
 /* What recovery works on: the segments found, and the one being read. */
 struct recovery {
-	struct file_store *fs;
+	struct esr__file_store *fs;
 	uint32_t *seqs;
 	size_t n;     /* segments still in the log; salvage lowers it */
 	uint8_t *buf; /* the segment being read, whole */
@@ -324,7 +324,7 @@ struct recovery {
 
 /* Where salvage puts segment seq's bytes: NNNNNNNN.seg.damaged, or past
  * what earlier salvages left there, NNNNNNNN.seg.damaged.K (K = 1, 2, ...). */
-static void aside_path(const struct file_store *fs, uint32_t seq, unsigned k, char *out,
+static void aside_path(const struct esr__file_store *fs, uint32_t seq, unsigned k, char *out,
                        size_t size)
 {
 	if (k == 0)
@@ -436,7 +436,7 @@ static esr_status may_salvage(struct recovery *r, const char *what)
  */
 static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
 {
-	uint8_t want[SEG_HEADER], got[4096];
+	uint8_t want[ESR__SEG_HEADER], got[4096];
 	char path[4096];
 	struct stat st;
 	off_t off = 0;
@@ -457,7 +457,7 @@ static esr_status torn_creation(struct recovery *r, uint32_t seq, int *torn)
 			return io_failed(r, path);
 		}
 		for (j = 0; j < n && *torn; j++)
-			*torn = got[j] == 0 || (st.st_size < SEG_HEADER && got[j] == want[off + j]);
+			*torn = got[j] == 0 || (st.st_size < ESR__SEG_HEADER && got[j] == want[off + j]);
 		off += n;
 	}
 	esr__fio.close(fd);
@@ -487,7 +487,7 @@ static esr_status drop_torn_creation(struct recovery *r)
  * its damage (salvage). */
 static esr_status recover_one(struct recovery *r, size_t i)
 {
-	struct file_store *fs = r->fs;
+	struct esr__file_store *fs = r->fs;
 	uint32_t seq = r->seqs[i], want = i ? r->seqs[i - 1] + 1 : 1;
 	size_t good, stop;
 	int misfit;
@@ -509,7 +509,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		esr__fio.close(fd);
 		return st;
 	}
-	if (r->len < SEG_HEADER || esr__seg_header_decode(r->buf, &in_header) != 0 ||
+	if (r->len < ESR__SEG_HEADER || esr__seg_header_decode(r->buf, &in_header) != 0 ||
 	    in_header != seq) {
 		esr__fio.close(fd); /* the tail stays the segment before's */
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
@@ -545,7 +545,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	return ESR_OK;
 }
 
-esr_status esr__file_recover(struct file_store *fs, char *why, size_t why_size)
+esr_status esr__file_recover(struct esr__file_store *fs, char *why, size_t why_size)
 {
 	struct recovery r = {fs, NULL, 0, NULL, 0, why, why_size};
 	esr_status st;

@@ -38,7 +38,7 @@
 #define COMPACT_MIN (1u << 20)
 #define WINDOW (1u << 20) /* read at open this much at a time */
 
-static struct fstream *stream_of(struct file_store *fs, const char *type, const void *id,
+static struct esr__fstream *stream_of(struct esr__file_store *fs, const char *type, const void *id,
                                  size_t id_len)
 {
 	struct esr__key k;
@@ -49,7 +49,7 @@ static struct fstream *stream_of(struct file_store *fs, const char *type, const 
 
 /* The stream named by a record's type and id; NULL if the log holds none of
  * its events. */
-static struct fstream *stream_of_rec(struct file_store *fs, const struct snap_rec *r)
+static struct esr__fstream *stream_of_rec(struct esr__file_store *fs, const struct esr__snap_rec *r)
 {
 	char type[ESR_TYPE_NAME_MAX + 1];
 	struct esr__key k;
@@ -57,10 +57,10 @@ static struct fstream *stream_of_rec(struct file_store *fs, const struct snap_re
 	memcpy(type, r->type, r->type_len);
 	type[r->type_len] = '\0';
 	esr__keyset_key(fs->streams, type, r->id, r->id_len, &k);
-	return (struct fstream *)esr__keyset_get(fs->streams, &k);
+	return (struct esr__fstream *)esr__keyset_get(fs->streams, &k);
 }
 
-static void snap_path(const struct file_store *fs, const char *suffix, char *path,
+static void snap_path(const struct esr__file_store *fs, const char *suffix, char *path,
                       size_t size)
 {
 	snprintf(path, size, "%s/snapshots.log%s", fs->dir, suffix);
@@ -124,20 +124,20 @@ static esr_status window_at(struct window *w, uint64_t off, size_t need, const u
  * records were passed over because their version is beyond their stream's
  * (run after recovery, so against the versions the log holds).
  */
-static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, uint64_t *live,
+static esr_status scan(struct esr__file_store *fs, struct window *w, uint64_t *end, uint64_t *live,
                        uint64_t *beyond)
 {
 	uint64_t off = 0;
 	const uint8_t *p;
 	esr_status st;
-	struct snap_rec r;
-	struct fstream *s;
+	struct esr__snap_rec r;
+	struct esr__fstream *s;
 	uint32_t len;
 
 	*live = 0;
 	*beyond = 0;
 	for (;;) {
-		if ((st = window_at(w, off, SNAP_HEADER, &p)) != ESR_OK || p == NULL)
+		if ((st = window_at(w, off, ESR__SNAP_HEADER, &p)) != ESR_OK || p == NULL)
 			break;
 		if ((len = esr__snap_rec_claimed(p)) == 0 ||
 		    (st = window_at(w, off, len, &p)) != ESR_OK || p == NULL ||
@@ -163,7 +163,7 @@ static esr_status scan(struct file_store *fs, struct window *w, uint64_t *end, u
 
 /* Copying the live records to a new file (keyset_scan's visitor). */
 struct compact {
-	struct file_store *fs;
+	struct esr__file_store *fs;
 	int fd;
 	uint64_t size;
 	uint8_t *buf;
@@ -174,7 +174,7 @@ struct compact {
 static void copy_live(void *ctx, struct esr__keyset *ks, struct esr__key *k)
 {
 	struct compact *c = ctx;
-	struct fstream *s = (struct fstream *)k;
+	struct esr__fstream *s = (struct esr__fstream *)k;
 
 	(void)ks;
 	if (c->st != ESR_OK || s->snap_length == 0)
@@ -204,7 +204,7 @@ static void copy_live(void *ctx, struct esr__keyset *ks, struct esr__key *k)
  * and the failure is returned only if `must` (records beyond their streams
  * are to go for good); otherwise the old file simply stays.
  */
-static esr_status compact(struct file_store *fs, struct window *w, int must)
+static esr_status compact(struct esr__file_store *fs, struct window *w, int must)
 {
 	struct compact c = {fs, -1, 0, NULL, 0, ESR_OK};
 	char tmp[4096], path[4096];
@@ -240,7 +240,7 @@ static esr_status compact(struct file_store *fs, struct window *w, int must)
 
 /* Remove the checkpoint temporaries a crash left (checkpoint.*~). Only
  * tidiness: none is ever loaded, and a save truncates its own. */
-static void remove_checkpoint_temporaries(const struct file_store *fs)
+static void remove_checkpoint_temporaries(const struct esr__file_store *fs)
 {
 	DIR *d = opendir(fs->dir);
 	struct dirent *e;
@@ -259,7 +259,7 @@ static void remove_checkpoint_temporaries(const struct file_store *fs)
 		closedir(d);
 }
 
-esr_status esr__file_snapshots_open(struct file_store *fs, char *why, size_t why_size)
+esr_status esr__file_snapshots_open(struct esr__file_store *fs, char *why, size_t why_size)
 {
 	struct window w = {.fd = -1};
 	char path[4096];
@@ -288,7 +288,7 @@ out:
 	return rc;
 }
 
-void esr__file_snapshots_close(struct file_store *fs)
+void esr__file_snapshots_close(struct esr__file_store *fs)
 {
 	if (fs->snap_fd >= 0)
 		esr__fio.close(fs->snap_fd);
@@ -297,11 +297,11 @@ void esr__file_snapshots_close(struct file_store *fs)
 
 esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const esr_snapshot *snap)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	size_t len = esr__snap_rec_size(sid, snap->len);
 	uint8_t *buf = malloc(len);
 	esr_status st = ESR_OK;
-	struct fstream *s;
+	struct esr__fstream *s;
 
 	if (buf == NULL)
 		return ESR_ENOMEM;
@@ -324,17 +324,17 @@ esr_status esr__file_snapshot_save(void *impl, const esr_stream_id *sid, const e
 esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_snapshot_fn fn,
                               void *ctx)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	struct esr__key k;
-	struct fstream *s;
+	struct esr__fstream *s;
 	uint64_t off = 0;
 	uint32_t len = 0;
 	uint8_t *buf;
-	struct snap_rec r;
+	struct esr__snap_rec r;
 	esr_status st = ESR_OK;
 
 	esr__keyset_key(fs->streams, sid->type, sid->id, sid->id_len, &k);
-	if ((s = (struct fstream *)esr__keyset_get(fs->streams, &k)) == NULL)
+	if ((s = (struct esr__fstream *)esr__keyset_get(fs->streams, &k)) == NULL)
 		return ESR_OK; /* an unknown stream has no snapshot: nothing to create */
 	pthread_mutex_lock(&fs->snap_lock);
 	off = s->snap_offset;
@@ -353,7 +353,7 @@ esr_status esr__file_snapshot_load(void *impl, const esr_stream_id *sid, esr_sna
 	return st;
 }
 
-static void ckpt_path(const struct file_store *fs, const char *name, const char *suffix,
+static void ckpt_path(const struct esr__file_store *fs, const char *name, const char *suffix,
                       char *path, size_t size)
 {
 	snprintf(path, size, "%s/" CKPT_PREFIX "%s%s", fs->dir, name, suffix);
@@ -361,9 +361,9 @@ static void ckpt_path(const struct file_store *fs, const char *name, const char 
 
 esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t position)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	char tmp[4096], path[4096];
-	uint8_t rec[CKPT_SIZE];
+	uint8_t rec[ESR__CKPT_SIZE];
 	esr_status st = ESR_EIO;
 	int fd;
 
@@ -390,9 +390,9 @@ esr_status esr__file_checkpoint_save(void *impl, const char *name, uint64_t posi
 
 esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *position)
 {
-	struct file_store *fs = impl;
+	struct esr__file_store *fs = impl;
 	char path[4096];
-	uint8_t rec[CKPT_SIZE + 1]; /* one more: a longer file is not a checkpoint */
+	uint8_t rec[ESR__CKPT_SIZE + 1]; /* one more: a longer file is not a checkpoint */
 	ssize_t got;
 	int fd;
 
@@ -405,5 +405,5 @@ esr_status esr__file_checkpoint_load(void *impl, const char *name, uint64_t *pos
 	esr__fio.close(fd);
 	if (got < 0)
 		return ESR_EIO;
-	return got == CKPT_SIZE && esr__ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;
+	return got == ESR__CKPT_SIZE && esr__ckpt_decode(rec, position) == 0 ? ESR_OK : ESR_ECORRUPT;
 }

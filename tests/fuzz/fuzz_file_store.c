@@ -56,13 +56,13 @@ static esr_status touch(void *ctx, const esr_recorded_event *r)
 /* Read every stream the input could name: we know them only by trying. */
 static void read_back(esr_store *s, const uint8_t *data, size_t size)
 {
-	struct rec r;
+	struct esr__rec r;
 	size_t off;
 	unsigned seen = 0;
 
-	for (off = 0; off + REC_HEADER <= size; off++) {
+	for (off = 0; off + ESR__REC_HEADER <= size; off++) {
 		char type[ESR_TYPE_NAME_MAX + 1];
-		if (esr__rec_decode(data + off, size - off, &r) != REC_OK)
+		if (esr__rec_decode(data + off, size - off, &r) != ESR__REC_OK)
 			continue;
 		memcpy(type, r.type, r.type_len);
 		type[r.type_len] = '\0';
@@ -74,12 +74,12 @@ static void read_back(esr_store *s, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t header[SEG_HEADER];
+	uint8_t header[ESR__SEG_HEADER];
 	char path[128];
-	struct rec r;
+	struct esr__rec r;
 	int fd, salvage;
 
-	if (esr__rec_decode(data, size, &r) == REC_OK && r.length > size)
+	if (esr__rec_decode(data, size, &r) == ESR__REC_OK && r.length > size)
 		abort(); /* a record cannot be longer than its input */
 	if (dir[0] == '\0') {
 		snprintf(dir, sizeof dir, "/tmp/esr-fuzz-%d", (int)getpid());
@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clear();
 		snprintf(path, sizeof path, "%s/00000001.seg", dir);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (size < 8 || memcmp(data, SEG_MAGIC, 8) != 0) {
+		if (size < 8 || memcmp(data, ESR__SEG_MAGIC, 8) != 0) {
 			esr__seg_header_encode(header, 1);
 			if (write(fd, header, sizeof header) != (ssize_t)sizeof header)
 				abort();

@@ -31,7 +31,7 @@ static void records_round_trip(void **state)
 	static uint8_t payload[5000], buf[6000];
 	const uint32_t sizes[] = {0, 1, 16, 17, 255, 4999};
 	esr_stream_id sid = {"BankAccount", "acct-\x00\xff-7", 10};
-	struct rec r;
+	struct esr__rec r;
 	size_t i, n;
 
 	(void)state;
@@ -41,7 +41,7 @@ static void records_round_trip(void **state)
 		esr_event ev = event_of(7 + (uint32_t)i, sizes[i] ? payload : NULL, sizes[i]);
 		n = esr__rec_encode(buf, &sid, &ev, 42 + i, 1000 + i, (uint16_t)i, 6);
 		assert_int_equal(n, esr__rec_size(&sid, &ev));
-		assert_int_equal(esr__rec_decode(buf, n, &r), REC_OK);
+		assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_OK);
 		assert_int_equal(r.length, n);
 		assert_int_equal(r.type_len, strlen(sid.type));
 		assert_memory_equal(r.type, sid.type, r.type_len);
@@ -59,7 +59,7 @@ static void records_round_trip(void **state)
 			assert_null(r.event.payload);
 		assert_memory_equal(&r.event.meta, &ev.meta, sizeof ev.meta);
 		/* trailing bytes are the next record's business */
-		assert_int_equal(esr__rec_decode(buf, n + 100, &r), REC_OK);
+		assert_int_equal(esr__rec_decode(buf, n + 100, &r), ESR__REC_OK);
 		assert_int_equal(r.length, n);
 	}
 }
@@ -71,18 +71,18 @@ static void every_bit_is_covered(void **state)
 	esr_stream_id sid = {"Order", "o-1", 3};
 	esr_event ev = event_of(3, "payload bytes", 13);
 	size_t n = esr__rec_encode(buf, &sid, &ev, 9, 77, 1, 2), i;
-	struct rec r;
+	struct esr__rec r;
 	int b;
 
 	(void)state;
 	for (i = 0; i < n; i++)
 		for (b = 0; b < 8; b++) {
 			buf[i] ^= (uint8_t)(1u << b);
-			if (esr__rec_decode(buf, n, &r) == REC_OK)
+			if (esr__rec_decode(buf, n, &r) == ESR__REC_OK)
 				fail_msg("bit %d of byte %zu flipped, yet the record decoded", b, i);
 			buf[i] ^= (uint8_t)(1u << b);
 		}
-	assert_int_equal(esr__rec_decode(buf, n, &r), REC_OK);
+	assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_OK);
 }
 
 /* Cut anywhere: short, never a record. */
@@ -92,11 +92,11 @@ static void truncation_is_short(void **state)
 	esr_stream_id sid = {"Order", "o-2", 3};
 	esr_event ev = event_of(3, "some payload", 12);
 	size_t n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1), cut;
-	struct rec r;
+	struct esr__rec r;
 
 	(void)state;
 	for (cut = 0; cut < n; cut++)
-		assert_int_equal(esr__rec_decode(buf, cut, &r), REC_SHORT);
+		assert_int_equal(esr__rec_decode(buf, cut, &r), ESR__REC_SHORT);
 }
 
 /* A record whose CRC is right but whose fields cannot be is still refused. */
@@ -105,24 +105,24 @@ static void impossible_fields_are_bad(void **state)
 	uint8_t buf[256];
 	esr_stream_id sid = {"Order", "o-3", 3};
 	esr_event ev = event_of(1, "x", 1);
-	struct rec r;
+	struct esr__rec r;
 
 	(void)state;
 	esr__rec_encode(buf, &sid, &ev, 0, 1, 0, 1); /* version 0 */
-	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), ESR__REC_BAD);
 	esr__rec_encode(buf, &sid, &ev, ESR_VERSION_ANY, 1, 0, 1);
-	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), ESR__REC_BAD);
 	esr__rec_encode(buf, &sid, &ev, 5, 1, 2, 2); /* index past the count */
-	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), ESR__REC_BAD);
 	esr__rec_encode(buf, &sid, &ev, 5, 1, 0, 0); /* empty batch */
-	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), ESR__REC_BAD);
 	memset(buf, 0, sizeof buf); /* zeros, as an extended file shows them */
-	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), REC_BAD);
+	assert_int_equal(esr__rec_decode(buf, sizeof buf, &r), ESR__REC_BAD);
 }
 
 static void segment_headers_round_trip_and_check(void **state)
 {
-	uint8_t h[SEG_HEADER];
+	uint8_t h[ESR__SEG_HEADER];
 	uint64_t seq = 0;
 	size_t i;
 	int b;
@@ -131,7 +131,7 @@ static void segment_headers_round_trip_and_check(void **state)
 	esr__seg_header_encode(h, 123456789012ull);
 	assert_int_equal(esr__seg_header_decode(h, &seq), 0);
 	assert_int_equal(seq, 123456789012ull);
-	for (i = 0; i < SEG_HEADER; i++)
+	for (i = 0; i < ESR__SEG_HEADER; i++)
 		for (b = 0; b < 8; b++) {
 			h[i] ^= (uint8_t)(1u << b);
 			assert_int_not_equal(esr__seg_header_decode(h, &seq), 0);

@@ -791,7 +791,7 @@ static void failed_drop_fails_the_open(void **state)
 
 static void write_checkpoint_file(const char *dir, const char *file, uint64_t position)
 {
-	uint8_t rec[CKPT_SIZE];
+	uint8_t rec[ESR__CKPT_SIZE];
 	char path[400];
 	int fd;
 

@@ -41,7 +41,7 @@ static esr_file_store_options small_segments(void)
 	esr_file_store_options o;
 
 	esr_file_store_options_default(&o);
-	o.segment_bytes = 2u << 20; /* the least allowed: REC_MAX fits */
+	o.segment_bytes = 2u << 20; /* the least allowed: ESR__REC_MAX fits */
 	return o;
 }
 
