@@ -1,6 +1,7 @@
 /*
- * core/why.c: esr__why, the one way a failure's sentence reaches a caller's
- * `why` buffer. docs/architecture.md has the map.
+ * core/why.c: esr__why, a failure's sentence formatted into a caller's `why`
+ * buffer, for the stores' open paths and the selector. docs/architecture.md
+ * has the map.
  */
 #include <stdarg.h>
 #include <stdio.h>

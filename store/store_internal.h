@@ -34,9 +34,10 @@ int esr__store_has_checkpoints(const esr_store *s);
 /*
  * store/store_wait.c: the vtable's wait for backends whose writer raises
  * *head (with ck_pr), then fences, loads *waiters and, if it is not zero,
- * broadcasts cond under lock. Returns once *head passes `after`, or after
- * timeout_ms, or on a spurious wake-up late enough; the caller reads again
- * either way. *waiters counts the callers inside (changed under lock).
+ * broadcasts cond under lock. Returns once *head passes `after`, or once the
+ * timed wait fails (timeout_ms ran out); a spurious wake-up waits again. The
+ * caller reads the head either way. *waiters counts the callers inside
+ * (changed under lock).
  */
 void esr__store_wait_past(pthread_mutex_t *lock, pthread_cond_t *cond, unsigned *waiters,
                           const uint64_t *head, uint64_t after, unsigned timeout_ms);

@@ -42,7 +42,9 @@
  *                     fill or check a struct the caller owns: nothing to end.
  * Every ending call (close, stop, destroy, release) returns esr_status and
  * does nothing with NULL; after close, destroy or release no call on the
- * handle may follow (after the runtime's stop, only destroy). A handle made
+ * handle may follow. After the runtime's stop the handle still answers:
+ * submits are refused with ESR_ESHUTDOWN and the stats stay readable, until
+ * destroy. A handle made
  * over another (a repository, runtime or subscription over a store) never
  * owns it: the store must outlive it, and the caller closes the store after. What the library lends a callback (the emitter,
  * the events a visitor sees, a snapshot's data) is valid during the call and
