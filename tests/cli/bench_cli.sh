@@ -77,7 +77,7 @@ if [ -x "$dir/bench_caf" ]; then
 else
 	echo "bench_cli: bench_caf not built, skipped"
 fi
-peer=$(dirname "$0")/../bench/erlang/esr_peer
+peer=$(dirname "$0")/../../bench/erlang/esr_peer
 if [ -f "$dir/esr_peer.beam" ] && command -v erl >/dev/null 2>&1; then
 	for wl in counter bank; do
 		for mode in ff rr; do
