@@ -58,23 +58,30 @@ static esr_status open_fresh(void *arg, esr_store **out)
 	return st;
 }
 
-/* A fresh schema for one test of this file, with options. */
-static esr_store *open_schema(const char *schema, unsigned connections, unsigned batch_max)
+/* A fresh schema (dropped first) opened with options o. */
+static esr_store *open_fresh_with(const char *schema, esr_pg_store_options *o)
 {
-	esr_pg_store_options o;
 	esr_store *s = NULL;
 	char why[256];
 
 	assert_int_equal(esr_pg_drop(env.conninfo, schema, why, sizeof why), ESR_OK);
-	esr_pg_store_options_default(&o);
-	o.schema = schema;
-	o.connections = connections;
-	o.batch_max = batch_max;
-	o.why = why;
-	o.why_size = sizeof why;
-	if (esr_pg_store_open(env.conninfo, &o, &s) != ESR_OK)
+	o->schema = schema;
+	o->why = why;
+	o->why_size = sizeof why;
+	if (esr_pg_store_open(env.conninfo, o, &s) != ESR_OK)
 		fail_msg("open %s: %s", schema, why);
 	return s;
+}
+
+/* A fresh schema for one test of this file, with options. */
+static esr_store *open_schema(const char *schema, unsigned connections, unsigned batch_max)
+{
+	esr_pg_store_options o;
+
+	esr_pg_store_options_default(&o);
+	o.connections = connections;
+	o.batch_max = batch_max;
+	return open_fresh_with(schema, &o);
 }
 
 /*
@@ -86,20 +93,12 @@ static esr_store *open_schema(const char *schema, unsigned connections, unsigned
 static esr_store *open_schema_patient(const char *schema, unsigned connections)
 {
 	esr_pg_store_options o;
-	esr_store *s = NULL;
-	char why[256];
 
-	assert_int_equal(esr_pg_drop(env.conninfo, schema, why, sizeof why), ESR_OK);
 	esr_pg_store_options_default(&o);
-	o.schema = schema;
 	o.connections = connections;
 	o.timeout_ms = 120000;
 	o.backoff_max_ms = 20;
-	o.why = why;
-	o.why_size = sizeof why;
-	if (esr_pg_store_open(env.conninfo, &o, &s) != ESR_OK)
-		fail_msg("open %s: %s", schema, why);
-	return s;
+	return open_fresh_with(schema, &o);
 }
 
 /* Another store on a schema as it is (migrated at open, nothing dropped). */
@@ -1160,7 +1159,7 @@ static PGconn *hold_writer(esr_store *s, const char *schema, struct done_slot *s
 	esr_stream_id sid = {"Blocker", "b", 1};
 	esr_event ev = {.type = 1, .payload = "b", .payload_len = 1};
 	char sql[128];
-	int waiting = 0;
+	int waiting = 0, polls;
 
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	sql_ok(c, "BEGIN");
@@ -1168,8 +1167,11 @@ static PGconn *hold_writer(esr_store *s, const char *schema, struct done_slot *s
 	sql_ok(c, sql);
 	assert_int_equal(esr_store_append_async(s, &sid, ESR_VERSION_ANY, &ev, 1, counted, slot),
 	                 ESR_OK);
-	while (!waiting) {
-		PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+	for (polls = 0; !waiting; polls++) { /* 1 ms apart, 30 s at most */
+		PGresult *r;
+		if (polls == 30000)
+			fail_msg("the writer never waited for the head row of %s", schema);
+		r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted");
 		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 		waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
 		PQclear(r);
