@@ -113,37 +113,7 @@ static void complete(struct esr__worker *w, struct esr__actor *a, esr_status st,
 	w->decided = a->current;
 	w->outcome_status = st;
 	a->current = NULL;
-	w->unsettled++; /* taken off `outstanding` when the turn ends */
-}
-
-/* Take this turn's completed commands off `outstanding`: one atomic per turn,
- * not per command. The last of a stopping runtime wakes esr_runtime_stop. */
-static void settle_outstanding(struct esr__worker *w)
-{
-	struct esr_runtime *rt = w->rt;
-	uint64_t k = w->unsettled;
-	uint64_t before;
-
-	if (k == 0)
-		return;
-	w->unsettled = 0;
-	/* Store-buffering pair with esr_runtime_stop, which stores `stopping`,
-	 * fences, then loads `outstanding`. Here: fetch-and-add on outstanding,
-	 * fence, load stopping. With a fence on each side at least one of the
-	 * two loads sees the other's store: either we see stopping and wake
-	 * stop, or stop sees outstanding at 0 and does not sleep. The
-	 * fetch-and-add alone does not order the later load on every CPU
-	 * (aarch64's ldadd does not), so the fence is needed, not decoration.
-	 * fence_atomic_load is the one that orders an atomic before a load: a
-	 * barrier on aarch64, nothing on x86, where the locked add already is
-	 * one (a full fence there would add an mfence to every turn). */
-	before = ck_pr_faa_64(&rt->outstanding, -k);
-	ck_pr_fence_atomic_load();
-	if (before == k && ck_pr_load_32(&rt->stopping)) {
-		pthread_mutex_lock(&rt->idle_lock);
-		pthread_cond_broadcast(&rt->idle_cond);
-		pthread_mutex_unlock(&rt->idle_lock);
-	}
+	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
 }
 
 /* The emitter a decision used goes back to the worker, or to the spares. */
@@ -287,7 +257,7 @@ static void appended(void *ctx, const esr_append_result *result)
 	 * it to this thread with its own synchronisation); the run queue's
 	 * mutex carries that and appended_* to the next runner. */
 	ck_pr_store_32(&a->phase, ESR__PHASE_COMPLETED);
-	esr__runq_push(a->rt, a);
+	esr__runq_push(a->rt, esr__home_of(&a->rt->cfg, a->key.hash), a);
 }
 
 /* The append of a->em's events completed (a->appended_*): act on it. DONE,
@@ -454,7 +424,7 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, esr_ticket *
 	return proceed(w, a, ATTEMPT);
 }
 
-static void run(struct esr__worker *w, struct esr__actor *a)
+void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 {
 	unsigned ran = 0;
 
@@ -471,17 +441,12 @@ static void run(struct esr__worker *w, struct esr__actor *a)
 	for (;;) {
 		if (start(w, a, next_ticket(a)) == SUSPENDED || finish(w, a))
 			return;
-		/* After `batch` commands let other actors run first, if any wait:
-		 * otherwise the actor stays where its state is warm in the cache. */
-		/* An unlocked peek: only a hint whether others wait. */
-		if (++ran >= w->rt->cfg.batch && ck_pr_load_ptr(&w->rt->rq_head) != NULL)
+		/* After `batch` commands let other actors of this worker run
+		 * first, if any wait: otherwise the actor stays where its state
+		 * is warm in the cache. An unlocked peek: only a hint. */
+		if (++ran >= w->rt->cfg.batch && ck_pr_load_32(&w->q.count) != 0)
 			break;
 	}
-	esr__runq_push(w->rt, a); /* more is waiting: let other actors run first */
+	esr__runq_push(w->rt, w->index, a); /* more is waiting: others run first */
 }
 
-void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
-{
-	run(w, a);
-	settle_outstanding(w); /* the actor may be another worker's by now */
-}

@@ -61,8 +61,7 @@ static void teardown(esr_runtime *rt)
 		esr__epoch_fini(rt);
 	if (rt->up & UP_LOCKS) {
 		esr__types_destroy(&rt->types);
-		pthread_mutex_destroy(&rt->rq_lock);
-		pthread_cond_destroy(&rt->rq_cond);
+		esr__runqs_destroy(rt);
 		pthread_mutex_destroy(&rt->room_lock);
 		pthread_cond_destroy(&rt->room_cond);
 		pthread_mutex_destroy(&rt->idle_lock);
@@ -79,8 +78,7 @@ static esr_status set_up(esr_runtime *rt)
 	esr_status st;
 
 	esr__types_init(&rt->types);
-	pthread_mutex_init(&rt->rq_lock, NULL);
-	pthread_cond_init(&rt->rq_cond, NULL);
+	esr__runqs_init(rt);
 	pthread_mutex_init(&rt->room_lock, NULL);
 	pthread_cond_init(&rt->room_cond, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);

@@ -32,11 +32,8 @@ struct esr_runtime {
 	struct esr__types types;
 	struct esr__keyset *actors;
 
-	/* run queue (scheduler.c) */
-	pthread_mutex_t rq_lock;
-	pthread_cond_t rq_cond;
-	struct esr__actor *rq_head, *rq_tail;
-	unsigned rq_sleepers;
+	/* the workers' run queues are in workers[] (scheduler.c) */
+	uint32_t sleepers; /* workers asleep on their queues: a hint */
 	int running;
 
 	/* room in full mailboxes, for ESR_OVERFLOW_BLOCK submitters */

@@ -1,18 +1,34 @@
 /*
- * runtime/scheduler.c: the run queue, the workers, and their spare emitters.
+ * runtime/scheduler.c: the run queues, the workers, and their spare emitters.
  * See docs/architecture.md for the map.
  *
- * The run queue is one FIFO of actors under a mutex. It is touched once per
- * actor turn (an actor's 0 -> 1 pending transition, or a batch used up), not
- * once per command, and the mailbox itself takes no lock. Idle workers spin
- * briefly on the queue's head, then sleep on a condition variable; a push
- * signals one sleeper only when there is one.
+ * Each worker has its own run queue, a FIFO of actors under its own mutex
+ * (struct esr__runq). An actor made ready by a submit or by a completion goes
+ * to its home worker (esr__home_of: its key's hash), so its state tends to
+ * stay in one core's cache, and a worker's queue is touched by its owner and
+ * the threads that feed it rather than by every thread in the process. An
+ * actor that used up its batch goes back on the queue of the worker that ran
+ * it. A queue is touched once per actor turn, not once per command, and a
+ * submitter hands over all the actors one submit call made ready in one trip
+ * per worker. A worker whose queue is empty steals half of another's, oldest
+ * first, so a hot home does not keep the others idle under skew.
  *
- * Ordering: rq_head and rq_sleepers are written only under rq_lock, with
- * ck_pr stores so that the unlocked peeks (spinning, the batch check in
- * actor.c) read whole values. A peek only decides whether to spin or yield;
- * whatever it misses, the mutex decides, and the mutex orders everything an
- * actor carries from its last runner to its next.
+ * Waiting. An idle worker spins briefly, peeking at its queue and the others'
+ * counts, then sleeps on its queue's condition variable. A push to a worker
+ * that sleeps signals it, under the queue's lock, so no push to a queue is
+ * ever missed by its owner: that is what liveness rests on. A push that
+ * leaves a queue with more than one actor while some other worker sleeps also
+ * wakes one sleeper, to steal. That wake is a hint: the push reads the other
+ * worker's `sleeping` flag without a fence, and a sleeper it misses costs
+ * parallelism until the next push, never progress, because the queue's owner
+ * runs every actor on it. Before it sleeps, a worker sets its flag, fences,
+ * and peeks at the other queues once, so only a push racing that peek goes
+ * unnoticed.
+ *
+ * Ordering: everything an actor carries from its last runner to its next
+ * passes through a queue's mutex (push, then pop or steal under the same
+ * lock). The unlocked peeks only decide whether to spin, steal or yield;
+ * whatever they miss, the locks decide.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -29,79 +45,251 @@
  * when it did not. With many busy actors workers keep spinning; with one hot
  * actor the idle worker soon sleeps and leaves its core to the others. A
  * worker that has spun 1024 pauses also yields every 64: with more threads
- * than cores the submitter may be waiting for the very core it spins on. On
- * 2 cores (2 workers + the submitter) that took the p50 latency of
- * esr-stress --rate=700000 from 44-48 us to about 2 us, and cost about a
- * fifth of the closed-loop throughput at 64 aggregates and skew 0.99 (3.8
- * to 3.0 million commands/s); yielding from the first pauses cost a third.
+ * than cores the submitter may be waiting for the very core it spins on.
  */
 #define SPINS_MIN 16
 #define SPINS_MAX 2048
 
-void esr__runq_push_list(struct esr_runtime *rt, struct esr__actor *head,
+/* Completions a worker counts before it takes them off `outstanding`: one
+ * atomic on that shared line per this many commands, and always before the
+ * worker goes idle. */
+#define SETTLE_EVERY 64
+
+/* --- the queues ------------------------------------------------------------------ */
+
+void esr__runqs_init(struct esr_runtime *rt)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->cfg.workers; i++) {
+		pthread_mutex_init(&rt->workers[i].q.lock, NULL);
+		pthread_cond_init(&rt->workers[i].q.cond, NULL);
+	}
+}
+
+void esr__runqs_destroy(struct esr_runtime *rt)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->cfg.workers; i++) {
+		pthread_mutex_destroy(&rt->workers[i].q.lock);
+		pthread_cond_destroy(&rt->workers[i].q.cond);
+	}
+}
+
+/* Wake one sleeping worker other than `busy` to steal from it (a hint). */
+static void wake_thief(struct esr_runtime *rt, unsigned busy)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->cfg.workers; i++) {
+		struct esr__runq *q = &rt->workers[i].q;
+		if (i == busy || !ck_pr_load_32(&q->sleeping))
+			continue;
+		pthread_mutex_lock(&q->lock);
+		if (q->sleeping)
+			pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
+}
+
+void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor *head,
                          struct esr__actor *tail, unsigned n)
 {
-	pthread_mutex_lock(&rt->rq_lock);
+	struct esr__runq *q = &rt->workers[to].q;
+	uint32_t count;
+	int owner_sleeps;
+
+	pthread_mutex_lock(&q->lock);
 	tail->run_next = NULL;
-	if (rt->rq_tail)
-		rt->rq_tail->run_next = head;
+	if (q->tail)
+		q->tail->run_next = head;
 	else
-		ck_pr_store_ptr(&rt->rq_head, head);
-	rt->rq_tail = tail;
-	if (rt->rq_sleepers) { /* wake no more workers than there is work */
-		if (n > 1 && rt->rq_sleepers > 1)
-			pthread_cond_broadcast(&rt->rq_cond);
-		else
-			pthread_cond_signal(&rt->rq_cond);
-	}
-	pthread_mutex_unlock(&rt->rq_lock);
+		q->head = head;
+	q->tail = tail;
+	count = q->count + n;
+	ck_pr_store_32(&q->count, count);
+	if ((owner_sleeps = q->sleeping) != 0)
+		pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	/* More than the owner can take at once, and someone idles: a thief. */
+	if (count > 1 && ck_pr_load_32(&rt->sleepers) > (unsigned)owner_sleeps)
+		wake_thief(rt, to);
 }
 
-void esr__runq_push(struct esr_runtime *rt, struct esr__actor *a)
+void esr__runq_push(struct esr_runtime *rt, unsigned to, struct esr__actor *a)
 {
-	esr__runq_push_list(rt, a, a, 1);
+	esr__runq_push_list(rt, to, a, a, 1);
 }
 
-/* The next actor to run; NULL once the runtime stops and nothing is left. */
-static struct esr__actor *runq_pop(struct esr__worker *w)
+/* Take up to `max` actors from q's front (under q->lock); returns the first,
+ * linked to the rest through run_next, and the last in *last. */
+static struct esr__actor *take(struct esr__runq *q, uint32_t max, struct esr__actor **last,
+                               uint32_t *taken)
+{
+	struct esr__actor *first = q->head, *a = first;
+	uint32_t k;
+
+	if (first == NULL)
+		return NULL;
+	for (k = 1; k < max && a->run_next != NULL; k++)
+		a = a->run_next;
+	q->head = a->run_next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	a->run_next = NULL;
+	ck_pr_store_32(&q->count, q->count - k);
+	*last = a;
+	*taken = k;
+	return first;
+}
+
+/* The front of w's own queue, or NULL. */
+static struct esr__actor *pop_own(struct esr__worker *w)
+{
+	struct esr__actor *a, *last;
+	uint32_t k;
+
+	if (ck_pr_load_32(&w->q.count) == 0) /* a peek: the loop looks again */
+		return NULL;
+	pthread_mutex_lock(&w->q.lock);
+	a = take(&w->q, 1, &last, &k);
+	pthread_mutex_unlock(&w->q.lock);
+	return a;
+}
+
+/*
+ * Half of the first non-empty queue after w's (rounded up), oldest first:
+ * the first of them to run now, the rest onto w's own queue. NULL if every
+ * other queue is empty.
+ */
+static struct esr__actor *steal(struct esr__worker *w)
+{
+	struct esr_runtime *rt = w->rt;
+	struct esr__actor *a = NULL, *last = NULL;
+	unsigned i, n = rt->cfg.workers;
+	uint32_t k = 0;
+
+	for (i = 1; i < n && a == NULL; i++) {
+		struct esr__runq *v = &rt->workers[(w->index + i) % n].q;
+		uint32_t c = ck_pr_load_32(&v->count);
+		if (c == 0)
+			continue;
+		pthread_mutex_lock(&v->lock);
+		a = take(v, (v->count + 1) / 2, &last, &k);
+		pthread_mutex_unlock(&v->lock);
+	}
+	if (a != NULL && k > 1)
+		esr__runq_push_list(rt, w->index, a->run_next, last, k - 1);
+	return a;
+}
+
+/* Whether any queue but w's looks non-empty (a peek). */
+static int others_have_work(struct esr__worker *w)
+{
+	unsigned i;
+
+	for (i = 0; i < w->rt->cfg.workers; i++)
+		if (i != w->index && ck_pr_load_32(&w->rt->workers[i].q.count) != 0)
+			return 1;
+	return 0;
+}
+
+/* --- the workers ---------------------------------------------------------------------- */
+
+/* Take the completions w counted off `outstanding`; the last of a stopping
+ * runtime wakes esr_runtime_stop. */
+static void settle(struct esr__worker *w)
+{
+	struct esr_runtime *rt = w->rt;
+	uint64_t k = w->unsettled;
+	uint64_t before;
+
+	if (k == 0)
+		return;
+	w->unsettled = 0;
+	/* Store-buffering pair with esr_runtime_stop, which stores `stopping`,
+	 * fences, then loads `outstanding`. Here: fetch-and-add on outstanding,
+	 * fence, load stopping. With a fence on each side at least one of the
+	 * two loads sees the other's store: either we see stopping and wake
+	 * stop, or stop sees outstanding at 0 and does not sleep. The
+	 * fetch-and-add alone does not order the later load on every CPU
+	 * (aarch64's ldadd does not), so the fence is needed, not decoration.
+	 * fence_atomic_load is the one that orders an atomic before a load: a
+	 * barrier on aarch64, nothing on x86, where the locked add already is
+	 * one (a full fence there would add an mfence to every settlement). */
+	before = ck_pr_faa_64(&rt->outstanding, -k);
+	ck_pr_fence_atomic_load();
+	if (before == k && ck_pr_load_32(&rt->stopping)) {
+		pthread_mutex_lock(&rt->idle_lock);
+		pthread_cond_broadcast(&rt->idle_cond);
+		pthread_mutex_unlock(&rt->idle_lock);
+	}
+}
+
+/* Sleep until w's queue has an actor (returned), another queue may have one
+ * to steal (NULL, *retry set), or the runtime stops (NULL). */
+static struct esr__actor *sleep_for_work(struct esr__worker *w, int *retry)
+{
+	struct esr_runtime *rt = w->rt;
+	struct esr__actor *a = NULL, *last;
+	uint32_t k;
+
+	*retry = 0;
+	pthread_mutex_lock(&w->q.lock);
+	while ((a = take(&w->q, 1, &last, &k)) == NULL && ck_pr_load_int(&rt->running)) {
+		ck_pr_store_32(&w->q.sleeping, 1);
+		ck_pr_inc_32(&rt->sleepers);
+		/* Store-buffering with a pusher's peek at `sleepers` (a hint;
+		 * see the top of the file): flag, fence, then peek ourselves. */
+		ck_pr_fence_memory();
+		if (!others_have_work(w))
+			pthread_cond_wait(&w->q.cond, &w->q.lock);
+		else
+			*retry = 1;
+		ck_pr_dec_32(&rt->sleepers);
+		ck_pr_store_32(&w->q.sleeping, 0);
+		if (*retry)
+			break;
+	}
+	pthread_mutex_unlock(&w->q.lock);
+	return a;
+}
+
+/* The next actor to run, once w's own queue and stealing came up empty;
+ * NULL once the runtime stops and w's queue is empty. */
+static struct esr__actor *idle(struct esr__worker *w)
 {
 	struct esr_runtime *rt = w->rt;
 	struct esr__actor *a;
-	unsigned spins;
+	unsigned spins, limit;
+	int retry;
 
-	/* The last worker awake spins in full whatever it learned, so that new
-	 * work finds someone running rather than waiting for a wake. The count
-	 * is read without the lock: it only tunes the spin. */
-	unsigned limit = ck_pr_load_uint(&rt->rq_sleepers) + 1 >= rt->cfg.workers ? SPINS_MAX
-	                                                                       : w->spin_limit;
-
-	/* Unlocked peeks only decide whether to spin; the lock decides the rest. */
-	for (spins = 0; spins < limit && ck_pr_load_ptr(&rt->rq_head) == NULL; spins++) {
-		ck_pr_stall();
-		if (spins >= 1024 && spins % 64 == 63) /* see SPINS_MAX */
-			sched_yield();
-	}
-	if (spins == 0)
-		; /* work was waiting: nothing learned */
-	else if (spins < limit)
-		w->spin_limit = w->spin_limit * 2 < SPINS_MAX ? w->spin_limit * 2 : SPINS_MAX;
-	else
-		w->spin_limit = w->spin_limit / 2 > SPINS_MIN ? w->spin_limit / 2 : SPINS_MIN;
-	pthread_mutex_lock(&rt->rq_lock);
-	while ((a = rt->rq_head) == NULL) {
-		if (!rt->running) {
-			pthread_mutex_unlock(&rt->rq_lock);
-			return NULL;
+	for (;;) {
+		/* The last worker awake spins in full whatever it learned, so
+		 * that new work finds someone running rather than waiting for
+		 * a wake. The count is read without a lock: it only tunes the
+		 * spin. */
+		limit = ck_pr_load_32(&rt->sleepers) + 1 >= rt->cfg.workers ? SPINS_MAX
+		                                                            : w->spin_limit;
+		for (spins = 0; spins < limit; spins++) {
+			if ((a = pop_own(w)) != NULL || (a = steal(w)) != NULL)
+				break;
+			ck_pr_stall();
+			if (spins >= 1024 && spins % 64 == 63) /* see SPINS_MAX */
+				sched_yield();
 		}
-		ck_pr_store_uint(&rt->rq_sleepers, rt->rq_sleepers + 1);
-		pthread_cond_wait(&rt->rq_cond, &rt->rq_lock);
-		ck_pr_store_uint(&rt->rq_sleepers, rt->rq_sleepers - 1);
+		if (spins < limit) {
+			w->spin_limit = w->spin_limit * 2 < SPINS_MAX ? w->spin_limit * 2 : SPINS_MAX;
+			return a;
+		}
+		w->spin_limit = w->spin_limit / 2 > SPINS_MIN ? w->spin_limit / 2 : SPINS_MIN;
+		if ((a = sleep_for_work(w, &retry)) != NULL || !retry)
+			return a;
+		if ((a = steal(w)) != NULL)
+			return a;
 	}
-	ck_pr_store_ptr(&rt->rq_head, a->run_next);
-	if (rt->rq_head == NULL)
-		rt->rq_tail = NULL;
-	pthread_mutex_unlock(&rt->rq_lock);
-	return a;
 }
 
 static void *worker_main(void *arg)
@@ -109,8 +297,17 @@ static void *worker_main(void *arg)
 	struct esr__worker *w = arg;
 	struct esr__actor *a;
 
-	while ((a = runq_pop(w)) != NULL)
+	for (;;) {
+		if ((a = pop_own(w)) == NULL && (a = steal(w)) == NULL) {
+			settle(w); /* before idling: stop may be waiting for them */
+			if ((a = idle(w)) == NULL)
+				break;
+		}
 		esr__actor_run(w, a);
+		if (w->unsettled >= SETTLE_EVERY)
+			settle(w);
+	}
+	settle(w);
 	return NULL;
 }
 
@@ -122,6 +319,7 @@ esr_status esr__workers_start(struct esr_runtime *rt)
 	for (i = 0; i < rt->cfg.workers; i++) {
 		struct esr__worker *w = &rt->workers[i];
 		w->rt = rt;
+		w->index = i;
 		w->spin_limit = SPINS_MAX;
 		if ((w->em = esr__spare_get(rt)) == NULL ||
 		    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -133,15 +331,19 @@ esr_status esr__workers_start(struct esr_runtime *rt)
 	return ESR_OK;
 }
 
-/* Workers leave once the queue is empty; the caller has drained the runtime. */
+/* Workers leave once their queues are empty; the caller has drained the
+ * runtime. A worker reads `running` under its queue's lock, and we store it
+ * before taking each lock to wake the owner: it either sees 0 or is woken. */
 void esr__workers_stop(struct esr_runtime *rt)
 {
 	unsigned i;
 
-	pthread_mutex_lock(&rt->rq_lock);
-	rt->running = 0;
-	pthread_cond_broadcast(&rt->rq_cond);
-	pthread_mutex_unlock(&rt->rq_lock);
+	ck_pr_store_int(&rt->running, 0);
+	for (i = 0; i < rt->cfg.workers; i++) {
+		pthread_mutex_lock(&rt->workers[i].q.lock);
+		pthread_cond_signal(&rt->workers[i].q.cond);
+		pthread_mutex_unlock(&rt->workers[i].q.lock);
+	}
 	for (i = 0; i < rt->nworkers; i++) {
 		pthread_join(rt->workers[i].thread, NULL);
 		esr__spare_put(rt, rt->workers[i].em);

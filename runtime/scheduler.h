@@ -1,7 +1,6 @@
 /*
- * runtime/scheduler.h: the workers, the run queue they pop actors from, and
- * the spare emitters (runtime/scheduler.c). See docs/architecture.md for the
- * path of a command.
+ * runtime/scheduler.h: the workers, their run queues, and the spare emitters
+ * (runtime/scheduler.c). See docs/architecture.md for the path of a command.
  */
 #ifndef ESR_RUNTIME_SCHEDULER_H
 #define ESR_RUNTIME_SCHEDULER_H
@@ -26,11 +25,28 @@ struct esr__worker_counters {
 	uint64_t snapshots_loaded, snapshots_ignored, events_replayed;
 };
 
+/*
+ * One worker's run queue: a FIFO of actors under the worker's own mutex.
+ * Submitters push an actor to its home worker; the owner pops from the front,
+ * and an idle worker steals half of another's queue. `count` and `sleeping`
+ * are written under the lock with ck_pr stores so that the unlocked peeks
+ * (spinning, the steal scan, the batch check in actor.c) read whole values.
+ */
+struct esr__runq {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;  /* the owner sleeps on it */
+	struct esr__actor *head, *tail;
+	uint32_t count;
+	uint32_t sleeping;    /* the owner is (about to be) in cond_wait */
+} CK_CC_CACHELINE;
+
 struct esr__worker {
+	struct esr__runq q;   /* first: its own cache lines */
 	struct esr_runtime *rt;
+	unsigned index;
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
-	uint64_t unsettled; /* completed this turn, still counted in outstanding */
+	uint64_t unsettled; /* completed, still counted in outstanding (scheduler.c) */
 	/* The command whose outcome complete() decided, for finish() to
 	 * complete once its mailbox slot is free (actor.c). */
 	esr_ticket *decided;
@@ -40,10 +56,21 @@ struct esr__worker {
 	struct esr__worker_counters c;
 } CK_CC_CACHELINE;
 
-void esr__runq_push(struct esr_runtime *rt, struct esr__actor *a);
-/* Queue the n actors linked head..tail through run_next, in one trip. */
-void esr__runq_push_list(struct esr_runtime *rt, struct esr__actor *head,
+/* Queue actor a on worker `to`'s run queue (to < rt->cfg.workers). */
+void esr__runq_push(struct esr_runtime *rt, unsigned to, struct esr__actor *a);
+/* Queue the n actors linked head..tail through run_next on worker `to`, in
+ * one trip. */
+void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor *head,
                          struct esr__actor *tail, unsigned n);
+/* The worker an actor whose key hashes to `hash` is queued on by default. */
+static inline unsigned esr__home_of(const struct esr_runtime_config *cfg, uint64_t hash)
+{
+	return (unsigned)((hash >> 32) % cfg->workers);
+}
+/* Set up and tear down every worker's run queue (before any worker starts,
+ * after the last has stopped). */
+void esr__runqs_init(struct esr_runtime *rt);
+void esr__runqs_destroy(struct esr_runtime *rt);
 esr_status esr__workers_start(struct esr_runtime *rt);
 void esr__workers_stop(struct esr_runtime *rt);
 esr_emitter *esr__spare_get(struct esr_runtime *rt);

@@ -105,12 +105,35 @@ static void section_end(struct run *r)
 	}
 }
 
-/* Hand the actors this run made ready to the workers. */
+/*
+ * Hand the actors this run made ready to their home workers: one trip to each
+ * home's queue, with that home's actors in the order they became ready. At
+ * most CHUNK actors, so the passes over the list (one per home) stay short.
+ */
 static void schedule_ready(struct run *r)
 {
-	if (r->nready == 0)
-		return;
-	esr__runq_push_list(r->rt, r->ready, r->ready_tail, r->nready);
+	const esr_runtime_config *cfg = &r->rt->cfg;
+	struct esr__actor *a, *next, *rest, *rest_tail, *head, *tail;
+	unsigned home, n;
+
+	for (a = r->ready; a != NULL; a = rest) {
+		home = esr__home_of(cfg, a->key.hash);
+		head = tail = rest = rest_tail = NULL;
+		n = 0;
+		for (; a != NULL; a = next) { /* split: this home's, and the rest */
+			next = a->run_next;
+			a->run_next = NULL;
+			if (esr__home_of(cfg, a->key.hash) == home) {
+				*(tail ? &tail->run_next : &head) = a;
+				tail = a;
+				n++;
+			} else {
+				*(rest_tail ? &rest_tail->run_next : &rest) = a;
+				rest_tail = a;
+			}
+		}
+		esr__runq_push_list(r->rt, home, head, tail, n);
+	}
 	r->ready = r->ready_tail = NULL;
 	r->nready = 0;
 }
