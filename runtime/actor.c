@@ -379,6 +379,27 @@ static enum step proceed(struct esr__worker *w, struct esr__actor *a, enum step 
 
 /* --- running an actor ------------------------------------------------------------ */
 
+void esr__actor_prefetch(struct esr__worker *w, const struct esr__actor *a, int stage)
+{
+	const char *p = (const char *)a;
+
+	switch (stage) {
+	case 0: /* the struct is three lines; the worker writes all of them */
+		__builtin_prefetch(p, 1, 3);
+		__builtin_prefetch(p + 64, 1, 3);
+		__builtin_prefetch(p + 128, 1, 3);
+		break;
+	case 1:
+		__builtin_prefetch(a->x.state, 1, 3);
+		/* The oldest ticket (or the stub's successor): a peek. */
+		__builtin_prefetch(ck_pr_load_ptr(&a->mailbox.tail->next), 1, 3);
+		esr__store_prefetch(w->rt->store, a->x.handle, 0);
+		break;
+	default:
+		esr__store_prefetch(w->rt->store, a->x.handle, 1);
+	}
+}
+
 /* The next ticket; pending says one is there or being pushed right now. */
 static esr_ticket *next_ticket(struct esr__actor *a)
 {
@@ -444,7 +465,8 @@ void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 		/* After `batch` commands let other actors of this worker run
 		 * first, if any wait: otherwise the actor stays where its state
 		 * is warm in the cache. An unlocked peek: only a hint. */
-		if (++ran >= w->rt->cfg.batch && ck_pr_load_32(&w->q.count) != 0)
+		if (++ran >= w->rt->cfg.batch &&
+		    (w->local != NULL || ck_pr_load_32(&w->q.count) != 0))
 			break;
 	}
 	esr__runq_push(w->rt, w->index, a); /* more is waiting: others run first */

@@ -56,6 +56,16 @@ struct esr__actor {
 struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
                                   const struct esr__key *k);
 void esr__actor_free(struct esr__actor *a);
+/*
+ * Start the cache misses a's next turn will take, without waiting for them:
+ * stage 0 the actor itself, stage 1 (once stage 0 had time to arrive) its
+ * state, its oldest ticket and its stream's first line, stage 2 what the
+ * store reaches from there. A worker runs the actors it took from its queue
+ * one after another; hinting the next ones while it runs one overlaps their
+ * misses instead of paying them in turn. Only reads; w need not own a yet,
+ * but a must be on w's list (queued: not freed).
+ */
+void esr__actor_prefetch(struct esr__worker *w, const struct esr__actor *a, int stage);
 /* Run a's queued commands, up to `batch` of them; w owns a meanwhile. */
 void esr__actor_run(struct esr__worker *w, struct esr__actor *a);
 

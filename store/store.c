@@ -13,6 +13,7 @@
 struct esr_store {
 	const esr_store_vtable *vt;
 	void *impl;
+	esr__prefetch_fn *prefetch; /* NULL: the backend gave none */
 };
 
 esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **out)
@@ -35,6 +36,7 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 		return ESR_ENOMEM;
 	s->vt = vt;
 	s->impl = impl;
+	s->prefetch = NULL;
 	*out = s;
 	return ESR_OK;
 }
@@ -90,6 +92,17 @@ esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **
 {
 	*handle = NULL;
 	return s->vt->resolve ? s->vt->resolve(s->impl, stream, handle) : ESR_OK;
+}
+
+void esr__store_set_prefetch(esr_store *s, esr__prefetch_fn *fn)
+{
+	s->prefetch = fn;
+}
+
+void esr__store_prefetch(esr_store *s, void *handle, int depth)
+{
+	if (handle != NULL && s->prefetch != NULL)
+		s->prefetch(s->impl, handle, depth);
 }
 
 esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,

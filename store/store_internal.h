@@ -27,6 +27,20 @@ esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
                                    const esr_event *events, size_t n,
                                    esr_append_cb done, void *ctx);
 
+/*
+ * A hint that the stream behind `handle` will be appended to soon, so the
+ * worker can start the cache misses of several actors' appends at once
+ * instead of taking them one after another. depth 0 asks for the handle's
+ * own memory; depth 1, issued later, for what that memory points to (it
+ * reads the handle, so only after depth 0 had time to arrive). Never blocks,
+ * never fails, and does nothing on a backend that gave none (only the memory
+ * store does: the durable ones wait on the disk or the network, not on the
+ * cache). esr__store_set_prefetch is the backend's side, set once at open.
+ */
+typedef void esr__prefetch_fn(void *impl, void *handle, int depth);
+void esr__store_set_prefetch(esr_store *s, esr__prefetch_fn *fn);
+void esr__store_prefetch(esr_store *s, void *handle, int depth);
+
 /* ESR_OK for a valid checkpoint name; whether a store keeps checkpoints. */
 esr_status esr__check_checkpoint_name(const char *name);
 int esr__store_has_checkpoints(const esr_store *s);

@@ -89,6 +89,7 @@
 #include "core/keyset.h"
 #include "core/sync.h"
 #include "store/memory/memory_internal.h"
+#include "store/store_internal.h"
 
 #define CHUNK_FIRST 2 /* most streams are short; longer ones double */
 /* Longest a publication waiter sleeps before it looks again (see above). */
@@ -120,12 +121,13 @@ static struct esr__chunk *chunk_new(uint64_t first, uint64_t cap)
 /* A stream whose first chunk holds at least `n` events. */
 static struct esr__stream *stream_new(const struct esr__key *k, size_t n)
 {
-	struct esr__stream *s = malloc(sizeof *s + esr__key_storage(k));
+	size_t size = sizeof(struct esr__stream) + esr__key_storage(k);
+	struct esr__stream *s = NULL;
 	uint64_t cap = CHUNK_FIRST;
 
 	while (cap < n)
 		cap *= 2;
-	if (s == NULL)
+	if (posix_memalign((void **)&s, ESR__STREAM_ALIGN, size) != 0)
 		return NULL;
 	if ((s->head = chunk_new(1, cap)) == NULL) {
 		free(s);
@@ -524,6 +526,20 @@ esr_status esr__memory_resolve(void *impl, const esr_stream_id *sid, void **hand
 	return ESR_OK;
 }
 
+/* See esr__store_prefetch: the stream's first line (everything an append
+ * reads there), then the header of the chunk its next event goes to. For
+ * writing: the append's CAS and stores need the lines exclusive. */
+static void mem_prefetch(void *impl, void *handle, int depth)
+{
+	struct esr__stream *s = handle;
+
+	(void)impl;
+	if (depth == 0)
+		__builtin_prefetch(s, 1, 3);
+	else
+		__builtin_prefetch(ck_pr_load_ptr(&s->tail), 0, 3);
+}
+
 static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expected,
                                       const esr_event *events, size_t n,
                                       esr_append_cb done, void *ctx)
@@ -645,5 +661,7 @@ esr_status esr_memory_store_open(esr_store **out)
 	pthread_mutex_init(&ms->snap_lock, NULL);
 	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
 		mem_destroy(ms);
+	else
+		esr__store_set_prefetch(*out, mem_prefetch);
 	return st;
 }

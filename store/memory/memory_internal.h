@@ -44,16 +44,26 @@ struct esr__chunk {
 
 struct snap; /* store/memory/memory_snapshot.c's kept snapshot */
 
+/*
+ * A stream is allocated on a cache line (ESR__STREAM_ALIGN) and everything an
+ * append reads or writes in it sits in that first line, after the key: with
+ * thousands of streams the header is usually cold, and one miss is cheaper
+ * than two.
+ */
+#define ESR__STREAM_ALIGN 64
 struct esr__stream {
 	struct esr__key key; /* must stay first */
 	uint64_t reserved;
 	uint64_t committed;
-	uint32_t sleepers; /* writers asleep until `committed` moves */
-	struct esr__chunk *head;
 	struct esr__chunk *tail; /* hint for writers: a linked chunk, only moves on */
+	uint32_t sleepers; /* writers asleep until `committed` moves */
+	/* the first cache line ends here */
+	struct esr__chunk *head;
 	struct snap *snap;  /* the latest snapshot, under snap_lock */
 	/* type name, NUL, then id bytes follow */
 };
+_Static_assert(offsetof(struct esr__stream, sleepers) + sizeof(uint32_t) <= ESR__STREAM_ALIGN,
+               "an append's fields of a stream must share its first cache line");
 
 struct checkpoint;
 
