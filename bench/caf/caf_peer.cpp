@@ -460,7 +460,11 @@ caf::behavior rr_client(caf::event_based_actor* self, rr_run<W>* r) {
         r->issue(self);
       if (++r->done == r->n) {
         r->end = now_ns();
-        r->finished.deliver(done_atom::value);
+        // Deliver from a promise of our own: the main thread frees *r as soon
+        // as "done" arrives, which can be while deliver() is still touching
+        // the promise (seen as a double free, rarely).
+        caf::response_promise finished = std::move(r->finished);
+        finished.deliver(done_atom::value);
         self->quit();
       }
     },
