@@ -6,13 +6,19 @@
  * changes. The plan file, the modes, the JSON line and the self-check are the
  * ones bench/README.md defines.
  *
- * Scheduler: CAF's default work-stealing coordinator with
- * `scheduler.max-threads` = --workers (the 0.17 key; "caf." prefixes came
- * with 0.18). `scheduler.max-throughput` keeps its default (unbounded: an
- * actor drains its whole mailbox once scheduled). That default is what favours
- * throughput under a hot aggregate, and nothing here needs fairness between
- * actors, so an expert would leave it. No config file or CAF command-line
- * option is read, so nothing outside this program changes the settings.
+ * Scheduler: `scheduler.policy` = --policy, `stealing` (CAF's default
+ * work-stealing coordinator, and this program's) or `sharing` (one job queue
+ * shared under a lock), with `scheduler.max-threads` = --workers (the 0.17
+ * keys; "caf." prefixes came with 0.18). Neither policy wins every case (one
+ * queue wakes a worker more cheaply when few actors are busy, stealing keeps
+ * workers apart when many are), so bench/run tries both and keeps the faster;
+ * the policy is named in the JSON line, and the program checks that the
+ * scheduler it got is the one asked for. `scheduler.max-throughput` keeps its
+ * default (unbounded: an actor drains its whole mailbox once scheduled). That
+ * default is what favours throughput under a hot aggregate, and nothing here
+ * needs fairness between actors, so an expert would leave it. No config file
+ * or CAF command-line option is read, so nothing outside this program changes
+ * the settings.
  *
  * The client holds the directory, a std::unordered_map from the id string
  * ("acct-K", "ctr-K") to caf::actor; an actor is spawned on first use.
@@ -35,6 +41,8 @@
  * reply path serves --idle.
  */
 #include <caf/all.hpp>
+#include <caf/policy/work_sharing.hpp>
+#include <caf/scheduler/coordinator.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -282,6 +290,7 @@ struct options {
   uint64_t commands = 0;
   uint64_t workers = 0;
   std::string mode;
+  std::string policy = "stealing"; // scheduler.policy
   uint64_t window = 1024;
   uint64_t idle = 0;
   bool window_given = false;
@@ -330,6 +339,10 @@ options parse_args(int argc, char** argv) {
       if (o.mode != "ff" && o.mode != "rr")
         fail_usage("--mode must be ff or rr, not '" + o.mode + "'");
       have_mode = true;
+    } else if (arg == "--policy") {
+      o.policy = take();
+      if (o.policy != "stealing" && o.policy != "sharing")
+        fail_usage("--policy must be stealing or sharing, not '" + o.policy + "'");
     } else if (arg == "--window") {
       o.window = parse_count(arg, take(), uint64_t{1} << 24);
       o.window_given = true;
@@ -339,12 +352,13 @@ options parse_args(int argc, char** argv) {
     } else {
       fail_usage("unknown argument '" + std::string(argv[i])
                  + "' (usage: --plan FILE --commands N --workers T --mode ff|rr "
-                   "[--window W], or --idle N --workers T)");
+                   "[--window W] [--policy stealing|sharing], or --idle N --workers T "
+                   "[--policy P])");
     }
   }
   if (!have_workers)
     fail_usage("--workers T is required");
-  if (have_idle) {
+  if (have_idle) { // --policy may come too: the scheduler is part of the memory
     if (have_plan || have_commands || have_mode || o.window_given)
       fail_usage("--idle takes only --workers besides");
     return o;
@@ -446,7 +460,11 @@ caf::behavior rr_client(caf::event_based_actor* self, rr_run<W>* r) {
         r->issue(self);
       if (++r->done == r->n) {
         r->end = now_ns();
-        r->finished.deliver(done_atom::value);
+        // Deliver from a promise of our own: the main thread frees *r as soon
+        // as "done" arrives, which can be while deliver() is still touching
+        // the promise (seen as a double free, rarely).
+        caf::response_promise finished = std::move(r->finished);
+        finished.deliver(done_atom::value);
         self->quit();
       }
     },
@@ -593,12 +611,17 @@ int print_run(const options& o, const plan& p, const result& r) {
     std::snprintf(lat, sizeof lat, "{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 "}",
                   r.p50, r.p99, r.p999);
   double cps = r.seconds > 0 ? static_cast<double>(o.commands) / r.seconds : 0;
+  char window[24] = "null"; // ff has no window
+  if (o.mode == "rr")
+    std::snprintf(window, sizeof window, "%" PRIu64, o.window);
   std::printf("{\"system\":\"caf\",\"mode\":\"%s\",\"workload\":\"%s\",\"aggregates\":%" PRIu32
-              ",\"workers\":%" PRIu64 ",\"commands\":%" PRIu64 ",\"seconds\":%.6f,"
+              ",\"workers\":%" PRIu64 ",\"policy\":\"%s\",\"window\":%s,\"commands\":%" PRIu64
+              ",\"seconds\":%.6f,"
               "\"commands_per_s\":%.0f,\"latency_ns\":%s,\"peak_rss_bytes\":%" PRIu64
               ",\"accepted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"events\":%" PRIu64
               ",\"check\":\"%s\"}\n",
-              o.mode.c_str(), p.workload.c_str(), p.aggregates, o.workers, o.commands, r.seconds,
+              o.mode.c_str(), p.workload.c_str(), p.aggregates, o.workers, o.policy.c_str(),
+              window, o.commands, r.seconds,
               cps, lat, status_bytes("VmHWM"), r.accepted, r.rejected, r.events, r.check.c_str());
   std::fflush(stdout);
   return r.check == "ok" ? 0 : 1;
@@ -627,10 +650,11 @@ int run_idle(caf::actor_system& sys, const options& o) {
     self->receive(reply);
   uint64_t after = status_bytes("VmRSS");
   int64_t per = static_cast<int64_t>(after - before) / static_cast<int64_t>(o.idle);
-  std::printf("{\"system\":\"caf\",\"idle_aggregates\":%" PRIu64 ",\"rss_before_bytes\":%" PRIu64
+  std::printf("{\"system\":\"caf\",\"policy\":\"%s\",\"idle_aggregates\":%" PRIu64
+              ",\"rss_before_bytes\":%" PRIu64
               ",\"rss_after_bytes\":%" PRIu64 ",\"bytes_per_aggregate\":%" PRId64
               ",\"state_bytes\":8}\n",
-              o.idle, before, after, per);
+              o.policy.c_str(), o.idle, before, after, per);
   std::fflush(stdout);
   if (accepted != o.idle) {
     std::fprintf(stderr, "caf_peer: %" PRIu64 " of %" PRIu64 " increments accepted\n", accepted,
@@ -648,11 +672,20 @@ int main(int argc, char** argv) {
   if (o.idle == 0)
     p = read_plan(o.plan_path); // before the actor system, so a bad plan costs nothing
   caf::actor_system_config cfg;
+  cfg.set("scheduler.policy", caf::atom_from_string(o.policy));
   cfg.set("scheduler.max-threads", static_cast<int64_t>(o.workers));
   caf::actor_system sys{cfg};
   if (sys.scheduler().num_workers() != o.workers) {
     std::fprintf(stderr, "caf_peer: scheduler runs %zu workers, not %" PRIu64 "\n",
                  sys.scheduler().num_workers(), o.workers);
+    return 2;
+  }
+  // An unknown policy would fall back to stealing without a word: make sure.
+  bool sharing = dynamic_cast<caf::scheduler::coordinator<caf::policy::work_sharing>*>(
+                   &sys.scheduler()) != nullptr;
+  if (sharing != (o.policy == "sharing")) {
+    std::fprintf(stderr, "caf_peer: scheduler is not the %s policy asked for\n",
+                 o.policy.c_str());
     return 2;
   }
   if (o.idle != 0)

@@ -74,6 +74,17 @@ if [ -x "$dir/bench_caf" ]; then
 	done
 	bad "bench_caf truncated plan" "$dir/bench_caf" --plan "$tmp/short.plan" --commands 10 \
 		--workers 1 --mode ff
+	# The scheduler policy: both run and are named in the line; others are refused.
+	for pol in stealing sharing; do
+		"$dir/bench_caf" --plan "$tmp/counter.plan" --commands 12000 --workers 2 --mode rr \
+			--window 64 --policy $pol >"$tmp/out" 2>"$tmp/err" ||
+			fail "bench_caf --policy $pol exited $?"
+		ok "bench_caf --policy $pol" 12000
+		grep -q "\"policy\":\"$pol\",\"window\":64," "$tmp/out" ||
+			fail "bench_caf --policy $pol: not named: $(cat "$tmp/out")"
+	done
+	bad "bench_caf --policy bad" "$dir/bench_caf" --plan "$tmp/counter.plan" --commands 10 \
+		--workers 1 --mode ff --policy fifo
 else
 	echo "bench_cli: bench_caf not built, skipped"
 fi
