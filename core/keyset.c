@@ -167,16 +167,32 @@ void esr__keyset_destroy(struct esr__keyset *ks, void (*free_object)(struct esr_
 	free(ks);
 }
 
+void esr__keyset_type(const struct esr__keyset *ks, const char *type,
+                      struct esr__key_type *t)
+{
+	t->name = type;
+	t->len = (uint32_t)strlen(type);
+	/* Hash the type with its NUL so ("ab","c") and ("a","bc") differ. */
+	t->hash = esr__hash_bytes(ks->seed, type, t->len + 1);
+}
+
+void esr__keyset_key_of(const struct esr__key_type *t, const void *id, size_t id_len,
+                        struct esr__key *k)
+{
+	k->type = t->name;
+	k->type_len = t->len;
+	k->id = id;
+	k->id_len = (uint32_t)id_len;
+	k->hash = esr__hash_bytes(t->hash, id, id_len);
+}
+
 void esr__keyset_key(const struct esr__keyset *ks, const char *type, const void *id,
                      size_t id_len, struct esr__key *k)
 {
-	k->type = type;
-	k->type_len = (uint32_t)strlen(type);
-	k->id = id;
-	k->id_len = (uint32_t)id_len;
-	/* Hash the type with its NUL so ("ab","c") and ("a","bc") differ. */
-	k->hash = esr__hash_bytes(ks->seed, k->type, k->type_len + 1);
-	k->hash = esr__hash_bytes(k->hash, k->id, k->id_len);
+	struct esr__key_type t;
+
+	esr__keyset_type(ks, type, &t);
+	esr__keyset_key_of(&t, id, id_len, k);
 }
 
 size_t esr__key_storage(const struct esr__key *k)

@@ -40,6 +40,19 @@ void esr__keyset_destroy(struct esr__keyset *ks, void (*free_object)(struct esr_
 void esr__keyset_key(const struct esr__keyset *ks, const char *type,
                      const void *id, size_t id_len, struct esr__key *k);
 
+/* The same in two steps, for a caller that makes many keys of one type:
+ * the type's part of the hash once (esr__keyset_type), then each key from
+ * it (esr__keyset_key_of). t->name must outlive the keys. */
+struct esr__key_type {
+	const char *name;
+	uint32_t len;
+	uint64_t hash;
+};
+void esr__keyset_type(const struct esr__keyset *ks, const char *type,
+                      struct esr__key_type *t);
+void esr__keyset_key_of(const struct esr__key_type *t, const void *id, size_t id_len,
+                        struct esr__key *k);
+
 /* Bytes needed to keep a copy of k's names, and the copy itself: dst gets
  * k's hash and points at `storage`, which receives type, NUL, id. */
 size_t esr__key_storage(const struct esr__key *k);

@@ -124,9 +124,10 @@ static void return_emitter(struct esr__worker *w, struct esr__actor *a)
 	a->em = NULL;
 	if (em == NULL || em == w->em)
 		return;
-	if (w->em == NULL)
+	if (w->em == NULL) {
+		esr__emitter_restamp(em); /* stamped before its append's wait */
 		w->em = em;
-	else
+	} else
 		esr__spare_put(w->rt, em);
 }
 
@@ -396,7 +397,7 @@ void esr__actor_prefetch(struct esr__worker *w, const struct esr__actor *a, int 
 		esr__store_prefetch(w->rt->store, a->x.handle, 0);
 		break;
 	default:
-		esr__store_prefetch(w->rt->store, a->x.handle, 1);
+		esr__store_prefetch(w->rt->store, a->x.handle, stage - 1);
 	}
 }
 

@@ -59,8 +59,8 @@ void esr__actor_free(struct esr__actor *a);
 /*
  * Start the cache misses a's next turn will take, without waiting for them:
  * stage 0 the actor itself, stage 1 (once stage 0 had time to arrive) its
- * state, its oldest ticket and its stream's first line, stage 2 what the
- * store reaches from there. A worker runs the actors it took from its queue
+ * state, its oldest ticket and its stream's first line, stages 2 and 3 what
+ * the store reaches from there, one step each (esr__store_prefetch). A worker runs the actors it took from its queue
  * one after another; hinting the next ones while it runs one overlaps their
  * misses instead of paying them in turn. Only reads; w need not own a yet,
  * but a must be on w's list (queued: not freed).

@@ -78,8 +78,11 @@ static esr_status emit(esr_emitter *em, const esr_event *ev)
 	slot = &em->events[em->count];
 	*slot = *ev;
 	slot->payload = NULL;
-	if (slot->meta.timestamp_ns == 0)
-		slot->meta.timestamp_ns = esr__now_ns();
+	if (slot->meta.timestamp_ns == 0) {
+		if (em->stamp_ns == 0)
+			em->stamp_ns = esr__now_ns();
+		slot->meta.timestamp_ns = em->stamp_ns;
+	}
 	em->offsets[em->count++] = em->used;
 	em->used += ev->payload_len;
 	return ESR_OK;

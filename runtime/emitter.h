@@ -19,10 +19,20 @@ struct esr_emitter {
 	uint8_t *bytes;     /* payload copies, back to back */
 	size_t used, bytes_cap;
 	esr_status error;   /* first failure of an emit, sticky until reset */
+	/* The timestamp given to events emitted without one; 0: read the clock
+	 * at the next such event. Reset keeps it, so one clock read serves
+	 * every event until the owner clears it (esr__emitter_restamp): the
+	 * runtime does once per trip of a worker to its queue, a repository
+	 * once per attempt. */
+	uint64_t stamp_ns;
 };
 
 void esr__emitter_init(esr_emitter *em);
 void esr__emitter_reset(esr_emitter *em);
+static inline void esr__emitter_restamp(esr_emitter *em)
+{
+	em->stamp_ns = 0;
+}
 void esr__emitter_free(esr_emitter *em);
 
 /* The events emitted since the last reset, payload pointers fixed up. */

@@ -223,6 +223,7 @@ esr_status esr__exec_run(struct esr__exec *x, esr_emitter *em, const void *comma
 	for (;;) {
 		r->attempts++;
 		r->version = x->version;
+		esr__emitter_restamp(em);
 		st = esr__exec_decide(x, em, command, &r->rejection);
 		if (st != ESR_OK || em->count == 0)
 			return st;

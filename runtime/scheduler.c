@@ -168,18 +168,22 @@ static struct esr__actor *pop_own(struct esr__worker *w)
 		pthread_mutex_unlock(&w->q.lock);
 		if (a == NULL)
 			return NULL;
+		if (w->em != NULL) /* one clock read for the events of this trip */
+			esr__emitter_restamp(w->em);
 		for (x = a; x != NULL; x = x->run_next)
 			esr__actor_prefetch(w, x, 0);
-		if (a->run_next != NULL)
-			esr__actor_prefetch(w, a->run_next, 1);
+		/* The first runs at once; give the next two a head start. */
+		if ((x = a->run_next) != NULL) {
+			esr__actor_prefetch(w, x, 1);
+			if (x->run_next != NULL)
+				esr__actor_prefetch(w, x->run_next, 1);
+		}
 	}
+	/* A pipeline: each actor moves one stage on per turn run before it. */
 	w->local = a->run_next;
 	a->run_next = NULL;
-	if ((x = w->local) != NULL) {
-		esr__actor_prefetch(w, x, 2);
-		if (x->run_next != NULL)
-			esr__actor_prefetch(w, x->run_next, 1);
-	}
+	for (x = w->local, k = 3; x != NULL && k >= 1; x = x->run_next, k--)
+		esr__actor_prefetch(w, x, (int)k);
 	return a;
 }
 
@@ -393,6 +397,8 @@ esr_emitter *esr__spare_get(struct esr_runtime *rt)
 	pthread_mutex_unlock(&rt->spare_lock);
 	if (s == NULL && (s = malloc(sizeof *s)) != NULL)
 		esr__emitter_init(&s->em);
+	if (s != NULL) /* it may have idled long since its last stamp */
+		esr__emitter_restamp(&s->em);
 	return s ? &s->em : NULL;
 }
 

@@ -34,6 +34,7 @@
 struct type_cache {
 	const char *name; /* the pointer last looked up; NULL for none */
 	const esr_aggregate_type *def;
+	struct esr__key_type key; /* def's name, with its part of the hash */
 };
 
 struct run {
@@ -206,8 +207,9 @@ static struct esr__actor *find_or_activate(esr_runtime *rt, const esr_aggregate_
 }
 
 /* Find or activate the actor, claim a slot, enqueue t. */
-static esr_status route(struct run *r, const esr_aggregate_type *type, const void *id,
-                        size_t id_len, esr_ticket *t)
+static esr_status route(struct run *r, const esr_aggregate_type *type,
+                        const struct esr__key_type *kt, const void *id, size_t id_len,
+                        esr_ticket *t)
 {
 	esr_runtime *rt = r->rt;
 	struct esr__actor *a;
@@ -215,7 +217,7 @@ static esr_status route(struct run *r, const esr_aggregate_type *type, const voi
 	enum claim c;
 	int first = 0;
 
-	esr__keyset_key(rt->actors, type->name, id, id_len, &k);
+	esr__keyset_key_of(kt, id, id_len, &k);
 	for (;;) {
 		section_begin(r);
 		if ((a = find_or_activate(rt, type, &k)) == NULL)
@@ -267,9 +269,10 @@ static esr_status submit_one(struct run *r, const esr_submission *s, esr_ticket_
 		if ((st = esr__types_find(&r->rt->types, s->type, &tc->def)) != ESR_OK)
 			return st; /* refused before any actor is touched */
 		tc->name = s->type;
+		esr__keyset_type(r->rt->actors, tc->def->name, &tc->key);
 	}
 	t = esr__tickets_take(r->block, s->command, cb, s->ctx); /* sized by the caller */
-	if ((st = route(r, tc->def, s->id, s->id_len, t)) != ESR_OK) {
+	if ((st = route(r, tc->def, &tc->key, s->id, s->id_len, t)) != ESR_OK) {
 		esr__tickets_untake(r->block); /* t was never enqueued */
 		return st;
 	}
@@ -326,7 +329,7 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
                               esr_ticket **tickets, esr_ticket_cb cb, size_t *accepted)
 {
-	struct type_cache tc = {NULL, NULL};
+	struct type_cache tc = {.name = NULL};
 	esr_status st = ESR_OK;
 	size_t i = 0, k, done;
 

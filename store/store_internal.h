@@ -31,8 +31,9 @@ esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
  * A hint that the stream behind `handle` will be appended to soon, so the
  * worker can start the cache misses of several actors' appends at once
  * instead of taking them one after another. depth 0 asks for the handle's
- * own memory; depth 1, issued later, for what that memory points to (it
- * reads the handle, so only after depth 0 had time to arrive). Never blocks,
+ * own memory; each deeper one, issued later, for what the one before
+ * reached (it reads that memory, so only after it had time to arrive): the
+ * memory store goes to depth 2. Never blocks,
  * never fails, and does nothing on a backend that gave none (only the memory
  * store does: the durable ones wait on the disk or the network, not on the
  * cache). esr__store_set_prefetch is the backend's side, set once at open.

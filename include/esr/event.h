@@ -36,7 +36,11 @@ typedef struct esr_id128 {
  * correlation_id: the id shared by everything one request caused.
  * causation_id:   the id of the message (command or event) that caused this one.
  * timestamp_ns:   wall-clock nanoseconds since the Unix epoch when the event
- *                 was decided; esr_emit() fills it in.
+ *                 was decided; esr_emit() fills it in when it is 0. One clock
+ *                 read serves a whole run of decisions: a repository
+ *                 attempt's events, or those of the up to 8 actor turns a
+ *                 runtime worker takes from its queue at once (microseconds
+ *                 apart), so events decided together share a timestamp.
  */
 typedef struct esr_metadata {
 	esr_id128 correlation_id;

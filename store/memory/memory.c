@@ -527,17 +527,32 @@ esr_status esr__memory_resolve(void *impl, const esr_stream_id *sid, void **hand
 }
 
 /* See esr__store_prefetch: the stream's first line (everything an append
- * reads there), then the header of the chunk its next event goes to. For
- * writing: the append's CAS and stores need the lines exclusive. */
+ * reads there), then the header of the chunk its next event goes to, then
+ * that event's slot, for writing: a store to a cold slot would otherwise
+ * still be draining when the append's locked instructions wait for it. Only
+ * loads and hints: a stale tail or version merely hints the wrong line. */
 static void mem_prefetch(void *impl, void *handle, int depth)
 {
 	struct esr__stream *s = handle;
+	struct esr__chunk *c;
+	uint64_t v;
 
 	(void)impl;
-	if (depth == 0)
+	if (depth == 0) {
 		__builtin_prefetch(s, 1, 3);
-	else
-		__builtin_prefetch(ck_pr_load_ptr(&s->tail), 0, 3);
+		return;
+	}
+	c = ck_pr_load_ptr(&s->tail);
+	if (depth == 1) {
+		__builtin_prefetch(c, 0, 3);
+		return;
+	}
+	v = ck_pr_load_64(&s->reserved) + 1;
+	if (v >= c->first && v - c->first < c->cap) {
+		const char *slot = (const char *)&c->slots[v - c->first];
+		__builtin_prefetch(slot, 1, 3);
+		__builtin_prefetch(slot + sizeof(struct esr__slot) - 1, 1, 3);
+	}
 }
 
 static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expected,
