@@ -90,30 +90,41 @@ void esr__actor_free(struct esr__actor *a)
 /*
  * Decide the current command's outcome. The ticket is not completed here but
  * by finish(), after the command's mailbox slot is given back: a host that
- * sees the completion and submits again must find the room it left.
+ * sees the completion and submits again must find the room it left. So that
+ * a hot actor's slots cost one atomic per run of commands rather than one
+ * each, finish() waits for up to ESR__FINISH_MAX outcomes (see finish_due).
  */
 static void complete(struct esr__worker *w, struct esr__actor *a, esr_status st,
                      int rejection, uint32_t appended)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_result *r = &w->outcome;
+	struct esr__decided *d = &w->decided[w->ndecided++];
 
-	memset(r, 0, sizeof *r);
-	r->version = a->x.version;
-	r->appended = appended;
-	r->attempts = a->attempts;
-	r->rejection = rejection;
+	d->ticket = a->current;
+	d->status = st;
+	d->rejection = rejection;
+	d->appended = appended;
+	d->attempts = a->attempts;
+	d->version = a->x.version;
 	if (st == ESR_ECONFLICT)
 		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
-		                   a->appended_version, a->attempts,
-		                   &r->conflict);
+		                   a->appended_version, a->attempts, &w->conflict);
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
 	w->c.exhausted += st == ESR_ECONFLICT;
-	w->decided = a->current;
-	w->outcome_status = st;
 	a->current = NULL;
 	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
+}
+
+/* Whether the decided outcomes must be finished before the next command:
+ * the array is full, a conflict report would be overwritten, or every
+ * command queued is decided (pending counts the ones not finished). */
+static int finish_due(struct esr__worker *w, struct esr__actor *a)
+{
+	unsigned k = w->ndecided;
+
+	return k != 0 && (k == ESR__FINISH_MAX || w->decided[k - 1].status == ESR_ECONFLICT ||
+	                  ck_pr_load_32(&a->pending) == k);
 }
 
 /* The emitter a decision used goes back to the worker, or to the spares. */
@@ -127,32 +138,38 @@ static void return_emitter(struct esr__worker *w, struct esr__actor *a)
 	if (w->em == NULL) {
 		esr__emitter_restamp(em); /* stamped before its append's wait */
 		w->em = em;
-	} else
+	} else {
 		esr__spare_put(w->rt, em);
+	}
 }
 
 /*
- * Account for one finished command: give back its mailbox slot, then
- * complete its ticket with the outcome complete() recorded. Returns 1 if the
- * actor went idle: the worker must not touch it again (a submit may already
- * be scheduling it).
+ * Account for the decided commands: give back their mailbox slots with one
+ * atomic, then complete their tickets in the order they were decided.
+ * Returns 1 if the actor went idle: the worker must not touch it again (a
+ * submit may already be scheduling it). While an append of the actor is in
+ * flight its command holds a slot, so the actor cannot go idle then.
  */
 static int finish(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_ticket *t = w->decided;
+	unsigned i, k = w->ndecided;
+	esr_result r;
 	uint32_t before;
 
-	/* Only this worker decrements pending, so at 1 this command is the last
-	 * one queued: the actor is (very likely) going idle. Stamp the time then,
-	 * and only if the janitor will ever read it: not a clock read per command. */
-	if (rt->cfg.passivate_ms != 0 && ck_pr_load_32(&a->pending) == 1)
+	if (k == 0)
+		return 0;
+	w->ndecided = 0;
+	/* Only this worker decrements pending, so at k every command queued is
+	 * decided: the actor is (very likely) going idle. Stamp the time then,
+	 * and only if the janitor will ever read it: not a clock read per run. */
+	if (rt->cfg.passivate_ms != 0 && ck_pr_load_32(&a->pending) == k)
 		ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
 	/* Release: if this takes pending to 0, the next runner (scheduled by the
 	 * submit that takes it from 0) or the janitor acquires what we wrote. */
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->pending);
-	before = ck_pr_faa_32(&a->pending, (uint32_t)-1);
+	before = ck_pr_faa_32(&a->pending, (uint32_t)-k);
 	/* A submitter may be waiting for room in this mailbox (see submit.c):
 	 * store-buffering pair with wait_for_room, which increments room_waiters,
 	 * fences, then loads pending. The full fence orders our decrement before
@@ -165,13 +182,22 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 			pthread_mutex_unlock(&rt->room_lock);
 		}
 	}
-	/* The slot is free before the completion is visible: the ticket's
+	/* The slots are free before the completions are visible: each ticket's
 	 * release (ticket.c) comes after the decrement in program order, so a
-	 * host that acquires the completion sees pending decremented. The
-	 * ticket is off the mailbox and the actor is not touched again. */
-	w->decided = NULL;
-	esr__ticket_complete(t, w->outcome_status, &w->outcome);
-	return before == 1;
+	 * host that acquires a completion sees pending decremented. The tickets
+	 * are off the mailbox; from here only w's array is read, never a. */
+	memset(&r, 0, sizeof r);
+	for (i = 0; i < k; i++) {
+		struct esr__decided *d = &w->decided[i];
+		r.version = d->version;
+		r.appended = d->appended;
+		r.attempts = d->attempts;
+		r.rejection = d->rejection;
+		if (d->status == ESR_ECONFLICT) /* only ever the last (finish_due) */
+			r.conflict = w->conflict;
+		esr__ticket_complete(d->ticket, d->status, &r);
+	}
+	return before == k;
 }
 
 /* --- loading ---------------------------------------------------------------- */
@@ -335,6 +361,11 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 		return DONE;
 	}
 	expected = esr__exec_expected(&a->x, rt->cfg.strategy);
+	/* An append that may complete on another thread hands the actor over:
+	 * its next runner must find pending counting only unfinished commands.
+	 * This command keeps its slot, so the actor cannot go idle here. */
+	if (!esr__store_completes_inline(rt->store))
+		finish(w, a);
 	a->em = em;
 	/* No fence: the completion reads phase only after the store call hands
 	 * it the append, which orders this store before that. */
@@ -456,20 +487,26 @@ void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
 		a->phase = ESR__PHASE_IDLE;
-		if (proceed(w, a, SETTLE) == SUSPENDED || finish(w, a))
+		if (proceed(w, a, SETTLE) == SUSPENDED)
 			return;
 		ran++;
 	}
 	for (;;) {
-		if (start(w, a, next_ticket(a)) == SUSPENDED || finish(w, a))
+		/* Finishing may take pending to 0: then the actor is not ours. */
+		if (finish_due(w, a) && finish(w, a))
 			return;
 		/* After `batch` commands let other actors of this worker run
 		 * first, if any wait: otherwise the actor stays where its state
 		 * is warm in the cache. An unlocked peek: only a hint. */
-		if (++ran >= w->rt->cfg.batch &&
+		if (ran >= w->rt->cfg.batch &&
 		    (w->local != NULL || ck_pr_load_32(&w->q.count) != 0))
 			break;
+		/* pending > the decided ones: a command is queued or being pushed. */
+		if (start(w, a, next_ticket(a)) == SUSPENDED)
+			return;
+		ran++;
 	}
-	esr__runq_push(w->rt, w->index, a); /* more is waiting: others run first */
+	if (!finish(w, a)) /* it went idle: nothing to queue */
+		esr__runq_push(w->rt, w->index, a); /* more is waiting: others run first */
 }
 

@@ -40,6 +40,10 @@ struct esr__runq {
 	uint32_t sleeping;    /* the owner is (about to be) in cond_wait */
 } CK_CC_CACHELINE;
 
+/* Commands of one actor a worker decides before it gives back their mailbox
+ * slots and completes their tickets (actor.c, finish). */
+#define ESR__FINISH_MAX 16
+
 struct esr__worker {
 	struct esr__runq q;   /* first: its own cache lines */
 	struct esr_runtime *rt;
@@ -50,11 +54,19 @@ struct esr__worker {
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
 	uint64_t unsettled; /* completed, still counted in outstanding (scheduler.c) */
-	/* The command whose outcome complete() decided, for finish() to
-	 * complete once its mailbox slot is free (actor.c). */
-	esr_ticket *decided;
-	esr_status outcome_status;
-	esr_result outcome;
+	/* The commands of the actor being run whose outcomes complete()
+	 * decided, for finish() to complete once their mailbox slots are given
+	 * back, all with one atomic (actor.c). A conflict's outcome, the one
+	 * with a conflict report, is always the last: it is finished at once. */
+	struct esr__decided {
+		esr_ticket *ticket;
+		esr_status status;
+		int rejection;
+		uint32_t appended, attempts;
+		uint64_t version;
+	} decided[ESR__FINISH_MAX];
+	unsigned ndecided;
+	esr_conflict conflict; /* the last decided one's, if it conflicted */
 	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct esr__worker_counters c;
 } CK_CC_CACHELINE;

@@ -14,6 +14,7 @@ struct esr_store {
 	const esr_store_vtable *vt;
 	void *impl;
 	esr__prefetch_fn *prefetch; /* NULL: the backend gave none */
+	int inline_only;            /* appends always complete inside the call */
 };
 
 esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **out)
@@ -37,6 +38,7 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 	s->vt = vt;
 	s->impl = impl;
 	s->prefetch = NULL;
+	s->inline_only = 0;
 	*out = s;
 	return ESR_OK;
 }
@@ -97,6 +99,16 @@ esr_status esr__store_resolve(esr_store *s, const esr_stream_id *stream, void **
 void esr__store_set_prefetch(esr_store *s, esr__prefetch_fn *fn)
 {
 	s->prefetch = fn;
+}
+
+void esr__store_set_inline(esr_store *s)
+{
+	s->inline_only = 1;
+}
+
+int esr__store_completes_inline(const esr_store *s)
+{
+	return s->inline_only;
 }
 
 void esr__store_prefetch(esr_store *s, void *handle, int depth)

@@ -39,6 +39,11 @@ esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
  * cache). esr__store_set_prefetch is the backend's side, set once at open.
  */
 typedef void esr__prefetch_fn(void *impl, void *handle, int depth);
+/* A backend whose appends always complete inside the append call, on the
+ * caller's thread, says so at open (the memory store); the runtime then may
+ * keep several commands' completions for one hand-over. */
+void esr__store_set_inline(esr_store *s);
+int esr__store_completes_inline(const esr_store *s);
 void esr__store_set_prefetch(esr_store *s, esr__prefetch_fn *fn);
 void esr__store_prefetch(esr_store *s, void *handle, int depth);
 

@@ -676,7 +676,9 @@ esr_status esr_memory_store_open(esr_store **out)
 	pthread_mutex_init(&ms->snap_lock, NULL);
 	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
 		mem_destroy(ms);
-	else
+	else {
 		esr__store_set_prefetch(*out, mem_prefetch);
+		esr__store_set_inline(*out);
+	}
 	return st;
 }
