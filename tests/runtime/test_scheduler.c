@@ -7,7 +7,8 @@
  *    sent to it, each submitter's in its order;
  *  - stealing: with one of two workers held inside a handler, one command to
  *    each of 200 other aggregates (about half of them at home on the held
- *    worker) must all complete before the handler is let go;
+ *    worker) must all complete before the handler is let go, and so must a
+ *    lone command at home on the held worker sent once the other sleeps;
  *  - stop racing submits: whatever stop accepts completes once, with ESR_OK,
  *    before stop returns; whatever it refuses is ESR_ESHUTDOWN;
  *  - passivation racing submits: actors evicted between bursts lose nothing,
@@ -515,6 +516,72 @@ static void stealing_runs_a_held_workers_queue_paced(void **state)
 	others_complete_while_one_worker_is_held(1000);
 }
 
+/*
+ * The smallest case of the above: once the free worker has run dry and gone
+ * to sleep, one command to an aggregate at home on the held worker. Nothing
+ * else is pushed after it, so only a push that wakes a thief runs it.
+ */
+static void stealing_runs_a_lone_actor_of_a_held_worker(void **state)
+{
+	static const struct seq_command hold_cmd = {SEQ_HOLD, 0, 0};
+	static const struct seq_command step = {SEQ_STEP, 0, 1};
+	struct slot held_slot = {0, ESR_OK};
+	esr_store *store;
+	esr_runtime *rt;
+	int held = 0, held_worker = -1;
+	unsigned i, n;
+	uint32_t done;
+	uint64_t deadline;
+	char id[32];
+	size_t len = 0;
+
+	(void)state;
+	memset(&freed, 0, sizeof freed);
+	pthread_mutex_lock(&gate.lock);
+	gate.held = gate.released = 0;
+	pthread_mutex_unlock(&gate.lock);
+	assert_int_equal(esr_memory_store_open(&store), ESR_OK);
+	rt = start(store, 2, 0);
+	assert_int_equal(esr_submit_cb(rt, "Seq", "held", 4, &hold_cmd, slot_done, &held_slot),
+	                 ESR_OK);
+	for (deadline = now_ms() + STEAL_WAIT_MS;; sleep_us(1000)) {
+		pthread_mutex_lock(&gate.lock);
+		held = gate.held;
+		for (i = 0; held && i < 2; i++)
+			if (pthread_equal(rt->workers[i].thread, gate.holder))
+				held_worker = (int)i;
+		pthread_mutex_unlock(&gate.lock);
+		if (held || now_ms() >= deadline)
+			break;
+	}
+	for (n = 0; held && n < 1000; n++) { /* an id at home on the held worker */
+		struct esr__key k;
+		len = agg_id("lone", n, id, sizeof id);
+		esr__keyset_key(rt->actors, "Seq", id, len, &k);
+		if ((int)esr__home_of(&rt->cfg, k.hash) == held_worker)
+			break;
+	}
+	sleep_us(50000); /* the free worker spins at most about a millisecond */
+	if (held)
+		assert_int_equal(esr_submit_cb(rt, "Seq", id, len, &step, free_done, &freed.slots[0]),
+		                 ESR_OK);
+	done = held ? wait_count(&freed.done, 1, STEAL_WAIT_MS) : 0;
+	pthread_mutex_lock(&gate.lock);
+	gate.released = 1;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	assert_int_equal(esr_runtime_stop(rt), ESR_OK);
+	print_message("    held worker %d; %s at home on it %s while it was held\n", held_worker,
+	              id, done ? "completed" : "did not complete");
+	assert_true(held);
+	assert_true(held_worker >= 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(held_slot.completions, 1);
+	assert_int_equal(freed.slots[0].completions, 1);
+	esr_runtime_destroy(rt);
+	esr_store_close(store);
+}
+
 /* --- 3. stop racing submits --------------------------------------------------------- */
 
 enum { RACERS = 4, RACE_SLOTS = 1 << 15, RACE_AGGREGATES = 8 };
@@ -656,6 +723,7 @@ int main(void)
 		cmocka_unit_test(many_submitters_four_workers),
 		cmocka_unit_test(stealing_runs_a_held_workers_queue),
 		cmocka_unit_test(stealing_runs_a_held_workers_queue_paced),
+		cmocka_unit_test(stealing_runs_a_lone_actor_of_a_held_worker),
 		cmocka_unit_test(stop_racing_submits),
 		cmocka_unit_test(passivation_racing_submits),
 	};
