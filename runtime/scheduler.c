@@ -16,14 +16,17 @@
  * Waiting. An idle worker spins briefly, peeking at its queue and the others'
  * counts, then sleeps on its queue's condition variable. A push to a worker
  * that sleeps signals it, under the queue's lock, so no push to a queue is
- * ever missed by its owner: that is what liveness rests on. A push that
- * leaves a queue with more than one actor while some other worker sleeps also
- * wakes one sleeper, to steal. That wake is a hint: the push reads the other
- * worker's `sleeping` flag without a fence, and a sleeper it misses costs
- * parallelism until the next push, never progress, because the queue's owner
- * runs every actor on it. Before it sleeps, a worker sets its flag, fences,
- * and peeks at the other queues once, so only a push racing that peek goes
- * unnoticed.
+ * ever missed by its owner: that is what progress rests on. A push to a
+ * worker that is running actors (`busy`), or that leaves more than one actor
+ * on its queue, also wakes one other sleeping worker, to steal: without it an
+ * actor would wait behind its owner's turn, however long a handler or a
+ * synchronous append takes, while another worker sleeps. That wake is a
+ * hint: the push reads the flags without a fence, and a sleeper it misses
+ * costs parallelism until the next push or until the owner is free, never
+ * progress. Before it sleeps, a worker sets its flag, fences, and peeks at
+ * the other queues once, so only a push racing that peek goes unnoticed.
+ * What no thief can take are the (at most GRAB - 1) actors an owner already
+ * took from its queue to run next: they wait for its current turn.
  *
  * Ordering: everything an actor carries from its last runner to its next
  * passes through a queue's mutex (push, then pop or steal under the same
@@ -117,8 +120,9 @@ void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor 
 	if ((owner_sleeps = q->sleeping) != 0)
 		pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
-	/* More than the owner can take at once, and someone idles: a thief. */
-	if (count > 1 && ck_pr_load_32(&rt->sleepers) > (unsigned)owner_sleeps)
+	/* The owner cannot take it now, and another worker idles: a thief. */
+	if (!owner_sleeps && (count > 1 || ck_pr_load_32(&q->busy)) &&
+	    ck_pr_load_32(&rt->sleepers) != 0)
 		wake_thief(rt, to);
 }
 
@@ -294,6 +298,7 @@ static struct esr__actor *idle(struct esr__worker *w)
 	unsigned spins, limit;
 	int retry;
 
+	ck_pr_store_32(&w->q.busy, 0); /* pushes to w need no thief now */
 	for (;;) {
 		/* The last worker awake spins in full whatever it learned, so
 		 * that new work finds someone running rather than waiting for
@@ -325,11 +330,13 @@ static void *worker_main(void *arg)
 	struct esr__worker *w = arg;
 	struct esr__actor *a;
 
+	ck_pr_store_32(&w->q.busy, 1);
 	for (;;) {
 		if ((a = pop_own(w)) == NULL && (a = steal(w)) == NULL) {
 			settle(w); /* before idling: stop may be waiting for them */
 			if ((a = idle(w)) == NULL)
 				break;
+			ck_pr_store_32(&w->q.busy, 1);
 		}
 		esr__actor_run(w, a);
 		if (w->unsettled >= SETTLE_EVERY)

@@ -30,7 +30,8 @@ struct esr__worker_counters {
  * Submitters push an actor to its home worker; the owner pops from the front,
  * and an idle worker steals half of another's queue. `count` and `sleeping`
  * are written under the lock with ck_pr stores so that the unlocked peeks
- * (spinning, the steal scan, the batch check in actor.c) read whole values.
+ * (spinning, the steal scan, the batch check in actor.c) read whole values;
+ * `busy` only by the owner, without the lock, and read only as a hint.
  */
 struct esr__runq {
 	pthread_mutex_t lock;
@@ -38,6 +39,7 @@ struct esr__runq {
 	struct esr__actor *head, *tail;
 	uint32_t count;
 	uint32_t sleeping;    /* the owner is (about to be) in cond_wait */
+	uint32_t busy;        /* the owner runs actors (a hint, the owner's stores) */
 } CK_CC_CACHELINE;
 
 /* Commands of one actor a worker decides before it gives back their mailbox
