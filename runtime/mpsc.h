@@ -58,6 +58,25 @@ static inline void esr__mpsc_push(struct esr__mpsc *q, struct esr__mpsc_node *n)
 	ck_pr_store_ptr(&prev->next, n);
 }
 
+/*
+ * Push the chain first..last, already linked through `next` by the caller, as
+ * one push: the same swap and link, so a consumer sees the chain's nodes in
+ * order and after the nodes of earlier pushes; the store fence covers the
+ * chain's links as it covers a single node's NULL.
+ */
+static inline void esr__mpsc_push_chain(struct esr__mpsc *q, struct esr__mpsc_node *first,
+                                        struct esr__mpsc_node *last)
+{
+	struct esr__mpsc_node *prev, *n;
+
+	last->next = NULL;
+	ck_pr_fence_store();
+	for (n = first; n != NULL; n = n->next)
+		ESR_TSAN_RELEASE(n);
+	prev = ck_pr_fas_ptr(&q->head, last);
+	ck_pr_store_ptr(&prev->next, first);
+}
+
 static inline struct esr__mpsc_node *esr__mpsc_next(struct esr__mpsc_node *n)
 {
 	struct esr__mpsc_node *next = ck_pr_load_ptr(&n->next);

@@ -13,9 +13,12 @@
  * Everything per call rather than per command is paid once per run of up to
  * CHUNK commands (a `struct run`): one ticket allocation, one epoch section,
  * one addition to `outstanding` and to the submit counter, and one trip to
- * the run queue for all the actors the run made ready. A run must hand its
- * ready actors to the run queue before it can block (a full mailbox): an
- * actor that is never scheduled never makes room.
+ * the run queue for all the actors the run made ready. Commands to one
+ * aggregate that follow each other in a run (a host feeding one hot
+ * aggregate) share one lookup, one claim of several slots and one push of
+ * their tickets as a chain. A run must hand its ready actors to the run
+ * queue before it can block (a full mailbox): an actor that is never
+ * scheduled never makes room.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -143,18 +146,21 @@ static void schedule_ready(struct run *r)
 
 enum claim { CLAIMED, FULL, GONE };
 
-/* Take a slot in a's mailbox; *first says the actor must be scheduled. */
-static enum claim claim(esr_runtime *rt, struct esr__actor *a, int *first)
+/* Take up to k slots in a's mailbox, as many as there is room for (*got);
+ * *first says the actor must be scheduled. */
+static enum claim claim(esr_runtime *rt, struct esr__actor *a, unsigned k, unsigned *got,
+                        int *first)
 {
-	uint32_t p;
+	uint32_t p, cap = rt->cfg.mailbox_capacity;
 
 	for (;;) {
 		p = ck_pr_load_32(&a->pending);
 		if (p == ESR__ACTOR_DEAD)
 			return GONE;
-		if (p >= rt->cfg.mailbox_capacity)
+		if (p >= cap)
 			return FULL;
-		if (ck_pr_cas_32(&a->pending, p, p + 1)) {
+		*got = cap - p < k ? cap - p : k;
+		if (ck_pr_cas_32(&a->pending, p, p + *got)) {
 			/* Taking pending from 0 hands us the actor the last worker
 			 * released in finish(): acquire what it wrote. */
 			*first = p == 0;
@@ -206,23 +212,28 @@ static struct esr__actor *find_or_activate(esr_runtime *rt, const esr_aggregate_
 	return a;
 }
 
-/* Find or activate the actor, claim a slot, enqueue t. */
+/*
+ * Find or activate the actor, claim slots for up to n commands (as many as
+ * there is room for, at least one: *got), and enqueue their tickets t[0..*got)
+ * as one chain, in order.
+ */
 static esr_status route(struct run *r, const esr_aggregate_type *type,
                         const struct esr__key_type *kt, const void *id, size_t id_len,
-                        esr_ticket *t)
+                        esr_ticket **t, unsigned n, unsigned *got)
 {
 	esr_runtime *rt = r->rt;
 	struct esr__actor *a;
 	struct esr__key k;
 	enum claim c;
 	int first = 0;
+	unsigned i;
 
 	esr__keyset_key_of(kt, id, id_len, &k);
 	for (;;) {
 		section_begin(r);
 		if ((a = find_or_activate(rt, type, &k)) == NULL)
 			return ESR_ENOMEM;
-		if ((c = claim(rt, a, &first)) == CLAIMED)
+		if ((c = claim(rt, a, n, got, &first)) == CLAIMED)
 			break;
 		if (c == FULL) {
 			ck_pr_inc_64(&my_stripe(rt)->mailbox_full);
@@ -239,7 +250,9 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 		}
 	}
 	/* A claimed slot keeps the actor alive past the section. */
-	esr__mpsc_push(&a->mailbox, &t->node);
+	for (i = 0; i + 1 < *got; i++)
+		t[i]->node.next = &t[i + 1]->node;
+	esr__mpsc_push_chain(&a->mailbox, &t[0]->node, &t[*got - 1]->node);
 	/* The 0 -> 1 claim made this run the actor's only scheduler: its run_next
 	 * is ours until the run queue's mutex hands it to a worker. */
 	if (first) {
@@ -254,13 +267,35 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 	return ESR_OK;
 }
 
-static esr_status submit_one(struct run *r, const esr_submission *s, esr_ticket_cb cb,
-                             esr_ticket **out)
+/* How many of s[0..n) name the same aggregate as s[0], back to back (the
+ * same type pointer and the same id bytes): they share one route. */
+static unsigned same_aggregate(const esr_submission *s, size_t n)
+{
+	unsigned k = 1;
+
+	if (s[0].id == NULL || s[0].id_len == 0 || s[0].id_len > ESR_ID_MAX)
+		return 1; /* refused on its own, before anything is read */
+	while (k < n && s[k].type == s[0].type && s[k].id_len == s[0].id_len &&
+	       s[k].id != NULL && memcmp(s[k].id, s[0].id, s[0].id_len) == 0)
+		k++;
+	return k;
+}
+
+/*
+ * Submit s[0..k), which name one aggregate; *got says how many were
+ * accepted (all, unless its mailbox had room for fewer: then the caller
+ * submits the rest again, and they block or fail one by one as the
+ * overflow policy says).
+ */
+static esr_status submit_group(struct run *r, const esr_submission *s, unsigned k,
+                               esr_ticket_cb cb, esr_ticket **out, unsigned *got)
 {
 	struct type_cache *tc = &r->tc;
-	esr_ticket *t;
+	esr_ticket *t[CHUNK];
 	esr_status st;
+	unsigned i;
 
+	*got = 0;
 	/* command may be NULL: it is handle()'s to read, as in the repository. */
 	if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
 		return st;
@@ -271,14 +306,14 @@ static esr_status submit_one(struct run *r, const esr_submission *s, esr_ticket_
 		tc->name = s->type;
 		esr__keyset_type(r->rt->actors, tc->def->name, &tc->key);
 	}
-	t = esr__tickets_take(r->block, s->command, cb, s->ctx); /* sized by the caller */
-	if ((st = route(r, tc->def, &tc->key, s->id, s->id_len, t)) != ESR_OK) {
-		esr__tickets_untake(r->block); /* t was never enqueued */
-		return st;
-	}
-	if (out != NULL)
-		*out = t;
-	return ESR_OK;
+	for (i = 0; i < k; i++) /* the block is sized by the caller */
+		t[i] = esr__tickets_take(r->block, s[i].command, cb, s[i].ctx);
+	if ((st = route(r, tc->def, &tc->key, s->id, s->id_len, t, k, got)) != ESR_OK)
+		*got = 0;
+	esr__tickets_untake(r->block, k - *got); /* never enqueued */
+	for (i = 0; out != NULL && i < *got; i++)
+		out[i] = t[i];
+	return st;
 }
 
 /* --- runs of commands -------------------------------------------------------------- */
@@ -296,6 +331,7 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 {
 	struct run r = {.rt = rt, .tc = *tc};
 	esr_status st = ESR_OK;
+	unsigned k, got;
 	size_t i;
 
 	*done = 0;
@@ -311,9 +347,12 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 	 * (release, in finish()) between that read and its decrement. Stop
 	 * reads it only after our window closes (release). */
 	ck_pr_faa_64(&rt->outstanding, n);
-	for (i = 0; i < n; i++)
-		if ((st = submit_one(&r, &subs[i], cb, tickets ? &tickets[i] : NULL)) != ESR_OK)
+	for (i = 0; i < n; i += got) {
+		k = same_aggregate(&subs[i], n - i);
+		st = submit_group(&r, &subs[i], k, cb, tickets ? &tickets[i] : NULL, &got);
+		if (st != ESR_OK)
 			break;
+	}
 	section_end(&r);
 	schedule_ready(&r);
 	if (i < n)

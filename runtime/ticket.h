@@ -42,10 +42,10 @@ struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable);
 /* The block's next ticket, set up for `command`; NULL when all are taken. */
 esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
                               esr_ticket_cb cb, void *ctx);
-/* Give back the last ticket taken, which was never enqueued. */
-static inline void esr__tickets_untake(struct esr__ticket_block *b)
+/* Give back the last k tickets taken, which were never enqueued. */
+static inline void esr__tickets_untake(struct esr__ticket_block *b, uint32_t k)
 {
-	b->used--;
+	b->used -= k;
 }
 /* The submitter is done with b: its hold and the tickets it did not hand out go. */
 void esr__tickets_release_unused(struct esr__ticket_block *b);

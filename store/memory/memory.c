@@ -542,7 +542,10 @@ static void mem_prefetch(void *impl, void *handle, int depth)
 		__builtin_prefetch(s, 1, 3);
 		return;
 	}
+	/* As writer_start: the chunk was published (fence, CAS) before any
+	 * tail could point at it, and we depend on the pointer. */
 	c = ck_pr_load_ptr(&s->tail);
+	ESR_TSAN_ACQUIRE(c);
 	if (depth == 1) {
 		__builtin_prefetch(c, 0, 3);
 		return;
