@@ -16,7 +16,9 @@
  * Waiting. An idle worker spins briefly, peeking at its queue and the others'
  * counts, then sleeps on its queue's condition variable. A push to a worker
  * that sleeps signals it, under the queue's lock, so no push to a queue is
- * ever missed by its owner: that is what progress rests on. A push to a
+ * ever missed by its owner, unless another worker is awake and idle: then
+ * that one steals them (its last look before it sleeps sees them, by the
+ * fenced pair in esr__runq_push_list). That is what progress rests on. A push to a
  * worker that is running actors (`busy`), or that leaves more than one actor
  * on its queue, also wakes one other sleeping worker, to steal: without it an
  * actor would wait behind its owner's turn, however long a handler or a
@@ -101,6 +103,23 @@ static void wake_thief(struct esr_runtime *rt, unsigned busy)
 	}
 }
 
+/*
+ * Whether a worker other than `to` is awake and idle (spinning for work):
+ * it will steal what is pushed to a sleeping `to` sooner than `to` wakes.
+ * Called after the push and a full fence: see esr__runq_push_list.
+ */
+static int spinner_awake(struct esr_runtime *rt, unsigned to)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->cfg.workers; i++) {
+		struct esr__runq *q = &rt->workers[i].q;
+		if (i != to && !ck_pr_load_32(&q->sleeping) && !ck_pr_load_32(&q->busy))
+			return 1;
+	}
+	return 0;
+}
+
 void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor *head,
                          struct esr__actor *tail, unsigned n)
 {
@@ -117,8 +136,16 @@ void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor 
 	q->tail = tail;
 	count = q->count + n;
 	ck_pr_store_32(&q->count, count);
-	if ((owner_sleeps = q->sleeping) != 0)
-		pthread_cond_signal(&q->cond);
+	if ((owner_sleeps = q->sleeping) != 0) {
+		/* Waking a thread costs this one a system call and the woken one
+		 * its scheduling delay; a worker already spinning steals the
+		 * actors sooner. Store-buffering pair with sleep_for_work: our
+		 * count, full fence, its flags; its flag, full fence, our count.
+		 * If we see it awake, it sees our count before it sleeps. */
+		ck_pr_fence_memory();
+		if (!spinner_awake(rt, to))
+			pthread_cond_signal(&q->cond);
+	}
 	pthread_mutex_unlock(&q->lock);
 	/* The owner cannot take it now, and another worker idles: a thief. */
 	if (!owner_sleeps && (count > 1 || ck_pr_load_32(&q->busy)) &&
@@ -273,8 +300,9 @@ static struct esr__actor *sleep_for_work(struct esr__worker *w, int *retry)
 	while ((a = take(&w->q, 1, &last, &k)) == NULL && ck_pr_load_int(&rt->running)) {
 		ck_pr_store_32(&w->q.sleeping, 1);
 		ck_pr_inc_32(&rt->sleepers);
-		/* Store-buffering with a pusher's peek at `sleepers` (a hint;
-		 * see the top of the file): flag, fence, then peek ourselves. */
+		/* Store-buffering with a pusher that leaves its owner asleep
+		 * because we looked awake (esr__runq_push_list): our flag, full
+		 * fence, then its count; it does the mirror image. */
 		ck_pr_fence_memory();
 		if (!others_have_work(w))
 			pthread_cond_wait(&w->q.cond, &w->q.lock);
