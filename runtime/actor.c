@@ -54,6 +54,8 @@ enum step { DONE, SUSPENDED, SETTLE, ATTEMPT };
  * id: keep the struct well under it.
  */
 _Static_assert(sizeof(struct esr__actor) <= 192, "an idle actor must stay small");
+_Static_assert(offsetof(struct esr__actor, mailbox.tail) <= 64,
+               "what a submitter touches comes first (actor.h)");
 
 static size_t state_offset(const struct esr__key *k)
 {
@@ -195,7 +197,7 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 		r.rejection = d->rejection;
 		if (d->status == ESR_ECONFLICT) /* only ever the last (finish_due) */
 			r.conflict = w->conflict;
-		esr__ticket_complete(d->ticket, d->status, &r);
+		esr__ticket_complete_owing(d->ticket, d->status, &r, &w->debt);
 	}
 	return before == k;
 }

@@ -34,12 +34,20 @@ enum {
 	ESR__PHASE_COMPLETED   /* the completion came: whoever is next settles it */
 };
 
+/*
+ * The first 64 bytes hold all a submitter touches (the key it compares,
+ * `pending` it claims, the run queue link it writes when it schedules the
+ * actor, the mailbox words it swaps and links), so that handing a command
+ * over moves as few lines between cores as the allocation's alignment
+ * allows (actors are not cache-line aligned: an idle one must stay small);
+ * the worker's own fields follow.
+ */
 struct esr__actor {
 	struct esr__key key;       /* first: the registry's keyset object */
-	struct esr__mpsc mailbox;
 	uint32_t pending;          /* accepted, not completed; ESR__ACTOR_DEAD when evicted */
 	uint32_t phase;
 	struct esr__actor *run_next; /* run queue link; janitor's victim list */
+	struct esr__mpsc mailbox;  /* head and stub in the first line, tail after */
 	struct esr_runtime *rt;
 	struct esr__exec x;        /* type, stream, state (inline, after names), version */
 	esr_ticket *current;       /* the command being run */

@@ -30,8 +30,10 @@ struct esr__mpsc_node {
 
 struct esr__mpsc {
 	struct esr__mpsc_node *head; /* last pushed; producers swap it */
-	struct esr__mpsc_node *tail; /* next to pop; consumer only */
 	struct esr__mpsc_node stub;  /* keeps the queue non-empty for the swap */
+	struct esr__mpsc_node *tail; /* next to pop; consumer only (last: an
+	                              * embedder may keep it apart from the
+	                              * producers' two words) */
 };
 
 static inline void esr__mpsc_init(struct esr__mpsc *q)

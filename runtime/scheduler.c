@@ -257,14 +257,15 @@ static int others_have_work(struct esr__worker *w)
 
 /* --- the workers ---------------------------------------------------------------------- */
 
-/* Take the completions w counted off `outstanding`; the last of a stopping
- * runtime wakes esr_runtime_stop. */
+/* Pay w's ticket debt, then take the completions it counted off
+ * `outstanding`; the last of a stopping runtime wakes esr_runtime_stop. */
 static void settle(struct esr__worker *w)
 {
 	struct esr_runtime *rt = w->rt;
 	uint64_t k = w->unsettled;
 	uint64_t before;
 
+	esr__ticket_debt_pay(&w->debt); /* before stop may see the count at 0 */
 	if (k == 0)
 		return;
 	w->unsettled = 0;

@@ -10,6 +10,7 @@
 
 #include "core/sync.h"
 #include "esr/esr.h"
+#include "runtime/ticket.h"
 
 struct esr_runtime;
 struct esr__actor;
@@ -69,6 +70,7 @@ struct esr__worker {
 	} decided[ESR__FINISH_MAX];
 	unsigned ndecided;
 	esr_conflict conflict; /* the last decided one's, if it conflicted */
+	struct esr__ticket_debt debt; /* paid when outstanding is settled */
 	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct esr__worker_counters c;
 } CK_CC_CACHELINE;

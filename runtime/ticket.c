@@ -125,6 +125,31 @@ void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 	unref(t);
 }
 
+void esr__ticket_debt_pay(struct esr__ticket_debt *d)
+{
+	if (d->block != NULL)
+		block_put(d->block, d->count);
+	d->block = NULL;
+	d->count = 0;
+}
+
+void esr__ticket_complete_owing(esr_ticket *t, esr_status status, const esr_result *r,
+                                struct esr__ticket_debt *d)
+{
+	struct esr__ticket_block *b = t->block;
+
+	if (t->cb == NULL) {
+		esr__ticket_complete(t, status, r);
+		return;
+	}
+	t->cb(t->cb_ctx, status, r); /* t is not read after this */
+	if (d->block != b) {
+		esr__ticket_debt_pay(d);
+		d->block = b;
+	}
+	d->count++;
+}
+
 static int is_done(esr_ticket *t)
 {
 	if (ck_pr_load_32(&t->state) != TICKET_DONE)

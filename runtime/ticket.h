@@ -52,4 +52,21 @@ void esr__tickets_release_unused(struct esr__ticket_block *b);
 /* Record the outcome and wake or call back; the runtime's last touch. */
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
 
+/*
+ * What a completer owes the blocks of the callback tickets it completed:
+ * their return to the block, paid with one atomic per run of tickets from
+ * one block instead of one each. A worker completes many tickets of the
+ * same submit call in a row, and the block's count is a line every worker
+ * completing them would otherwise take in turn. A debt delays only the
+ * freeing of its block; the worker pays it before it idles.
+ */
+struct esr__ticket_debt {
+	struct esr__ticket_block *block; /* NULL: nothing owed */
+	uint32_t count;
+};
+/* As esr__ticket_complete, a callback ticket's return owed in d. */
+void esr__ticket_complete_owing(esr_ticket *t, esr_status status, const esr_result *r,
+                                struct esr__ticket_debt *d);
+void esr__ticket_debt_pay(struct esr__ticket_debt *d);
+
 #endif /* ESR_RUNTIME_TICKET_H */
