@@ -46,7 +46,6 @@ struct run {
 	ck_epoch_record_t *rec; /* NULL: no sections (passivation is off) */
 	int in_section;
 	struct esr__actor *ready, *ready_tail; /* claimed from 0: to schedule */
-	unsigned nready;
 	struct type_cache tc;
 };
 
@@ -139,7 +138,6 @@ static void schedule_ready(struct run *r)
 		esr__runq_push_list(r->rt, home, head, tail, n);
 	}
 	r->ready = r->ready_tail = NULL;
-	r->nready = 0;
 }
 
 /* --- one command --------------------------------------------------------------- */
@@ -262,7 +260,6 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 		else
 			r->ready = a;
 		r->ready_tail = a;
-		r->nready++;
 	}
 	return ESR_OK;
 }
