@@ -79,12 +79,33 @@ struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_ty
 	a->rt = rt;
 	esr__exec_bind(&a->x, type, rt->store, a->key.id, a->key.id_len, (char *)a + offset);
 	a->idle_since_ms = esr__now_ms();
+	a->holds = 1; /* the registry's, once inserted */
 	return a;
 }
 
 void esr__actor_free(struct esr__actor *a)
 {
 	free(a);
+}
+
+void esr__actor_hold(struct esr__actor *a)
+{
+	/* No ordering: the caller already holds a (or is in the epoch section
+	 * that keeps the registry's hold from being dropped under it). */
+	ck_pr_inc_32(&a->holds);
+}
+
+void esr__actor_release(struct esr__actor *a)
+{
+	/* Release, then acquire on the last: every holder's reads and writes of
+	 * a come before the free, whichever holder frees it. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&a->holds);
+	if (ck_pr_faa_32(&a->holds, (uint32_t)-1) == 1) {
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&a->holds);
+		free(a);
+	}
 }
 
 /* --- completing a command --------------------------------------------------- */
@@ -269,14 +290,14 @@ static void appended(void *ctx, const esr_append_result *result)
 {
 	struct esr__actor *a = ctx;
 
-	a->appended_status = result->status;
+	a->em->appended = result->status;
 	a->appended_version = result->version;
 	if (calling == a) { /* inline, on the worker's own thread: no hand-over */
 		calling = NULL;
 		return;
 	}
 	/* Release: pairs with the worker's acquire after its CAS to SUSPENDED
-	 * fails, so it reads appended_* as written here. */
+	 * fails, so it reads the outcome as written here. */
 	ck_pr_fence_release();
 	ESR_TSAN_RELEASE(&a->phase);
 	if (ck_pr_cas_32(&a->phase, ESR__PHASE_IN_CALL, ESR__PHASE_COMPLETED))
@@ -284,17 +305,17 @@ static void appended(void *ctx, const esr_append_result *result)
 	/* The worker suspended the actor and let go. Everything of the worker
 	 * the next runner reads was written before the store call (which hands
 	 * it to this thread with its own synchronisation); the run queue's
-	 * mutex carries that and appended_* to the next runner. */
+	 * mutex carries that and the outcome to the next runner. */
 	ck_pr_store_32(&a->phase, ESR__PHASE_COMPLETED);
 	esr__runq_push(a->rt, esr__home_of(&a->rt->cfg, a->key.hash), a);
 }
 
-/* The append of a->em's events completed (a->appended_*): act on it. DONE,
+/* The append of a->em's events completed (em->appended, appended_version): act on it. DONE,
  * or ATTEMPT after a conflict with retries left (the actor caught up). */
 static enum step settle(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
-	esr_status st = a->appended_status;
+	esr_status st = a->em->appended;
 	uint32_t count = (uint32_t)a->em->count;
 
 	if (st == ESR_OK) {
@@ -396,7 +417,7 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 		return SUSPENDED;
 	}
 	/* Lost: the completion's CAS came first. Acquire: pairs with its
-	 * release, so appended_* are read as it wrote them. */
+	 * release, so the outcome is read as it wrote it. */
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&a->phase);
 	a->phase = ESR__PHASE_IDLE;

@@ -53,8 +53,10 @@ struct esr__actor {
 	esr_ticket *current;       /* the command being run */
 	esr_emitter *em;           /* the decision whose append is in flight */
 	uint64_t idle_since_ms;    /* when pending last reached 0 */
-	uint64_t appended_version; /* the completed append's outcome: */
-	esr_status appended_status; /* (only what settle() reads) */
+	uint64_t appended_version; /* the completed append's version (its status
+	                            * rides in the emitter: em->appended) */
+	uint32_t holds;            /* the registry's (until eviction) and each
+	                            * reference's: the last one frees (ref.c) */
 	uint16_t attempts;         /* handler runs: at most max_retries + 1 */
 	uint16_t fresh;            /* ESR__FRESH_*, the worker's alone */
 	/* key names, then the state (max_align_t aligned) */
@@ -63,7 +65,19 @@ struct esr__actor {
 /* A new, unloaded actor for k's aggregate of `type`; NULL without memory. */
 struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_type *type,
                                   const struct esr__key *k);
+/* Free an actor no one else has seen (one that lost the race to be inserted). */
 void esr__actor_free(struct esr__actor *a);
+/*
+ * Holds keep an actor's memory, not its place in the registry: a new actor
+ * holds one for the registry, dropped when it is evicted (after the epoch's
+ * grace period) or at stop; a reference (ref.c) holds one for as long as it
+ * points at the actor. esr__actor_release drops one and frees the actor with
+ * the last. Take a hold only on an actor already held, or found in the
+ * registry inside an epoch section (or with passivation off, inside a submit
+ * window).
+ */
+void esr__actor_hold(struct esr__actor *a);
+void esr__actor_release(struct esr__actor *a);
 /*
  * Start the cache misses a's next turn will take, without waiting for them:
  * stage 0 the actor itself, stage 1 (once stage 0 had time to arrive) its

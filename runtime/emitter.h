@@ -25,6 +25,10 @@ struct esr_emitter {
 	 * runtime does once per trip of a worker to its queue, a repository
 	 * once per attempt. */
 	uint64_t stamp_ns;
+	/* The runtime's: the store's status for this decision's append, set by
+	 * the completion (kept here rather than in the actor, whose idle size
+	 * counts). */
+	esr_status appended;
 };
 
 void esr__emitter_init(esr_emitter *em);

@@ -147,7 +147,7 @@ static void sweep(struct esr_runtime *rt, ck_epoch_record_t *rec)
 	ESR_TSAN_ACQUIRE(&rt->epoch); /* every section that could see them ended */
 	while ((a = s.victims) != NULL) {
 		s.victims = a->run_next;
-		esr__actor_free(a);
+		esr__actor_release(a); /* the registry's hold */
 		n++;
 	}
 	ck_pr_add_64(&rt->passivations, n);

@@ -26,7 +26,7 @@
 
 static void free_actor(struct esr__key *k)
 {
-	esr__actor_free((struct esr__actor *)k);
+	esr__actor_release((struct esr__actor *)k); /* references may hold it on */
 }
 
 /* What esr_runtime_start has set up so far (the `up` bits), for teardown. */
@@ -123,6 +123,7 @@ esr_status esr_runtime_start(const esr_runtime_config *config, esr_store *store,
 	memset(rt, 0, sizeof *rt + config->workers * sizeof(struct esr__worker));
 	rt->cfg = *config;
 	rt->store = store;
+	rt->handles = 1; /* the caller's, dropped by destroy */
 	if ((st = set_up(rt)) != ESR_OK) {
 		teardown(rt);
 		free(rt);
@@ -186,8 +187,21 @@ esr_status esr_runtime_destroy(esr_runtime *rt)
 	if (rt == NULL)
 		return ESR_OK;
 	esr_runtime_stop(rt);
-	free(rt);
+	esr__runtime_put(rt);
 	return ESR_OK;
+}
+
+void esr__runtime_put(esr_runtime *rt)
+{
+	/* The last of the caller's handle and the open references frees it;
+	 * release, and acquire on the last, as for any count that frees. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->handles);
+	if (ck_pr_faa_32(&rt->handles, (uint32_t)-1) == 1) {
+		ck_pr_fence_acquire();
+		ESR_TSAN_ACQUIRE(&rt->handles);
+		free(rt);
+	}
 }
 
 esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type)

@@ -47,6 +47,7 @@ struct esr_runtime {
 	unsigned up;          /* what start has set up, for teardown (runtime.c) */
 	uint32_t submitting;  /* submit calls past the stopping check */
 	uint64_t outstanding; /* accepted commands not yet completed */
+	uint32_t handles;     /* the caller's (until destroy) and one per open reference */
 	pthread_mutex_t idle_lock;
 	pthread_cond_t idle_cond;
 
@@ -72,6 +73,37 @@ struct esr_runtime {
 	unsigned nworkers;
 	struct esr__worker workers[];
 };
+
+/*
+ * The submit window. esr__window_open counts the caller in `submitting`,
+ * fences, then checks `stopping` (esr_runtime_stop does the mirror image);
+ * it returns 0 if the runtime is stopping. Until the matching
+ * esr__window_close (due whatever open returned) the registry, the types and
+ * the workers stay alive.
+ */
+static inline int esr__window_open(struct esr_runtime *rt)
+{
+	/* Store-buffering pair with esr_runtime_stop (store stopping, fence,
+	 * load submitting): the fence orders our increment before our load, so
+	 * either we see stopping, or stop sees us and waits. An atomic before a
+	 * load needs only fence_atomic_load (free on x86, whose locked
+	 * increment is already a full barrier), not a full fence per submit. */
+	ck_pr_inc_32(&rt->submitting);
+	ck_pr_fence_atomic_load();
+	return !ck_pr_load_32(&rt->stopping);
+}
+
+static inline void esr__window_close(struct esr_runtime *rt)
+{
+	/* Release: stop frees what this window used once it sees the count at 0. */
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->submitting);
+	ck_pr_dec_32(&rt->submitting);
+}
+
+/* Drop one of rt->handles; the last frees the handle (stop has run by then:
+ * destroy stops before it drops the caller's). */
+void esr__runtime_put(struct esr_runtime *rt);
 
 /* One line to the host's warn hook, if it set one:
  * "esr: <what>: type=T id=I: <why>", <why> printf-formatted. */

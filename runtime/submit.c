@@ -27,6 +27,7 @@
 #include "core/internal.h"
 #include "runtime/actor.h"
 #include "runtime/passivate.h"
+#include "runtime/ref.h"
 #include "runtime/runtime_internal.h"
 #include "runtime/scheduler.h"
 #include "runtime/ticket.h"
@@ -47,6 +48,7 @@ struct run {
 	int in_section;
 	struct esr__actor *ready, *ready_tail; /* claimed from 0: to schedule */
 	struct type_cache tc;
+	struct esr_ref *ref; /* the run's commands go through it; NULL: by name */
 };
 
 static struct esr__stripe *my_stripe(esr_runtime *rt)
@@ -57,33 +59,6 @@ static struct esr__stripe *my_stripe(esr_runtime *rt)
 	if (slot == UINT32_MAX) /* atomic only to hand out distinct slots */
 		slot = ck_pr_faa_uint(&next, 1) % ESR__STRIPES;
 	return &rt->stripes[slot];
-}
-
-/* --- the submit window -------------------------------------------------------- */
-
-/*
- * Open a submit window: count ourselves in `submitting`, fence, then check
- * `stopping` (stop does the mirror image). While the window is open the
- * registry, the types and the workers stay alive.
- */
-static int window_open(esr_runtime *rt)
-{
-	/* Store-buffering pair with esr_runtime_stop (store stopping, fence,
-	 * load submitting): the fence orders our increment before our load, so
-	 * either we see stopping, or stop sees us and waits. An atomic before a
-	 * load needs only fence_atomic_load (free on x86, whose locked
-	 * increment is already a full barrier), not a full fence per submit. */
-	ck_pr_inc_32(&rt->submitting);
-	ck_pr_fence_atomic_load();
-	return !ck_pr_load_32(&rt->stopping);
-}
-
-static void window_close(esr_runtime *rt)
-{
-	/* Release: stop frees what this window used once it sees the count at 0. */
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&rt->submitting);
-	ck_pr_dec_32(&rt->submitting);
 }
 
 /*
@@ -173,7 +148,7 @@ static enum claim claim(esr_runtime *rt, struct esr__actor *a, unsigned k, unsig
 
 /*
  * Sleep until a's mailbox has room or the runtime stops (within the caller's
- * epoch section, so a cannot be freed). The waiter counts itself, fences and
+ * epoch section or hold, so a cannot be freed). The waiter counts itself, fences and
  * re-checks; finish() in actor.c decrements, fences and checks for waiters:
  * one of the two sees the other.
  */
@@ -211,25 +186,51 @@ static struct esr__actor *find_or_activate(esr_runtime *rt, const esr_aggregate_
 }
 
 /*
+ * The actor for k: the one the run's reference holds, else the registry's
+ * (found or activated inside an epoch section), which a reference then
+ * holds. A held actor needs no section: the hold keeps its memory.
+ */
+static struct esr__actor *target(struct run *r, const esr_aggregate_type *type,
+                                 const struct esr__key *k)
+{
+	struct esr__actor *a;
+
+	if (r->ref != NULL && r->ref->actor != NULL)
+		return r->ref->actor;
+	section_begin(r);
+	if ((a = find_or_activate(r->rt, type, k)) != NULL && r->ref != NULL) {
+		esr__actor_hold(a); /* found inside the section: safe */
+		r->ref->actor = a;
+	}
+	return a;
+}
+
+/* a was found evicted (or being evicted): a reference lets go of it, and the
+ * next target() looks its aggregate up again. */
+static void forget(struct run *r, struct esr__actor *a)
+{
+	if (r->ref != NULL && r->ref->actor == a) {
+		r->ref->actor = NULL;
+		esr__actor_release(a);
+	}
+}
+
+/*
  * Find or activate the actor, claim slots for up to n commands (as many as
  * there is room for, at least one: *got), and enqueue their tickets t[0..*got)
  * as one chain, in order.
  */
 static esr_status route(struct run *r, const esr_aggregate_type *type,
-                        const struct esr__key_type *kt, const void *id, size_t id_len,
-                        esr_ticket **t, unsigned n, unsigned *got)
+                        const struct esr__key *k, esr_ticket **t, unsigned n, unsigned *got)
 {
 	esr_runtime *rt = r->rt;
 	struct esr__actor *a;
-	struct esr__key k;
 	enum claim c;
 	int first = 0;
 	unsigned i;
 
-	esr__keyset_key_of(kt, id, id_len, &k);
 	for (;;) {
-		section_begin(r);
-		if ((a = find_or_activate(rt, type, &k)) == NULL)
+		if ((a = target(r, type, k)) == NULL)
 			return ESR_ENOMEM;
 		if ((c = claim(rt, a, n, got, &first)) == CLAIMED)
 			break;
@@ -243,6 +244,7 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 			if (ck_pr_load_32(&rt->stopping))
 				return ESR_ESHUTDOWN;
 		} else { /* GONE: the janitor is removing it; look again */
+			forget(r, a);
 			section_end(r); /* its free waits for sections like ours */
 			sched_yield();
 		}
@@ -288,24 +290,35 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
                                esr_ticket_cb cb, esr_ticket **out, unsigned *got)
 {
 	struct type_cache *tc = &r->tc;
+	const esr_aggregate_type *type;
+	const struct esr__key *key;
+	struct esr__key by_name;
 	esr_ticket *t[CHUNK];
 	esr_status st;
 	unsigned i;
 
 	*got = 0;
-	/* command may be NULL: it is handle()'s to read, as in the repository. */
-	if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
-		return st;
-	if (tc->def == NULL || tc->name != s->type) {
-		tc->def = NULL;
-		if ((st = esr__types_find(&r->rt->types, s->type, &tc->def)) != ESR_OK)
-			return st; /* refused before any actor is touched */
-		tc->name = s->type;
-		esr__keyset_type(r->rt->actors, tc->def->name, &tc->key);
+	if (r->ref != NULL) { /* checked and hashed when it was opened */
+		type = r->ref->type;
+		key = &r->ref->key;
+	} else {
+		/* command may be NULL: it is handle()'s to read, as in the repository. */
+		if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
+			return st;
+		if (tc->def == NULL || tc->name != s->type) {
+			tc->def = NULL;
+			if ((st = esr__types_find(&r->rt->types, s->type, &tc->def)) != ESR_OK)
+				return st; /* refused before any actor is touched */
+			tc->name = s->type;
+			esr__keyset_type(r->rt->actors, tc->def->name, &tc->key);
+		}
+		type = tc->def;
+		esr__keyset_key_of(&tc->key, s->id, s->id_len, &by_name);
+		key = &by_name;
 	}
 	for (i = 0; i < k; i++) /* the block is sized by the caller */
 		t[i] = esr__tickets_take(r->block, s[i].command, cb, s[i].ctx);
-	if ((st = route(r, tc->def, &tc->key, s->id, s->id_len, t, k, got)) != ESR_OK)
+	if ((st = route(r, type, key, t, k, got)) != ESR_OK)
 		*got = 0;
 	esr__tickets_untake(r->block, k - *got); /* never enqueued */
 	for (i = 0; out != NULL && i < *got; i++)
@@ -322,11 +335,11 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
  * actually in the runtime: a worker completing one early cannot take it
  * through zero.
  */
-static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t n,
-                             esr_ticket **tickets, esr_ticket_cb cb, size_t *done,
+static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, const esr_submission *subs,
+                             size_t n, esr_ticket **tickets, esr_ticket_cb cb, size_t *done,
                              struct type_cache *tc)
 {
-	struct run r = {.rt = rt, .tc = *tc};
+	struct run r = {.rt = rt, .tc = *tc, .ref = ref};
 	esr_status st = ESR_OK;
 	unsigned k, got;
 	size_t i;
@@ -345,7 +358,7 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 	 * reads it only after our window closes (release). */
 	ck_pr_faa_64(&rt->outstanding, n);
 	for (i = 0; i < n; i += got) {
-		k = same_aggregate(&subs[i], n - i);
+		k = ref != NULL ? (unsigned)(n - i) : same_aggregate(&subs[i], n - i);
 		st = submit_group(&r, &subs[i], k, cb, tickets ? &tickets[i] : NULL, &got);
 		if (st != ESR_OK)
 			break;
@@ -361,9 +374,11 @@ static esr_status submit_run(esr_runtime *rt, const esr_submission *subs, size_t
 	return st;
 }
 
-/* Both batch forms: tickets != NULL gives tickets, else cb(subs[i].ctx). */
-static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
-                              esr_ticket **tickets, esr_ticket_cb cb, size_t *accepted)
+/* Both batch forms, by name or through ref: tickets != NULL gives tickets,
+ * else cb(subs[i].ctx). */
+static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, const esr_submission *subs,
+                              size_t n, esr_ticket **tickets, esr_ticket_cb cb,
+                              size_t *accepted)
 {
 	struct type_cache tc = {.name = NULL};
 	esr_status st = ESR_OK;
@@ -372,16 +387,16 @@ static esr_status submit_many(esr_runtime *rt, const esr_submission *subs, size_
 	if (rt == NULL || (subs == NULL && n > 0)) {
 		st = ESR_EINVAL;
 	} else if (n > 0) {
-		if (window_open(rt)) {
+		if (esr__window_open(rt)) {
 			for (; st == ESR_OK && i < n; i += done) {
 				k = n - i < CHUNK ? n - i : CHUNK;
-				st = submit_run(rt, subs + i, k, tickets ? tickets + i : NULL, cb,
-				                &done, &tc);
+				st = submit_run(rt, ref, subs + i, k, tickets ? tickets + i : NULL,
+				                cb, &done, &tc);
 			}
 		} else {
 			st = ESR_ESHUTDOWN;
 		}
-		window_close(rt); /* closed whatever the window said */
+		esr__window_close(rt); /* closed whatever the window said */
 	}
 	if (accepted)
 		*accepted = i;
@@ -397,7 +412,7 @@ esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t 
 
 	if (ticket == NULL)
 		return ESR_EINVAL;
-	return submit_many(rt, &s, 1, ticket, NULL, NULL);
+	return submit_many(rt, NULL, &s, 1, ticket, NULL, NULL);
 }
 
 esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
@@ -408,7 +423,7 @@ esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
 
 	if (done == NULL)
 		return ESR_EINVAL;
-	return submit_many(rt, &s, 1, NULL, done, NULL);
+	return submit_many(rt, NULL, &s, 1, NULL, done, NULL);
 }
 
 esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
@@ -419,7 +434,7 @@ esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n
 			*accepted = 0;
 		return ESR_EINVAL;
 	}
-	return submit_many(rt, subs, n, tickets, NULL, accepted);
+	return submit_many(rt, NULL, subs, n, tickets, NULL, accepted);
 }
 
 esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_t n,
@@ -430,7 +445,7 @@ esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_
 			*accepted = 0;
 		return ESR_EINVAL;
 	}
-	return submit_many(rt, subs, n, NULL, done, accepted);
+	return submit_many(rt, NULL, subs, n, NULL, done, accepted);
 }
 
 esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
@@ -447,4 +462,25 @@ esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
 	esr_ticket_result(t, &outcome, result);
 	esr_ticket_release(t);
 	return outcome;
+}
+
+/* --- through a reference ------------------------------------------------------------ */
+
+esr_status esr__ref_attach(struct esr_ref *ref)
+{
+	esr_runtime *rt = ref->rt;
+	struct run r = {.rt = rt, .ref = ref};
+	esr_status st = ESR_ENOMEM;
+
+	if ((rt->cfg.passivate_ms == 0 || (r.rec = esr__epoch_record(rt)) != NULL) &&
+	    target(&r, ref->type, &ref->key) != NULL)
+		st = ESR_OK;
+	section_end(&r);
+	return st;
+}
+
+esr_status esr__ref_submit(struct esr_ref *ref, const esr_submission *subs, size_t n,
+                           esr_ticket **tickets, esr_ticket_cb cb, size_t *accepted)
+{
+	return submit_many(ref->rt, ref, subs, n, tickets, cb, accepted);
 }

@@ -13,6 +13,7 @@
  *   esr/pg_store.h      the PostgreSQL store
  *   esr/repository.h    load / execute / execute_with_retry on the caller's thread
  *   esr/runtime.h       the actor runtime: workers, mailboxes, tickets
+ *   esr/ref.h           references: submits to one aggregate without a lookup
  *   esr/subscription.h  subscriptions to a store's global order (projections)
  *   esr/version.h       the version: ESR_VERSION_*, esr_version()
  *
@@ -27,7 +28,9 @@
  *                     files, connections, helper threads of its own) in one
  *                     call. Stores (esr_memory_store_open, esr_file_store_open,
  *                     esr_pg_store_open, esr_store_open_spec; esr_store_close)
- *                     and repositories (esr_repository_open / _close).
+ *                     repositories (esr_repository_open / _close) and
+ *                     references to aggregates (esr_ref_open / esr_ref_close,
+ *                     which may close after the runtime's destroy).
  *   start / stop, then destroy
  *                     a handle that runs worker threads and takes work from
  *                     any thread: the runtime. start returns with the threads
@@ -69,6 +72,7 @@
 #include "esr/limits.h"
 #include "esr/memory_store.h"
 #include "esr/pg_store.h"
+#include "esr/ref.h"
 #include "esr/repository.h"
 #include "esr/runtime.h"
 #include "esr/status.h"
