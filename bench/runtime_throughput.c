@@ -7,8 +7,10 @@
  *
  * One host thread submits COMMANDS counter increments spread round-robin over
  * AGGREGATES aggregates (callbacks, no waiting per command); the clock stops
- * when esr_runtime_stop has drained them all. Each strategy is run 3 times
- * and the best run is reported.
+ * when esr_runtime_stop has drained them all. Each strategy is run by name
+ * (esr_submit_cb) and through references opened before the clock starts
+ * (esr_ref_submit_cb, esr/ref.h); each of the four is run 3 times, rounds
+ * interleaved, and the best run is reported.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -58,13 +60,16 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double run(esr_strategy strategy, unsigned aggregates, unsigned commands, unsigned workers)
+static double run(esr_strategy strategy, int by_ref, unsigned aggregates, unsigned commands,
+                  unsigned workers)
 {
 	static const char cmd = 0;
 	esr_runtime_config c;
 	esr_runtime *rt;
 	esr_store *store;
 	char (*ids)[16] = malloc((size_t)aggregates * sizeof *ids);
+	esr_ref **refs = calloc(aggregates, sizeof *refs);
+	esr_status st;
 	double t0, t1;
 	unsigned i;
 
@@ -74,17 +79,25 @@ static double run(esr_strategy strategy, unsigned aggregates, unsigned commands,
 	c.passivate_ms = 0;
 	for (i = 0; i < aggregates; i++)
 		snprintf(ids[i], sizeof ids[i], "c-%u", i);
-	if (ids == NULL || esr_memory_store_open(&store) != ESR_OK ||
+	if (ids == NULL || refs == NULL || esr_memory_store_open(&store) != ESR_OK ||
 	    esr_runtime_start(&c, store, &rt) != ESR_OK ||
 	    esr_runtime_register(rt, &counter) != ESR_OK) {
 		fprintf(stderr, "runtime_throughput: could not start\n");
 		exit(1);
 	}
+	for (i = 0; by_ref && i < aggregates; i++)
+		if ((st = esr_ref_open(rt, "Counter", ids[i], strlen(ids[i]), &refs[i])) != ESR_OK) {
+			fprintf(stderr, "runtime_throughput: ref_open: %s\n", esr_strerror(st));
+			exit(1);
+		}
 	completed_ok = 0;
 	t0 = now_s();
 	for (i = 0; i < commands; i++) {
 		const char *id = ids[i % aggregates];
-		esr_status st = esr_submit_cb(rt, "Counter", id, strlen(id), &cmd, done, NULL);
+		if (by_ref)
+			st = esr_ref_submit_cb(refs[i % aggregates], &cmd, done, NULL);
+		else
+			st = esr_submit_cb(rt, "Counter", id, strlen(id), &cmd, done, NULL);
 		if (st != ESR_OK) {
 			fprintf(stderr, "runtime_throughput: submit: %s\n", esr_strerror(st));
 			exit(1);
@@ -97,9 +110,12 @@ static double run(esr_strategy strategy, unsigned aggregates, unsigned commands,
 		        completed_ok, commands);
 		exit(1);
 	}
+	for (i = 0; by_ref && i < aggregates; i++)
+		esr_ref_close(refs[i]);
 	esr_runtime_destroy(rt);
 	esr_store_close(store);
 	free(ids);
+	free(refs);
 	return commands / (t1 - t0);
 }
 
@@ -108,7 +124,9 @@ int main(int argc, char **argv)
 	unsigned aggregates = argc > 1 ? (unsigned)atoi(argv[1]) : 10000;
 	unsigned commands = argc > 2 ? (unsigned)atoi(argv[2]) : 1000000;
 	unsigned workers = argc > 3 ? (unsigned)atoi(argv[3]) : 2;
-	double best[2] = {0, 0};
+	static const char *name[4] = {"optimistic", "unchecked", "optimistic, refs",
+	                              "unchecked, refs"};
+	double best[4] = {0, 0, 0, 0};
 	int s, k;
 
 	if (aggregates == 0 || commands == 0 || workers == 0) {
@@ -116,14 +134,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (k = 0; k < 3; k++)
-		for (s = 0; s < 2; s++) {
-			double r = run(s ? ESR_UNCHECKED : ESR_OPTIMISTIC, aggregates, commands, workers);
+		for (s = 0; s < 4; s++) {
+			double r = run(s & 1 ? ESR_UNCHECKED : ESR_OPTIMISTIC, s >> 1, aggregates,
+			               commands, workers);
 			if (r > best[s])
 				best[s] = r;
 		}
 	printf("aggregates=%u commands=%u workers=%u (best of 3)\n", aggregates, commands, workers);
-	printf("  optimistic: %.0f commands/s (%.0f ns/command)\n", best[0], 1e9 / best[0]);
-	printf("  unchecked:  %.0f commands/s (%.0f ns/command)\n", best[1], 1e9 / best[1]);
-	printf("  unchecked / optimistic: %.2f\n", best[1] / best[0]);
+	for (s = 0; s < 4; s++)
+		printf("  %-17s %.0f commands/s (%.0f ns/command)\n", name[s], best[s],
+		       1e9 / best[s]);
+	printf("  unchecked / optimistic: %.2f; through references / by name: %.2f, %.2f\n",
+	       best[1] / best[0], best[2] / best[0], best[3] / best[1]);
 	return 0;
 }
