@@ -117,37 +117,55 @@ void esr__actor_release(struct esr__actor *a)
  * a hot actor's slots cost one atomic per run of commands rather than one
  * each, finish() waits for up to ESR__FINISH_MAX outcomes (see finish_due).
  */
-static void complete(struct esr__worker *w, struct esr__actor *a, esr_status st,
-                     int rejection, uint32_t appended)
+static int finish(struct esr__worker *w, struct esr__actor *a);
+
+/* Record ticket t's outcome for finish(). A full array is finished first: t
+ * still holds its mailbox slot then, so the actor cannot go idle there. */
+static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
+                     esr_status st, const esr_result *r)
 {
 	struct esr_runtime *rt = w->rt;
-	struct esr__decided *d = &w->decided[w->ndecided++];
+	struct esr__decided *d;
 
-	d->ticket = a->current;
+	if (w->ndecided == ESR__FINISH_MAX)
+		finish(w, a);
+	d = &w->decided[w->ndecided++];
+	d->ticket = t;
 	d->status = st;
-	d->rejection = rejection;
-	d->appended = appended;
+	d->rejection = r->rejection;
+	d->appended = r->appended;
 	d->attempts = a->attempts;
-	d->version = a->x.version;
-	if (st == ESR_ECONFLICT)
+	d->version = r->version;
+	if (st == ESR_ECONFLICT) { /* the same report for every command of the turn */
 		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
 		                   a->appended_version, a->attempts, &w->conflict);
+		w->conflicted = 1;
+	}
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
 	w->c.exhausted += st == ESR_ECONFLICT;
-	a->current = NULL;
 	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
 }
 
-/* Whether the decided outcomes must be finished before the next command:
- * the array is full, a conflict report would be overwritten, or every
- * command queued is decided (pending counts the ones not finished). */
+/* Complete a ticket that never reached a turn's decision (a failed load, no
+ * emitter). */
+static void refuse(struct esr__worker *w, struct esr__actor *a, esr_ticket *t, esr_status st)
+{
+	esr_result r;
+
+	memset(&r, 0, sizeof r);
+	r.version = a->x.version;
+	complete(w, a, t, st, &r);
+}
+
+/* Whether the decided outcomes must be finished before the next turn: the
+ * array is full, a conflict report would be overwritten by the next turn's,
+ * or every command queued is decided (pending counts the ones not finished). */
 static int finish_due(struct esr__worker *w, struct esr__actor *a)
 {
 	unsigned k = w->ndecided;
 
-	return k != 0 && (k == ESR__FINISH_MAX || w->decided[k - 1].status == ESR_ECONFLICT ||
-	                  ck_pr_load_32(&a->pending) == k);
+	return k != 0 && (k == ESR__FINISH_MAX || w->conflicted || ck_pr_load_32(&a->pending) == k);
 }
 
 /* The emitter a decision used goes back to the worker, or to the spares. */
@@ -159,7 +177,6 @@ static void return_emitter(struct esr__worker *w, struct esr__actor *a)
 	if (em == NULL || em == w->em)
 		return;
 	if (w->em == NULL) {
-		esr__emitter_restamp(em); /* stamped before its append's wait */
 		w->em = em;
 	} else {
 		esr__spare_put(w->rt, em);
@@ -183,6 +200,7 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 	if (k == 0)
 		return 0;
 	w->ndecided = 0;
+	w->conflicted = 0;
 	/* Only this worker decrements pending, so at k every command queued is
 	 * decided: the actor is (very likely) going idle. Stamp the time then,
 	 * and only if the janitor will ever read it: not a clock read per run. */
@@ -216,7 +234,7 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 		r.appended = d->appended;
 		r.attempts = d->attempts;
 		r.rejection = d->rejection;
-		if (d->status == ESR_ECONFLICT) /* only ever the last (finish_due) */
+		if (d->status == ESR_ECONFLICT) /* one report per finish (finish_due) */
 			r.conflict = w->conflict;
 		esr__ticket_complete_owing(d->ticket, d->status, &r, &w->debt);
 	}
@@ -310,29 +328,46 @@ static void appended(void *ctx, const esr_append_result *result)
 	esr__runq_push(a->rt, esr__home_of(&a->rt->cfg, a->key.hash), a);
 }
 
-/* The append of a->em's events completed (em->appended, appended_version): act on it. DONE,
- * or ATTEMPT after a conflict with retries left (the actor caught up). */
+/* Complete every command of a's turn, its outcome read from the turn's append
+ * (see esr__turn_outcome); then the emitter goes back. */
+static void outcomes(struct esr__worker *w, struct esr__actor *a, esr_status appended,
+                     uint64_t base, uint64_t last)
+{
+	esr_emitter *em = a->em;
+	struct esr__turn *t = &em->turn;
+	esr_result r;
+	esr_status st;
+	unsigned i;
+
+	memset(&r, 0, sizeof r);
+	for (i = 0; i < t->n; i++) {
+		st = esr__turn_outcome(&t->c[i], em->count, base, appended, last, &r);
+		complete(w, a, t->c[i].owner, st, &r);
+	}
+	return_emitter(w, a);
+}
+
+/* The append of the turn's events completed (em->appended, appended_version):
+ * act on it. DONE, or ATTEMPT after a conflict with retries left (the actor
+ * caught up; the whole turn is decided again). */
 static enum step settle(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
 	esr_status st = a->em->appended;
-	uint32_t count = (uint32_t)a->em->count;
+	uint64_t base = a->x.version, every = rt->cfg.snapshot_every;
 
 	if (st == ESR_OK) {
-		uint64_t before = a->x.version, every = rt->cfg.snapshot_every;
 		st = esr__exec_commit(&a->x, a->em, rt->cfg.strategy, a->appended_version);
 		if (st != ESR_OK) /* stored, but not where expected: trust the store */
 			a->fresh = ESR__FRESH_UNLOADED;
 		if (st == ESR_OK && a->x.handle == NULL)
 			resolve(w, a); /* failing is fine: appends go by id meanwhile */
 		if (st == ESR_OK && every != 0 && a->x.type->snapshot_format != 0 &&
-		    !a->x.skipped && a->x.version / every != before / every)
+		    !a->x.skipped && a->x.version / every != base / every)
 			esr__snapshot_take(w, a);
-		return_emitter(w, a);
-		complete(w, a, st, 0, st == ESR_OK ? count : 0);
+		outcomes(w, a, st, base, a->appended_version);
 		return DONE;
 	}
-	return_emitter(w, a);
 	if (st == ESR_ECONFLICT && rt->cfg.strategy == ESR_UNCHECKED)
 		st = ESR_EIO; /* an ANY append cannot conflict unless the backend is broken */
 	if (st != ESR_ECONFLICT) {
@@ -341,7 +376,7 @@ static enum step settle(struct esr__worker *w, struct esr__actor *a)
 		 * so that command decides on what the store holds. */
 		if (st == ESR_EUNKNOWN)
 			a->fresh = ESR__FRESH_UNLOADED;
-		complete(w, a, st, 0, 0);
+		outcomes(w, a, st, base, 0);
 		return DONE;
 	}
 	w->c.conflicts++;
@@ -350,59 +385,73 @@ static enum step settle(struct esr__worker *w, struct esr__actor *a)
 		 * or it would spend its first attempt (all of them, with no
 		 * retries) on the same stale version. */
 		a->fresh = ESR__FRESH_BEHIND;
-		complete(w, a, ESR_ECONFLICT, 0, 0);
+		outcomes(w, a, ESR_ECONFLICT, base, 0);
 		return DONE;
 	}
 	if ((st = catch_up(w, a)) != ESR_OK) {
 		a->fresh = ESR__FRESH_BEHIND; /* it may have applied part of them */
-		complete(w, a, st, 0, 0);
+		outcomes(w, a, st, base, 0);
 		return DONE;
 	}
-	w->c.retries++;
+	w->c.retries += a->em->turn.n;
 	return ATTEMPT;
 }
 
-/* Run the handler on the current command and append what it decided. DONE,
+/* Put the turn's commands from k on back in front of a's mailbox (a->current,
+ * linked through their nodes, which the mailbox no longer reads once popped),
+ * in order: the next turn starts with them. */
+static void carry(struct esr__actor *a, struct esr__turn *t, unsigned k)
+{
+	esr_ticket *tk;
+
+	while (t->n > k) {
+		tk = t->c[--t->n].owner;
+		tk->node.next = (struct esr__mpsc_node *)a->current;
+		a->current = tk;
+	}
+}
+
+/* Decide the turn's commands and append what they decided as one. DONE,
  * SUSPENDED, or SETTLE when the append has completed already. */
 static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 {
 	struct esr_runtime *rt = w->rt;
+	esr_emitter *em = a->em;
+	struct esr__turn *t = &em->turn;
 	uint64_t expected;
-	esr_emitter *em;
-	int rejection = 0;
 	esr_status st;
+	unsigned k;
 
-	if (w->em == NULL && (w->em = esr__spare_get(rt)) == NULL) {
-		complete(w, a, ESR_ENOMEM, 0, 0);
-		return DONE;
-	}
-	em = w->em;
 	a->attempts++;
-	st = esr__exec_decide(&a->x, em, a->current->command, &rejection);
-	if (st != ESR_OK || em->count == 0) {
-		complete(w, a, st, rejection, 0);
+	k = esr__turn_decide(&a->x, em, t, w->scratch, esr__store_turn_bytes(rt->store));
+	carry(a, t, k); /* what did not fit (a retry may decide bigger events) */
+	if (em->count == 0) {
+		outcomes(w, a, ESR_OK, a->x.version, 0);
 		return DONE;
 	}
 	expected = esr__exec_expected(&a->x, rt->cfg.strategy);
 	/* An append that may complete on another thread hands the actor over:
 	 * its next runner must find pending counting only unfinished commands.
-	 * This command keeps its slot, so the actor cannot go idle here. */
-	if (!esr__store_completes_inline(rt->store))
+	 * The turn's commands keep their slots, so the actor cannot go idle here. */
+	if (!esr__store_completes_inline(rt->store)) {
 		finish(w, a);
-	a->em = em;
+		/* The emitter may ride with the actor for long: its next
+		 * events read the clock again. */
+		esr__emitter_restamp(em);
+	}
 	/* No fence: the completion reads phase only after the store call hands
 	 * it the append, which orders this store before that. */
 	ck_pr_store_32(&a->phase, ESR__PHASE_IN_CALL);
 	calling = a;
+	w->c.appends++;
 	st = esr__store_append_built(rt->store, &a->x.stream, a->x.handle, expected,
 	                             esr__emitter_events(em), em->count, appended, a);
 	if (st != ESR_OK) { /* refused outright: no completion will come */
 		calling = NULL;
 		a->phase = ESR__PHASE_IDLE;
-		a->em = NULL;
 		if (st == ESR_EUNKNOWN) /* the contract says nothing was stored; */
 			a->fresh = ESR__FRESH_UNLOADED; /* a backend saying otherwise wins */
-		complete(w, a, st, 0, 0);
+		outcomes(w, a, st, a->x.version, 0);
 		return DONE;
 	}
 	if (calling == NULL) { /* completed inline: nobody else saw the actor */
@@ -411,11 +460,10 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 	}
 	calling = NULL;
 	/* Won: the completion has not come; from here the actor is its (see
-	 * appended()), and this worker must not touch it. */
-	if (ck_pr_cas_32(&a->phase, ESR__PHASE_IN_CALL, ESR__PHASE_SUSPENDED)) {
-		w->em = NULL; /* it rides with the actor until the completion */
+	 * appended()), and this worker must not touch it. The emitter rides
+	 * with it. */
+	if (ck_pr_cas_32(&a->phase, ESR__PHASE_IN_CALL, ESR__PHASE_SUSPENDED))
 		return SUSPENDED;
-	}
 	/* Lost: the completion's CAS came first. Acquire: pairs with its
 	 * release, so the outcome is read as it wrote it. */
 	ck_pr_fence_acquire();
@@ -455,12 +503,18 @@ void esr__actor_prefetch(struct esr__worker *w, const struct esr__actor *a, int 
 	}
 }
 
-/* The next ticket; pending says one is there or being pushed right now. */
+/* The next ticket: one a turn carried over (they come first), else the
+ * mailbox's oldest, which pending says is there or being pushed right now. */
 static esr_ticket *next_ticket(struct esr__actor *a)
 {
 	struct esr__mpsc_node *n;
 	unsigned spins = 0;
+	esr_ticket *t;
 
+	if ((t = a->current) != NULL) {
+		a->current = (esr_ticket *)t->node.next;
+		return t;
+	}
 	while ((n = esr__mpsc_pop(&a->mailbox)) == NULL) {
 		if (++spins < 64)
 			ck_pr_stall();
@@ -487,22 +541,64 @@ static esr_status refresh(struct esr__worker *w, struct esr__actor *a)
 	return ESR_OK;
 }
 
-static enum step start(struct esr__worker *w, struct esr__actor *a, esr_ticket *t)
+/* Room for a copy of a's state, where a turn decides its later commands. */
+static int scratch_ready(struct esr__worker *w, const struct esr__actor *a)
 {
+	size_t need = a->x.type->state_size;
+	void *p;
+
+	if (w->scratch_cap >= need)
+		return 1;
+	if ((p = realloc(w->scratch, need)) == NULL) /* max_align_t aligned */
+		return 0;
+	w->scratch = p;
+	w->scratch_cap = need;
+	return 1;
+}
+
+/*
+ * Start a turn: the next command, and as many more as are queued, up to
+ * `room`, decided together and appended as one. *taken says how many the
+ * turn took (a retry may carry some of them over to the next).
+ */
+static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned room,
+                       unsigned *taken)
+{
+	esr_ticket *first = next_ticket(a);
+	struct esr__turn *t;
 	esr_status st;
 
-	a->current = t;
+	*taken = 1;
 	a->attempts = 0;
 	if (a->fresh != ESR__FRESH_CURRENT && (st = refresh(w, a)) != ESR_OK) {
-		complete(w, a, st, 0, 0); /* the next command tries again */
+		refuse(w, a, first, st); /* the next command tries again */
 		return DONE;
 	}
+	if (w->em == NULL && (w->em = esr__spare_get(w->rt)) == NULL) {
+		refuse(w, a, first, ESR_ENOMEM);
+		return DONE;
+	}
+	a->em = w->em; /* the turn's, until its outcomes are known */
+	w->em = NULL;
+	t = &a->em->turn;
+	t->n = 0;
+	t->c[t->n++] = (struct esr__turn_cmd){.command = first->command, .owner = first};
+	if (room > 1 && !scratch_ready(w, a))
+		room = 1;
+	/* With nothing carried over, every command popped and not finished is
+	 * decided or in this turn: pending beyond those is still queued. */
+	while (t->n < room &&
+	       (a->current != NULL || ck_pr_load_32(&a->pending) > w->ndecided + t->n)) {
+		esr_ticket *next = next_ticket(a);
+		t->c[t->n++] = (struct esr__turn_cmd){.command = next->command, .owner = next};
+	}
+	*taken = t->n;
 	return proceed(w, a, ATTEMPT);
 }
 
 void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 {
-	unsigned ran = 0;
+	unsigned ran = 0, batch = w->rt->cfg.batch, room, taken;
 
 	/* The actor came through the run queue's mutex, which already orders
 	 * the completion's writes before ours; the acquire is for the reader. */
@@ -510,9 +606,9 @@ void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);
 		a->phase = ESR__PHASE_IDLE;
+		ran = a->em->turn.n;
 		if (proceed(w, a, SETTLE) == SUSPENDED)
 			return;
-		ran++;
 	}
 	for (;;) {
 		/* Finishing may take pending to 0: then the actor is not ours. */
@@ -521,15 +617,16 @@ void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 		/* After `batch` commands let other actors of this worker run
 		 * first, if any wait: otherwise the actor stays where its state
 		 * is warm in the cache. An unlocked peek: only a hint. */
-		if (ran >= w->rt->cfg.batch &&
-		    (w->local != NULL || ck_pr_load_32(&w->q.count) != 0))
+		if (ran >= batch && (w->local != NULL || ck_pr_load_32(&w->q.count) != 0))
 			break;
+		room = ran < batch ? batch - ran : batch;
+		if (room > ESR__TURN_MAX)
+			room = ESR__TURN_MAX;
 		/* pending > the decided ones: a command is queued or being pushed. */
-		if (start(w, a, next_ticket(a)) == SUSPENDED)
+		if (start(w, a, room, &taken) == SUSPENDED)
 			return;
-		ran++;
+		ran += taken;
 	}
 	if (!finish(w, a)) /* it went idle: nothing to queue */
 		esr__runq_push(w->rt, w->index, a); /* more is waiting: others run first */
 }
-

@@ -50,7 +50,8 @@ struct esr__actor {
 	struct esr__mpsc mailbox;  /* head and stub in the first line, tail after */
 	struct esr_runtime *rt;
 	struct esr__exec x;        /* type, stream, state (inline, after names), version */
-	esr_ticket *current;       /* the command being run */
+	esr_ticket *current;       /* commands a turn took but could not fit, linked
+	                            * through their nodes: the next turn's first */
 	esr_emitter *em;           /* the decision whose append is in flight */
 	uint64_t idle_since_ms;    /* when pending last reached 0 */
 	uint64_t appended_version; /* the completed append's version (its status

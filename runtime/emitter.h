@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "esr/esr.h"
+#include "runtime/turn.h"
 
 struct esr_emitter {
 	esr_event *events;  /* payload pointers are set by esr__emitter_events */
@@ -29,6 +30,10 @@ struct esr_emitter {
 	 * the completion (kept here rather than in the actor, whose idle size
 	 * counts). */
 	esr_status appended;
+	/* The runtime's: the commands decided into this emitter together, whose
+	 * events are appended as one (runtime/turn.h). It rides with the actor
+	 * while their append is in flight. */
+	struct esr__turn turn;
 };
 
 void esr__emitter_init(esr_emitter *em);
@@ -41,5 +46,12 @@ void esr__emitter_free(esr_emitter *em);
 
 /* The events emitted since the last reset, payload pointers fixed up. */
 const esr_event *esr__emitter_events(esr_emitter *em);
+
+/* Event j (< em->count), its payload pointer fixed up. */
+static inline const esr_event *esr__emitter_event(esr_emitter *em, size_t j)
+{
+	em->events[j].payload = em->events[j].payload_len ? em->bytes + em->offsets[j] : NULL;
+	return &em->events[j];
+}
 
 #endif /* ESR_RUNTIME_EMITTER_H */

@@ -259,6 +259,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 		s->rejected += ck_pr_load_64(&c->rejected);
 		s->conflicts += ck_pr_load_64(&c->conflicts);
 		s->retries += ck_pr_load_64(&c->retries);
+		s->appends += ck_pr_load_64(&c->appends);
 		s->exhausted += ck_pr_load_64(&c->exhausted);
 		s->activations += ck_pr_load_64(&c->activations);
 		s->snapshots_loaded += ck_pr_load_64(&c->snapshots_loaded);

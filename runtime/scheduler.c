@@ -412,6 +412,9 @@ void esr__workers_stop(struct esr_runtime *rt)
 		pthread_join(rt->workers[i].thread, NULL);
 		esr__spare_put(rt, rt->workers[i].em);
 		rt->workers[i].em = NULL;
+		free(rt->workers[i].scratch);
+		rt->workers[i].scratch = NULL;
+		rt->workers[i].scratch_cap = 0;
 	}
 	/* nworkers stays: the counters in workers[] remain readable. */
 }

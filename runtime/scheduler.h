@@ -22,7 +22,7 @@ struct esr__actor;
  * commands old, which is all a stats snapshot promises.
  */
 struct esr__worker_counters {
-	uint64_t completed, rejected, conflicts, retries, exhausted, activations;
+	uint64_t completed, rejected, conflicts, retries, exhausted, activations, appends;
 	uint64_t snapshots_loaded, snapshots_ignored, events_replayed;
 };
 
@@ -59,8 +59,8 @@ struct esr__worker {
 	uint64_t unsettled; /* completed, still counted in outstanding (scheduler.c) */
 	/* The commands of the actor being run whose outcomes complete()
 	 * decided, for finish() to complete once their mailbox slots are given
-	 * back, all with one atomic (actor.c). A conflict's outcome, the one
-	 * with a conflict report, is always the last: it is finished at once. */
+	 * back, all with one atomic (actor.c). Those with a conflict report
+	 * share `conflict`, one turn's: they are finished before the next turn. */
 	struct esr__decided {
 		esr_ticket *ticket;
 		esr_status status;
@@ -69,7 +69,10 @@ struct esr__worker {
 		uint64_t version;
 	} decided[ESR__FINISH_MAX];
 	unsigned ndecided;
-	esr_conflict conflict; /* the last decided one's, if it conflicted */
+	esr_conflict conflict; /* the decided ones' report, if they conflicted */
+	int conflicted;        /* conflict holds a report not finished yet */
+	void *scratch;         /* a copy of the state a turn's later commands are */
+	size_t scratch_cap;    /* decided on (actor.c, runtime/turn.h) */
 	struct esr__ticket_debt debt; /* paid when outstanding is settled */
 	unsigned spin_limit; /* idle spins before sleeping (scheduler.c) */
 	struct esr__worker_counters c;

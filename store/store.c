@@ -15,6 +15,7 @@ struct esr_store {
 	void *impl;
 	esr__prefetch_fn *prefetch; /* NULL: the backend gave none */
 	int inline_only;            /* appends always complete inside the call */
+	size_t turn_bytes;          /* an actor's turn's payload per append at most */
 };
 
 esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **out)
@@ -39,6 +40,7 @@ esr_status esr_store_create(const esr_store_vtable *vt, void *impl, esr_store **
 	s->impl = impl;
 	s->prefetch = NULL;
 	s->inline_only = 0;
+	s->turn_bytes = ESR__TURN_BYTES;
 	*out = s;
 	return ESR_OK;
 }
@@ -109,6 +111,16 @@ void esr__store_set_inline(esr_store *s)
 int esr__store_completes_inline(const esr_store *s)
 {
 	return s->inline_only;
+}
+
+void esr__store_set_turn_bytes(esr_store *s, size_t bytes)
+{
+	s->turn_bytes = bytes;
+}
+
+size_t esr__store_turn_bytes(const esr_store *s)
+{
+	return s->turn_bytes;
 }
 
 void esr__store_prefetch(esr_store *s, void *handle, int depth)

@@ -44,6 +44,12 @@ typedef void esr__prefetch_fn(void *impl, void *handle, int depth);
  * keep several commands' completions for one hand-over. */
 void esr__store_set_inline(esr_store *s);
 int esr__store_completes_inline(const esr_store *s);
+/* The payload bytes one append of an actor's turn may carry (runtime/turn.h):
+ * ESR__TURN_BYTES unless the backend states another at open. A command alone
+ * over it is still appended (or refused) by itself. */
+#define ESR__TURN_BYTES (1u << 20)
+void esr__store_set_turn_bytes(esr_store *s, size_t bytes);
+size_t esr__store_turn_bytes(const esr_store *s);
 void esr__store_set_prefetch(esr_store *s, esr__prefetch_fn *fn);
 void esr__store_prefetch(esr_store *s, void *handle, int depth);
 

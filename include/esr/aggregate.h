@@ -27,7 +27,10 @@ typedef struct esr_emitter esr_emitter;
 typedef struct esr_aggregate_type {
 	/* 1..ESR_TYPE_NAME_MAX printable ASCII characters, no spaces. Copied. */
 	const char *name;
-	/* Bytes of state, 1..ESR_STATE_MAX. esr zeroes it before init(). */
+	/* Bytes of state, 1..ESR_STATE_MAX. esr zeroes it before init(). The
+	 * state is plain bytes: the runtime copies it (memcpy) to decide a
+	 * turn's later commands on the copy, so it must hold no pointer into
+	 * itself, and apply() must change nothing but these bytes. */
 	size_t state_size;
 	/* Optional: set up the state of a new (empty) stream. */
 	void (*init)(void *state, const void *id, size_t id_len);

@@ -225,6 +225,10 @@ typedef struct esr_runtime_stats {
 	uint64_t snapshots_taken;   /* snapshots the store saved */
 	uint64_t snapshots_dropped; /* snapshots not saved: queue full, encode or store error */
 	uint64_t events_replayed;   /* events applied while activating or catching up */
+	uint64_t appends;           /* appends the workers made, retries included: an
+	                               actor's turn appends the events of all its
+	                               commands as one (completed - rejected over
+	                               this is about the commands per append) */
 } esr_runtime_stats;
 
 /* esr_runtime_stats: a snapshot of the counters (each read once; not atomic as a set). */

@@ -147,6 +147,7 @@ void stress_stop_writers(struct writer *ws, unsigned n, struct stress_result *r)
 			r->conflicts += s.conflicts;
 			r->retries += s.retries;
 			r->activations += s.activations;
+			r->turn_appends += s.appends;
 		}
 		esr_runtime_destroy(ws[w].rt);
 		ws[w].rt = NULL;

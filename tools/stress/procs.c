@@ -132,6 +132,7 @@ static esr_status take_back(int fd, const struct stress_plan *p, unsigned c,
 	r->retries += cr.retries;
 	r->activations += cr.activations;
 	r->appends += cr.appends;
+	r->turn_appends += cr.turn_appends;
 	r->round_trips += cr.round_trips;
 	r->peak_rss += cr.peak_rss; /* the processes' peaks, summed */
 	if (cr.seconds > r->seconds)

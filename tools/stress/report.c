@@ -105,6 +105,9 @@ CELL(c_rss, if (r->peak_rss) snprintf(b, n, "%.1f MiB", (double)r->peak_rss / 10
 CELL(c_aps, if (r->appends && r->seconds > 0) snprintf(b, n, "%.0f", (double)r->appends /
                                                                   r->seconds);
             else snprintf(b, n, "-"))
+CELL(c_per_append, if (r->turn_appends) snprintf(b, n, "%.1f", (double)r->accepted /
+                                                            (double)r->turn_appends);
+                   else snprintf(b, n, "-"))
 CELL(c_per_trip, if (r->round_trips) snprintf(b, n, "%.1f", (double)r->appends /
                                                          (double)r->round_trips);
                  else snprintf(b, n, "-"))
@@ -226,6 +229,8 @@ void report_table(const struct stress_report *rep, FILE *out)
 	row_text(rep, out, "latency p99.9", c_p999);
 	row_text(rep, out, "latency max", c_max);
 	row_text(rep, out, "peak memory", c_rss);
+	row_u64(rep, out, "appends", offsetof(struct stress_result, turn_appends));
+	row_text(rep, out, "commands per append", c_per_append);
 	if (strcmp(rep->opt->store, "file") == 0) {
 		row_u64(rep, out, "fsyncs", offsetof(struct stress_result, fsyncs));
 		row_text(rep, out, "events per fsync", c_per_fsync);
@@ -249,7 +254,7 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 	return json_pack(
 	    "{s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
-	    " s:I, s:f, s:I, s:I, s:I, s:f}",
+	    " s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:f}",
 	    "strategy", esr_strategy_name(r->strategy),
 	    "workers", (json_int_t)o->runtime.workers,
 	    "writers", (json_int_t)o->writers,
@@ -282,9 +287,12 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 	    "fsyncs", (json_int_t)r->fsyncs,
 	    "events_per_fsync", r->fsyncs ? (double)r->events_synced / (double)r->fsyncs : 0.0,
 	    "processes", (json_int_t)r->processes,
-	    "appends", (json_int_t)r->appends,
+	    "store_appends", (json_int_t)r->appends,
 	    "round_trips", (json_int_t)r->round_trips,
-	    "appends_per_s", r->seconds > 0 ? (double)r->appends / r->seconds : 0.0);
+	    "appends_per_s", r->seconds > 0 ? (double)r->appends / r->seconds : 0.0,
+	    "appends", (json_int_t)r->turn_appends,
+	    "commands_per_append",
+	    r->turn_appends ? (double)r->accepted / (double)r->turn_appends : 0.0);
 }
 
 static json_t *projection_json(const struct stress_projection *pj)

@@ -25,6 +25,8 @@ struct stress_result {
 	uint64_t fsyncs, events_synced; /* file store, during the timed run */
 	uint64_t appends, round_trips;  /* durable stores: acknowledged appends, and
 	                                   (postgres) pipelines sent, during the timed run */
+	uint64_t turn_appends;          /* the runtimes' appends, every store, retries
+	                                   included: a turn's commands share one */
 	unsigned processes;             /* that ran the strategy (merged results) */
 	struct stress_check check;
 	struct stress_projection projection;
