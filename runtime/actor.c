@@ -397,6 +397,21 @@ static enum step settle(struct esr__worker *w, struct esr__actor *a)
 	return ATTEMPT;
 }
 
+/* Room for a copy of a's state, where a turn decides its later commands. */
+static int scratch_ready(struct esr__worker *w, const struct esr__actor *a)
+{
+	size_t need = a->x.type->state_size;
+	void *p;
+
+	if (w->scratch_cap >= need)
+		return 1;
+	if ((p = realloc(w->scratch, need)) == NULL) /* max_align_t aligned */
+		return 0;
+	w->scratch = p;
+	w->scratch_cap = need;
+	return 1;
+}
+
 /* Put the turn's commands from k on back in front of a's mailbox (a->current,
  * linked through their nodes, which the mailbox no longer reads once popped),
  * in order: the next turn starts with them. */
@@ -423,6 +438,10 @@ static enum step attempt(struct esr__worker *w, struct esr__actor *a)
 	unsigned k;
 
 	a->attempts++;
+	/* This worker may not be the one that began the turn (a completion
+	 * that came later requeues the actor): its scratch must fit too. */
+	if (t->n > 1 && !scratch_ready(w, a))
+		carry(a, t, 1);
 	k = esr__turn_decide(&a->x, em, t, w->scratch, esr__store_turn_bytes(rt->store));
 	carry(a, t, k); /* what did not fit (a retry may decide bigger events) */
 	if (em->count == 0) {
@@ -539,21 +558,6 @@ static esr_status refresh(struct esr__worker *w, struct esr__actor *a)
 	}
 	a->fresh = ESR__FRESH_CURRENT;
 	return ESR_OK;
-}
-
-/* Room for a copy of a's state, where a turn decides its later commands. */
-static int scratch_ready(struct esr__worker *w, const struct esr__actor *a)
-{
-	size_t need = a->x.type->state_size;
-	void *p;
-
-	if (w->scratch_cap >= need)
-		return 1;
-	if ((p = realloc(w->scratch, need)) == NULL) /* max_align_t aligned */
-		return 0;
-	w->scratch = p;
-	w->scratch_cap = need;
-	return 1;
 }
 
 /*
