@@ -69,7 +69,9 @@ typedef struct esr_subscription_options {
 	unsigned batch;
 	/* Longest wait at the head before reading again (default 50 ms). A store
 	 * wakes the subscription at once for appends made through the same
-	 * handle; appends by other processes are seen within this time. */
+	 * handle, and PostgreSQL for appends by other processes too (LISTEN /
+	 * NOTIFY); otherwise, or after a lost notification, they are seen within
+	 * this time. */
 	unsigned poll_ms;
 } esr_subscription_options;
 

@@ -332,6 +332,7 @@ static void pg_destroy(void *impl)
 		free(w->batch);
 	}
 	pool_flush(s);
+	esr__pg_listen_stop(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->pool_lock);

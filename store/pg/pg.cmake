@@ -10,6 +10,7 @@ if(ESR_WITH_POSTGRES)
     store/pg/pg.c
     store/pg/pg_all.c
     store/pg/pg_conn.c
+    store/pg/pg_listen.c
     store/pg/pg_options.c
     store/pg/pg_snapshot.c
     store/pg/pg_sql.c

@@ -11,8 +11,10 @@
  * store's writers broadcast after each batch they commit, only when someone
  * waits: the writer raises `written`, fences, and loads `waiters`; a waiter
  * raises `waiters`, fences, and loads `written`, so one of them sees the
- * other and no wake-up is lost. Appends by other processes wake nobody here:
- * the wait ends at its timeout and the caller's next read sees them.
+ * other and no wake-up is lost. Appends by other processes reach the same
+ * wake-up through the listener (pg_listen.c), which the first wait starts;
+ * a wait they do not end ends at its timeout, and the caller's next read sees
+ * them.
  */
 #define _GNU_SOURCE
 #include <ck_pr.h>
@@ -84,6 +86,7 @@ esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms)
 {
 	struct esr__pg_store *s = impl;
 
+	esr__pg_listen_start(s);
 	/* esr__pg_all_committed is the writer's side (see the header comment). */
 	esr__store_wait_past(&s->wait_lock, &s->committed, &s->waiters, &s->written, after,
 	                     timeout_ms);

@@ -218,6 +218,11 @@ struct esr__pg_store {
 	unsigned waiters;       /* ck_pr, changed under wait_lock */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t committed;
+	/* Other processes' commits (pg_listen.c): a thread LISTENing, started
+	 * by the first wait; close writes to listen_stop to end it. */
+	int listening; /* ck_pr; set under wait_lock */
+	pthread_t listener;
+	int listen_stop[2];
 };
 
 struct esr__pg_worker {
@@ -267,6 +272,12 @@ esr_status esr__pg_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn 
                        void *ctx, uint64_t *next);
 esr_status esr__pg_head(void *impl, uint64_t *position);
 esr_status esr__pg_wait(void *impl, uint64_t after, unsigned timeout_ms);
+
+/* pg_listen.c: start the thread that turns other processes' commits into
+ * esr__pg_all_committed (once; a failure leaves waits to their timeouts),
+ * and stop it at close. */
+void esr__pg_listen_start(struct esr__pg_store *s);
+void esr__pg_listen_stop(struct esr__pg_store *s);
 
 /* pg_snapshot.c */
 esr_status esr__pg_snapshot_save(void *impl, const esr_stream_id *stream,

@@ -300,7 +300,20 @@ static const char migration_3[] =
 	"  ARRAY[p_type], ARRAY[p_id], ARRAY[p_expected], ARRAY[cardinality(p_payloads)::bigint],"
 	"  p_types, p_payloads, p_correlations, p_causations, p_timestamps) AS b $f$;";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+/*
+ * Migration 4: a commit that takes positions tells listeners (pg_listen.c).
+ * Every such transaction, of any build, updates the head row once, so a
+ * trigger on it sends one NOTIFY per transaction, with the head's new
+ * position, which PostgreSQL delivers at commit. Tables are unchanged.
+ */
+static const char migration_4[] =
+	"CREATE FUNCTION @.notify_appended() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '.appended', NEW.position::text);"
+	" RETURN NULL; END $f$;"
+	"CREATE TRIGGER appended AFTER UPDATE ON @.head"
+	" FOR EACH ROW EXECUTE FUNCTION @.notify_appended();";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
 #define MIGRATIONS (sizeof migrations / sizeof migrations[0])
 /* The version a build records is the number of migrations it knows. */
 _Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");

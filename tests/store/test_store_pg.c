@@ -990,6 +990,75 @@ static void a_wait_wakes_when_this_store_commits(void **state)
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_wait", NULL, 0), ESR_OK);
 }
 
+/*
+ * Another store on the schema (another process, as far as the server can
+ * tell) commits: a wait here ends through the listener's notification, long
+ * before its 30 s timeout, and so does a subscription that polls only every
+ * 60 s. Its first wait starts the listener, so the other store appends only
+ * once this one has been waiting a while.
+ */
+struct seen {
+	pthread_mutex_t lock;
+	uint64_t position, at_ms;
+};
+
+static esr_status note_event(void *ctx, const esr_recorded_event *ev)
+{
+	struct seen *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	s->position = ev->position;
+	s->at_ms = now_ms();
+	pthread_mutex_unlock(&s->lock);
+	return ESR_OK;
+}
+
+static void other_stores_commits_wake_waits_and_subscriptions(void **state)
+{
+	esr_store *s = open_schema("t_notify", 1, 256), *other = open_schema_kept("t_notify");
+	struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	esr_subscription_options so;
+	esr_subscription *sub;
+	uint64_t t0, head = 0, sent, lag, at = 0;
+	pthread_t t;
+	void *ret;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(esr_store_wait(s, 0, 300), ESR_OK); /* starts the listener */
+	assert_int_equal(pthread_create(&t, NULL, append_later, other), 0);
+	t0 = now_ms();
+	assert_int_equal(esr_store_wait(s, 0, 30000), ESR_OK);
+	assert_true(now_ms() - t0 < 5000);
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, ESR_OK);
+	assert_int_equal(esr_store_head(s, &head), ESR_OK);
+	assert_int_equal(head, 1);
+
+	esr_subscription_options_default(&so);
+	so.poll_ms = 60000;
+	assert_int_equal(esr_subscribe(s, 2, note_event, &seen, &so, &sub), ESR_OK);
+	nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL); /* it waits at the head */
+	sent = now_ms();
+	assert_int_equal(pthread_create(&t, NULL, append_later, other), 0);
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, ESR_OK);
+	for (i = 0; i < 5000 && at == 0; i++) {
+		nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+		pthread_mutex_lock(&seen.lock);
+		at = seen.position == 2 ? seen.at_ms : 0;
+		pthread_mutex_unlock(&seen.lock);
+	}
+	assert_true(at != 0); /* within 5 s of a 60 s poll */
+	lag = at - sent - 100; /* append_later sleeps 100 ms first */
+	print_message("notify: a subscription saw another store's append %llu ms after it\n",
+	              (unsigned long long)lag);
+	esr_subscription_stop(sub);
+	esr_store_close(other);
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_notify", NULL, 0), ESR_OK);
+}
+
 /* --- commits in doubt ------------------------------------------------------------ */
 
 #define DOUBT_THREADS 4
@@ -1380,6 +1449,7 @@ int main(void)
 		cmocka_unit_test(only_minus_one_is_any_version_in_sql),
 		cmocka_unit_test(snapshot_and_checkpoint_rows),
 		cmocka_unit_test(a_wait_wakes_when_this_store_commits),
+		cmocka_unit_test(other_stores_commits_wake_waits_and_subscriptions),
 		cmocka_unit_test(a_malformed_answer_after_the_commit_is_settled_not_resent),
 		cmocka_unit_test(a_timeout_holds_while_reconnects_succeed),
 	};
