@@ -161,6 +161,42 @@ esr_status esr_repository_execute_with_retry(esr_repository *repo, const char *t
 	return st;
 }
 
+esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
+                                       const void *id, size_t id_len,
+                                       const void *const *commands, size_t n,
+                                       unsigned max_retries, esr_status *statuses,
+                                       esr_result *results)
+{
+	esr_result r[ESR__TURN_MAX];
+	struct esr__turn *t;
+	struct call c;
+	esr_status st;
+	void *scratch;
+	size_t i = 0, j, k;
+
+	if ((commands == NULL && n > 0) || statuses == NULL)
+		return ESR_EINVAL;
+	if ((st = begin(repo, type, id, id_len, &c)) != ESR_OK)
+		return st;
+	t = &c.em.turn;
+	if ((scratch = malloc(c.x.type->state_size)) == NULL)
+		st = ESR_ENOMEM;
+	else
+		st = esr__exec_load(&c.x, NULL);
+	while (st == ESR_OK && i < n) {
+		for (t->n = 0; t->n < ESR__TURN_MAX && i + t->n < n; t->n++)
+			t->c[t->n] = (struct esr__turn_cmd){.command = commands[i + t->n]};
+		k = esr__turn_run(&c.x, &c.em, t, scratch, repo->strategy, max_retries,
+		                  statuses + i, r);
+		for (j = 0; results != NULL && j < k; j++)
+			results[i + j] = r[j];
+		i += k;
+	}
+	free(scratch);
+	end(&c);
+	return st;
+}
+
 esr_status esr_repository_execute(esr_repository *repo, const char *type,
                                   const void *id, size_t id_len,
                                   const void *command, esr_result *result)

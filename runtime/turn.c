@@ -7,6 +7,7 @@
 #include "runtime/emitter.h"
 #include "runtime/exec.h"
 #include "runtime/turn.h"
+#include "store/store_internal.h"
 
 /* Forget what the command being decided emitted: back to its mark. */
 static void rewind_to(esr_emitter *em, size_t count, size_t used)
@@ -95,4 +96,62 @@ esr_status esr__turn_outcome(const struct esr__turn_cmd *c, uint64_t total, uint
 	r->version = last - total + c->first + c->count;
 	r->appended = c->count;
 	return c->status;
+}
+
+/* Every decided command's outcome from the append's (see esr__turn_outcome). */
+static void fill(const struct esr__turn *t, unsigned k, uint64_t total, uint64_t base,
+                 esr_status appended, uint64_t last, uint32_t attempts, esr_status *st,
+                 esr_result *r)
+{
+	unsigned i;
+
+	for (i = 0; i < k; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		st[i] = esr__turn_outcome(&t->c[i], total, base, appended, last, &r[i]);
+		r[i].attempts = attempts;
+	}
+}
+
+unsigned esr__turn_run(struct esr__exec *x, esr_emitter *em, struct esr__turn *t, void *scratch,
+                       esr_strategy strategy, unsigned max_retries, esr_status *st,
+                       esr_result *r)
+{
+	esr_append_result ar;
+	uint64_t expected, base;
+	uint32_t attempts = 0;
+	esr_status a;
+	unsigned k, i;
+
+	for (;;) {
+		attempts++;
+		base = x->version;
+		esr__emitter_restamp(em);
+		k = esr__turn_decide(x, em, t, scratch, esr__store_turn_bytes(x->store));
+		if (em->count == 0) {
+			fill(t, k, 0, base, ESR_OK, 0, attempts, st, r);
+			return k;
+		}
+		expected = esr__exec_expected(x, strategy);
+		a = esr_store_append(x->store, &x->stream, expected, esr__emitter_events(em),
+		                     em->count, &ar);
+		if (a == ESR_OK) {
+			a = esr__exec_commit(x, em, strategy, ar.version);
+			fill(t, k, em->count, base, a, ar.version, attempts, st, r);
+			return k;
+		}
+		if (a == ESR_ECONFLICT && strategy == ESR_UNCHECKED)
+			a = ESR_EIO; /* an ANY append cannot conflict unless the backend is broken */
+		if (a != ESR_ECONFLICT || attempts > max_retries) {
+			fill(t, k, em->count, base, a, 0, attempts, st, r);
+			for (i = 0; a == ESR_ECONFLICT && i < k; i++)
+				if (st[i] == ESR_ECONFLICT)
+					esr__exec_conflict(x, expected, ar.version, attempts,
+					                   &r[i].conflict);
+			return k;
+		}
+		if ((a = esr__exec_catch_up(x, NULL)) != ESR_OK) {
+			fill(t, k, em->count, base, a, 0, attempts, st, r);
+			return k;
+		}
+	}
 }

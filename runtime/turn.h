@@ -61,4 +61,16 @@ unsigned esr__turn_decide(struct esr__exec *x, esr_emitter *em, struct esr__turn
 esr_status esr__turn_outcome(const struct esr__turn_cmd *c, uint64_t total, uint64_t base,
                              esr_status appended, uint64_t last, esr_result *r);
 
+/*
+ * Run t's commands synchronously, as the repository does: decide, append
+ * (esr_store_append), commit; under optimistic a conflict catches up and
+ * decides them again, up to max_retries more times. Returns how many of
+ * t->n got their outcome in st[] and r[] (the rest did not fit one append:
+ * run them as a turn of their own). A catch-up that fails is the outcome of
+ * every command that depended on the append.
+ */
+unsigned esr__turn_run(struct esr__exec *x, esr_emitter *em, struct esr__turn *t, void *scratch,
+                       esr_strategy strategy, unsigned max_retries, esr_status *st,
+                       esr_result *r);
+
 #endif /* ESR_RUNTIME_TURN_H */

@@ -140,6 +140,27 @@ ESR_API esr_status esr_repository_execute_with_retry(esr_repository *repo,
                                                      unsigned max_retries,
                                                      esr_result *result);
 
+/*
+ * esr_repository_execute_many: load (type, id) once and run commands[0..n) on
+ * it in order, each decided on the state the ones before it left, their
+ * events appended together: in one append with one expected version when
+ * they fit one (ESR_APPEND_MAX events and the store's byte limit for one
+ * append, 1 MiB of payload), else in as few appends as they fit, in order.
+ * statuses[i] (required) and results[i] (results may be NULL) get command i's
+ * own outcome: ESR_OK with its own version range, ESR_EREJECTED, an emit's
+ * error, or the append's failure for every command that depended on it (see
+ * docs/architecture.md, "A turn is one append"). Under optimistic a conflict
+ * catches up and decides that append's commands again, up to max_retries
+ * more times. Returns ESR_OK once every command has its outcome; otherwise
+ * (ESR_EINVAL for NULL repo, commands with n > 0 or statuses, the errors of
+ * esr_repository_load) nothing was run.
+ */
+ESR_API esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
+                                               const void *id, size_t id_len,
+                                               const void *const *commands, size_t n,
+                                               unsigned max_retries, esr_status *statuses,
+                                               esr_result *results);
+
 #ifdef __cplusplus
 }
 #endif

@@ -558,6 +558,85 @@ static void null_commands_reach_the_handler(void **state)
 	assert_int_equal(ticks, 2);
 }
 
+/* --- several commands as one append ------------------------------------------------ */
+
+/* Each on the state the ones before it left; one append; its own outcome. */
+static void execute_many_is_one_append(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_command c[] = {
+		{.kind = BANK_OPEN},
+		{.kind = BANK_DEPOSIT, .amount = 100},
+		{.kind = BANK_WITHDRAW, .amount = 300},
+		{.kind = BANK_WITHDRAW, .amount = 50},
+	};
+	const void *cmds[] = {&c[0], &c[1], &c[2], &c[3]};
+	esr_status st[4];
+	esr_result r[4];
+	uint64_t v;
+
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, cmds, 4, 0,
+	                                             st, r),
+	                 ESR_OK);
+	assert_int_equal(st[0], ESR_OK);
+	assert_int_equal(r[0].version, 1);
+	assert_int_equal(st[1], ESR_OK);
+	assert_int_equal(r[1].version, 2);
+	assert_int_equal(st[2], ESR_EREJECTED);
+	assert_int_equal(r[2].rejection, BANK_INSUFFICIENT_FUNDS);
+	assert_int_equal(r[2].version, 2);
+	assert_int_equal(st[3], ESR_OK);
+	assert_int_equal(r[3].version, 3);
+	assert_int_equal(r[3].appended, 1);
+	assert_int_equal(f->wrap.appends, 1);
+	assert_int_equal(load(f, &v).balance, 50);
+	assert_int_equal(v, 3);
+}
+
+/* A conflict decides them all again; without retries every dependent one fails. */
+static void execute_many_retries_as_a_whole(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_command dep = {.kind = BANK_DEPOSIT, .amount = 10},
+	                    wd = {.kind = BANK_WITHDRAW, .amount = 11};
+	const void *cmds[] = {&dep, &wd};
+	esr_status st[2];
+	esr_result r[2];
+
+	assert_int_equal(run(f, BANK_OPEN, 0, 0, NULL), ESR_OK);
+	f->wrap.interfere = 1;
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, cmds, 2, 0,
+	                                             st, r),
+	                 ESR_OK);
+	assert_int_equal(st[0], ESR_ECONFLICT);
+	assert_int_equal(st[1], ESR_ECONFLICT); /* refused only because of the deposit */
+	assert_int_equal(r[1].conflict.actual, 2);
+	f->wrap.interfere = 1;
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, cmds, 2, 3,
+	                                             st, r),
+	                 ESR_OK);
+	assert_int_equal(st[0], ESR_OK);
+	assert_int_equal(st[1], ESR_OK); /* the other writer's 1 makes 11 */
+	assert_int_equal(r[1].attempts, 2);
+	assert_int_equal(r[1].version, 5);
+	assert_int_equal(esr_repository_execute_many(NULL, "BankAccount", ID, IDLEN, cmds, 2, 0,
+	                                             st, r),
+	                 ESR_EINVAL);
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, NULL, 2,
+	                                             0, st, r),
+	                 ESR_EINVAL);
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, cmds, 2, 0,
+	                                             NULL, r),
+	                 ESR_EINVAL);
+	assert_int_equal(esr_repository_execute_many(f->repo, "Nope", ID, IDLEN, cmds, 2, 0, st,
+	                                             r),
+	                 ESR_ENOTYPE);
+	assert_int_equal(esr_repository_execute_many(f->repo, "BankAccount", ID, IDLEN, cmds, 0, 0,
+	                                             st, NULL),
+	                 ESR_OK);
+	assert_int_equal(stream_version(f), 5);
+}
+
 int main(void)
 {
 #define O(name) cmocka_unit_test_setup_teardown(name, setup_optimistic, teardown)
@@ -581,6 +660,9 @@ int main(void)
 		O(open_and_register_refuse_bad_input),
 		O(execute_and_load_refuse_bad_input),
 		O(null_commands_reach_the_handler),
+		O(execute_many_is_one_append),
+		O(execute_many_retries_as_a_whole),
+		U(execute_many_is_one_append),
 	};
 #undef O
 #undef U
