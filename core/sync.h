@@ -14,6 +14,7 @@
 #define ESR_CORE_SYNC_H
 
 #include <ck_pr.h>
+#include <stdint.h>
 
 /*
  * Concurrency Kit's ck_md.h fixes the memory model at its build. A TSO build
@@ -41,5 +42,22 @@ void __tsan_release(void *addr);
 #define ESR_TSAN_ACQUIRE(addr) ((void)(addr))
 #define ESR_TSAN_RELEASE(addr) ((void)(addr))
 #endif
+
+/*
+ * Drop one of the references *count holds; 1 if it was the last, when the
+ * caller frees what it counts. Release before the decrement and acquire
+ * after the one that reached 0: every holder's accesses to the object happen
+ * before the free, whichever holder frees it.
+ */
+static inline int esr__count_drop(uint32_t *count)
+{
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(count);
+	if (ck_pr_faa_32(count, (uint32_t)-1) != 1)
+		return 0;
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(count);
+	return 1;
+}
 
 #endif /* ESR_CORE_SYNC_H */

@@ -97,15 +97,8 @@ void esr__actor_hold(struct esr__actor *a)
 
 void esr__actor_release(struct esr__actor *a)
 {
-	/* Release, then acquire on the last: every holder's reads and writes of
-	 * a come before the free, whichever holder frees it. */
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&a->holds);
-	if (ck_pr_faa_32(&a->holds, (uint32_t)-1) == 1) {
-		ck_pr_fence_acquire();
-		ESR_TSAN_ACQUIRE(&a->holds);
+	if (esr__count_drop(&a->holds))
 		free(a);
-	}
 }
 
 /* --- completing a command --------------------------------------------------- */

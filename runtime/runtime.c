@@ -193,15 +193,9 @@ esr_status esr_runtime_destroy(esr_runtime *rt)
 
 void esr__runtime_put(esr_runtime *rt)
 {
-	/* The last of the caller's handle and the open references frees it;
-	 * release, and acquire on the last, as for any count that frees. */
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&rt->handles);
-	if (ck_pr_faa_32(&rt->handles, (uint32_t)-1) == 1) {
-		ck_pr_fence_acquire();
-		ESR_TSAN_ACQUIRE(&rt->handles);
+	/* The last of the caller's handle and the open references frees it. */
+	if (esr__count_drop(&rt->handles))
 		free(rt);
-	}
 }
 
 esr_status esr_runtime_register(esr_runtime *rt, const esr_aggregate_type *type)
