@@ -580,8 +580,6 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned roo
 	t = &a->em->turn;
 	t->n = 0;
 	t->c[t->n++] = (struct esr__turn_cmd){.command = first->command, .owner = first};
-	if (room > 1 && !scratch_ready(w, a))
-		room = 1;
 	/* With nothing carried over, every command popped and not finished is
 	 * decided or in this turn: pending beyond those is still queued. */
 	while (t->n < room &&

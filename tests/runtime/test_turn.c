@@ -13,9 +13,12 @@
  *    store's byte limit) starts the next turn; one over them alone gets its
  *    own ESR_ETOOBIG and nothing else fails;
  *  - on a store that completes later, commands queued meanwhile go in one
- *    append, each submitter's in order.
+ *    append, each submitter's in order;
+ *  - two runtimes on one account (two writers): every accepted command stored
+ *    once, the account never overdrawn.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -326,6 +329,106 @@ static void later_completions_batch(void **state)
 	esr_store_close(mem);
 }
 
+/* --- 6. two runtimes on one account: turns under a real second writer -------------------- */
+
+enum { RACE_RUNS = 200, RACE_PER_RUN = 16 };
+
+static pthread_barrier_t race_start;
+
+struct racer {
+	esr_runtime *rt;
+	unsigned seed;
+	int64_t delta;  /* sum of the accepted commands' effects */
+	unsigned accepted, failed;
+};
+
+static void *race_turns(void *arg)
+{
+	struct racer *me = arg;
+	struct bank_command c[RACE_PER_RUN];
+	struct outcome o[RACE_PER_RUN];
+	unsigned i, k;
+
+	pthread_barrier_wait(&race_start); /* both writers at once */
+	for (i = 0; i < RACE_RUNS; i++) {
+		for (k = 0; k < RACE_PER_RUN; k++) {
+			me->seed = me->seed * 1103515245u + 12345u;
+			c[k] = (struct bank_command){(me->seed >> 16) % 3 ? BANK_WITHDRAW : BANK_DEPOSIT,
+			                             1 + (me->seed >> 8) % 60, 0, 0, 0};
+		}
+		run_turn(me->rt, c, RACE_PER_RUN, o);
+		for (k = 0; k < RACE_PER_RUN; k++) {
+			if (o[k].st == ESR_OK) {
+				me->accepted++;
+				me->delta += c[k].kind == BANK_DEPOSIT ? c[k].amount : -c[k].amount;
+			} else if (o[k].st != ESR_EREJECTED && o[k].st != ESR_ECONFLICT) {
+				me->failed++;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Two optimistic runtimes (two writers, as two processes on one store would
+ * be) submit turns of mixed deposits and withdrawals to one account. Each
+ * turn's append races the other runtime's: the loser catches up and decides
+ * its whole turn again. The stored stream must be exactly the accepted
+ * commands (balance equals their sum, one event each) and never overdrawn.
+ */
+static void two_runtimes_race_turns(void **state)
+{
+	struct bank_command open = {.kind = BANK_OPEN}, seed = {.kind = BANK_DEPOSIT, .amount = 500};
+	struct racer r[2] = {{.seed = 1}, {.seed = 2}};
+	struct bank_state st;
+	esr_runtime_stats stats;
+	esr_repository *repo;
+	struct outcome o;
+	pthread_t t[2];
+	esr_store *s;
+	uint64_t v, conflicts = 0;
+	unsigned i, round;
+
+	(void)state;
+	assert_int_equal(esr_memory_store_open(&s), ESR_OK);
+	r[0].rt = start(s, 1000);
+	r[1].rt = start(s, 1000);
+	run_turn(r[0].rt, &open, 1, &o);
+	assert_int_equal(o.st, ESR_OK);
+	run_turn(r[0].rt, &seed, 1, &o);
+	assert_int_equal(o.st, ESR_OK);
+	/* Two threads on two cores may still take turns rather than race:
+	 * rounds go on (at most 5) until the runtimes saw a conflict. */
+	pthread_barrier_init(&race_start, NULL, 2);
+	for (round = 0; round < 5 && conflicts == 0; round++) {
+		for (i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, race_turns, &r[i]), 0);
+		for (i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		for (conflicts = 0, i = 0; i < 2; i++) {
+			assert_int_equal(esr_runtime_stats_get(r[i].rt, &stats), ESR_OK);
+			conflicts += stats.conflicts;
+		}
+	}
+	pthread_barrier_destroy(&race_start);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(r[i].failed, 0);
+		esr_runtime_destroy(r[i].rt);
+	}
+	assert_int_equal(esr_repository_open(s, NULL, &repo), ESR_OK);
+	assert_int_equal(esr_repository_register(repo, &bank_type), ESR_OK);
+	assert_int_equal(esr_repository_load(repo, bank_type.name, "t", 1, &st, sizeof st, &v),
+	                 ESR_OK);
+	esr_repository_close(repo);
+	print_message("turns: %u + %u accepted, %llu conflicts, %u rounds\n", r[0].accepted,
+	              r[1].accepted, (unsigned long long)conflicts, round);
+	assert_int_equal(v, 2 + r[0].accepted + r[1].accepted);
+	assert_int_equal(st.balance, 500 + r[0].delta + r[1].delta);
+	assert_true(st.lowest >= 0);
+	assert_true(conflicts > 0); /* the two writers did race */
+	esr_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +437,7 @@ int main(void)
 		cmocka_unit_test(exhausted_and_failed_appends),
 		cmocka_unit_test(limits_split_turns),
 		cmocka_unit_test(later_completions_batch),
+		cmocka_unit_test(two_runtimes_race_turns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
