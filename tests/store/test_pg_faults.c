@@ -88,7 +88,7 @@ struct outcome {
 };
 
 struct chaos {
-	_Atomic int stop, restart_now;
+	_Atomic int stop, restart_now, restart_done;
 	unsigned terminated, restarts;
 };
 
@@ -148,6 +148,7 @@ static void *chaos(void *arg)
 				ch->restarts++;
 			PQfinish(c);
 			c = NULL;
+			atomic_store(&ch->restart_done, 1);
 		}
 		sleep_ms(40 + rand() % 60);
 		ch->terminated += terminate_all(&c);
@@ -186,10 +187,12 @@ static int move_all(int fd, void *buf, size_t len, int out)
  * One process: RUNTIMES runtimes on one store run waves of commands, each
  * wave waiting for the one before (so faults land mid-run). It writes 'O'
  * to `out` once its store is open (the faults begin then), 'P' a third of
- * the way through (the parent restarts the server
- * then), then every command's outcome; then, once the parent writes to
- * `go` (the faults are over), it runs one command per aggregate in every
- * runtime and writes how many failed.
+ * the way through (the parent restarts the server then); two thirds of the
+ * way through it waits for a byte on `go` saying the restart is over, so
+ * the restart always lands while the process has commands to run, however
+ * fast it is. Then it writes every command's outcome; then, once the parent
+ * writes to `go` again (the faults are over), it runs one command per
+ * aggregate in every runtime and writes how many failed.
  */
 static int child(unsigned p, esr_strategy strategy, const char *schema, unsigned waves,
                  int out, int go)
@@ -234,6 +237,8 @@ static int child(unsigned p, esr_strategy strategy, const char *schema, unsigned
 	}
 	for (w = 0; w < waves; w++) {
 		if (w == waves / 3 && move_all(out, "P", 1, 1) != 0)
+			return 2;
+		if (w == 2 * waves / 3 && move_all(go, id, 1, 0) != 0) /* the restart is over */
 			return 2;
 		for (r = 0; r < RUNTIMES; r++)
 			for (i = (uint64_t)w * WAVE; i < (uint64_t)(w + 1) * WAVE; i++) {
@@ -406,7 +411,7 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	uint64_t per_writer = (uint64_t)waves * WAVE;
 	size_t records = RUNTIMES * (size_t)per_writer;
 	struct outcome *outcome = calloc(WRITERS * (size_t)per_writer, sizeof *outcome);
-	struct chaos ch = {0, 0, 0, 0};
+	struct chaos ch = {0, 0, 0, 0, 0};
 	int out[PROCESSES][2], go[PROCESSES][2], status;
 	pid_t pid[PROCESSES];
 	esr_pg_store_options o;
@@ -437,6 +442,10 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	for (p = 0; p < PROCESSES; p++)
 		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
 	atomic_store(&ch.restart_now, 1);
+	for (unsigned ms = 0; !atomic_load(&ch.restart_done) && ms < 120000; ms += 10)
+		sleep_ms(10);
+	for (p = 0; p < PROCESSES; p++) /* the children may finish now */
+		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
 	for (p = 0; p < PROCESSES; p++)
 		CHECK(move_all(out[p][0], outcome + p * records, records * sizeof *outcome, 0) == 0,
 		      "process %u reported", p);
