@@ -4,10 +4,13 @@
  * callback into the blocking esr_store_append.
  * docs/architecture.md has the map.
  */
-#include <pthread.h>
+#define _GNU_SOURCE /* syscall, for core/futex.h */
+#include <ck_pr.h>
 #include <stdlib.h>
 
+#include "core/futex.h"
 #include "core/internal.h"
+#include "core/sync.h"
 #include "store/store_internal.h"
 
 struct esr_store {
@@ -140,15 +143,21 @@ esr_status esr__store_append_built(esr_store *s, const esr_stream_id *stream,
 }
 
 /*
- * A blocking append waits on this. The flag is written under the mutex, so
- * a completion on another thread cannot slip between the waiter's check and
- * its sleep; an inline completion finds nobody waiting and costs one
- * uncontended lock.
+ * A blocking append waits on this, on its own stack. `state` goes PENDING ->
+ * DONE, or PENDING -> SLEEPER -> DONE when the appender is (about to be)
+ * asleep in the kernel, as a ticket's does (runtime/ticket.c): the
+ * completion writes the result, swaps DONE in (release) and calls
+ * futex_wake only if it replaced SLEEPER. No mutex: a completing writer
+ * thread that wakes hundreds of appenders per group commit pays one atomic
+ * swap each and one system call for each one asleep, never a lock an
+ * appender may hold. The wake may reach the word after the appender has
+ * seen DONE and returned; a futex wake on a stale address is at worst a
+ * spurious wake-up, which every futex waiter tolerates.
  */
+enum { WAITER_PENDING = 0, WAITER_SLEEPER = 1, WAITER_DONE = 2 };
+
 struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done;
+	uint32_t state;
 	esr_append_result result;
 };
 
@@ -156,37 +165,51 @@ static void wake(void *ctx, const esr_append_result *result)
 {
 	struct waiter *w = ctx;
 
-	pthread_mutex_lock(&w->lock);
 	w->result = *result;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	/* Release: the result before DONE. */
+	ck_pr_fence_store_atomic();
+	ESR_TSAN_RELEASE(&w->state);
+	if (ck_pr_fas_32(&w->state, WAITER_DONE) == WAITER_SLEEPER)
+		esr__futex_wake_all(&w->state);
+}
+
+static void wait_done(struct waiter *w)
+{
+	for (;;) {
+		uint32_t st = ck_pr_load_32(&w->state);
+		if (st == WAITER_DONE)
+			break;
+		/* One word: either our CAS to SLEEPER comes first and the swap
+		 * returns SLEEPER (the completion wakes us), or the swap comes
+		 * first and the CAS fails, or futex_wait finds DONE and returns. */
+		if (st == WAITER_PENDING && !ck_pr_cas_32(&w->state, WAITER_PENDING, WAITER_SLEEPER))
+			continue;
+		esr__futex_wait(&w->state, WAITER_SLEEPER, NULL);
+	}
+	/* Acquire: pairs with the release in wake(); the result is whole. */
+	ck_pr_fence_load();
+	ESR_TSAN_ACQUIRE(&w->state);
 }
 
 esr_status esr_store_append(esr_store *s, const esr_stream_id *stream,
                             uint64_t expected, const esr_event *events,
                             size_t n, esr_append_result *result)
 {
-	struct waiter w = {.done = 0};
+	struct waiter w = {.state = WAITER_PENDING};
+	int done = 0;
 	esr_status st;
 
 	if ((st = check_append(s, stream, events, n)) != ESR_OK)
 		goto refused;
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
 	st = s->vt->append(s->impl, stream, expected, events, n, wake, &w);
 	if (st == ESR_OK) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
+		wait_done(&w);
+		done = 1;
 		st = w.result.status;
 	}
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
 	/* Only a completion fills w.result; a refusal returned directly
 	 * (whatever its code) has no version to report. */
-	if (w.done && (st == ESR_OK || st == ESR_ECONFLICT)) {
+	if (done && (st == ESR_OK || st == ESR_ECONFLICT)) {
 		if (result)
 			*result = w.result;
 		return st;

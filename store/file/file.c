@@ -411,10 +411,12 @@ static void fail_all(struct esr__pending *q)
  * The batch failed after `written` of its bytes, at offset `base` of the
  * tail, reached the file. Take them back out (truncate to base, sync): then
  * none of its appends is stored and each completes ESR_EIO. If that fails
- * too, an append whose every record lies in the written bytes may be found
- * at the next open, so it completes ESR_EUNKNOWN; one cut by the end of the
- * written bytes is an incomplete append, never recovered (docs/file-format.md),
- * and one past it was never written: both ESR_EIO.
+ * too, every append of the batch may be found at the next open, so each
+ * completes ESR_EUNKNOWN: the batch lies inside the file's size (it was
+ * grown ahead of it, extend), and a record's bytes that the write did not
+ * reach read as zeros there, which is the record itself wherever it held
+ * zeros. Before preallocation only an append whose every record lay in the
+ * written bytes could be found; now the file's size no longer tells.
  */
 static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, const struct batch *b,
                        uint64_t base, size_t written)
@@ -429,13 +431,53 @@ static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, const
 		int maybe = 0;
 		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
 			const struct esr__loc *last = &b->locs[k + p->n - 1];
-			maybe = last->offset + last->length - base <= written;
+			maybe = last->offset + last->length - base <= written ||
+			        last->offset + last->length <= fs->seg_alloc;
 		}
 		next = p->next;
 		k += p->n;
 		complete(p->done, p->ctx, maybe ? ESR_EUNKNOWN : ESR_EIO, 0);
 		free(p);
 	}
+}
+
+/*
+ * Preallocation. A sync after a write that grows the file must also make the
+ * new size durable, a metadata update on top of the data; a write inside the
+ * file's size needs the data alone. So before a batch would end past the
+ * file, the writer grows it by ESR__SEG_STEP bytes of zeros (at most to the
+ * segment's size, never less than the batch needs), written for real rather
+ * than fallocated: an extent allocated but not written is converted at its
+ * first write, a metadata update again. The batch's own sync makes the new
+ * size durable with it; the syncs of the next batches, inside it, write data
+ * only. Zeros are no record, so recovery finds the log's end where they begin
+ * (docs/file-format.md). Zeros never go past the segment's size, and a
+ * segment is left for the next only once its records reach that size: so
+ * only the last segment can end in zeros.
+ */
+static esr_status extend(struct esr__file_store *fs, uint64_t end)
+{
+	static const uint8_t zeros[1u << 20];
+	uint64_t to = (end + ESR__SEG_STEP - 1) / ESR__SEG_STEP * ESR__SEG_STEP, at;
+	ssize_t w;
+
+	if (end <= fs->seg_alloc)
+		return ESR_OK;
+	if (to > fs->opt.segment_bytes)
+		to = end > fs->opt.segment_bytes ? end : fs->opt.segment_bytes;
+	/* The batch itself fills [seg_alloc, end); zeros go after it only. */
+	for (at = end; at < to; at += (uint64_t)w) {
+		size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+		if ((w = esr__fio.pwrite(fs->tail_fd, zeros, n, (off_t)at)) <= 0) {
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			return ESR_EIO;
+		}
+	}
+	fs->seg_alloc = to;
+	return ESR_OK;
 }
 
 static size_t count_events(const struct esr__pending *q)
@@ -469,6 +511,8 @@ static int commit(struct esr__file_store *fs, struct esr__pending *q, struct bat
 		st = reserve_slots(fs, q, b);
 	if (st == ESR_OK)
 		st = encode(q, b, base);
+	if (st == ESR_OK)
+		st = extend(fs, base + b->len);
 	if (st == ESR_OK) {
 		st = write_all(fs->tail_fd, b->buf, b->len, &written);
 		fs->seg_size += written;
@@ -744,6 +788,10 @@ static void file_destroy(void *impl)
 	pthread_mutex_unlock(&fs->lock);
 	if (fs->writer_started)
 		pthread_join(fs->writer, NULL); /* it drains the queue first */
+	/* Leave the last segment as long as its records, for readers of the
+	 * files; not synced: zeros a crash brings back are the log's end. */
+	if (!fs->failed && fs->tail_fd >= 0 && fs->seg_alloc > fs->seg_size)
+		(void)esr__fio.ftruncate(fs->tail_fd, (off_t)fs->seg_size);
 	release(fs);
 }
 

@@ -25,6 +25,9 @@
 #include "store/file/file_format.h"
 
 #define ESR__SEGMENTS_MAX 65536 /* of SEGMENT bytes each: far beyond any disk */
+/* The tail segment's file grows ahead of its records in steps of this many
+ * zero bytes (store/file/file.c, extend), at most to the segment's size. */
+#define ESR__SEG_STEP (4u << 20)
 
 struct esr__loc {
 	uint32_t seg;    /* segment number */
@@ -95,7 +98,8 @@ struct esr__file_store {
 	pthread_mutex_t read_lock;      /* a reader that missed the cache */
 	unsigned read_hand;             /* the clock hand, under read_lock */
 	uint32_t seg;          /* the segment being appended to */
-	uint64_t seg_size;     /* its size */
+	uint64_t seg_size;     /* the end of its last record: where the next batch goes */
+	uint64_t seg_alloc;    /* its file's size: seg_size, then zeros written ahead */
 	uint64_t next_position;
 
 	pthread_mutex_t lock;  /* the queue, `failed`, positions */

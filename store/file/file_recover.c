@@ -107,7 +107,7 @@ esr_status esr__file_segment_create(struct esr__file_store *fs, uint32_t seq)
 	}
 	esr__file_tail_set(fs, fd);
 	fs->seg = seq;
-	fs->seg_size = ESR__SEG_HEADER;
+	fs->seg_size = fs->seg_alloc = ESR__SEG_HEADER;
 	return ESR_OK;
 }
 
@@ -241,7 +241,7 @@ static int apply(struct esr__file_store *fs, struct gather *g, uint32_t seq, esr
  */
 static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t last)
 {
-	size_t from = stop + 1;
+	size_t from = stop + 1, full = len;
 	const uint8_t *h = buf + stop;
 	struct esr__rec r;
 
@@ -249,8 +249,12 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
 	if (len - stop >= ESR__REC_HEADER && esr__rec_decode(h, ESR__REC_HEADER, &r) == ESR__REC_SHORT)
 		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
 		               (uint32_t)h[7] << 24);
-	for (; from + ESR__REC_HEADER <= len; from++)
-		if (esr__rec_decode(buf + from, len - from, &r) == ESR__REC_OK && r.position > last)
+	/* A record's length (its bytes 4..7) is never zero, so no record starts
+	 * in the zeros a segment may end in (preallocated, store/file/file.c). */
+	while (len > from && buf[len - 1] == 0)
+		len--;
+	for (; from < len && from + ESR__REC_HEADER <= full; from++)
+		if (esr__rec_decode(buf + from, full - from, &r) == ESR__REC_OK && r.position > last)
 			return 1;
 	return 0;
 }
@@ -541,7 +545,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		r->len = good;
 	}
 	fs->seg = seq;
-	fs->seg_size = r->len;
+	fs->seg_size = fs->seg_alloc = r->len;
 	return ESR_OK;
 }
 

@@ -305,6 +305,129 @@ static void torn_multi_event_append_is_cut_whole(void **state)
 	}
 }
 
+/* The size of dir's segment `seq`, and its bytes (up to cap) into buf. */
+static off_t segment_image(const char *dir, unsigned seq, uint8_t *buf, size_t cap)
+{
+	char path[300];
+	struct stat st;
+	off_t got;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%08u.seg", dir, seq);
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((size_t)st.st_size <= cap);
+	got = pread(fd, buf, (size_t)st.st_size, 0);
+	close(fd);
+	assert_int_equal(got, st.st_size);
+	return got;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	while (n > 0 && p[n - 1] == 0)
+		n--;
+	return n == 0;
+}
+
+/*
+ * The tail segment grows ahead of its records in zeros while the store is
+ * open. The image of an open store (what a crash leaves) opens with every
+ * append; a record torn inside the zeros is a torn tail; a whole record after
+ * zeros is damage, not an end; and a store closed, or a segment rolled over,
+ * is cut back to its records.
+ */
+static void preallocated_tail_is_the_end(void **state)
+{
+	esr_file_store_options o = small_segments();
+	static uint8_t seg[4u << 20];
+	const off_t used = 32 + 10 * ONE_EVENT_APPEND, last = used - ONE_EVENT_APPEND;
+	char dir[256], copy[300];
+	off_t size;
+	esr_store *s, *c;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	fill(s, 1, 10);
+	size = segment_image(dir, 1, seg, sizeof seg);
+	assert_int_equal(size, (off_t)o.segment_bytes); /* one step, at most the segment */
+	assert_true(all_zero(seg + used, (size_t)(size - used)));
+	assert_false(all_zero(seg + last, ONE_EVENT_APPEND));
+
+	store_from_prefix(seg, size, "open-image", copy, sizeof copy); /* a crash */
+	assert_int_equal(esr_file_store_open(copy, &o, &c), ESR_OK);
+	expect_intact(c, 10);
+	esr_store_close(c);
+	{
+		static uint8_t after[4u << 20]; /* recovery cut the zeros, for good */
+		assert_int_equal(segment_image(copy, 1, after, sizeof after), used);
+	}
+
+	/* The last record's second half never reached the disk: torn. */
+	memset(seg + last + ONE_EVENT_APPEND / 2, 0, ONE_EVENT_APPEND - ONE_EVENT_APPEND / 2);
+	store_from_prefix(seg, size, "torn-in-zeros", copy, sizeof copy);
+	assert_int_equal(esr_file_store_open(copy, &o, &c), ESR_OK);
+	expect_intact(c, 9);
+	esr_store_close(c);
+
+	/* The last record whole, but 4 KiB of zeros after where it belongs. */
+	segment_image(dir, 1, seg, sizeof seg);
+	memmove(seg + last + 4096, seg + last, ONE_EVENT_APPEND);
+	memset(seg + last, 0, 4096);
+	store_from_prefix(seg, size, "record-after-zeros", copy, sizeof copy);
+	assert_int_equal(esr_file_store_open(copy, &o, &c), ESR_ECORRUPT);
+
+	esr_store_close(s);
+	assert_int_equal(segment_image(dir, 1, seg, sizeof seg), used); /* closed: cut back */
+}
+
+/* Segments rolled over while the store is open are cut back to their
+ * records; only the last ends in zeros, and the image opens whole. */
+static void rolled_over_segments_are_cut_back(void **state)
+{
+	esr_file_store_options o = small_segments();
+	static uint8_t seg[4u << 20];
+	uint8_t *big = calloc(1, 300000);
+	esr_stream_id sid = {"Blob", "b", 1};
+	char dir[256], copy[300], path[400];
+	off_t size;
+	esr_store *s, *c;
+	unsigned k;
+	int i;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (i = 0; i < 20; i++) { /* 6 MB through 2 MB segments: 3 of them at least */
+		esr_event ev = {.type = 1, .payload = big, .payload_len = 300000};
+		memset(big, i + 1, 300000);
+		assert_int_equal(esr_store_append(s, &sid, (uint64_t)i, &ev, 1, NULL), ESR_OK);
+	}
+	snprintf(copy, sizeof copy, "%s/rolled-image", root);
+	mkdir(copy, 0755);
+	for (k = 1;; k++) { /* the image of the open store, every segment */
+		int fd;
+		snprintf(path, sizeof path, "%s/%08u.seg", dir, k);
+		if (access(path, F_OK) != 0)
+			break;
+		size = segment_image(dir, k, seg, sizeof seg);
+		snprintf(path, sizeof path, "%s/%08u.seg", dir, k + 1);
+		if (access(path, F_OK) == 0) /* not the last: ends with a record, not zeros */
+			assert_false(all_zero(seg + size - 1000, 1000));
+		snprintf(path, sizeof path, "%s/%08u.seg", copy, k);
+		assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
+		assert_int_equal(write(fd, seg, (size_t)size), size);
+		close(fd);
+	}
+	assert_true(k > 3);
+	assert_int_equal(esr_file_store_open(copy, &o, &c), ESR_OK);
+	assert_int_equal(version_of(c, &sid), 20);
+	esr_store_close(c);
+	esr_store_close(s);
+	free(big);
+}
+
 /* Damage in the middle is refused, naming file and offset; salvage keeps the prefix. */
 static void damage_in_the_middle_is_corrupt(void **state)
 {
@@ -749,6 +872,8 @@ int main(void)
 		cmocka_unit_test(segments_roll_over),
 		cmocka_unit_test(torn_tail_is_cut_at_every_offset),
 		cmocka_unit_test(torn_multi_event_append_is_cut_whole),
+		cmocka_unit_test(preallocated_tail_is_the_end),
+		cmocka_unit_test(rolled_over_segments_are_cut_back),
 		cmocka_unit_test(damage_in_the_middle_is_corrupt),
 		cmocka_unit_test(every_flipped_bit_recovers_a_prefix_or_is_corrupt),
 		cmocka_unit_test(batch_window_shares_syncs),
