@@ -10,7 +10,9 @@
  * (an fdatasync that covers it, in `always` mode). Prints appends/s, fsyncs
  * and events per fsync. --disk measures the disk alone: one thread appending
  * 64 bytes to a file and calling fdatasync after each, for SECONDS: the rate
- * a store that syncs every append on its own could not exceed. Prints JSON.
+ * a store that syncs every append on its own could not exceed; then the same
+ * inside a file already filled with zeros (the store's preallocated
+ * segments), for SECONDS again. Prints JSON.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -68,29 +70,55 @@ static void *append_loop(void *arg)
 	return NULL;
 }
 
-static int disk(const char *dir, double secs)
+/*
+ * fdatasyncs/s of one thread writing 64 bytes and syncing after each, for
+ * secs: appending (each sync also makes the grown size durable), or, with
+ * `ahead`, inside a file first filled with 64 MiB of zeros and synced (each
+ * sync writes data only: what the store's preallocated segments get).
+ */
+static double sync_rate(const char *path, double secs, int ahead, unsigned long *count)
 {
-	char path[4096];
+	static uint8_t zeros[1 << 20];
 	uint8_t rec[64] = {0};
 	unsigned long n = 0;
 	double start, end;
-	int fd;
+	off_t at = 0;
+	int fd, i;
 
-	mkdir(dir, 0755);
-	snprintf(path, sizeof path, "%s/fsync-probe", dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644)) < 0)
-		return 3;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644)) < 0)
+		return -1;
+	for (i = 0; ahead && i < 64; i++)
+		if (pwrite(fd, zeros, sizeof zeros, (off_t)i << 20) != (ssize_t)sizeof zeros)
+			return -1;
+	if (ahead && fdatasync(fd) != 0)
+		return -1;
 	start = now();
 	end = start + secs;
-	while (now() < end) {
-		if (write(fd, rec, sizeof rec) != (ssize_t)sizeof rec || fdatasync(fd) != 0)
-			return 3;
+	while (now() < end && at + (off_t)sizeof rec <= (64 << 20)) {
+		if (pwrite(fd, rec, sizeof rec, at) != (ssize_t)sizeof rec || fdatasync(fd) != 0)
+			return -1;
+		at += (off_t)sizeof rec;
 		n++;
 	}
 	secs = now() - start;
 	close(fd);
 	unlink(path);
-	printf("{\"disk_fsyncs_per_s\":%.0f,\"fsyncs\":%lu,\"seconds\":%.3f}\n", n / secs, n, secs);
+	*count = n;
+	return (double)n / secs;
+}
+
+static int disk(const char *dir, double secs)
+{
+	unsigned long n, m;
+	double appending, ahead;
+	char path[4096];
+
+	mkdir(dir, 0755);
+	snprintf(path, sizeof path, "%s/fsync-probe", dir);
+	if ((appending = sync_rate(path, secs, 0, &n)) < 0 || (ahead = sync_rate(path, secs, 1, &m)) < 0)
+		return 3;
+	printf("{\"disk_fsyncs_per_s\":%.0f,\"fsyncs\":%lu,\"disk_prealloc_fsyncs_per_s\":%.0f,"
+	       "\"prealloc_fsyncs\":%lu,\"seconds\":%.3f}\n", appending, n, ahead, m, secs);
 	return 0;
 }
 
