@@ -85,7 +85,8 @@ struct esr__pending {
 	size_t n;            /* events; 0 for a conflict report */
 	esr_append_cb done;
 	void *ctx;
-	esr_event *events;   /* payloads copied after them */
+	uint8_t *recs;       /* its n records, encoded by the appender (after it) */
+	size_t recs_len;
 };
 
 struct esr__file_store {
