@@ -10,9 +10,10 @@
  * writer thread takes the whole queue at once, gathers its records, writes
  * them with one write() to the current segment, syncs once, and only then,
  * in queue order, records each append's locations, publishes the stream's
- * `committed` version and calls its completion. A conflict also goes through the queue, so it is
- * reported after every append queued before it is durable and readable: the
- * caller's catch-up read then sees the version the conflict names.
+ * `committed` version and calls its completion. A conflict also goes
+ * through the queue, so it is reported after every append queued before it
+ * is durable and readable: the caller's catch-up read then sees the version
+ * the conflict names.
  *
  * The index slots of a batch are made before it is written, so an append
  * that is durable is always published: the only failures are the write and

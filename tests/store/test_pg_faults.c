@@ -418,7 +418,7 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	esr_store *store;
 	pthread_t t;
 	char why[256], byte;
-	unsigned p;
+	unsigned p, waited;
 
 	CHECK(esr_pg_drop(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
 	CHECK(esr_pg_migrate(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
@@ -442,7 +442,7 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	for (p = 0; p < PROCESSES; p++)
 		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
 	atomic_store(&ch.restart_now, 1);
-	for (unsigned ms = 0; !atomic_load(&ch.restart_done) && ms < 120000; ms += 10)
+	for (waited = 0; !atomic_load(&ch.restart_done) && waited < 120000; waited += 10)
 		sleep_ms(10);
 	for (p = 0; p < PROCESSES; p++) /* the children may finish now */
 		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
