@@ -469,7 +469,9 @@ static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, const
  */
 static esr_status extend(struct esr__file_store *fs, uint64_t end)
 {
-	static const uint8_t zeros[1u << 20];
+	/* Only read; not const, which would put 1 MiB of zeros in the library's
+	 * file instead of its zero-filled .bss. */
+	static uint8_t zeros[1u << 20];
 	uint64_t to = (end + ESR__SEG_STEP - 1) / ESR__SEG_STEP * ESR__SEG_STEP, at;
 	ssize_t w;
 
