@@ -346,9 +346,7 @@ static esr_status gather(struct esr__pending *q, struct batch *b, uint64_t base)
 			return ESR_ENOMEM;
 		memcpy(b->buf + b->len, p->recs, p->recs_len);
 		for (i = 0, at = 0; i < p->n; i++) {
-			const uint8_t *h = p->recs + at; /* the record's length: bytes 4..7 */
-			uint32_t len = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
-			               (uint32_t)h[7] << 24;
+			uint32_t len = esr__rec_claimed(p->recs + at);
 			b->locs[k++] = (struct esr__loc){0, len, base + b->len + at};
 			at += len;
 		}
@@ -424,31 +422,24 @@ static void fail_all(struct esr__pending *q)
  * tail, reached the file. Take them back out (truncate to base, sync): then
  * none of its appends is stored and each completes ESR_EIO. If that fails
  * too, every append of the batch may be found at the next open, so each
- * completes ESR_EUNKNOWN: the batch lies inside the file's size (it was
- * grown ahead of it, extend), and a record's bytes that the write did not
- * reach read as zeros there, which is the record itself wherever it held
- * zeros. Before preallocation only an append whose every record lay in the
- * written bytes could be found; now the file's size no longer tells.
+ * completes ESR_EUNKNOWN (a conflict report, n == 0, stored nothing:
+ * ESR_EIO). Bytes were written only after extend() grew the file past the
+ * whole batch, and a record's bytes the write did not reach read as zeros
+ * there, which is the record itself wherever it held zeros: so how far the
+ * write got tells nothing. Nothing written at all (written == 0) leaves no
+ * record to find, zeros being none.
  */
-static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, const struct batch *b,
-                       uint64_t base, size_t written)
+static void fail_batch(struct esr__file_store *fs, struct esr__pending *q, uint64_t base,
+                       size_t written)
 {
 	int fd = fs->tail_fd, back;
 	struct esr__pending *p, *next;
-	size_t k = 0;
 
 	back = written == 0 ||
 	       (esr__fio.ftruncate(fd, (off_t)base) == 0 && esr__fio.fdatasync(fd) == 0);
 	for (p = q; p != NULL; p = next) {
-		int maybe = 0;
-		if (!back && p->n != 0) { /* then the batch was encoded: its locations are set */
-			const struct esr__loc *last = &b->locs[k + p->n - 1];
-			maybe = last->offset + last->length - base <= written ||
-			        last->offset + last->length <= fs->seg_alloc;
-		}
 		next = p->next;
-		k += p->n;
-		complete(p->done, p->ctx, maybe ? ESR_EUNKNOWN : ESR_EIO, 0);
+		complete(p->done, p->ctx, !back && p->n != 0 ? ESR_EUNKNOWN : ESR_EIO, 0);
 		free(p);
 	}
 }
@@ -542,7 +533,7 @@ static int commit(struct esr__file_store *fs, struct esr__pending *q, struct bat
 		pthread_mutex_lock(&fs->lock);
 		ck_pr_store_int(&fs->failed, 1);
 		pthread_mutex_unlock(&fs->lock);
-		fail_batch(fs, q, b, base, written);
+		fail_batch(fs, q, base, written);
 		return -1;
 	}
 	publish(fs, q, b);

@@ -40,6 +40,11 @@ static uint64_t get64(const uint8_t *b)
 	return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
 }
 
+uint32_t esr__rec_claimed(const uint8_t *buf)
+{
+	return get32(buf + 4);
+}
+
 size_t esr__rec_size(const esr_stream_id *sid, const esr_event *ev)
 {
 	return ESR__REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;

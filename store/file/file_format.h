@@ -51,6 +51,10 @@ enum esr__rec_status {
 	ESR__REC_BAD,   /* not a record: wrong magic, impossible field, or CRC mismatch */
 };
 
+/* The length a record's header claims (its bytes 4..7), unchecked: for
+ * walking records already encoded, or bounding a damaged one's extent. */
+uint32_t esr__rec_claimed(const uint8_t *buf);
+
 /* Decode the record at buf (avail bytes readable). Never reads past avail. */
 enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct esr__rec *r);
 

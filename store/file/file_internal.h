@@ -98,6 +98,8 @@ struct esr__file_store {
 	struct esr__read_fd reads[ESR__READ_FDS]; /* readers' descriptors, above */
 	pthread_mutex_t read_lock;      /* a reader that missed the cache */
 	unsigned read_hand;             /* the clock hand, under read_lock */
+	/* The tail: written by the opening thread (recovery), then by the writer
+	 * thread alone, and read by close only after the writer is joined. */
 	uint32_t seg;          /* the segment being appended to */
 	uint64_t seg_size;     /* the end of its last record: where the next batch goes */
 	uint64_t seg_alloc;    /* its file's size: seg_size, then zeros written ahead */

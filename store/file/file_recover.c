@@ -247,8 +247,7 @@ static int valid_after(const uint8_t *buf, size_t stop, size_t len, uint64_t las
 
 	/* Decoding only the header says ESR__REC_SHORT when its lengths agree. */
 	if (len - stop >= ESR__REC_HEADER && esr__rec_decode(h, ESR__REC_HEADER, &r) == ESR__REC_SHORT)
-		from = stop + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
-		               (uint32_t)h[7] << 24);
+		from = stop + esr__rec_claimed(h);
 	/* A record's length (its bytes 4..7) is never zero, so no record starts
 	 * in the zeros a segment may end in (preallocated, store/file/file.c). */
 	while (len > from && buf[len - 1] == 0)
