@@ -89,14 +89,14 @@ static double sync_rate(const char *path, double secs, int ahead, unsigned long 
 		return -1;
 	for (i = 0; ahead && i < 64; i++)
 		if (pwrite(fd, zeros, sizeof zeros, (off_t)i << 20) != (ssize_t)sizeof zeros)
-			return -1;
+			goto failed;
 	if (ahead && fdatasync(fd) != 0)
-		return -1;
+		goto failed;
 	start = now();
 	end = start + secs;
 	while (now() < end && at + (off_t)sizeof rec <= (64 << 20)) {
 		if (pwrite(fd, rec, sizeof rec, at) != (ssize_t)sizeof rec || fdatasync(fd) != 0)
-			return -1;
+			goto failed;
 		at += (off_t)sizeof rec;
 		n++;
 	}
@@ -105,6 +105,10 @@ static double sync_rate(const char *path, double secs, int ahead, unsigned long 
 	unlink(path);
 	*count = n;
 	return (double)n / secs;
+failed:
+	close(fd);
+	unlink(path);
+	return -1;
 }
 
 static int disk(const char *dir, double secs)

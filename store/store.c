@@ -196,20 +196,15 @@ esr_status esr_store_append(esr_store *s, const esr_stream_id *stream,
                             size_t n, esr_append_result *result)
 {
 	struct waiter w = {.state = WAITER_PENDING};
-	int done = 0;
 	esr_status st;
 
 	if ((st = check_append(s, stream, events, n)) != ESR_OK)
 		goto refused;
-	st = s->vt->append(s->impl, stream, expected, events, n, wake, &w);
-	if (st == ESR_OK) {
-		wait_done(&w);
-		done = 1;
-		st = w.result.status;
-	}
-	/* Only a completion fills w.result; a refusal returned directly
-	 * (whatever its code) has no version to report. */
-	if (done && (st == ESR_OK || st == ESR_ECONFLICT)) {
+	if ((st = s->vt->append(s->impl, stream, expected, events, n, wake, &w)) != ESR_OK)
+		goto refused; /* refused directly (whatever its code): no version to report */
+	wait_done(&w);
+	st = w.result.status;
+	if (st == ESR_OK || st == ESR_ECONFLICT) {
 		if (result)
 			*result = w.result;
 		return st;
