@@ -23,6 +23,16 @@ esr_status esr__check_id(const void *id, size_t id_len);
 /* A batch to append: 1..ESR_APPEND_MAX well-formed events. */
 esr_status esr__check_events(const esr_event *events, size_t n);
 
+/* A command id: ESR_OK for {NULL, 0} (none) and 1..ESR_COMMAND_ID_MAX bytes;
+ * ESR_EINVAL for any other NULL or empty combination, ESR_ETOOBIG if longer. */
+esr_status esr__check_command_id(const esr_command_id *id);
+
+/* Whether two command ids are the same bytes (two "none" are the same). */
+int esr__command_id_equal(const esr_command_id *a, const esr_command_id *b);
+
+/* Whether any of events[0..n) carries a command id. */
+int esr__events_have_ids(const esr_event *events, size_t n);
+
 /* Wall-clock nanoseconds since the Unix epoch (event timestamps). */
 uint64_t esr__now_ns(void);
 

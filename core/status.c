@@ -29,6 +29,7 @@ static const struct status_text texts[] = {
 	[ESR_ENOTSUP] = {"ESR_ENOTSUP", "not supported by this backend"},
 	[ESR_ETIMEDOUT] = {"ESR_ETIMEDOUT", "timed out: the wait ended before completion"},
 	[ESR_EUNKNOWN] = {"ESR_EUNKNOWN", "outcome unknown: the write may or may not have taken effect; read the stream to find out"},
+	[ESR_EDUPLICATE] = {"ESR_EDUPLICATE", "duplicate command: its command id is already recorded for this stream, so nothing was appended"},
 };
 
 static const struct status_text *lookup(esr_status status)

@@ -71,7 +71,29 @@ static esr_status check_append(const esr_store *s, const esr_stream_id *stream,
 		return ESR_EINVAL;
 	if ((st = esr__check_stream(stream)) != ESR_OK)
 		return st;
-	return esr__check_events(events, n);
+	if ((st = esr__check_events(events, n)) != ESR_OK)
+		return st;
+	return s->vt->command == NULL && esr__events_have_ids(events, n) ? ESR_ENOTSUP : ESR_OK;
+}
+
+esr_status esr_store_command(esr_store *s, const esr_stream_id *stream, const void *id,
+                             size_t len, uint64_t *first, uint64_t *last)
+{
+	esr_command_id cid = {id, len};
+	esr_status st;
+
+	if (s == NULL || first == NULL || last == NULL || id == NULL || len == 0)
+		return ESR_EINVAL;
+	if ((st = esr__check_stream(stream)) != ESR_OK || (st = esr__check_command_id(&cid)) != ESR_OK)
+		return st;
+	if (s->vt->command == NULL)
+		return ESR_ENOTSUP;
+	return s->vt->command(s->impl, stream, id, len, first, last);
+}
+
+int esr__store_records_ids(const esr_store *s)
+{
+	return s->vt->command != NULL;
 }
 
 esr_status esr_store_append_async(esr_store *s, const esr_stream_id *stream,

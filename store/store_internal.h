@@ -44,6 +44,9 @@ typedef void esr__prefetch_fn(void *impl, void *handle, int depth);
  * keep several commands' completions for one hand-over. */
 void esr__store_set_inline(esr_store *s);
 int esr__store_completes_inline(const esr_store *s);
+
+/* Whether the backend records command ids (its vtable has `command`). */
+int esr__store_records_ids(const esr_store *s);
 /* The payload bytes one append of an actor's turn may carry (runtime/turn.h):
  * ESR__TURN_BYTES unless the backend states another at open. A command alone
  * over it is still appended (or refused) by itself. */

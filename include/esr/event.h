@@ -49,15 +49,30 @@ typedef struct esr_metadata {
 } esr_metadata;
 
 /*
+ * A command id: 1 to ESR_COMMAND_ID_MAX opaque bytes a host gives a command
+ * so that a retry of it takes effect once (docs/command-ids.md). {NULL, 0}
+ * is no id; any other empty or NULL combination is malformed (ESR_EINVAL).
+ */
+typedef struct esr_command_id {
+	const void *bytes;
+	size_t len;
+} esr_command_id;
+
+/*
  * An event as the host hands it to esr and as apply() sees it. The type tag is
  * the host's own numbering; the payload's encoding is the host's choice (esr
  * moves bytes). payload may be NULL only when payload_len is 0.
+ * command_id: the id of the command that decided the event, or {NULL, 0}.
+ * The runtime and the repository fill it in on every event of a command
+ * submitted with an id; the store records it with the event and refuses a
+ * second append of the same id to the same stream (esr/store.h).
  */
 typedef struct esr_event {
 	uint32_t type;
 	uint32_t payload_len;
 	const void *payload;
 	esr_metadata meta;
+	esr_command_id command_id;
 } esr_event;
 
 /*

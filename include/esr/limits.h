@@ -12,6 +12,10 @@
 /* Longest aggregate id, in bytes. Ids are opaque bytes; 0 bytes is invalid. */
 #define ESR_ID_MAX 256
 
+/* Longest command id, in bytes (a UUID's 16 bytes or its 36-character text
+ * fit). Opaque bytes; 0 bytes is invalid (no id at all is {NULL, 0}). */
+#define ESR_COMMAND_ID_MAX 64
+
 /* Largest event payload, in bytes (1 MiB). Events are facts, not files. */
 #define ESR_PAYLOAD_MAX (1u << 20)
 

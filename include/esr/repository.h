@@ -103,12 +103,19 @@ ESR_API esr_status esr_repository_load(esr_repository *repo, const char *type,
                                        void *state, size_t state_size,
                                        uint64_t *version);
 
-/* What one command did. Every field is set by every execute call. */
+/*
+ * What one command did. Every field is set by every execute call.
+ * duplicate: 1 when the command carried an id the stream had already
+ * recorded: it appended nothing now, its status is ESR_OK, and version and
+ * appended describe its first run's events (versions version - appended + 1
+ * to version). 0 otherwise.
+ */
 typedef struct esr_result {
 	uint64_t version;   /* stream version after the command (as loaded if nothing was appended) */
 	uint32_t appended;  /* events this command appended */
 	uint32_t attempts;  /* handler runs: 1 + retries; 0 if it never ran */
 	int rejection;      /* handle()'s code when the status is ESR_EREJECTED, else 0 */
+	int duplicate;      /* see above */
 	esr_conflict conflict; /* filled when the status is ESR_ECONFLICT, else zeroed */
 } esr_result;
 

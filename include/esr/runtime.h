@@ -139,13 +139,17 @@ ESR_API esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *
                                  size_t id_len, const void *command,
                                  esr_ticket_cb done, void *ctx);
 
-/* One command of a batch submission. */
+/*
+ * One command of a batch submission. command_id ({NULL, 0}: none) makes a
+ * resubmission of the command take effect once (docs/command-ids.md).
+ */
 typedef struct esr_submission {
 	const char *type;
 	const void *id;
 	size_t id_len;
 	const void *command;
 	void *ctx; /* esr_submit_many_cb: handed to done() for this command */
+	esr_command_id command_id;
 } esr_submission;
 
 /*

@@ -37,8 +37,11 @@ typedef enum esr_status {
 	ESR_ENOTSUP = 13,    /* the backend does not support this operation; a store
 	                        vtable of another contract version */
 	ESR_ETIMEDOUT = 14,  /* a wait ended before what it waited for happened */
-	ESR_EUNKNOWN = 15    /* the outcome is unknown: the write may or may not have taken
+	ESR_EUNKNOWN = 15,   /* the outcome is unknown: the write may or may not have taken
 	                        effect (a database connection lost during its commit) */
+	ESR_EDUPLICATE = 16  /* a store's answer to an append: a command id in it is already
+	                        recorded for the stream, so nothing was appended (the
+	                        runtime and repository turn it into ESR_OK, duplicate) */
 } esr_status;
 
 /*

@@ -17,7 +17,11 @@
  *    in commit order, a stream's events are in version order, and a global
  *    read never skips a position that may still be committed (see read_all).
  *    Positions have no gaps in the memory and file stores; see
- *    docs/projections.md for PostgreSQL's.
+ *    docs/projections.md for PostgreSQL's;
+ *  - a store that records command ids (the three built in do) records each
+ *    (stream, command id) atomically with the events that carry it, and never
+ *    appends a second set of events with an id the stream has recorded
+ *    (ESR_EDUPLICATE, below). docs/command-ids.md says how long each keeps them.
  * Beside the streams a store keeps the latest snapshot of each stream and
  * named checkpoints (esr/subscription.h); both are optional for a backend.
  *
@@ -48,11 +52,17 @@ typedef struct esr_store esr_store;
  *           version; otherwise 0.
  * position: on ESR_OK, the global position of the batch's first event, or 0
  *           for a store that assigns no positions.
+ * On ESR_EDUPLICATE (nothing appended): duplicate_at is the index in the
+ * append's events of the first event of a command whose id the stream has
+ * already recorded, and recorded_first..version the versions that id's
+ * events got when they were stored.
  */
 typedef struct esr_append_result {
 	esr_status status;
 	uint64_t version;
 	uint64_t position;
+	uint64_t recorded_first;
+	uint32_t duplicate_at;
 } esr_append_result;
 
 /* Called exactly once per accepted append, with its outcome. */
@@ -87,7 +97,7 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  * refuses any other with ESR_ENOTSUP, so a backend built for another
  * contract is refused rather than misread.
  */
-#define ESR_STORE_VTABLE_VERSION 1
+#define ESR_STORE_VTABLE_VERSION 2
 
 /*
  * A backend. All functions receive the `impl` pointer given to
@@ -104,6 +114,16 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  *   later from another thread (a durable store, after the sync that covers
  *   it). Any other return value refuses the append: nothing was stored and
  *   done is not called.
+ *   Command ids (only to a backend with `command`; esr_store_append refuses
+ *   them to others with ESR_ENOTSUP): the events that carry one id are
+ *   consecutive, and no id appears in two runs of one append (checked before
+ *   the backend sees it). After the version check (ESR_ECONFLICT comes
+ *   first), if the stream has recorded any of the append's ids, nothing is
+ *   stored and the result is ESR_EDUPLICATE with the first such command's
+ *   index and recorded versions. Otherwise the ids are recorded with the
+ *   events, atomically: a reader that finds an id finds its events, and two
+ *   appends racing with one id never both succeed. Events are stored with
+ *   their ids and read back with them.
  * read: visit the stream's events with version >= from (from 0 counts as 1),
  *   up to the version the stream had when the read began. An absent stream
  *   reads as empty.
@@ -135,6 +155,10 @@ typedef esr_status (*esr_snapshot_fn)(void *ctx, const esr_snapshot *snapshot);
  * checkpoint_save, checkpoint_load (optional: both or neither): a named
  *   position, durable as the store's events are. load sets 0 for a name
  *   never saved.
+ * command (optional): present in a backend that records command ids. Sets
+ *   *first..*last to the versions the events of (stream, id) got, or both to
+ *   0 if the stream has recorded no such id (an absent stream has none). It
+ *   sees every append that completed before the call began.
  * Every other function pointer is required.
  */
 typedef struct esr_store_vtable {
@@ -162,6 +186,8 @@ typedef struct esr_store_vtable {
 	                            esr_snapshot_fn fn, void *ctx);
 	esr_status (*checkpoint_save)(void *impl, const char *name, uint64_t position);
 	esr_status (*checkpoint_load)(void *impl, const char *name, uint64_t *position);
+	esr_status (*command)(void *impl, const esr_stream_id *stream, const void *id,
+	                      size_t len, uint64_t *first, uint64_t *last);
 } esr_store_vtable;
 
 /*
@@ -191,7 +217,10 @@ ESR_API const char *esr_store_name(const esr_store *store);
  * version in result->version. Refused arguments: ESR_EINVAL (NULL store,
  * stream, events or a NULL payload with a non-zero length; n == 0; a malformed
  * stream id), ESR_ETOOBIG (n > ESR_APPEND_MAX, a payload > ESR_PAYLOAD_MAX, an
- * id or type name too long). Nothing is appended on any error.
+ * id or type name too long, a command id over ESR_COMMAND_ID_MAX), ESR_EINVAL
+ * also for a malformed command id or one id in two runs of events, ESR_ENOTSUP
+ * for command ids to a backend that does not record them, ESR_EDUPLICATE (see
+ * esr_append_result). Nothing is appended on any error.
  */
 ESR_API esr_status esr_store_append(esr_store *store,
                                     const esr_stream_id *stream,
@@ -234,6 +263,16 @@ ESR_API esr_status esr_store_version(esr_store *store,
 #define ESR_READ_ALL_MAX 65536
 ESR_API esr_status esr_store_read_all(esr_store *store, uint64_t from, size_t max,
                                       esr_visit_fn visit, void *ctx, uint64_t *next);
+
+/*
+ * esr_store_command: the versions (stream, command id)'s events got, into
+ * *first and *last; both 0 if the stream has recorded no such id. ESR_EINVAL
+ * for NULL arguments, a malformed stream or an empty id; ESR_ETOOBIG for an
+ * id over ESR_COMMAND_ID_MAX; ESR_ENOTSUP for a backend that records no ids.
+ */
+ESR_API esr_status esr_store_command(esr_store *store, const esr_stream_id *stream,
+                                     const void *id, size_t len, uint64_t *first,
+                                     uint64_t *last);
 
 /* esr_store_head: the highest committed position into *position (0: none). */
 ESR_API esr_status esr_store_head(esr_store *store, uint64_t *position);

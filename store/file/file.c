@@ -168,7 +168,7 @@ static void complete(esr_append_cb done, void *ctx, esr_status st, uint64_t vers
 /* An append committed: its version and the position of its first event. */
 static void complete_at(esr_append_cb done, void *ctx, uint64_t version, uint64_t position)
 {
-	esr_append_result r = {ESR_OK, version, position};
+	esr_append_result r = {.status = ESR_OK, .version = version, .position = position};
 
 	done(ctx, &r);
 }

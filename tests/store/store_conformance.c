@@ -936,5 +936,5 @@ int esr_store_conformance_run(const struct store_backend *b)
 	backend = b;
 	snprintf(group, sizeof group, "store conformance: %s", b->name);
 	return cmocka_run_group_tests_name(group, tests, NULL, NULL) +
-	       esr_store_conformance_global(b);
+	       esr_store_conformance_global(b) + esr_store_conformance_ids(b);
 }

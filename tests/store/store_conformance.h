@@ -13,6 +13,10 @@ struct store_backend {
 	/* Open a fresh, empty store. Called once per test. */
 	esr_status (*open)(void *arg, esr_store **out);
 	void *arg;
+	/* Close *store and open the same store again into *store (a restart):
+	 * what was acknowledged must be there. NULL for a backend that keeps
+	 * nothing across a close (the memory store). */
+	esr_status (*reopen)(void *arg, esr_store **store);
 };
 
 /*
@@ -42,5 +46,8 @@ int esr_store_conformance_run(const struct store_backend *backend);
  * (tests/store/conformance_global.c), for esr_store_conformance_run to call once it
  * has chosen the backend. */
 int esr_store_conformance_global(const struct store_backend *backend);
+
+/* The section on command ids (tests/store/conformance_ids.c). */
+int esr_store_conformance_ids(const struct store_backend *backend);
 
 #endif
