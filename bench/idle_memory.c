@@ -78,7 +78,7 @@ static int touch_all(esr_runtime *rt, const char *ids, unsigned long n, const in
 		k = n - i < BATCH ? n - i : BATCH;
 		for (j = 0; j < k; j++)
 			subs[j] = (esr_submission){"Idle", ids + (i + j) * ID_STRIDE,
-			                           strlen(ids + (i + j) * ID_STRIDE), emit, NULL};
+			                           strlen(ids + (i + j) * ID_STRIDE), emit, NULL, {NULL, 0}};
 		if ((st = esr_submit_many(rt, subs, k, tickets, &accepted)) != ESR_OK)
 			return fail("submit", st);
 		for (j = 0; j < k; j++) {

@@ -408,7 +408,7 @@ static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, const esr_su
 esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t id_len,
                       const void *command, esr_ticket **ticket)
 {
-	esr_submission s = {type, id, id_len, command, NULL};
+	esr_submission s = {type, id, id_len, command, NULL, {NULL, 0}};
 
 	if (ticket == NULL)
 		return ESR_EINVAL;
@@ -419,7 +419,7 @@ esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
                          size_t id_len, const void *command, esr_ticket_cb done,
                          void *ctx)
 {
-	esr_submission s = {type, id, id_len, command, ctx};
+	esr_submission s = {type, id, id_len, command, ctx, {NULL, 0}};
 
 	if (done == NULL)
 		return ESR_EINVAL;

@@ -431,7 +431,7 @@ static void submit_many_stops_at_the_first_refusal(void **state)
 
 	(void)state;
 	for (i = 0; i < 10; i++)
-		subs[i] = (esr_submission){"BankAccount", i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &dep, NULL};
+		subs[i] = (esr_submission){"BankAccount", i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &dep, NULL, {NULL, 0}};
 	assert_int_equal(esr_submit_many(f->rt, subs, 10, tickets, &accepted), ESR_OK);
 	assert_int_equal(accepted, 10);
 	for (i = 0; i < 10; i++) {
@@ -466,7 +466,7 @@ static void submit_many_cb_hands_each_command_its_ctx(void **state)
 	(void)state;
 	for (i = 0; i < 64; i++)
 		subs[i] = (esr_submission){i % 3 ? "BankAccount" : type, i % 2 ? "odd" : "even",
-		                           i % 2 ? 3 : 4, &dep, &t[i % 2]};
+		                           i % 2 ? 3 : 4, &dep, &t[i % 2], {NULL, 0}};
 	assert_int_equal(esr_submit_many_cb(f->rt, subs, 64, count_done, &accepted), ESR_OK);
 	assert_int_equal(accepted, 64);
 	subs[5].id_len = ESR_ID_MAX + 1;
@@ -1180,7 +1180,7 @@ static void *churn_actors(void *arg)
 	while (!__atomic_load_n(c->stop, __ATOMIC_ACQUIRE)) {
 		for (i = 0; i < 64; i++, at = (at + 1) % c->count) {
 			int n = snprintf(ids[i], sizeof ids[i], "c-%d", c->first + at);
-			subs[i] = (esr_submission){"Gate", ids[i], (size_t)n, &cmd, NULL};
+			subs[i] = (esr_submission){"Gate", ids[i], (size_t)n, &cmd, NULL, {NULL, 0}};
 		}
 		assert_int_equal(esr_submit_many(c->rt, subs, 64, t, NULL), ESR_OK);
 		for (i = 0; i < 64; i++) {

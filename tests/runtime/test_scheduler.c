@@ -283,7 +283,7 @@ static void *submit_all(void *arg)
 			s->cmds[x] = (struct seq_command){SEQ_STEP, s->id, x + 1};
 			subs[k] = (esr_submission){"Seq", ids[k],
 			                           agg_id(s->prefix, s->target[x], ids[k], 32),
-			                           &s->cmds[x], &s->slots[x]};
+			                           &s->cmds[x], &s->slots[x], {NULL, 0}};
 		}
 		if (m == 1) {
 			if (esr_submit_cb(s->rt, "Seq", subs[0].id, subs[0].id_len, subs[0].command,

@@ -66,7 +66,7 @@ static void run_turn(esr_runtime *rt, const struct bank_command *cmds, size_t n,
 
 	assert_true(n <= MAX_TURN);
 	for (i = 0; i < n; i++)
-		s[i] = (esr_submission){bank_type.name, "t", 1, &cmds[i], NULL};
+		s[i] = (esr_submission){bank_type.name, "t", 1, &cmds[i], NULL, {NULL, 0}};
 	assert_int_equal(esr_submit_many(rt, s, n, t, &accepted), ESR_OK);
 	assert_int_equal(accepted, n);
 	for (i = 0; i < n; i++) {
@@ -311,7 +311,7 @@ static void later_completions_batch(void **state)
 	run_turn(rt, &open, 1, &o);
 	last = o.r.version;
 	for (i = 0; i < PER_RUN; i++)
-		s[i] = (esr_submission){bank_type.name, "t", 1, &dep, &last};
+		s[i] = (esr_submission){bank_type.name, "t", 1, &dep, &last, {NULL, 0}};
 	for (i = 0; i < RUNS; i++) {
 		assert_int_equal(esr_submit_many_cb(rt, s, PER_RUN, check_order, &accepted), ESR_OK);
 		assert_int_equal(accepted, PER_RUN);

@@ -27,7 +27,7 @@ static esr_status open_async(void *arg, esr_store **out)
 
 int main(void)
 {
-	const struct store_backend async = {"async (memory, completed later)", open_async, NULL};
+	const struct store_backend async = {"async (memory, completed later)", open_async, NULL, NULL};
 
 	return esr_store_conformance_run(&async);
 }

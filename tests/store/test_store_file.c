@@ -865,7 +865,7 @@ static void failed_opens_leave_out_untouched(void **state)
 
 int main(void)
 {
-	const struct store_backend file = {"file", open_file, NULL};
+	const struct store_backend file = {"file", open_file, NULL, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reopen_rebuilds_the_index),
 		cmocka_unit_test(second_open_is_refused),

@@ -186,7 +186,7 @@ static void a_vtable_of_another_version_is_refused(void **state)
 
 int main(void)
 {
-	const struct store_backend memory = {"memory", open_memory, NULL};
+	const struct store_backend memory = {"memory", open_memory, NULL, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handle_checks_its_arguments),
 		cmocka_unit_test(a_failed_checkpoint_load_leaves_the_position),

@@ -1432,7 +1432,7 @@ static void a_timeout_holds_while_reconnects_succeed(void **state)
 
 int main(void)
 {
-	const struct store_backend pg = {"postgres", open_fresh, NULL};
+	const struct store_backend pg = {"postgres", open_fresh, NULL, NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_connection_strings_and_servers_are_clear_errors),
 		cmocka_unit_test(stores_open_by_selector),

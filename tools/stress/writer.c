@@ -229,7 +229,7 @@ void *writer_main(void *arg)
 		s->j = j;
 		s->submit_ns = due;
 		w->batch[n++] = (esr_submission){type, stress_plan_id(p, c->aggregate),
-		                                 p->id_lens[c->aggregate], &s->msg, s};
+		                                 p->id_lens[c->aggregate], &s->msg, s, {NULL, 0}};
 		if (n == o->batch)
 			flush(w, &n);
 	}
@@ -260,7 +260,7 @@ static esr_status probe_chunk(struct writer *w, struct stress_probes *pr, uint32
 			s->msg = (struct stress_msg){{k, 0, 0}, STRESS_SEQ_SETUP, s->probe};
 			atomic_store_explicit(&s->state, SLOT_IN_FLIGHT, memory_order_relaxed);
 			w->batch[y] = (esr_submission){p->wl->type.name, stress_plan_id(p, k),
-			                               p->id_lens[k], &s->msg, s};
+			                               p->id_lens[k], &s->msg, s, {NULL, 0}};
 		}
 		st = esr_submit_many_cb(w->rt, w->batch, b, on_done, &accepted);
 		if (st != ESR_OK)
