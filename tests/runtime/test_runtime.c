@@ -513,7 +513,8 @@ static void null_commands_reach_the_handler(void **state)
 	esr_runtime_config c = config(2);
 	struct fixture *f = start_with(&c);
 	struct tally tl = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
-	esr_submission subs[2] = {{"Tick", "t", 1, NULL, &tl}, {"Tick", "t", 1, NULL, &tl}};
+	esr_submission subs[2] = {{"Tick", "t", 1, NULL, &tl, {NULL, 0}},
+	                          {"Tick", "t", 1, NULL, &tl, {NULL, 0}}};
 	esr_ticket *t, *many[2];
 	esr_status st;
 	esr_result r;
