@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes and reads (esr_schema table). */
-#define ESR_PG_SCHEMA_VERSION 4
+#define ESR_PG_SCHEMA_VERSION 5
 
 typedef struct esr_pg_store_options {
 	const char *schema;       /* PostgreSQL schema holding the tables; default "esr".

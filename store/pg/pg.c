@@ -28,7 +28,28 @@ void esr__pg_count(uint64_t *field, uint64_t by)
 
 /* --- appends -------------------------------------------------------------- */
 
-/* One block: the append, its events, their payloads, the type and the id. */
+/* Event i's command id into *p, where the copy's id now points: one copy
+ * per run, shared by the run's events. */
+static void copy_command_id(esr_event *ev, size_t i, char **p)
+{
+	esr_command_id *id = &ev[i].command_id;
+
+	if (id->len == 0) {
+		*id = (esr_command_id){NULL, 0};
+		return;
+	}
+	if (i > 0 && ev[i - 1].command_id.len == id->len && /* the run goes on */
+	    memcmp(ev[i - 1].command_id.bytes, id->bytes, id->len) == 0) {
+		id->bytes = ev[i - 1].command_id.bytes;
+		return;
+	}
+	memcpy(*p, id->bytes, id->len);
+	id->bytes = *p;
+	*p += id->len;
+}
+
+/* One block: the append, its events, their payloads and command ids, the
+ * type and the id. */
 static struct esr__pg_append *copy_append(const esr_stream_id *stream, uint64_t expected,
                                      const esr_event *events, size_t n)
 {
@@ -39,7 +60,7 @@ static struct esr__pg_append *copy_append(const esr_stream_id *stream, uint64_t 
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		bytes += events[i].payload_len;
+		bytes += events[i].payload_len + events[i].command_id.len;
 	if ((a = malloc(bytes + type_len + stream->id_len)) == NULL)
 		return NULL;
 	memset(a, 0, sizeof *a);
@@ -51,6 +72,7 @@ static struct esr__pg_append *copy_append(const esr_stream_id *stream, uint64_t 
 			memcpy(p, events[i].payload, events[i].payload_len);
 		ev[i].payload = p;
 		p += events[i].payload_len;
+		copy_command_id(ev, i, &p);
 	}
 	memcpy(p, stream->type, type_len);
 	a->type = p;
@@ -62,6 +84,7 @@ static struct esr__pg_append *copy_append(const esr_stream_id *stream, uint64_t 
 	a->events = ev;
 	a->bytes = bytes - sizeof(struct esr__pg_append) - n * sizeof *events;
 	a->n = (uint32_t)n;
+	a->runs = esr__pg_runs(ev, a->n);
 	a->expected = expected;
 	return a;
 }
@@ -203,13 +226,15 @@ esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
 	char type[ESR_TYPE_NAME_MAX + 1];
 	esr_status st;
 
-	if (PQnfields(r) != 7 + c)
+	if (PQnfields(r) != 8 + c)
 		return ESR_EIO;
 	for (i = 0; i < rows; i++) {
 		esr_recorded_event e;
+		int id_len = PQgetisnull(r, i, c + 7) ? 0 : PQgetlength(r, i, c + 7);
 		if (PQgetlength(r, i, c) != 8 || PQgetlength(r, i, c + 1) != 8 ||
 		    PQgetlength(r, i, c + 3) != 16 || PQgetlength(r, i, c + 4) != 16 ||
 		    PQgetlength(r, i, c + 5) != 8 || PQgetlength(r, i, c + 6) != 8 ||
+		    id_len > ESR_COMMAND_ID_MAX ||
 		    (c && (PQgetlength(r, i, 0) > ESR_TYPE_NAME_MAX || PQgetlength(r, i, 1) == 0)))
 			return ESR_ECORRUPT;
 		memset(&e, 0, sizeof e);
@@ -228,6 +253,8 @@ esr_status esr__pg_visit_rows(const PGresult *r, const esr_stream_id *stream,
 		memcpy(e.event.meta.causation_id.bytes, PQgetvalue(r, i, c + 4), 16);
 		e.event.meta.timestamp_ns = esr__pg_get64(PQgetvalue(r, i, c + 5));
 		e.position = esr__pg_get64(PQgetvalue(r, i, c + 6));
+		if (id_len > 0) /* an empty id is none, as the events' NULL is */
+			e.event.command_id = (esr_command_id){PQgetvalue(r, i, c + 7), (size_t)id_len};
 		if ((st = visit(ctx, &e)) != ESR_OK)
 			return st;
 		*last = e.position;
@@ -273,6 +300,32 @@ static esr_status pg_version(void *impl, const esr_stream_id *stream, uint64_t *
 			*version = esr__pg_get64(PQgetvalue(r, 0, 0));
 		else
 			st = ESR_EIO;
+		PQclear(r);
+	}
+	if (conn != NULL)
+		pool_put(s, conn);
+	return st;
+}
+
+/* The versions (stream, id) got, from `commands` (0, 0: none). */
+static esr_status pg_command(void *impl, const esr_stream_id *stream, const void *id,
+                             size_t len, uint64_t *first, uint64_t *last)
+{
+	struct esr__pg_store *s = impl;
+	struct esr__pooled *conn = NULL;
+	const char *values[3] = {stream->type, stream->id, id};
+	int lengths[3] = {(int)strlen(stream->type), (int)stream->id_len, (int)len};
+	PGresult *r;
+	esr_status st;
+
+	if ((st = run(s, ESR__PG_STMT_COMMAND, 3, values, lengths, &conn, &r)) == ESR_OK) {
+		*first = *last = 0;
+		if (PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8 && PQgetlength(r, 0, 1) == 8) {
+			*first = esr__pg_get64(PQgetvalue(r, 0, 0));
+			*last = esr__pg_get64(PQgetvalue(r, 0, 1));
+		} else if (PQntuples(r) != 0) {
+			st = ESR_EIO;
+		}
 		PQclear(r);
 	}
 	if (conn != NULL)
@@ -357,6 +410,7 @@ static const esr_store_vtable pg_vtable = {
 	.snapshot_load = esr__pg_snapshot_load,
 	.checkpoint_save = esr__pg_checkpoint_save,
 	.checkpoint_load = esr__pg_checkpoint_load,
+	.command = pg_command,
 };
 
 static esr_status check_options(const esr_pg_store_options *o)

@@ -41,9 +41,10 @@
 #define ESR__PG_STMT_SNAP_LOAD "esr_snap_load"
 #define ESR__PG_STMT_CP_SAVE "esr_cp_save"
 #define ESR__PG_STMT_CP_LOAD "esr_cp_load"
+#define ESR__PG_STMT_COMMAND "esr_command"
 
 /* The append statement's first result column: the append's outcome. */
-enum { ESR__PG_APPENDED = 0, ESR__PG_CONFLICT = 1 };
+enum { ESR__PG_APPENDED = 0, ESR__PG_CONFLICT = 1, ESR__PG_DUPLICATE = 2 };
 
 /*
  * One append, copied: the events' fields side by side, ready to encode. Its
@@ -63,10 +64,12 @@ struct esr__pg_append {
 	                           broke: settle it by `token` */
 	size_t bytes;           /* the payloads' */
 	uint32_t n;
+	uint32_t runs;          /* runs of one command id among the events */
 	uint32_t type_len, id_len;
 	const char *type;
 	const uint8_t *id;
-	const esr_event *events; /* n events; payloads point into this block */
+	const esr_event *events; /* n events; payloads and command ids point into
+	                            this block */
 	esr_append_result result;
 };
 
@@ -92,11 +95,11 @@ esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t why_
 /*
  * The parameters of one append_batch statement (a whole batch: per append
  * its commit token, stream, expected version and number of events, then
- * every event's fields), encoded in binary into a buffer the caller reuses:
- * valid until the next esr__pg_params_build on it. ESR_ETOOBIG if they do not fit
- * libpq's lengths.
+ * every event's fields, then every run of events with one command id),
+ * encoded in binary into a buffer the caller reuses: valid until the next
+ * esr__pg_params_build on it. ESR_ETOOBIG if they do not fit libpq's lengths.
  */
-#define ESR__PG_BATCH_PARAMS 10
+#define ESR__PG_BATCH_PARAMS 15
 struct esr__pg_params {
 	char *buf;
 	size_t cap;
@@ -104,6 +107,8 @@ struct esr__pg_params {
 	int lengths[ESR__PG_BATCH_PARAMS];
 	int formats[ESR__PG_BATCH_PARAMS];
 };
+/* How many runs of consecutive events with one command id events[0..n) has. */
+uint32_t esr__pg_runs(const esr_event *events, uint32_t n);
 esr_status esr__pg_params_build(struct esr__pg_params *p, struct esr__pg_append *const *list, size_t n);
 void esr__pg_params_free(struct esr__pg_params *p);
 
@@ -255,7 +260,7 @@ esr_status esr__pg_run_then(struct esr__pg_store *s, const char *stmt, int npara
 
 /*
  * Visit a read's rows: (version, event_type, payload, correlation,
- * causation, timestamp, position), after (stream_type, stream_id) when
+ * causation, timestamp, position, command_id), after (stream_type, stream_id) when
  * stream is NULL (a global read). *last gets the position of the last event
  * the visitor accepted, and stays as it was if none was.
  */

@@ -313,17 +313,148 @@ static const char migration_4[] =
 	"CREATE TRIGGER appended AFTER UPDATE ON @.head"
 	" FOR EACH ROW EXECUTE FUNCTION @.notify_appended();";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
+/*
+ * Migration 5: command ids. Each event keeps the id of the command that
+ * decided it (NULL: none), and `commands` records, per stream and id, the
+ * versions that id's events got: the store refuses a second append of an id
+ * a stream has recorded (ESR_EDUPLICATE, a result like a conflict) and
+ * answers esr_store_command from it. Both are written by append_batch in the
+ * transaction that writes the events, so a reader that finds an id finds
+ * its events. Rows are kept as long as their stream's events. Events written
+ * before have no id; older builds' functions stay and write none.
+ */
+static const char migration_5[] =
+	"ALTER TABLE @.events ADD COLUMN command_id bytea;"
+	"CREATE TABLE @.commands ("
+	" stream_type text NOT NULL,"
+	" stream_id bytea NOT NULL,"
+	" command_id bytea NOT NULL,"
+	" first_version bigint NOT NULL,"
+	" last_version bigint NOT NULL,"
+	" PRIMARY KEY (stream_type, stream_id, command_id));"
+	/*
+	 * append_batch as in migration 3, with each event's command id
+	 * (p_command_ids, NULL elements for none) and the appends' runs of one
+	 * id: run k is append p_run_appends[k]'s events p_run_firsts[k] ..
+	 * p_run_lasts[k] (from 1), all with id p_run_ids[k]. Two more result
+	 * columns: on a duplicate (status 2), r_version and r_first are the
+	 * versions the recorded id's events got and r_at the index (from 0) of
+	 * the append's first event of that id; 0 otherwise.
+	 *
+	 * An append with ids passes its stream row's gate first (a conflict
+	 * comes before a duplicate), then looks its ids up in `commands` and,
+	 * if none is there, records them, in one statement (the look-up sees
+	 * the table as the statement began, before its own insert). A duplicate
+	 * gives its versions back (the row is still locked by this transaction,
+	 * so nobody has seen them) and stores nothing.
+	 *
+	 * Why two transactions racing with one id cannot both insert events:
+	 * `commands` is only written by a transaction that holds the stream's
+	 * row lock, taken by the gate and kept to the commit. The second waits
+	 * for that lock until the first ends; under READ COMMITTED each
+	 * statement of the function then takes a fresh snapshot, so its look-up,
+	 * which comes after the gate, sees the first's committed row and reports
+	 * a duplicate. (Under REPEATABLE READ or SERIALIZABLE its gate fails
+	 * with a serialization error instead, and the batch is sent again.) An
+	 * earlier append of the same batch is seen as the transaction's own
+	 * write. The primary key backs this up: even a writer that bypassed the
+	 * function could not record one id twice. The look-up and the insert
+	 * wait for nothing beyond the stream row already held, so the lock
+	 * order of migration 2 (stream rows, then the head) stays as it was.
+	 */
+	"CREATE FUNCTION @.append_batch(p_tokens bigint[], p_stream_types text[],"
+	" p_stream_ids bytea[], p_expected bigint[], p_counts bigint[], p_types bigint[],"
+	" p_payloads bytea[], p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
+	" p_command_ids bytea[], p_run_appends bigint[], p_run_ids bytea[],"
+	" p_run_firsts bigint[], p_run_lasts bigint[],"
+	" OUT r_status integer, OUT r_version bigint, OUT r_position bigint,"
+	" OUT r_first bigint, OUT r_at bigint)"
+	" RETURNS SETOF record LANGUAGE plpgsql AS $f$"
+	" DECLARE a record; v bigint; h bigint := 0; taken bigint := 0; before bigint := 0;"
+	"  d_at bigint; d_first bigint; d_last bigint;"
+	"  sts integer[] := '{}'; vers bigint[] := '{}'; rels bigint[] := '{}';"
+	"  offs bigint[] := '{}'; firsts bigint[] := '{}'; ats bigint[] := '{}';"
+	" BEGIN"
+	"  FOR a IN SELECT u.t, u.id, u.x, u.n, u.i, r.ids, r.fs, r.ls"
+	"    FROM unnest(p_stream_types, p_stream_ids, p_expected, p_counts)"
+	"     WITH ORDINALITY AS u(t, id, x, n, i)"
+	"    LEFT JOIN (SELECT k.a, array_agg(k.c) AS ids, array_agg(k.f) AS fs,"
+	"      array_agg(k.l) AS ls"
+	"     FROM unnest(p_run_appends, p_run_ids, p_run_firsts, p_run_lasts) AS k(a, c, f, l)"
+	"     GROUP BY k.a) AS r ON r.a = u.i"
+	"    ORDER BY u.i LOOP"
+	"   v := NULL; d_at := NULL;"
+	"   IF a.x = -1 THEN" /* ESR_VERSION_ANY, and nothing else */
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = s.version + a.n"
+	"     RETURNING s.version INTO v;"
+	"   ELSIF a.x = 0 THEN"
+	"    INSERT INTO @.streams AS s VALUES (a.t, a.id, a.n)"
+	"     ON CONFLICT (stream_type, stream_id) DO NOTHING RETURNING s.version INTO v;"
+	"   ELSE" /* a version beyond any stream's (x < -1) matches no row: a conflict */
+	"    UPDATE @.streams AS s SET version = s.version + a.n"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id AND s.version = a.x"
+	"     RETURNING s.version INTO v;"
+	"   END IF;"
+	"   IF v IS NOT NULL AND a.ids IS NOT NULL THEN" /* the row is ours: the ids */
+	"    WITH run AS (SELECT * FROM unnest(a.ids, a.fs, a.ls) AS q(c, f, l)),"
+	"     dup AS (SELECT run.f, m.first_version, m.last_version FROM run"
+	"      JOIN @.commands AS m ON m.stream_type = a.t AND m.stream_id = a.id"
+	"       AND m.command_id = run.c ORDER BY run.f LIMIT 1),"
+	"     ins AS (INSERT INTO @.commands"
+	"      SELECT a.t, a.id, run.c, v - a.n + run.f, v - a.n + run.l FROM run"
+	"      WHERE NOT EXISTS (SELECT FROM dup))"
+	"    SELECT dup.f, dup.first_version, dup.last_version INTO d_at, d_first, d_last"
+	"     FROM dup;"
+	"   END IF;"
+	"   IF v IS NULL THEN" /* a conflict: the actual version, no positions */
+	"    SELECT s.version INTO v FROM @.streams AS s"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id;"
+	"    sts := sts || 1; vers := vers || coalesce(v, 0); rels := rels || 0::bigint;"
+	"    firsts := firsts || 0::bigint; ats := ats || 0::bigint;"
+	"   ELSIF d_at IS NOT NULL THEN" /* a duplicate: give the versions back */
+	"    UPDATE @.streams AS s SET version = s.version - a.n"
+	"     WHERE s.stream_type = a.t AND s.stream_id = a.id;"
+	"    sts := sts || 2; vers := vers || d_last; rels := rels || 0::bigint;"
+	"    firsts := firsts || d_first; ats := ats || d_at - 1;"
+	"   ELSE"
+	"    sts := sts || 0; vers := vers || v; rels := rels || taken + 1;"
+	"    firsts := firsts || 0::bigint; ats := ats || 0::bigint;"
+	"    taken := taken + a.n;"
+	"   END IF;"
+	"   offs := offs || before;"
+	"   before := before + a.n;"
+	"  END LOOP;"
+	"  IF taken > 0 THEN" /* the head, last */
+	"   UPDATE @.head SET position = position + taken RETURNING position - taken INTO h;"
+	"   INSERT INTO @.events (stream_type, stream_id, version, position, event_type, payload,"
+	"     correlation_id, causation_id, timestamp_ns, commit_token, command_id)"
+	"    SELECT b.t, b.id, b.v - b.n + g.q, h + b.r - 1 + g.q, e.et, e.ep, e.ec, e.ek, e.ets,"
+	"     b.k, e.eid"
+	"    FROM unnest(p_tokens, p_stream_types, p_stream_ids, p_counts, sts, vers, rels, offs)"
+	"      AS b(k, t, id, n, s, v, r, o)"
+	"     CROSS JOIN LATERAL generate_series(1::bigint, b.n) AS g(q)"
+	"     JOIN unnest(p_types, p_payloads, p_correlations, p_causations, p_timestamps,"
+	"       p_command_ids) WITH ORDINALITY AS e(et, ep, ec, ek, ets, eid, j) ON e.j = b.o + g.q"
+	"    WHERE b.s = 0;"
+	"  END IF;"
+	"  RETURN QUERY SELECT u.s, u.v, CASE WHEN u.s = 0 THEN h + u.r ELSE 0 END, u.f, u.d"
+	"   FROM unnest(sts, vers, rels, firsts, ats) WITH ORDINALITY AS u(s, v, r, f, d, i)"
+	"   ORDER BY u.i;"
+	" END $f$;";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                         migration_5};
 #define MIGRATIONS (sizeof migrations / sizeof migrations[0])
 /* The version a build records is the number of migrations it knows. */
 _Static_assert(MIGRATIONS == ESR_PG_SCHEMA_VERSION, "one migration per schema version");
 
 static const char stmt_batch[] =
-	"SELECT r_status, r_version, r_position"
-	" FROM @.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+	"SELECT r_status, r_version, r_position, r_first, r_at"
+	" FROM @.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 static const char stmt_read[] =
-	"SELECT version, event_type, payload, correlation_id, causation_id, timestamp_ns, position"
-	" FROM @.events WHERE stream_type = $1 AND stream_id = $2 AND version >= $3"
+	"SELECT version, event_type, payload, correlation_id, causation_id, timestamp_ns, position,"
+	" command_id FROM @.events WHERE stream_type = $1 AND stream_id = $2 AND version >= $3"
 	" ORDER BY version";
 static const char stmt_version[] =
 	"SELECT version FROM @.streams WHERE stream_type = $1 AND stream_id = $2";
@@ -332,9 +463,14 @@ static const char stmt_find[] =
 	"SELECT max(version), min(position) FROM @.events"
 	" WHERE stream_type = $1 AND stream_id = $2 AND commit_token = $3";
 
+/* A command id's versions (migration 5): one primary key look-up, no lock. */
+static const char stmt_command[] =
+	"SELECT first_version, last_version FROM @.commands"
+	" WHERE stream_type = $1 AND stream_id = $2 AND command_id = $3";
+
 static const char stmt_all[] =
 	"SELECT stream_type, stream_id, version, event_type, payload, correlation_id,"
-	" causation_id, timestamp_ns, position FROM @.events WHERE position >= $1"
+	" causation_id, timestamp_ns, position, command_id FROM @.events WHERE position >= $1"
 	" ORDER BY position LIMIT $2";
 static const char stmt_head[] = "SELECT position FROM @.head";
 static const char stmt_snap_save[] =
@@ -553,9 +689,12 @@ esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 {
 	static const Oid batch[] = {OID_INT8_ARRAY, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_INT8_ARRAY,
 	                            OID_INT8_ARRAY, OID_INT8_ARRAY, OID_BYTEA_ARRAY,
-	                            OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY};
+	                            OID_UUID_ARRAY, OID_UUID_ARRAY, OID_INT8_ARRAY,
+	                            OID_BYTEA_ARRAY, OID_INT8_ARRAY, OID_BYTEA_ARRAY,
+	                            OID_INT8_ARRAY, OID_INT8_ARRAY};
 	static const Oid read[] = {OID_TEXT, OID_BYTEA, OID_INT8};
 	static const Oid find[] = {OID_TEXT, OID_BYTEA, OID_INT8};
+	static const Oid command[] = {OID_TEXT, OID_BYTEA, OID_BYTEA};
 
 	static const Oid all[] = {OID_INT8, OID_INT8};
 	static const Oid snap[] = {OID_TEXT, OID_BYTEA, OID_INT8, OID_INT4, OID_BYTEA};
@@ -571,7 +710,8 @@ esr_status esr__pg_prepare(PGconn *c, const char *schema, char *why, size_t n)
 	    (st = prepare(c, ESR__PG_STMT_SNAP_SAVE, stmt_snap_save, schema, 5, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, ESR__PG_STMT_SNAP_LOAD, stmt_snap_load, schema, 2, snap, why, n)) != ESR_OK ||
 	    (st = prepare(c, ESR__PG_STMT_CP_SAVE, stmt_cp_save, schema, 2, cp, why, n)) != ESR_OK ||
-	    (st = prepare(c, ESR__PG_STMT_CP_LOAD, stmt_cp_load, schema, 1, cp, why, n)) != ESR_OK)
+	    (st = prepare(c, ESR__PG_STMT_CP_LOAD, stmt_cp_load, schema, 1, cp, why, n)) != ESR_OK ||
+	    (st = prepare(c, ESR__PG_STMT_COMMAND, stmt_command, schema, 3, command, why, n)) != ESR_OK)
 		return st;
 	return prepare(c, ESR__PG_STMT_FIND, stmt_find, schema, 3, find, why, n);
 }
@@ -613,14 +753,14 @@ void esr__pg_put32(char *p, uint32_t v)
 }
 
 /*
- * A one-dimensional array in PostgreSQL's binary form: dimensions 1, no
- * nulls, the element type, n elements from index 1; then per element its
- * length and bytes. Returns the bytes written.
+ * A one-dimensional array in PostgreSQL's binary form: dimensions 1, whether
+ * it may hold NULLs, the element type, n elements from index 1; then per
+ * element its length (-1: NULL) and bytes. Returns the bytes written.
  */
-static size_t array_header(char *p, uint32_t elem_oid, uint32_t n)
+static size_t array_header(char *p, uint32_t elem_oid, uint32_t n, int nulls)
 {
 	esr__pg_put32(p, 1);
-	esr__pg_put32(p + 4, 0);
+	esr__pg_put32(p + 4, nulls ? 1 : 0);
 	esr__pg_put32(p + 8, elem_oid);
 	esr__pg_put32(p + 12, n);
 	esr__pg_put32(p + 16, 1);
@@ -642,6 +782,31 @@ static size_t array_elem64(char *p, uint64_t v)
 	return 12;
 }
 
+/* An event's command id, or NULL for none. */
+static size_t array_elem_id(char *p, const esr_command_id *id)
+{
+	if (id->len == 0) {
+		esr__pg_put32(p, UINT32_MAX); /* -1 */
+		return 4;
+	}
+	return array_elem(p, id->bytes, (uint32_t)id->len);
+}
+
+static int same_id(const esr_command_id *a, const esr_command_id *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
+}
+
+uint32_t esr__pg_runs(const esr_event *events, uint32_t n)
+{
+	uint32_t runs = 0, e;
+
+	for (e = 0; e < n; e++)
+		runs += events[e].command_id.len > 0 &&
+		        (e == 0 || !same_id(&events[e].command_id, &events[e - 1].command_id));
+	return runs;
+}
+
 /* The bytes one batch's parameters take, with room for the array headers. */
 static size_t params_size(struct esr__pg_append *const *list, size_t n)
 {
@@ -650,25 +815,49 @@ static size_t params_size(struct esr__pg_append *const *list, size_t n)
 
 	for (i = 0; i < n; i++) {
 		const struct esr__pg_append *a = list[i];
-		need += 4 + a->type_len + 4 + a->id_len + 3 * 12 + (size_t)a->n * (12 + 4 + 20 + 20 + 12);
+		need += 4 + a->type_len + 4 + a->id_len + 3 * 12 +
+		        (size_t)a->n * (12 + 4 + 20 + 20 + 12 + 4) + (size_t)a->runs * (12 + 4 + 12 + 12);
 		for (k = 0; k < a->n; k++)
-			need += a->events[k].payload_len;
+			need += a->events[k].payload_len + 2 * a->events[k].command_id.len;
 	}
 	return need;
 }
 
-/* Parameter k (0..9) of append_batch: its elements from every append of
- * the list, as one binary array at *off. */
+/* Parameters 11..14 of append_batch: the element of append i's runs for
+ * parameter k, each run's first and last event counted from 1. */
+static void run_elems(char *buf, size_t *off, int k, const struct esr__pg_append *a, size_t i)
+{
+	uint32_t e, end;
+
+	for (e = 0; e < a->n; e = end) {
+		const esr_command_id *id = &a->events[e].command_id;
+		for (end = e + 1; end < a->n && same_id(&a->events[end].command_id, id); end++)
+			;
+		if (id->len == 0)
+			continue;
+		switch (k) {
+		case 11: *off += array_elem64(buf + *off, i + 1); break;
+		case 12: *off += array_elem(buf + *off, id->bytes, (uint32_t)id->len); break;
+		case 13: *off += array_elem64(buf + *off, e + 1); break;
+		default: *off += array_elem64(buf + *off, end); break;
+		}
+	}
+}
+
+/* Parameter k (0..14) of append_batch: its elements from every append of
+ * the list, as one binary array at *off: 0..4 one per append, 5..10 one per
+ * event, 11..14 one per run of a command id. */
 static void batch_array(char *buf, size_t *off, int k, struct esr__pg_append *const *list, size_t n)
 {
 	static const uint32_t oid[] = {OID_INT8, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8,
-	                               OID_BYTEA, OID_UUID, OID_UUID, OID_INT8};
+	                               OID_BYTEA, OID_UUID, OID_UUID, OID_INT8, OID_BYTEA,
+	                               OID_INT8, OID_BYTEA, OID_INT8, OID_INT8};
 	size_t count = 0, i;
 	uint32_t e;
 
 	for (i = 0; i < n; i++)
-		count += k <= 4 ? 1 : list[i]->n;
-	*off += array_header(buf + *off, oid[k], (uint32_t)count);
+		count += k <= 4 ? 1 : k <= 10 ? list[i]->n : list[i]->runs;
+	*off += array_header(buf + *off, oid[k], (uint32_t)count, k == 10);
 	for (i = 0; i < n; i++) {
 		const struct esr__pg_append *a = list[i];
 		switch (k) {
@@ -682,6 +871,11 @@ static void batch_array(char *buf, size_t *off, int k, struct esr__pg_append *co
 			continue;
 		case 4: *off += array_elem64(buf + *off, a->n); continue;
 		}
+		if (k > 10) {
+			if (a->runs > 0)
+				run_elems(buf, off, k, a, i);
+			continue;
+		}
 		for (e = 0; e < a->n; e++) {
 			const esr_event *ev = &a->events[e];
 			switch (k) {
@@ -689,7 +883,8 @@ static void batch_array(char *buf, size_t *off, int k, struct esr__pg_append *co
 			case 6: *off += array_elem(buf + *off, ev->payload, ev->payload_len); break;
 			case 7: *off += array_elem(buf + *off, ev->meta.correlation_id.bytes, 16); break;
 			case 8: *off += array_elem(buf + *off, ev->meta.causation_id.bytes, 16); break;
-			default: *off += array_elem64(buf + *off, ev->meta.timestamp_ns); break;
+			case 9: *off += array_elem64(buf + *off, ev->meta.timestamp_ns); break;
+			default: *off += array_elem_id(buf + *off, &ev->command_id); break;
 			}
 		}
 	}
@@ -730,18 +925,32 @@ void esr__pg_params_free(struct esr__pg_params *p)
 esr_status esr__pg_append_result(const PGresult *r, int row, struct esr__pg_append *a)
 {
 	uint32_t status;
+	int col;
 
-	if (PQnfields(r) != 3 || PQgetlength(r, row, 0) != 4 || PQgetlength(r, row, 1) != 8 ||
-	    PQgetlength(r, row, 2) != 8)
+	if (PQnfields(r) != 5 || PQgetlength(r, row, 0) != 4)
 		return ESR_EIO;
+	for (col = 1; col < 5; col++)
+		if (PQgetlength(r, row, col) != 8)
+			return ESR_EIO;
 	status = esr__pg_get32(PQgetvalue(r, row, 0));
 	a->result.version = esr__pg_get64(PQgetvalue(r, row, 1));
 	a->result.position = esr__pg_get64(PQgetvalue(r, row, 2));
-	if (status == ESR__PG_APPENDED)
+	a->result.recorded_first = 0;
+	a->result.duplicate_at = 0;
+	if (status == ESR__PG_APPENDED) {
 		a->result.status = ESR_OK;
-	else if (status == ESR__PG_CONFLICT)
+	} else if (status == ESR__PG_CONFLICT) {
 		a->result.status = ESR_ECONFLICT, a->result.position = 0;
-	else
+	} else if (status == ESR__PG_DUPLICATE) {
+		uint64_t at = esr__pg_get64(PQgetvalue(r, row, 4));
+		a->result.recorded_first = esr__pg_get64(PQgetvalue(r, row, 3));
+		if (at >= a->n || a->result.recorded_first == 0 ||
+		    a->result.recorded_first > a->result.version)
+			return ESR_EIO;
+		a->result.status = ESR_EDUPLICATE, a->result.position = 0;
+		a->result.duplicate_at = (uint32_t)at;
+	} else {
 		return ESR_EIO;
+	}
 	return ESR_OK;
 }

@@ -54,6 +54,8 @@ static void finish(struct esr__pg_store *s, struct esr__pg_append *a)
 	case ESR_ECONFLICT:
 		esr__pg_count(&s->stats.conflicts, 1);
 		break;
+	case ESR_EDUPLICATE: /* an outcome, not a failure: the versions stay */
+		break;
 	default:
 		esr__pg_count(&s->stats.failed, 1);
 		a->result.version = a->result.position = 0;

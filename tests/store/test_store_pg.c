@@ -58,6 +58,27 @@ static esr_status open_fresh(void *arg, esr_store **out)
 	return st;
 }
 
+/* The conformance suite's restart: close the store and open the schema the
+ * last open_fresh made again, as it is. */
+static esr_status reopen_last(void *arg, esr_store **store)
+{
+	esr_pg_store_options o;
+	char schema[32], why[256];
+	esr_status st;
+
+	(void)arg;
+	esr_store_close(*store);
+	*store = NULL;
+	schema_name(schema, sizeof schema, schemas);
+	esr_pg_store_options_default(&o);
+	o.schema = schema;
+	o.why = why;
+	o.why_size = sizeof why;
+	if ((st = esr_pg_store_open(env.conninfo, &o, store)) != ESR_OK)
+		fprintf(stderr, "reopen: %s\n", why);
+	return st;
+}
+
 /* A fresh schema (dropped first) opened with options o. */
 static esr_store *open_fresh_with(const char *schema, esr_pg_store_options *o)
 {
@@ -1348,16 +1369,21 @@ static void a_malformed_answer_after_the_commit_is_settled_not_resent(void **sta
 	(void)state;
 	esr_store_close(s);
 	sql_value("ALTER FUNCTION t_malformed.append_batch(bigint[], text[], bytea[], bigint[],"
-	          " bigint[], bigint[], bytea[], uuid[], uuid[], bigint[])"
+	          " bigint[], bigint[], bytea[], uuid[], uuid[], bigint[], bytea[], bigint[],"
+	          " bytea[], bigint[], bigint[])"
 	          " RENAME TO append_batch_real;"
 	          "CREATE FUNCTION t_malformed.append_batch(p_tokens bigint[],"
 	          " p_stream_types text[], p_stream_ids bytea[], p_expected bigint[],"
 	          " p_counts bigint[], p_types bigint[], p_payloads bytea[],"
 	          " p_correlations uuid[], p_causations uuid[], p_timestamps bigint[],"
-	          " OUT r_status integer, OUT r_version bigint, OUT r_position bigint)"
+	          " p_command_ids bytea[], p_run_appends bigint[], p_run_ids bytea[],"
+	          " p_run_firsts bigint[], p_run_lasts bigint[],"
+	          " OUT r_status integer, OUT r_version bigint, OUT r_position bigint,"
+	          " OUT r_first bigint, OUT r_at bigint)"
 	          " RETURNS SETOF record LANGUAGE sql AS $$ SELECT * FROM"
-	          " t_malformed.append_batch_real($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	          " UNION ALL SELECT 0, 0::bigint, 0::bigint $$",
+	          " t_malformed.append_batch_real($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+	          " $12, $13, $14, $15)"
+	          " UNION ALL SELECT 0, 0::bigint, 0::bigint, 0::bigint, 0::bigint $$",
 	          out, sizeof out);
 	s = open_schema_kept("t_malformed");
 	assert_int_equal(esr_store_append(s, &sid, ESR_VERSION_ANY, &ev, 1, &r), ESR_OK);
@@ -1432,7 +1458,7 @@ static void a_timeout_holds_while_reconnects_succeed(void **state)
 
 int main(void)
 {
-	const struct store_backend pg = {"postgres", open_fresh, NULL, NULL};
+	const struct store_backend pg = {"postgres", open_fresh, NULL, reopen_last};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_connection_strings_and_servers_are_clear_errors),
 		cmocka_unit_test(stores_open_by_selector),
