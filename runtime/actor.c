@@ -129,6 +129,7 @@ static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
 	d->appended = r->appended;
 	d->attempts = a->attempts;
 	d->version = r->version;
+	d->duplicate = r->duplicate;
 	if (st == ESR_ECONFLICT) { /* the same report for every command of the turn */
 		esr__exec_conflict(&a->x, esr__exec_expected(&a->x, rt->cfg.strategy),
 		                   a->appended_version, a->attempts, &w->conflict);
@@ -137,6 +138,7 @@ static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
 	w->c.completed++;
 	w->c.rejected += st == ESR_EREJECTED;
 	w->c.exhausted += st == ESR_ECONFLICT;
+	w->c.duplicates += r->duplicate != 0;
 	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
 }
 
@@ -227,6 +229,7 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 		r.appended = d->appended;
 		r.attempts = d->attempts;
 		r.rejection = d->rejection;
+		r.duplicate = d->duplicate;
 		if (d->status == ESR_ECONFLICT) /* one report per finish (finish_due) */
 			r.conflict = w->conflict;
 		esr__ticket_complete_owing(d->ticket, d->status, &r, &w->debt);
@@ -303,6 +306,10 @@ static void appended(void *ctx, const esr_append_result *result)
 
 	a->em->appended = result->status;
 	a->appended_version = result->version;
+	/* The turn rides with the actor: nobody else reads it until the
+	 * hand-over below. A command no one owns is a broken backend's. */
+	if (result->status == ESR_EDUPLICATE && !esr__turn_mark_duplicate(&a->em->turn, result))
+		a->em->appended = ESR_EIO;
 	if (calling == a) { /* inline, on the worker's own thread: no hand-over */
 		calling = NULL;
 		return;
@@ -334,7 +341,7 @@ static void outcomes(struct esr__worker *w, struct esr__actor *a, esr_status app
 
 	memset(&r, 0, sizeof r);
 	for (i = 0; i < t->n; i++) {
-		st = esr__turn_outcome(&t->c[i], em->count, base, appended, last, &r);
+		st = esr__turn_outcome(t, i, em->count, base, appended, last, &r);
 		complete(w, a, t->c[i].owner, st, &r);
 	}
 	return_emitter(w, a);
@@ -361,8 +368,16 @@ static enum step settle(struct esr__worker *w, struct esr__actor *a)
 		outcomes(w, a, st, base, a->appended_version);
 		return DONE;
 	}
+	if (st == ESR_EDUPLICATE) /* marked by appended(): decide the rest again */
+		return ATTEMPT;
 	if (st == ESR_ECONFLICT && rt->cfg.strategy == ESR_UNCHECKED)
 		st = ESR_EIO; /* an ANY append cannot conflict unless the backend is broken */
+	if (st == ESR_EUNKNOWN &&
+	    esr__turn_settle_unknown(&a->x, &a->em->turn, a->em->count, &a->appended_version) == ESR_OK) {
+		a->fresh = ESR__FRESH_UNLOADED; /* stored after all: read it back first */
+		outcomes(w, a, ESR_OK, base, a->appended_version);
+		return DONE;
+	}
 	if (st != ESR_ECONFLICT) {
 		/* Whether the events were stored is not known: the state may be
 		 * one append behind the stream. Reload it before the next command,
@@ -579,13 +594,15 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned roo
 	w->em = NULL;
 	t = &a->em->turn;
 	t->n = 0;
-	t->c[t->n++] = (struct esr__turn_cmd){.command = first->command, .owner = first};
+	t->c[t->n++] = (struct esr__turn_cmd){.command = first->command, .owner = first,
+	                                      .cid = first->cid};
 	/* With nothing carried over, every command popped and not finished is
 	 * decided or in this turn: pending beyond those is still queued. */
 	while (t->n < room &&
 	       (a->current != NULL || ck_pr_load_32(&a->pending) > w->ndecided + t->n)) {
 		esr_ticket *next = next_ticket(a);
-		t->c[t->n++] = (struct esr__turn_cmd){.command = next->command, .owner = next};
+		t->c[t->n++] = (struct esr__turn_cmd){.command = next->command, .owner = next,
+		                                      .cid = next->cid};
 	}
 	*taken = t->n;
 	return proceed(w, a, ATTEMPT);

@@ -70,26 +70,40 @@ esr_status esr_ref_close(esr_ref *ref)
 	return ESR_OK;
 }
 
-esr_status esr_ref_submit(esr_ref *ref, const void *command, esr_ticket **ticket)
+esr_status esr_ref_submit_id(esr_ref *ref, const void *command, const esr_command_id *cid,
+                             esr_ticket **ticket)
 {
-	esr_submission s = {.command = command};
+	esr_submission s = {.command = command, .command_id = cid ? *cid : (esr_command_id){NULL, 0}};
 
 	if (ref == NULL || ticket == NULL)
 		return ESR_EINVAL;
 	return esr__ref_submit(ref, &s, 1, ticket, NULL, NULL);
 }
 
-esr_status esr_ref_submit_cb(esr_ref *ref, const void *command, esr_ticket_cb done, void *ctx)
+esr_status esr_ref_submit(esr_ref *ref, const void *command, esr_ticket **ticket)
 {
-	esr_submission s = {.command = command, .ctx = ctx};
+	return esr_ref_submit_id(ref, command, NULL, ticket);
+}
+
+esr_status esr_ref_submit_cb_id(esr_ref *ref, const void *command, const esr_command_id *cid,
+                                esr_ticket_cb done, void *ctx)
+{
+	esr_submission s = {.command = command, .ctx = ctx,
+	                    .command_id = cid ? *cid : (esr_command_id){NULL, 0}};
 
 	if (ref == NULL || done == NULL)
 		return ESR_EINVAL;
 	return esr__ref_submit(ref, &s, 1, NULL, done, NULL);
 }
 
-esr_status esr_ref_submit_many(esr_ref *ref, const void *const *commands, size_t n,
-                               esr_ticket **tickets, size_t *accepted)
+esr_status esr_ref_submit_cb(esr_ref *ref, const void *command, esr_ticket_cb done, void *ctx)
+{
+	return esr_ref_submit_cb_id(ref, command, NULL, done, ctx);
+}
+
+esr_status esr_ref_submit_many_id(esr_ref *ref, const void *const *commands,
+                                  const esr_command_id *cids, size_t n, esr_ticket **tickets,
+                                  size_t *accepted)
 {
 	esr_submission s[RUN];
 	esr_status st = ESR_OK;
@@ -100,7 +114,9 @@ esr_status esr_ref_submit_many(esr_ref *ref, const void *const *commands, size_t
 	for (; st == ESR_OK && i < n; i += done) {
 		k = n - i < RUN ? n - i : RUN;
 		for (j = 0; j < k; j++)
-			s[j] = (esr_submission){.command = commands[i + j]};
+			s[j] = (esr_submission){.command = commands[i + j],
+			                        .command_id = cids ? cids[i + j]
+			                                           : (esr_command_id){NULL, 0}};
 		st = esr__ref_submit(ref, s, k, tickets + i, NULL, &done);
 	}
 	if (accepted)
@@ -108,17 +124,29 @@ esr_status esr_ref_submit_many(esr_ref *ref, const void *const *commands, size_t
 	return st;
 }
 
-esr_status esr_ref_execute(esr_ref *ref, const void *command, esr_result *result)
+esr_status esr_ref_submit_many(esr_ref *ref, const void *const *commands, size_t n,
+                               esr_ticket **tickets, size_t *accepted)
+{
+	return esr_ref_submit_many_id(ref, commands, NULL, n, tickets, accepted);
+}
+
+esr_status esr_ref_execute_id(esr_ref *ref, const void *command, const esr_command_id *cid,
+                              esr_result *result)
 {
 	esr_ticket *t;
 	esr_status st, outcome;
 
 	if (result)
 		memset(result, 0, sizeof *result);
-	if ((st = esr_ref_submit(ref, command, &t)) != ESR_OK)
+	if ((st = esr_ref_submit_id(ref, command, cid, &t)) != ESR_OK)
 		return st;
 	esr_ticket_wait(t, -1);
 	esr_ticket_result(t, &outcome, result);
 	esr_ticket_release(t);
 	return outcome;
+}
+
+esr_status esr_ref_execute(esr_ref *ref, const void *command, esr_result *result)
+{
+	return esr_ref_execute_id(ref, command, NULL, result);
 }

@@ -161,11 +161,12 @@ esr_status esr_repository_execute_with_retry(esr_repository *repo, const char *t
 	return st;
 }
 
-esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
-                                       const void *id, size_t id_len,
-                                       const void *const *commands, size_t n,
-                                       unsigned max_retries, esr_status *statuses,
-                                       esr_result *results)
+esr_status esr_repository_execute_many_id(esr_repository *repo, const char *type,
+                                          const void *id, size_t id_len,
+                                          const void *const *commands,
+                                          const esr_command_id *cids, size_t n,
+                                          unsigned max_retries, esr_status *statuses,
+                                          esr_result *results)
 {
 	esr_result r[ESR__TURN_MAX];
 	struct esr__turn *t;
@@ -176,6 +177,9 @@ esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
 
 	if ((commands == NULL && n > 0) || statuses == NULL)
 		return ESR_EINVAL;
+	for (j = 0; cids != NULL && j < n; j++)
+		if ((st = esr__check_command_id(&cids[j])) != ESR_OK)
+			return st;
 	if ((st = begin(repo, type, id, id_len, &c)) != ESR_OK)
 		return st;
 	t = &c.em.turn;
@@ -185,7 +189,9 @@ esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
 		st = esr__exec_load(&c.x, NULL);
 	while (st == ESR_OK && i < n) {
 		for (t->n = 0; t->n < ESR__TURN_MAX && i + t->n < n; t->n++)
-			t->c[t->n] = (struct esr__turn_cmd){.command = commands[i + t->n]};
+			t->c[t->n] = (struct esr__turn_cmd){
+				.command = commands[i + t->n],
+				.cid = cids ? cids[i + t->n] : (esr_command_id){NULL, 0}};
 		k = esr__turn_run(&c.x, &c.em, t, scratch, repo->strategy, max_retries,
 		                  statuses + i, r);
 		for (j = 0; results != NULL && j < k; j++)
@@ -195,6 +201,32 @@ esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
 	free(scratch);
 	end(&c);
 	return st;
+}
+
+esr_status esr_repository_execute_many(esr_repository *repo, const char *type,
+                                       const void *id, size_t id_len,
+                                       const void *const *commands, size_t n,
+                                       unsigned max_retries, esr_status *statuses,
+                                       esr_result *results)
+{
+	return esr_repository_execute_many_id(repo, type, id, id_len, commands, NULL, n,
+	                                      max_retries, statuses, results);
+}
+
+esr_status esr_repository_execute_id(esr_repository *repo, const char *type, const void *id,
+                                     size_t id_len, const void *command,
+                                     const esr_command_id *cid, unsigned max_retries,
+                                     esr_result *result)
+{
+	esr_result scratch;
+	esr_status st, outcome;
+
+	if (result == NULL)
+		result = &scratch;
+	memset(result, 0, sizeof *result);
+	st = esr_repository_execute_many_id(repo, type, id, id_len, &command, cid, 1,
+	                                    max_retries, &outcome, result);
+	return st != ESR_OK ? st : outcome;
 }
 
 esr_status esr_repository_execute(esr_repository *repo, const char *type,

@@ -255,6 +255,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 		s->retries += ck_pr_load_64(&c->retries);
 		s->appends += ck_pr_load_64(&c->appends);
 		s->exhausted += ck_pr_load_64(&c->exhausted);
+		s->duplicates += ck_pr_load_64(&c->duplicates);
 		s->activations += ck_pr_load_64(&c->activations);
 		s->snapshots_loaded += ck_pr_load_64(&c->snapshots_loaded);
 		s->snapshots_ignored += ck_pr_load_64(&c->snapshots_ignored);

@@ -23,6 +23,7 @@ struct esr__actor;
  */
 struct esr__worker_counters {
 	uint64_t completed, rejected, conflicts, retries, exhausted, activations, appends;
+	uint64_t duplicates;
 	uint64_t snapshots_loaded, snapshots_ignored, events_replayed;
 };
 
@@ -64,7 +65,7 @@ struct esr__worker {
 	struct esr__decided {
 		esr_ticket *ticket;
 		esr_status status;
-		int rejection;
+		int rejection, duplicate;
 		uint32_t appended, attempts;
 		uint64_t version;
 	} decided[ESR__FINISH_MAX];

@@ -316,10 +316,22 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 		esr__keyset_key_of(&tc->key, s->id, s->id_len, &by_name);
 		key = &by_name;
 	}
-	for (i = 0; i < k; i++) /* the block is sized by the caller */
+	/* A bad or uncopyable command id refuses its command: those before it
+	 * go on alone, and the caller's next group starts with it. */
+	for (i = 0; i < k; i++) {
 		t[i] = esr__tickets_take(r->block, s[i].command, cb, s[i].ctx);
+		if ((st = esr__check_command_id(&s[i].command_id)) != ESR_OK ||
+		    (esr__ticket_set_cid(t[i], &s[i].command_id) != 0 && (st = ESR_ENOMEM))) {
+			esr__tickets_untake(r->block, 1);
+			if ((k = i) == 0)
+				return st;
+			break;
+		}
+	}
 	if ((st = route(r, type, key, t, k, got)) != ESR_OK)
 		*got = 0;
+	for (i = *got; i < k; i++)
+		esr__ticket_drop_cid(t[i]);
 	esr__tickets_untake(r->block, k - *got); /* never enqueued */
 	for (i = 0; out != NULL && i < *got; i++)
 		out[i] = t[i];
@@ -405,25 +417,38 @@ static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, const esr_su
 
 /* --- the public calls ------------------------------------------------------------------ */
 
-esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t id_len,
-                      const void *command, esr_ticket **ticket)
+esr_status esr_submit_id(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                         const void *command, const esr_command_id *cid, esr_ticket **ticket)
 {
-	esr_submission s = {type, id, id_len, command, NULL, {NULL, 0}};
+	esr_submission s = {type, id, id_len, command, NULL, cid ? *cid : (esr_command_id){NULL, 0}};
 
 	if (ticket == NULL)
 		return ESR_EINVAL;
 	return submit_many(rt, NULL, &s, 1, ticket, NULL, NULL);
 }
 
-esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
-                         size_t id_len, const void *command, esr_ticket_cb done,
-                         void *ctx)
+esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                      const void *command, esr_ticket **ticket)
 {
-	esr_submission s = {type, id, id_len, command, ctx, {NULL, 0}};
+	return esr_submit_id(rt, type, id, id_len, command, NULL, ticket);
+}
+
+esr_status esr_submit_cb_id(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                            const void *command, const esr_command_id *cid,
+                            esr_ticket_cb done, void *ctx)
+{
+	esr_submission s = {type, id, id_len, command, ctx, cid ? *cid : (esr_command_id){NULL, 0}};
 
 	if (done == NULL)
 		return ESR_EINVAL;
 	return submit_many(rt, NULL, &s, 1, NULL, done, NULL);
+}
+
+esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
+                         size_t id_len, const void *command, esr_ticket_cb done,
+                         void *ctx)
+{
+	return esr_submit_cb_id(rt, type, id, id_len, command, NULL, done, ctx);
 }
 
 esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n,
@@ -448,20 +473,26 @@ esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_
 	return submit_many(rt, NULL, subs, n, NULL, done, accepted);
 }
 
-esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
-                       size_t id_len, const void *command, esr_result *result)
+esr_status esr_execute_id(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                          const void *command, const esr_command_id *cid, esr_result *result)
 {
 	esr_ticket *t;
 	esr_status st, outcome;
 
 	if (result)
 		memset(result, 0, sizeof *result);
-	if ((st = esr_submit(rt, type, id, id_len, command, &t)) != ESR_OK)
+	if ((st = esr_submit_id(rt, type, id, id_len, command, cid, &t)) != ESR_OK)
 		return st;
 	esr_ticket_wait(t, -1);
 	esr_ticket_result(t, &outcome, result);
 	esr_ticket_release(t);
 	return outcome;
+}
+
+esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
+                       size_t id_len, const void *command, esr_result *result)
+{
+	return esr_execute_id(rt, type, id, id_len, command, NULL, result);
 }
 
 /* --- through a reference ------------------------------------------------------------ */

@@ -61,6 +61,7 @@ esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
 		return NULL;
 	t = (esr_ticket *)((char *)b + BLOCK_HEAD + (size_t)b->used++ * b->stride);
 	t->command = command;
+	t->cid = (esr_command_id){NULL, 0};
 	t->cb = cb;
 	t->cb_ctx = ctx;
 	t->block = b;
@@ -109,8 +110,28 @@ static void unref(esr_ticket *t)
 	}
 }
 
+int esr__ticket_set_cid(esr_ticket *t, const esr_command_id *id)
+{
+	void *copy;
+
+	if (id->len == 0)
+		return 0;
+	if ((copy = malloc(id->len)) == NULL)
+		return -1;
+	memcpy(copy, id->bytes, id->len);
+	t->cid = (esr_command_id){copy, id->len};
+	return 0;
+}
+
+void esr__ticket_drop_cid(esr_ticket *t)
+{
+	free((void *)t->cid.bytes);
+	t->cid = (esr_command_id){NULL, 0};
+}
+
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r)
 {
+	esr__ticket_drop_cid(t); /* the decision is made: nothing reads it again */
 	if (t->cb != NULL) { /* the result stays the callback's to read */
 		t->cb(t->cb_ctx, status, r);
 		block_put(t->block, 1);
@@ -142,6 +163,7 @@ void esr__ticket_complete_owing(esr_ticket *t, esr_status status, const esr_resu
 		esr__ticket_complete(t, status, r);
 		return;
 	}
+	esr__ticket_drop_cid(t);
 	t->cb(t->cb_ctx, status, r); /* t is not read after this */
 	if (d->block != b) {
 		esr__ticket_debt_pay(d);

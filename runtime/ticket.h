@@ -28,6 +28,7 @@ struct esr__ticket_block {
 struct esr_ticket {
 	struct esr__mpsc_node node; /* first: mailboxes link tickets */
 	const void *command;
+	esr_command_id cid; /* a copy the ticket owns until it completes; {NULL, 0}: none */
 	esr_ticket_cb cb; /* NULL: a caller holds the ticket and waits or polls */
 	void *cb_ctx;
 	struct esr__ticket_block *block;
@@ -51,6 +52,12 @@ static inline void esr__tickets_untake(struct esr__ticket_block *b, uint32_t k)
 void esr__tickets_release_unused(struct esr__ticket_block *b);
 /* Record the outcome and wake or call back; the runtime's last touch. */
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
+
+/* Give t its own copy of a command id (nothing for none): 0, or -1 if out of
+ * memory. The copy is freed when t completes, or by esr__ticket_drop_cid
+ * for a ticket that was never enqueued. */
+int esr__ticket_set_cid(esr_ticket *t, const esr_command_id *id);
+void esr__ticket_drop_cid(esr_ticket *t);
 
 /*
  * What a completer owes the blocks of the callback tickets it completed:

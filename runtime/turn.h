@@ -29,9 +29,16 @@ struct esr__exec;
 struct esr__turn_cmd {
 	const void *command;
 	void *owner;           /* the caller's: the runtime's ticket */
+	esr_command_id cid;    /* {NULL, 0}: none; the bytes are the owner's */
 	uint32_t first, count; /* its events in the emitter: [first, first + count) */
 	esr_status status;     /* ESR_OK, ESR_EREJECTED, or an emit's error */
 	int rejection;
+	/* A command whose id the stream has recorded (the store said so, by
+	 * ESR_EDUPLICATE or a lookup) is not decided again: it ends ESR_OK with
+	 * the recorded versions. Set once, kept across the turn's attempts. */
+	int duplicate;
+	uint64_t dup_first, dup_last;
+	unsigned same_as;      /* 1 + the earlier command of this turn with its id */
 };
 
 struct esr__turn {
@@ -53,13 +60,31 @@ unsigned esr__turn_decide(struct esr__exec *x, esr_emitter *em, struct esr__turn
                           void *scratch, size_t max_bytes);
 
 /*
- * The outcome of c, one of n commands whose decided events (`total` of them)
+ * The outcome of command i of t, whose decided events (`total` of them)
  * were appended with status `appended`: stored with the last at `last`
  * (ESR_OK), or not (any other status); `base` is the version the turn was
- * decided on. Fills *r's version, appended and rejection; returns c's status.
+ * decided on. Fills *r's version, appended, rejection and duplicate; returns
+ * the command's status.
  */
-esr_status esr__turn_outcome(const struct esr__turn_cmd *c, uint64_t total, uint64_t base,
-                             esr_status appended, uint64_t last, esr_result *r);
+esr_status esr__turn_outcome(const struct esr__turn *t, unsigned i, uint64_t total,
+                             uint64_t base, esr_status appended, uint64_t last, esr_result *r);
+
+/*
+ * After an append of t's events answered ESR_EDUPLICATE (r): mark the
+ * command whose events start at r->duplicate_at as a duplicate with the
+ * recorded versions, so that deciding the turn again leaves it out. Returns
+ * 0 if no command of t owns that event (a broken backend).
+ */
+int esr__turn_mark_duplicate(struct esr__turn *t, const esr_append_result *r);
+
+/*
+ * After an append of em's events for t answered ESR_EUNKNOWN: ask the store
+ * whether it holds the events of a command of t that carried an id. An
+ * append is atomic, so if one is found all were stored: returns ESR_OK with
+ * *last the version of the append's last event. Otherwise ESR_EUNKNOWN.
+ */
+esr_status esr__turn_settle_unknown(struct esr__exec *x, const struct esr__turn *t,
+                                    size_t total, uint64_t *last);
 
 /*
  * Run t's commands synchronously, as the repository does: decide, append

@@ -72,6 +72,19 @@ ESR_API esr_status esr_ref_submit_many(esr_ref *ref, const void *const *commands
 /* esr_ref_execute: as esr_execute, to the reference's aggregate. */
 ESR_API esr_status esr_ref_execute(esr_ref *ref, const void *command, esr_result *result);
 
+/* The same with command ids, as esr_submit_id (cid NULL: none; cids NULL:
+ * none for any, else one per command). */
+ESR_API esr_status esr_ref_submit_id(esr_ref *ref, const void *command,
+                                     const esr_command_id *cid, esr_ticket **ticket);
+ESR_API esr_status esr_ref_submit_cb_id(esr_ref *ref, const void *command,
+                                        const esr_command_id *cid, esr_ticket_cb done,
+                                        void *ctx);
+ESR_API esr_status esr_ref_submit_many_id(esr_ref *ref, const void *const *commands,
+                                          const esr_command_id *cids, size_t n,
+                                          esr_ticket **tickets, size_t *accepted);
+ESR_API esr_status esr_ref_execute_id(esr_ref *ref, const void *command,
+                                      const esr_command_id *cid, esr_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -168,6 +168,27 @@ ESR_API esr_status esr_repository_execute_many(esr_repository *repo, const char 
                                                unsigned max_retries, esr_status *statuses,
                                                esr_result *results);
 
+/*
+ * esr_repository_execute_id, esr_repository_execute_many_id: as
+ * esr_repository_execute_with_retry and esr_repository_execute_many, with
+ * command ids (cid NULL or {NULL, 0}: none; cids NULL: none for any, else
+ * one per command). A command whose id the stream has recorded is not
+ * decided again and appends nothing: ESR_OK, result->duplicate = 1, its
+ * first run's versions (esr_execute_id tells the whole story). A malformed
+ * id refuses the call before anything runs: ESR_EINVAL, or ESR_ETOOBIG for
+ * one over ESR_COMMAND_ID_MAX.
+ */
+ESR_API esr_status esr_repository_execute_id(esr_repository *repo, const char *type,
+                                             const void *id, size_t id_len,
+                                             const void *command, const esr_command_id *cid,
+                                             unsigned max_retries, esr_result *result);
+ESR_API esr_status esr_repository_execute_many_id(esr_repository *repo, const char *type,
+                                                  const void *id, size_t id_len,
+                                                  const void *const *commands,
+                                                  const esr_command_id *cids, size_t n,
+                                                  unsigned max_retries, esr_status *statuses,
+                                                  esr_result *results);
+
 #ifdef __cplusplus
 }
 #endif

@@ -140,6 +140,29 @@ ESR_API esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *
                                  esr_ticket_cb done, void *ctx);
 
 /*
+ * esr_submit_id, esr_submit_cb_id, esr_execute_id: as esr_submit,
+ * esr_submit_cb and esr_execute, with a command id (cid NULL or {NULL, 0}:
+ * none; the bytes are copied). If the aggregate's stream has recorded the id
+ * (the command, or a resubmission of it, was stored before, by this runtime
+ * or any other writer on the store), the command is not decided again and
+ * appends nothing: it completes ESR_OK with result->duplicate = 1 and its
+ * first run's versions. A command that is rejected or emits no events
+ * records nothing, so its id may be used again. Refused as submit is, and
+ * also: ESR_EINVAL for a malformed id ({bytes, 0} or {NULL, len}),
+ * ESR_ETOOBIG for one over ESR_COMMAND_ID_MAX. docs/command-ids.md.
+ */
+ESR_API esr_status esr_submit_id(esr_runtime *rt, const char *type, const void *id,
+                                 size_t id_len, const void *command,
+                                 const esr_command_id *cid, esr_ticket **ticket);
+ESR_API esr_status esr_submit_cb_id(esr_runtime *rt, const char *type, const void *id,
+                                    size_t id_len, const void *command,
+                                    const esr_command_id *cid, esr_ticket_cb done,
+                                    void *ctx);
+ESR_API esr_status esr_execute_id(esr_runtime *rt, const char *type, const void *id,
+                                  size_t id_len, const void *command,
+                                  const esr_command_id *cid, esr_result *result);
+
+/*
  * One command of a batch submission. command_id ({NULL, 0}: none) makes a
  * resubmission of the command take effect once (docs/command-ids.md).
  */
@@ -185,7 +208,8 @@ ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
  * returned and *result (may be NULL) its details. ESR_EBUSY if the ticket is
  * not complete yet. The command's status is one of:
  *  - ESR_OK: its result->appended events (maybe none) are stored, the last
- *    at result->version.
+ *    at result->version. With result->duplicate set, they were stored by an
+ *    earlier command with the same command id, and this one appended none.
  *  - ESR_EREJECTED: handle() refused it (result->rejection); nothing appended.
  *  - ESR_ECONFLICT (optimistic only): each of its result->attempts (at most
  *    max_retries + 1) found the stream moved on; nothing appended;
@@ -198,6 +222,9 @@ ESR_API esr_status esr_ticket_poll(esr_ticket *ticket, int *done);
  *    failed, or a commit whose answer was lost. The aggregate is reloaded from
  *    the store before its next command, so that command sees them if they were
  *    stored and is never decided on a guess; read the stream to learn which.
+ *    If a command of the append carried an id, the runtime first asks the
+ *    store for it and reports ESR_OK when it finds it; when it does not,
+ *    resubmitting with the same id is safe: it takes effect at most once.
  *  - any other error (ESR_ENOMEM, ESR_ECORRUPT, a failed load's status, ...):
  *    nothing appended by this command; a failed load is tried again by the
  *    next command.
@@ -233,6 +260,8 @@ typedef struct esr_runtime_stats {
 	                               actor's turn appends the events of all its
 	                               commands as one (completed - rejected over
 	                               this is about the commands per append) */
+	uint64_t duplicates;        /* completed ESR_OK as duplicates: their command id
+	                               was recorded already, so they appended nothing */
 } esr_runtime_stats;
 
 /* esr_runtime_stats: a snapshot of the counters (each read once; not atomic as a set). */
