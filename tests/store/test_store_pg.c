@@ -2,12 +2,14 @@
  * tests/store/test_store_pg.c: the PostgreSQL store: the whole conformance suite,
  * each test in a schema of its own; then what only this backend has: errors
  * at open, migrations (idempotent, concurrent, refusing a newer schema, a
- * schema 1 upgraded with its events), batching that keeps one stream's
- * conflict from failing another's append, two stores (as two processes would
+ * schema 1 upgraded with its events, a schema 4 upgraded to command ids),
+ * batching that keeps one stream's conflict, or a duplicate command id, from
+ * failing another's append, two stores (as two processes would
  * be) racing at one expected version, positions in commit order without gaps
  * while two stores append and a reader follows, appends made outside a batch,
  * snapshot and checkpoint rows, and waiting at the head.
  *
+ * The conformance suite's restart (reopen) opens the same schema again.
  * Needs a server: scripts/pg-server.sh starts one for ctest (tests/fixtures/pg_env.h).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -576,6 +578,72 @@ static void schema_2_upgrades_to_a_token_per_append(void **state)
 	esr_store_close(s);
 	PQfinish(c);
 	assert_int_equal(esr_pg_drop(env.conninfo, "t_v2", NULL, 0), ESR_OK);
+}
+
+/* Keeps each event's command id as text ("-" for none), space separated. */
+static esr_status keep_ids_text(void *ctx, const esr_recorded_event *e)
+{
+	char *out = ctx;
+	size_t len = strlen(out), n = e->event.command_id.len;
+
+	if (len + n + 2 > 256)
+		return ESR_ETOOBIG;
+	if (len > 0)
+		out[len++] = ' ';
+	memcpy(out + len, n ? e->event.command_id.bytes : "-", n ? n : 1);
+	out[len + (n ? n : 1)] = '\0';
+	return ESR_OK;
+}
+
+/*
+ * A schema 4 with events is upgraded at open to command ids (schema 5): the
+ * old events read back without one, ids are recorded and refused from then
+ * on, and schema 4's append_batch (an older build's process) still appends,
+ * without ids.
+ */
+static void schema_4_upgrades_to_command_ids(void **state)
+{
+	esr_stream_id a1 = {"Account", "a1", 2};
+	esr_event ev = {.type = 1, .payload = "n", .payload_len = 1,
+	                .command_id = {"cmd-1", 5}};
+	esr_append_result res;
+	PGconn *c = connect_env();
+	uint64_t first = 9, last = 9;
+	char sql[512], v[256], ids[256] = "";
+	esr_store *s;
+
+	(void)state;
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_v4", NULL, 0), ESR_OK);
+	assert_int_equal(esr__pg_migrate_conn_to(c, "t_v4", 4, v, sizeof v), ESR_OK);
+	append_sql(sql, sizeof sql, "t_v4", "a1");
+	assert_int_equal(sql_on(c, sql, v, sizeof v), 0);
+	assert_string_equal(v, "1");
+	s = open_schema_kept("t_v4");
+	sql_value("SELECT max(version) FROM t_v4.esr_schema", v, sizeof v);
+	assert_int_equal(atoi(v), ESR_PG_SCHEMA_VERSION);
+	assert_int_equal(esr_store_append(s, &a1, 1, &ev, 1, &res), ESR_OK);
+	assert_int_equal(res.version, 2);
+	assert_int_equal(esr_store_append(s, &a1, ESR_VERSION_ANY, &ev, 1, &res), ESR_EDUPLICATE);
+	assert_int_equal(res.recorded_first, 2);
+	assert_int_equal(res.version, 2);
+	assert_int_equal(sql_on(c, "SELECT string_agg(r_status || ':' || r_version, ' ')"
+	                        " FROM t_v4.append_batch(ARRAY[11]::bigint[], ARRAY['Account'],"
+	                        " ARRAY[convert_to('a1', 'UTF8')], ARRAY[-1]::bigint[],"
+	                        " ARRAY[1]::bigint[], ARRAY[1]::bigint[], ARRAY['\\x01']::bytea[],"
+	                        " array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[1]),"
+	                        " array_fill('00000000-0000-0000-0000-000000000000'::uuid, ARRAY[1]),"
+	                        " ARRAY[0]::bigint[])", v, sizeof v), 0);
+	assert_string_equal(v, "0:3");
+	assert_int_equal(esr_store_read(s, &a1, 1, keep_ids_text, ids), ESR_OK);
+	assert_string_equal(ids, "- cmd-1 -");
+	assert_int_equal(esr_store_command(s, &a1, "cmd-1", 5, &first, &last), ESR_OK);
+	assert_int_equal(first, 2);
+	assert_int_equal(last, 2);
+	sql_value("SELECT count(*) FROM t_v4.commands", v, sizeof v);
+	assert_string_equal(v, "1");
+	esr_store_close(s);
+	PQfinish(c);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_v4", NULL, 0), ESR_OK);
 }
 
 /*
@@ -1352,6 +1420,91 @@ static void appends_to_one_stream_in_one_batch_settle_apart(void **state)
 }
 
 /*
+ * Command ids in one batch: the writer is held (hold_writer) while appends
+ * queue, so that they all go in one statement. In it: an id the stream
+ * recorded before (a duplicate), the same new id twice on one stream (the
+ * first records it, the second is its duplicate), a conflict, and appends
+ * with and without ids to other streams around them. Each gets its own
+ * outcome; the duplicates and the conflict store nothing and fail nobody
+ * else, and the versions after a duplicate follow on without a hole.
+ */
+static void duplicates_in_a_batch_fail_nobody_else(void **state)
+{
+	static struct done_count dc;
+	static struct done_slot slots[9];
+	esr_store *s = open_schema("t_batch_ids", 1, 256);
+	esr_stream_id a = {"Account", "a", 1}, b = {"Account", "b", 1}, c = {"Account", "c", 1};
+	esr_event ev[3];
+	struct {
+		const esr_stream_id *sid;
+		uint64_t expected;
+		const char *id; /* for every event; NULL: none */
+		size_t n;
+		esr_status want;
+		uint64_t version, first;
+		uint32_t at;
+	} q[] = {
+		{&a, ESR_VERSION_ANY, "old", 1, ESR_EDUPLICATE, 2, 1, 0}, /* recorded before */
+		{&a, ESR_VERSION_ANY, "new", 2, ESR_OK, 4, 0, 0},
+		{&b, 0, "x", 1, ESR_OK, 1, 0, 0},
+		{&a, ESR_VERSION_ANY, "new", 1, ESR_EDUPLICATE, 4, 3, 0}, /* in this batch */
+		{&a, 4, NULL, 1, ESR_OK, 5, 0, 0},
+		{&c, 1, "y", 1, ESR_ECONFLICT, 0, 0, 0},
+		{&b, 1, "x", 3, ESR_EDUPLICATE, 1, 1, 0},
+		{&a, 5, "z", 1, ESR_OK, 6, 0, 0},
+	};
+	unsigned i, n = sizeof q / sizeof q[0], k;
+	char ids[256] = "";
+	PGconn *holder;
+
+	(void)state;
+	memset(&dc, 0, sizeof dc);
+	pthread_mutex_init(&dc.lock, NULL);
+	pthread_cond_init(&dc.cond, NULL);
+	for (k = 0; k < 2; k++)
+		ev[k] = (esr_event){.type = 1, .payload = "o", .payload_len = 1,
+		                    .command_id = {"old", 3}};
+	assert_int_equal(esr_store_append(s, &a, 0, ev, 2, NULL), ESR_OK);
+	slots[n] = (struct done_slot){&dc, n};
+	holder = hold_writer(s, "t_batch_ids", &slots[n]);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < q[i].n; k++)
+			ev[k] = (esr_event){.type = 2, .payload = "q", .payload_len = 1,
+			                    .command_id = {q[i].id, q[i].id ? strlen(q[i].id) : 0}};
+		slots[i] = (struct done_slot){&dc, i};
+		assert_int_equal(esr_store_append_async(s, q[i].sid, q[i].expected, ev, q[i].n,
+		                                        counted, &slots[i]), ESR_OK);
+	}
+	sql_ok(holder, "COMMIT");
+	PQfinish(holder);
+	pthread_mutex_lock(&dc.lock);
+	while (dc.calls < n + 1)
+		pthread_cond_wait(&dc.cond, &dc.lock);
+	pthread_mutex_unlock(&dc.lock);
+	for (i = 0; i < n; i++) {
+		const esr_append_result *r = &dc.results[i];
+		if (r->status != q[i].want)
+			fail_msg("append %u: %s, expected %s", i, esr_status_name(r->status),
+			         esr_status_name(q[i].want));
+		if (q[i].want == ESR_ECONFLICT)
+			continue;
+		assert_int_equal(r->version, q[i].version);
+		if (q[i].want == ESR_EDUPLICATE) {
+			assert_int_equal(r->recorded_first, q[i].first);
+			assert_int_equal(r->duplicate_at, q[i].at);
+			assert_int_equal(r->position, 0);
+		}
+	}
+	assert_int_equal(esr_store_read(s, &a, 1, keep_ids_text, ids), ESR_OK);
+	assert_string_equal(ids, "old old new new - z");
+	ids[0] = '\0';
+	assert_int_equal(esr_store_read(s, &b, 1, keep_ids_text, ids), ESR_OK);
+	assert_string_equal(ids, "x");
+	esr_store_close(s);
+	assert_int_equal(esr_pg_drop(env.conninfo, "t_batch_ids", NULL, 0), ESR_OK);
+}
+
+/*
  * A server whose append_batch answers with rows the writer cannot trust (a
  * foreign or broken function: one row too many) after it committed. The
  * events are stored; sending again would store them twice and say ESR_EIO.
@@ -1470,6 +1623,8 @@ int main(void)
 		cmocka_unit_test(appends_to_one_stream_in_one_batch_settle_apart),
 		cmocka_unit_test(schema_1_upgrades_keeping_events_and_positions),
 		cmocka_unit_test(schema_2_upgrades_to_a_token_per_append),
+		cmocka_unit_test(schema_4_upgrades_to_command_ids),
+		cmocka_unit_test(duplicates_in_a_batch_fail_nobody_else),
 		cmocka_unit_test(positions_follow_commits_without_gaps),
 		cmocka_unit_test(appends_outside_a_batch_are_numbered_too),
 		cmocka_unit_test(only_minus_one_is_any_version_in_sql),
