@@ -10,6 +10,12 @@
  * once. Every event carries (process, append number), so duplicates show.
  * Then a global read from position 1 finds every stored event exactly once,
  * at positions 1, 2, 3, ... without a gap, each stream's in version order.
+ *
+ * Command ids: every process appends the same commands (the same ids, to
+ * the same streams, in the same order, released together), half of them
+ * at exact versions (retrying conflicts), half at any version. Each id's
+ * events are stored exactly once, by one process told ESR_OK; every other
+ * is told ESR_EDUPLICATE with the versions the winner's events got.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -242,6 +248,206 @@ static void run(int checked)
 	esr_pg_drop(env.conninfo, schema, NULL, 0);
 }
 
+/* --- the same command ids from every process ------------------------------------ */
+
+#define ID_COMMANDS 150 /* per process: the same ids in every one */
+#define ID_EVENTS 2     /* per command */
+
+/* What a process was told of one command. */
+struct told {
+	int32_t status;
+	uint32_t pad;
+	uint64_t first, last;
+};
+
+static void id_stream(esr_stream_id *sid, char *buf, unsigned i)
+{
+	sid->type = "Ledger";
+	sid->id = buf;
+	sid->id_len = (size_t)snprintf(buf, 16, "ids-%u", i % STREAMS);
+}
+
+/* Command i: ID_EVENTS events with id "cmd-i", tagged with (p, i). At an
+ * exact version (retrying each conflict from the actual version, at most
+ * 1000 times) when `checked`, else at any. */
+static struct told id_command(esr_store *s, unsigned p, unsigned i, int checked, uint64_t *seen)
+{
+	struct tag t = {p, i};
+	char cmd[16], sbuf[16];
+	esr_event ev[ID_EVENTS];
+	esr_stream_id sid;
+	esr_append_result r;
+	struct told told = {0, 0, 0, 0};
+	esr_status st = ESR_ECONFLICT;
+	unsigned k, tries;
+
+	id_stream(&sid, sbuf, i);
+	for (k = 0; k < ID_EVENTS; k++)
+		ev[k] = (esr_event){.type = 1, .payload = &t, .payload_len = sizeof t,
+		                    .command_id = {cmd, (size_t)snprintf(cmd, sizeof cmd, "cmd-%u", i)}};
+	for (tries = 0; tries < 1000 && st == ESR_ECONFLICT; tries++) {
+		st = esr_store_append(s, &sid, checked ? seen[i % STREAMS] : ESR_VERSION_ANY, ev,
+		                      ID_EVENTS, &r);
+		if (st == ESR_ECONFLICT || st == ESR_OK)
+			seen[i % STREAMS] = r.version;
+	}
+	told.status = (int32_t)st;
+	if (st == ESR_OK)
+		told.first = r.version - ID_EVENTS + 1, told.last = r.version;
+	else if (st == ESR_EDUPLICATE)
+		told.first = r.recorded_first, told.last = r.version;
+	return told;
+}
+
+static int id_child(const char *schema, unsigned p, int out, int go)
+{
+	static struct told told[ID_COMMANDS];
+	uint64_t seen[STREAMS] = {0};
+	esr_pg_store_options o;
+	esr_store *s;
+	unsigned i;
+	char byte;
+
+	esr_pg_store_options_default(&o);
+	o.schema = schema;
+	if (esr_pg_store_open(env.conninfo, &o, &s) != ESR_OK)
+		return 2;
+	if (write(out, "O", 1) != 1 || read(go, &byte, 1) != 1) /* all start together */
+		return 2;
+	for (i = 0; i < ID_COMMANDS; i++)
+		told[i] = id_command(s, p, i, p % 2 == 0, seen);
+	esr_store_close(s);
+	return write(out, told, sizeof told) == (ssize_t)sizeof told ? 0 : 2;
+}
+
+/* Per command: how many of its events are stored, by whom, at which versions. */
+struct id_seen {
+	unsigned times[ID_COMMANDS], by[ID_COMMANDS], mixed, junk;
+	uint64_t first[ID_COMMANDS], last[ID_COMMANDS];
+};
+
+static esr_status visit_ids(void *ctx, const esr_recorded_event *e)
+{
+	struct id_seen *v = ctx;
+	const esr_command_id *c = &e->event.command_id;
+	char cmd[ESR_COMMAND_ID_MAX + 1];
+	struct tag t;
+	unsigned i;
+
+	if (c->len == 0 || c->len > ESR_COMMAND_ID_MAX || e->event.payload_len != sizeof t) {
+		v->junk++;
+		return ESR_OK;
+	}
+	memcpy(cmd, c->bytes, c->len);
+	cmd[c->len] = '\0';
+	memcpy(&t, e->event.payload, sizeof t);
+	if (sscanf(cmd, "cmd-%u", &i) != 1 || i >= ID_COMMANDS || t.n != i || t.process >= PROCESSES) {
+		v->junk++;
+		return ESR_OK;
+	}
+	if (v->times[i]++ == 0) {
+		v->by[i] = t.process;
+		v->first[i] = e->version;
+	}
+	v->mixed += v->by[i] != t.process;
+	v->last[i] = e->version;
+	return ESR_OK;
+}
+
+/* What the processes were told of command i against what is stored. */
+static void check_id(esr_store *s, struct told told[PROCESSES][ID_COMMANDS],
+                     const struct id_seen *v, unsigned i, unsigned *dups)
+{
+	unsigned p, winners = 0;
+	uint64_t f = 0, l = 0;
+	char cmd[16], sbuf[16];
+	esr_stream_id sid;
+
+	CHECK(v->times[i] == ID_EVENTS && v->last[i] == v->first[i] + ID_EVENTS - 1,
+	      "cmd-%u: %u events stored", i, v->times[i]);
+	for (p = 0; p < PROCESSES; p++) {
+		const struct told *t = &told[p][i];
+		winners += t->status == ESR_OK;
+		*dups += t->status == ESR_EDUPLICATE;
+		CHECK(t->status == ESR_OK || t->status == ESR_EDUPLICATE, "cmd-%u: process %u told %s",
+		      i, p, esr_status_name(t->status));
+		CHECK(t->first == v->first[i] && t->last == v->last[i], "cmd-%u: process %u told"
+		      " %llu..%llu, stored at %llu..%llu", i, p, (unsigned long long)t->first,
+		      (unsigned long long)t->last, (unsigned long long)v->first[i],
+		      (unsigned long long)v->last[i]);
+		if (t->status == ESR_OK)
+			CHECK(v->by[i] == p, "cmd-%u: process %u told ESR_OK, stored by %u", i, p, v->by[i]);
+	}
+	CHECK(winners == 1, "cmd-%u: %u processes told ESR_OK", i, winners);
+	id_stream(&sid, sbuf, i);
+	snprintf(cmd, sizeof cmd, "cmd-%u", i);
+	CHECK(esr_store_command(s, &sid, cmd, strlen(cmd), &f, &l) == ESR_OK && f == v->first[i] &&
+	      l == v->last[i], "cmd-%u: recorded at %llu..%llu", i, (unsigned long long)f,
+	      (unsigned long long)l);
+}
+
+static void run_ids(void)
+{
+	const char *schema = "t_procs_ids";
+	static struct told told[PROCESSES][ID_COMMANDS];
+	static struct id_seen v;
+	int out[PROCESSES][2], go[PROCESSES][2], status;
+	pid_t pid[PROCESSES];
+	esr_pg_store_options o;
+	esr_store *s;
+	unsigned p, i, k, dups = 0;
+	char why[256], byte;
+
+	memset(&v, 0, sizeof v);
+	memset(told, 0, sizeof told);
+	CHECK(esr_pg_drop(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
+	CHECK(esr_pg_migrate(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
+	for (p = 0; p < PROCESSES; p++) {
+		if (pipe(out[p]) != 0 || pipe(go[p]) != 0 || (pid[p] = fork()) < 0) {
+			CHECK(0, "fork");
+			return;
+		}
+		if (pid[p] == 0) {
+			close(out[p][0]);
+			close(go[p][1]);
+			_exit(id_child(schema, p, out[p][1], go[p][0]));
+		}
+		close(out[p][1]);
+		close(go[p][0]);
+	}
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(read_all(out[p][0], (uint8_t *)&byte, 1) == 0, "process %u opened", p);
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(write(go[p][1], "g", 1) == 1, "go");
+	for (p = 0; p < PROCESSES; p++) {
+		CHECK(read_all(out[p][0], (uint8_t *)told[p], sizeof told[p]) == 0, "process %u"
+		      " reported", p);
+		close(out[p][0]);
+		close(go[p][1]);
+		waitpid(pid[p], &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %u exit", p);
+	}
+	esr_pg_store_options_default(&o);
+	o.schema = schema;
+	if (esr_pg_store_open(env.conninfo, &o, &s) != ESR_OK) {
+		CHECK(0, "reopen");
+		return;
+	}
+	for (k = 0; k < STREAMS; k++) {
+		char sbuf[16];
+		esr_stream_id sid;
+		id_stream(&sid, sbuf, k);
+		CHECK(esr_store_read(s, &sid, 1, visit_ids, &v) == ESR_OK, "read");
+	}
+	CHECK(v.junk == 0 && v.mixed == 0, "%u foreign events, %u mixed commands", v.junk, v.mixed);
+	for (i = 0; i < ID_COMMANDS; i++)
+		check_id(s, told, &v, i, &dups);
+	printf("command ids: %u processes, %u commands each, each stored once, %u duplicates"
+	       " refused\n", PROCESSES, ID_COMMANDS, dups);
+	esr_store_close(s);
+	esr_pg_drop(env.conninfo, schema, NULL, 0);
+}
+
 int main(void)
 {
 	char why[512];
@@ -250,6 +456,7 @@ int main(void)
 		return pg_env_unavailable(why);
 	run(1);
 	run(0);
+	run_ids();
 	if (check_failures)
 		fprintf(stderr, "test_pg_processes: %d check(s) failed\n", check_failures);
 	return check_failures ? 1 : 0;
