@@ -24,6 +24,14 @@
  * runtime (they recovered by themselves). Both strategies, each in a schema
  * of its own.
  *
+ * Then the same faults under appends with command ids, straight to the
+ * store: every append carries an id of its own, and whatever fails it
+ * (ESR_EIO, ESR_EUNKNOWN: appends may wait only 400 ms, so the restart
+ * fails some, in doubt or not; ESR_ECONFLICT for the process at exact
+ * versions) is sent again, the same events with the same id, until it
+ * completes ESR_OK or ESR_EDUPLICATE. Afterwards every id's events are
+ * stored exactly once, at the versions its last answer named.
+ *
  * Usage: test_pg_faults [waves]   (default 12 waves of 75 commands per runtime)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -479,6 +487,297 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	free(outcome);
 }
 
+/* --- command ids: resubmitted until settled ---------------------------------------- */
+
+#define ID_THREADS 3      /* per process, each appending in turn */
+#define ID_WAVE 6         /* appends per thread per wave */
+#define ID_ATTEMPTS 2000  /* sends of one append at most ... */
+#define ID_PATIENCE_MS 60000 /* ... and for at most this long (a restart takes seconds) */
+
+/* What a process reports of one append. */
+struct id_outcome {
+	int32_t status;   /* the last answer: ESR_OK or ESR_EDUPLICATE when settled */
+	uint32_t sends;
+	uint64_t first, last; /* the versions that answer named */
+};
+
+struct id_counts {
+	_Atomic unsigned io, unknown, conflict, resent, duplicate;
+};
+
+struct id_thread {
+	unsigned p, t, from, to; /* appends [from, to) of this process */
+	int checked;             /* exact versions (retrying conflicts), or any */
+	esr_store *store;
+	struct id_outcome *o;
+	struct id_counts *counts;
+};
+
+/* Append a (of process p) has number p * 1e6 + a, 1 or 2 events carrying it,
+ * id "i-<number>", to stream t-(a % AGGREGATES). */
+static unsigned id_events(uint64_t number)
+{
+	return 1 + (unsigned)(number % 2);
+}
+
+static struct id_outcome id_append(struct id_thread *it, uint64_t number, uint64_t *seen)
+{
+	struct id_outcome o = {ESR_EIO, 0, 0, 0};
+	unsigned k = (unsigned)(number % AGGREGATES), n = id_events(number), e;
+	char cmd[32], id[16];
+	esr_stream_id sid = {"Ided", id, 0};
+	esr_event ev[2];
+	esr_append_result r;
+	struct timespec t0, now;
+	esr_status st;
+
+	id_of(id, k);
+	sid.id_len = strlen(id);
+	for (e = 0; e < n; e++)
+		ev[e] = (esr_event){.type = 1, .payload = &number, .payload_len = sizeof number,
+		                    .command_id = {cmd, (size_t)snprintf(cmd, sizeof cmd, "i-%llu",
+		                                                         (unsigned long long)number)}};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (; o.sends < ID_ATTEMPTS; o.sends++) {
+		st = esr_store_append(it->store, &sid, it->checked ? seen[k] : ESR_VERSION_ANY, ev, n, &r);
+		if (o.sends > 0)
+			atomic_fetch_add(&it->counts->resent, 1);
+		if (st == ESR_OK || st == ESR_EDUPLICATE) {
+			o.status = (int32_t)st;
+			o.last = r.version;
+			o.first = st == ESR_OK ? r.version - n + 1 : r.recorded_first;
+			atomic_fetch_add(&it->counts->duplicate, st == ESR_EDUPLICATE);
+			o.sends++;
+			if (r.version > seen[k])
+				seen[k] = r.version;
+			return o;
+		}
+		if (st == ESR_ECONFLICT) { /* from where the stream is: then OK or a duplicate */
+			atomic_fetch_add(&it->counts->conflict, 1);
+			seen[k] = r.version;
+			continue;
+		}
+		atomic_fetch_add(st == ESR_EUNKNOWN ? &it->counts->unknown : &it->counts->io, 1);
+		o.status = (int32_t)st;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >
+		    ID_PATIENCE_MS)
+			break;
+		sleep_ms(5); /* the server may be away: try the same append again */
+	}
+	return o;
+}
+
+static void *id_appender(void *arg)
+{
+	struct id_thread *it = arg;
+	uint64_t seen[AGGREGATES] = {0};
+	unsigned a;
+
+	for (a = it->from; a < it->to; a++)
+		it->o[a] = id_append(it, (uint64_t)it->p * 1000000u + a, seen);
+	return NULL;
+}
+
+/*
+ * One process: ID_THREADS threads on one store append waves of
+ * ID_WAVE each, with the same handshakes with the parent as child() has
+ * ('O' when open, 'P' a third of the way, the restart awaited at two
+ * thirds); then every append's outcome to `out`.
+ */
+static int id_child(unsigned p, const char *schema, unsigned waves, int out, int go)
+{
+	unsigned per_thread = waves * ID_WAVE, total = ID_THREADS * per_thread, w, t;
+	struct id_outcome *o = calloc(total, sizeof *o);
+	struct id_thread it[ID_THREADS];
+	struct id_counts counts;
+	pthread_t th[ID_THREADS];
+	esr_pg_store_options po;
+	esr_store *store;
+	char why[256], byte;
+
+	if (o == NULL)
+		return 2;
+	memset(&counts, 0, sizeof counts);
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 7);
+	esr_pg_store_options_default(&po);
+	po.schema = schema;
+	po.timeout_ms = 400; /* short: the restart fails appends, some in doubt */
+	po.backoff_max_ms = 50;
+	po.why = why;
+	po.why_size = sizeof why;
+	if (esr_pg_store_open(env.conninfo, &po, &store) != ESR_OK) {
+		fprintf(stderr, "process %u: open: %s\n", p, why);
+		return 2;
+	}
+	if (move_all(out, "O", 1, 1) != 0)
+		return 2;
+	for (w = 0; w < waves; w++) {
+		if (w == waves / 3 && move_all(out, "P", 1, 1) != 0)
+			return 2;
+		if (w == 2 * waves / 3 && move_all(go, &byte, 1, 0) != 0)
+			return 2;
+		for (t = 0; t < ID_THREADS; t++) {
+			it[t] = (struct id_thread){p, t, t * per_thread + w * ID_WAVE,
+			                           t * per_thread + (w + 1) * ID_WAVE, p == 0, store, o,
+			                           &counts};
+			if (pthread_create(&th[t], NULL, id_appender, &it[t]) != 0)
+				return 2;
+		}
+		for (t = 0; t < ID_THREADS; t++)
+			pthread_join(th[t], NULL);
+	}
+	ck_pr_store_uint(&esr__pg_lose_reply_every, 0);
+	printf("ids: process %u (%s): %u EIO, %u EUNKNOWN, %u ECONFLICT answers; %u sent again,"
+	       " %u settled as duplicates\n", p, p == 0 ? "exact versions" : "any version",
+	       counts.io, counts.unknown, counts.conflict, counts.resent, counts.duplicate);
+	fflush(stdout);
+	esr_store_close(store);
+	if (move_all(out, o, total * sizeof *o, 1) != 0)
+		return 2;
+	free(o);
+	return 0;
+}
+
+struct id_seen {
+	unsigned total, per_process;
+	uint8_t *times;
+	uint64_t *first, *last;
+	uint64_t next, bad_versions, bad_payloads, stored;
+};
+
+static esr_status visit_ided(void *ctx, const esr_recorded_event *e)
+{
+	struct id_seen *s = ctx;
+	const esr_command_id *c = &e->event.command_id;
+	char want[32];
+	uint64_t number;
+	unsigned x;
+
+	s->bad_versions += e->version != ++s->next;
+	s->stored++;
+	if (e->event.payload_len != sizeof number) {
+		s->bad_payloads++;
+		return ESR_OK;
+	}
+	memcpy(&number, e->event.payload, sizeof number);
+	x = (unsigned)(number / 1000000u) * s->per_process + (unsigned)(number % 1000000u);
+	snprintf(want, sizeof want, "i-%llu", (unsigned long long)number);
+	if (number % 1000000u >= s->per_process || x >= s->total || c->len != strlen(want) ||
+	    memcmp(c->bytes, want, c->len) != 0) {
+		s->bad_payloads++;
+		return ESR_OK;
+	}
+	if (s->times[x]++ == 0)
+		s->first[x] = e->version;
+	s->last[x] = e->version;
+	return ESR_OK;
+}
+
+/* Every append's events stored once, where its last answer said. */
+static void verify_ids(esr_store *store, const struct id_outcome *o, unsigned per_process)
+{
+	unsigned total = PROCESSES * per_process, x, k, unsettled = 0, wrong = 0, dups = 0;
+	struct id_seen s = {total, per_process, calloc(total, 1), calloc(total, sizeof(uint64_t)),
+	                    calloc(total, sizeof(uint64_t)), 0, 0, 0, 0};
+	char id[16];
+
+	for (k = 0; k < AGGREGATES; k++) {
+		esr_stream_id sid = {"Ided", id, 0};
+		id_of(id, k);
+		sid.id_len = strlen(id);
+		s.next = 0;
+		CHECK(esr_store_read(store, &sid, 1, visit_ided, &s) == ESR_OK, "read %s", id);
+	}
+	for (x = 0; x < total; x++) {
+		unsigned n = id_events((uint64_t)(x / per_process) * 1000000u + x % per_process);
+		if (o[x].status != ESR_OK && o[x].status != ESR_EDUPLICATE) {
+			unsettled++;
+			continue;
+		}
+		dups += o[x].status == ESR_EDUPLICATE;
+		wrong += s.times[x] != n || s.first[x] != o[x].first || s.last[x] != o[x].last ||
+		         s.last[x] != s.first[x] + n - 1;
+	}
+	printf("ids: %u appends: %u settled ESR_OK, %u ESR_EDUPLICATE; %llu events stored\n",
+	       total, total - unsettled - dups, dups, (unsigned long long)s.stored);
+	CHECK(unsettled == 0, "%u appends never settled", unsettled);
+	CHECK(wrong == 0, "%u appends' events not stored exactly once where they were told",
+	      wrong);
+	CHECK(s.bad_versions == 0 && s.bad_payloads == 0, "%llu gaps, %llu foreign events",
+	      (unsigned long long)s.bad_versions, (unsigned long long)s.bad_payloads);
+	verify_global(store, s.stored);
+	free(s.times);
+	free(s.first);
+	free(s.last);
+}
+
+static void run_ids(unsigned waves)
+{
+	const char *schema = "t_faults_ids";
+	unsigned per_process = ID_THREADS * waves * ID_WAVE, p, waited;
+	struct id_outcome *o = calloc(PROCESSES * (size_t)per_process, sizeof *o);
+	struct chaos ch = {0, 0, 0, 0, 0};
+	int out[PROCESSES][2], go[PROCESSES][2], status;
+	pid_t pid[PROCESSES];
+	esr_pg_store_options po;
+	esr_store *store;
+	pthread_t t;
+	char why[256], byte;
+
+	CHECK(esr_pg_drop(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
+	CHECK(esr_pg_migrate(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
+	fflush(stdout);
+	for (p = 0; p < PROCESSES; p++) {
+		if (pipe(out[p]) != 0 || pipe(go[p]) != 0 || (pid[p] = fork()) < 0) {
+			CHECK(0, "fork");
+			exit(1);
+		}
+		if (pid[p] == 0) {
+			close(out[p][0]);
+			close(go[p][1]);
+			_exit(id_child(p, schema, waves, out[p][1], go[p][0]));
+		}
+		close(out[p][1]);
+		close(go[p][0]);
+	}
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'O', "process %u opened", p);
+	pthread_create(&t, NULL, chaos, &ch);
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
+	atomic_store(&ch.restart_now, 1);
+	for (waited = 0; !atomic_load(&ch.restart_done) && waited < 120000; waited += 10)
+		sleep_ms(10);
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
+	for (p = 0; p < PROCESSES; p++) {
+		CHECK(move_all(out[p][0], o + p * (size_t)per_process, per_process * sizeof *o, 0) == 0,
+		      "process %u reported", p);
+		close(out[p][0]);
+		close(go[p][1]);
+		waitpid(pid[p], &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %u exit", p);
+	}
+	atomic_store(&ch.stop, 1);
+	pthread_join(t, NULL);
+	printf("ids: %u backends terminated, %u restart(s)\n", ch.terminated, ch.restarts);
+	CHECK(ch.terminated > 0 && ch.restarts == 1, "the faults must have happened");
+	esr_pg_store_options_default(&po);
+	po.schema = schema;
+	po.why = why;
+	po.why_size = sizeof why;
+	if (esr_pg_store_open(env.conninfo, &po, &store) != ESR_OK) {
+		CHECK(0, "open: %s", why);
+		free(o);
+		return;
+	}
+	verify_ids(store, o, per_process);
+	esr_store_close(store);
+	esr_pg_drop(env.conninfo, schema, NULL, 0);
+	free(o);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned waves = argc > 1 ? (unsigned)atoi(argv[1]) : 12;
@@ -496,6 +795,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL));
 	run_strategy(ESR_OPTIMISTIC, waves);
 	run_strategy(ESR_UNCHECKED, waves);
+	run_ids(waves);
 	if (check_failures)
 		fprintf(stderr, "test_pg_faults: %d check(s) failed\n", check_failures);
 	return check_failures ? 1 : 0;
