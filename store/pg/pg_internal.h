@@ -43,7 +43,8 @@
 #define ESR__PG_STMT_CP_LOAD "esr_cp_load"
 #define ESR__PG_STMT_COMMAND "esr_command"
 
-/* The append statement's first result column: the append's outcome. */
+/* The append statement's first result column: the append's outcome (a
+ * duplicate: one of its command ids is recorded, nothing stored). */
 enum { ESR__PG_APPENDED = 0, ESR__PG_CONFLICT = 1, ESR__PG_DUPLICATE = 2 };
 
 /*

@@ -13,8 +13,9 @@
  * order (and the head last), so two batches can wait for each other but
  * never deadlock. After a commit, callers waiting at the head are woken.
  *
- * Outcomes. Each row of the statement's result is an append's result (appended, or a
- * conflict with the actual version); once the Sync returns they are all
+ * Outcomes. Each row of the statement's result is an append's result (appended, a
+ * conflict with the actual version, or a duplicate command id with the
+ * versions its events got: pg_sql.c, migration 5); once the Sync returns they are all
  * final and the completions run, in batch order, on the connection's thread.
  * A statement error rolls the whole batch back: a deadlock or serialization
  * failure (class 40, from a foreign writer) retries it; anything else sends
