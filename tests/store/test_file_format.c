@@ -124,17 +124,18 @@ static void segment_headers_round_trip_and_check(void **state)
 {
 	uint8_t h[ESR__SEG_HEADER];
 	uint64_t seq = 0;
+	uint32_t format = 0;
 	size_t i;
 	int b;
 
 	(void)state;
 	esr__seg_header_encode(h, 123456789012ull);
-	assert_int_equal(esr__seg_header_decode(h, &seq), 0);
+	assert_int_equal(esr__seg_header_decode(h, &seq, &format), 0);
 	assert_int_equal(seq, 123456789012ull);
 	for (i = 0; i < ESR__SEG_HEADER; i++)
 		for (b = 0; b < 8; b++) {
 			h[i] ^= (uint8_t)(1u << b);
-			assert_int_not_equal(esr__seg_header_decode(h, &seq), 0);
+			assert_int_not_equal(esr__seg_header_decode(h, &seq, &format), 0);
 			h[i] ^= (uint8_t)(1u << b);
 		}
 }
