@@ -226,7 +226,7 @@ esr_status esr_store_append(esr_store *s, const esr_stream_id *stream,
 		goto refused; /* refused directly (whatever its code): no version to report */
 	wait_done(&w);
 	st = w.result.status;
-	if (st == ESR_OK || st == ESR_ECONFLICT) {
+	if (st == ESR_OK || st == ESR_ECONFLICT || st == ESR_EDUPLICATE) {
 		if (result)
 			*result = w.result;
 		return st;

@@ -139,6 +139,7 @@ static struct esr__stream *stream_new(const struct esr__key *k, size_t n)
 	s->sleepers = 0;
 	s->tail = s->head;
 	s->snap = NULL;
+	s->ids = NULL;
 	return s;
 }
 
@@ -157,6 +158,7 @@ static void stream_free(struct esr__stream *s)
 		free(c);
 	}
 	free(s->snap);
+	esr__memory_ids_free(s->ids);
 	free(s);
 }
 
@@ -453,6 +455,90 @@ static esr_status create(struct esr__memory_store *ms, const struct esr__key *k,
 	return ESR_OK;
 }
 
+/* Whether event i starts a run of events carrying one command id. */
+static int run_starts(const esr_event *events, size_t i)
+{
+	return events[i].command_id.len != 0 &&
+	       (i == 0 || !esr__command_id_equal(&events[i].command_id, &events[i - 1].command_id));
+}
+
+/* Under the stream's id lock: the first run whose id is recorded, as
+ * ESR_EDUPLICATE in r, or ESR_ECONFLICT first if the version check fails. */
+static esr_status find_duplicate(struct esr__stream *s, struct esr__ids *ids,
+                                 uint64_t expected, const esr_event *events, size_t n,
+                                 esr_append_result *r)
+{
+	uint64_t first, last, at;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!run_starts(events, i) ||
+		    !esr__memory_ids_find(ids, &events[i].command_id, &first, &last))
+			continue;
+		at = ck_pr_load_64(&s->reserved);
+		if (expected != ESR_VERSION_ANY && at != expected) {
+			r->version = await_committed(s, at);
+			return ESR_ECONFLICT;
+		}
+		r->duplicate_at = (uint32_t)i;
+		r->recorded_first = first;
+		r->version = last;
+		return ESR_EDUPLICATE;
+	}
+	return ESR_OK;
+}
+
+/*
+ * An append carrying command ids (see memory_ids.c): its records are made
+ * and its events copied to point at their bytes before the lock, so that
+ * nothing under it can fail after the claim. Consumes `block` on success.
+ */
+static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s,
+                             uint64_t expected, const esr_event *events, size_t n,
+                             uint8_t *block, esr_append_result *r)
+{
+	struct esr__ids *ids = esr__memory_ids(s);
+	struct esr__cmd **rec = calloc(n, sizeof *rec), *cur = NULL;
+	esr_event *copy = malloc(n * sizeof *copy);
+	esr_status st = ESR_ENOMEM;
+	uint64_t start;
+	size_t i, r0 = 0;
+
+	if (ids == NULL || rec == NULL || copy == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		copy[i] = events[i];
+		if (run_starts(events, i) && (cur = rec[i] = esr__memory_cmd_new(&events[i].command_id)) == NULL)
+			goto out;
+		if (events[i].command_id.len != 0)
+			copy[i].command_id.bytes = esr__memory_cmd_bytes(cur);
+	}
+	esr__memory_ids_lock(ids);
+	if ((st = find_duplicate(s, ids, expected, events, n, r)) == ESR_OK &&
+	    (st = reserve(s, expected, n, &start, &r->version)) == ESR_OK) {
+		r->position = fill_and_publish(ms, s, start, copy, n, block);
+		r->version = start + n;
+		/* After the publication: whoever finds an id can read its events. */
+		for (i = n; i-- > 0;) {
+			if (events[i].command_id.len == 0)
+				continue;
+			if (i + 1 == n || !esr__command_id_equal(&events[i].command_id, &events[i + 1].command_id))
+				r0 = i; /* the run's last event */
+			if (rec[i] != NULL) {
+				esr__memory_ids_add(ids, rec[i], start + 1 + i, start + 1 + r0);
+				rec[i] = NULL;
+			}
+		}
+	}
+	esr__memory_ids_unlock(ids);
+out:
+	for (i = 0; rec != NULL && i < n; i++)
+		free(rec[i]);
+	free(rec);
+	free(copy);
+	return st;
+}
+
 /* Append to stream s (or, s NULL, to the stream k names, created if need be). */
 static esr_status append_to(struct esr__memory_store *ms, struct esr__stream *s,
                             const struct esr__key *k, uint64_t expected,
@@ -471,20 +557,22 @@ static esr_status append_to(struct esr__memory_store *ms, struct esr__stream *s,
 		free(block);
 		return st;
 	}
-	if ((st = reserve(s, expected, n, &start, &r->version)) != ESR_OK) {
-		free(block);
-		return st;
+	if (esr__events_have_ids(events, n)) {
+		st = append_ids(ms, s, expected, events, n, block, r);
+	} else if ((st = reserve(s, expected, n, &start, &r->version)) == ESR_OK) {
+		r->position = fill_and_publish(ms, s, start, events, n, block);
+		r->version = start + n;
 	}
-	r->position = fill_and_publish(ms, s, start, events, n, block);
-	r->version = start + n;
-	return ESR_OK;
+	if (st != ESR_OK)
+		free(block);
+	return st;
 }
 
 /* The memory store always completes inline. */
 static void complete(esr_status st, esr_append_result *r, esr_append_cb done, void *ctx)
 {
 	r->status = st;
-	if (st != ESR_OK && st != ESR_ECONFLICT)
+	if (st != ESR_OK && st != ESR_ECONFLICT && st != ESR_EDUPLICATE)
 		r->version = 0;
 	if (st != ESR_OK)
 		r->position = 0;
@@ -654,6 +742,7 @@ static const esr_store_vtable memory_vtable = {
 	.snapshot_load = esr__memory_snapshot_load,
 	.checkpoint_save = esr__memory_checkpoint_save,
 	.checkpoint_load = esr__memory_checkpoint_load,
+	.command = esr__memory_command,
 };
 
 esr_status esr_memory_store_open(esr_store **out)

@@ -43,6 +43,8 @@ struct esr__chunk {
 };
 
 struct snap; /* store/memory/memory_snapshot.c's kept snapshot */
+struct esr__ids; /* store/memory/memory_ids.c's command ids of one stream */
+struct esr__cmd; /* one recorded command id */
 
 /*
  * A stream is allocated on a cache line (ESR__STREAM_ALIGN) and everything an
@@ -60,6 +62,7 @@ struct esr__stream {
 	/* the first cache line ends here */
 	struct esr__chunk *head;
 	struct snap *snap;  /* the latest snapshot, under snap_lock */
+	struct esr__ids *ids; /* command ids, from the first append with one; or NULL */
 	/* type name, NUL, then id bytes follow */
 };
 _Static_assert(offsetof(struct esr__stream, sleepers) + sizeof(uint32_t) <= ESR__STREAM_ALIGN,
@@ -104,5 +107,23 @@ esr_status esr__memory_snapshot_load(void *impl, const esr_stream_id *sid,
 esr_status esr__memory_checkpoint_save(void *impl, const char *name, uint64_t position);
 esr_status esr__memory_checkpoint_load(void *impl, const char *name, uint64_t *position);
 void esr__memory_checkpoints_free(struct esr__memory_store *ms);
+
+/* store/memory/memory_ids.c: a stream's command ids. esr__memory_ids gives
+ * the stream's index, made on first use (NULL: out of memory). The lookups
+ * and esr__memory_ids_add run under esr__memory_ids_lock. A record made by
+ * esr__memory_cmd_new is owned by the index once added (else free() it);
+ * its bytes live as long as the stream, for the slots to point at. */
+struct esr__ids *esr__memory_ids(struct esr__stream *s);
+void esr__memory_ids_lock(struct esr__ids *ids);
+void esr__memory_ids_unlock(struct esr__ids *ids);
+int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
+                         uint64_t *first, uint64_t *last);
+struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id);
+const void *esr__memory_cmd_bytes(const struct esr__cmd *c);
+void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
+                         uint64_t last);
+void esr__memory_ids_free(struct esr__ids *ids);
+esr_status esr__memory_command(void *impl, const esr_stream_id *sid, const void *id,
+                               size_t len, uint64_t *first, uint64_t *last);
 
 #endif /* ESR_STORE_MEMORY_INTERNAL_H */
