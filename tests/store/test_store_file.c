@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -829,6 +830,85 @@ static void old_format_segments_open(void **state)
 	esr_store_close(s);
 }
 
+#define COST_IDS 100000
+
+/* COST_IDS events of 8 bytes in appends of 1000, each event its own command
+ * with a 16-byte id, or without ids; sync none: only to write them fast. */
+static void cost_fill(const char *dir, int with_ids)
+{
+	esr_file_store_options o;
+	static esr_event ev[1000];
+	static char ids[1000][17];
+	esr_stream_id sid = {"Cost", "c-1", 3};
+	esr_store *s;
+	unsigned a, i;
+
+	esr_file_store_options_default(&o);
+	o.sync = ESR_SYNC_NONE;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (a = 0; a < COST_IDS / 1000; a++) {
+		for (i = 0; i < 1000; i++) {
+			ev[i] = (esr_event){.type = 1, .payload = "payload!", .payload_len = 8};
+			if (with_ids)
+				ev[i].command_id = cmd_of(a * 1000 + i, ids[i]);
+		}
+		assert_int_equal(esr_store_append(s, &sid, ESR_VERSION_ANY, ev, 1000, NULL), ESR_OK);
+	}
+	esr_store_close(s);
+}
+
+/* Heap bytes in use after opening dir (the store left open in *out). */
+static long long heap_after_open(const char *dir, esr_store **out)
+{
+#ifdef __GLIBC__
+	struct mallinfo2 before = mallinfo2(), after;
+	assert_int_equal(esr_file_store_open(dir, NULL, out), ESR_OK);
+	after = mallinfo2();
+	return (long long)after.uordblks - (long long)before.uordblks;
+#else
+	assert_int_equal(esr_file_store_open(dir, NULL, out), ESR_OK);
+	return 0;
+#endif
+}
+
+/*
+ * What command ids cost (docs/file-format.md quotes the figures): two
+ * stores of the same COST_IDS events, one event per command with a 16-byte
+ * id in one, no ids in the other. On disk, the difference of their segment
+ * bytes; in memory, the difference of the heap bytes an open of each holds
+ * (glibc's mallinfo2), divided by COST_IDS. The ids are all found again.
+ */
+static void command_id_costs(void **state)
+{
+	char with[256], without[256], path[300];
+	long long heap_with, heap_without;
+	struct stat a, b;
+	esr_stream_id sid = {"Cost", "c-1", 3};
+	esr_store *s, *t;
+
+	(void)state;
+	fresh_dir(with, sizeof with);
+	fresh_dir(without, sizeof without);
+	cost_fill(with, 1);
+	cost_fill(without, 0);
+	snprintf(path, sizeof path, "%s/00000001.seg", with);
+	assert_int_equal(stat(path, &a), 0);
+	snprintf(path, sizeof path, "%s/00000001.seg", without);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_size - b.st_size, 16 * COST_IDS); /* the id's bytes alone */
+	heap_without = heap_after_open(without, &t);
+	heap_with = heap_after_open(with, &s);
+	expect_cmd(s, &sid, 0, 1, 1);
+	expect_cmd(s, &sid, COST_IDS - 1, COST_IDS, COST_IDS);
+	print_message("command ids: %d events; on disk %.1f bytes per event with a 16-byte id, "
+	              "%.1f without; in memory %.1f bytes per id (heap after open: %lld with "
+	              "ids, %lld without)\n", COST_IDS, (double)a.st_size / COST_IDS,
+	              (double)b.st_size / COST_IDS,
+	              (double)(heap_with - heap_without) / COST_IDS, heap_with, heap_without);
+	esr_store_close(s);
+	esr_store_close(t);
+}
+
 /* --- descriptors ---------------------------------------------------------------------- */
 
 #define FD_STREAMS 8
@@ -1098,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(ids_survive_roll_over_and_reopen),
 		cmocka_unit_test(torn_id_record_is_cut),
 		cmocka_unit_test(old_format_segments_open),
+		cmocka_unit_test(command_id_costs),
 		cmocka_unit_test(bad_arguments),
 		cmocka_unit_test(smallest_segment_is_stated),
 		cmocka_unit_test(failed_opens_leave_out_untouched),
