@@ -143,6 +143,11 @@ bad --projection --projection --processes=2 --store=postgres:
 	fail "--duplicates: a resend took effect twice: $(cat "$tmp/out")"
 grep -q '"duplicates_sent": 0,' "$tmp/out" && fail "--duplicates: nothing was resent"
 grep -q '"duplicates_detected": 0,' "$tmp/out" && fail "--duplicates: no duplicate detected"
+"$bin" --store=file:"$tmp/fs" --workload=bank --aggregates=32 --commands=3000 --workers=2 \
+	--writers=2 --duplicates=0.3 --check --quiet --json=- >"$tmp/out" ||
+	fail "--duplicates --store=file exited $?"
+[ "$(grep -c '"duplicates_applied": 0' "$tmp/out")" -eq 2 ] ||
+	fail "--duplicates --store=file: a resend took effect twice: $(cat "$tmp/out")"
 bad --duplicates --duplicates=x
 bad --duplicates --duplicates=1.5
 
