@@ -78,6 +78,7 @@ static esr_status emit(esr_emitter *em, const esr_event *ev)
 	slot = &em->events[em->count];
 	*slot = *ev;
 	slot->payload = NULL;
+	slot->command_id = (esr_command_id){NULL, 0}; /* the command's, set by its turn */
 	if (slot->meta.timestamp_ns == 0) {
 		if (em->stamp_ns == 0)
 			em->stamp_ns = esr__now_ns();

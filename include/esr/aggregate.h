@@ -77,7 +77,9 @@ ESR_API esr_status esr_emit(esr_emitter *emit, uint32_t type,
 
 /*
  * esr_emit_event: as esr_emit, with the caller's metadata (correlation and
- * causation ids; a timestamp of 0 is replaced by the current time).
+ * causation ids; a timestamp of 0 is replaced by the current time). The
+ * event's command_id is ignored: every event a command emits carries that
+ * command's id, which the runtime or repository sets.
  */
 ESR_API esr_status esr_emit_event(esr_emitter *emit, const esr_event *event);
 

@@ -49,8 +49,11 @@ typedef enum esr_sync_mode {
 
 /*
  * The smallest segment_bytes open accepts: a segment header (32 bytes) and
- * one record of the largest event (88 + ESR_TYPE_NAME_MAX + ESR_ID_MAX +
- * ESR_PAYLOAD_MAX bytes), so that every append fits a fresh segment.
+ * one record of the largest event without a command id (88 +
+ * ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_PAYLOAD_MAX bytes), so that every
+ * such append fits a fresh segment. An event with an id is up to
+ * ESR_COMMAND_ID_MAX bytes longer: its segment may end that far past
+ * segment_bytes, which only says where the next segment starts.
  */
 #define ESR_FILE_SEGMENT_MIN (32u + 88u + 64u + 256u + (1u << 20)) /* 1 049 016 */
 

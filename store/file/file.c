@@ -5,8 +5,9 @@
  *
  * An append (by id, or through a handle from resolve: a handle is the stream
  * itself), under the queue lock, checks and moves the stream's `reserved`
- * version (ck_pr_cas_64: a conflict costs no I/O), takes global positions,
- * encodes its records (store/file/file_format.c) and joins the queue. The
+ * version (a conflict costs no I/O), checks and records its command ids
+ * (store/file/file_cmds.c), takes global positions, encodes its records
+ * (store/file/file_format.c) and joins the queue. The
  * writer thread takes the whole queue at once, gathers its records, writes
  * them with one write() to the current segment, syncs once, and only then,
  * in queue order, records each append's locations, publishes the stream's
@@ -42,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/internal.h"
 #include "core/sync.h"
 #include "store/file/file_format.h"
@@ -126,6 +128,7 @@ void esr__file_stream_free_index(struct esr__fstream *s)
 void esr__file_stream_free(struct esr__key *k)
 {
 	esr__file_stream_free_index((struct esr__fstream *)k);
+	esr__cmds_free(((struct esr__fstream *)k)->cmds);
 	free(k);
 }
 
@@ -139,28 +142,83 @@ static struct esr__fstream *find(struct esr__file_store *fs, const esr_stream_id
 
 /* --- appends ---------------------------------------------------------------------------- */
 
-/* One allocation: the pending record and room for its events' records
- * (append_to encodes them). */
+/* The commands with an id among events: runs of one id (esr/store.h). */
+static size_t count_cmds(const esr_event *events, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += events[i].command_id.len != 0 &&
+		     (i == 0 || !esr__cmd_same(&events[i].command_id, &events[i - 1].command_id));
+	return k;
+}
+
+/* Free the command entries p still owns (those no stream took). */
+static void discard_cmds(struct esr__pending *p)
+{
+	size_t k;
+
+	for (k = 0; k < p->ncmds; k++)
+		free(p->cmds[k]);
+	p->ncmds = 0;
+}
+
+static void pending_free(struct esr__pending *p)
+{
+	discard_cmds(p);
+	free(p);
+}
+
+/*
+ * One allocation: the pending record, the pointers to its commands' entries
+ * and room for its events' records (append_to encodes them). The entries
+ * themselves are allocated here, before the queue lock, each holding its
+ * command's index in the append until the versions are claimed.
+ */
 static struct esr__pending *pending_new(const esr_stream_id *sid, const esr_event *events,
                                         size_t n)
 {
-	size_t i, bytes = 0;
+	size_t i, j, bytes = 0, ncmds = count_cmds(events, n);
 	struct esr__pending *p;
 
 	for (i = 0; i < n; i++)
 		bytes += esr__rec_size(sid, &events[i]);
-	if ((p = malloc(sizeof *p + bytes)) == NULL)
+	if ((p = malloc(sizeof *p + ncmds * sizeof(struct esr__cmd *) + bytes)) == NULL)
 		return NULL;
 	memset(p, 0, sizeof *p);
 	p->n = n;
-	p->recs = (uint8_t *)(p + 1);
+	p->cmds = (struct esr__cmd **)(p + 1);
+	p->recs = (uint8_t *)(p->cmds + ncmds);
 	p->recs_len = bytes;
+	for (i = 0; i < n; i = j) {
+		const esr_command_id *c = &events[i].command_id;
+		for (j = i + 1; j < n && esr__cmd_same(&events[j].command_id, c); j++)
+			;
+		if (c->len == 0)
+			continue;
+		if ((p->cmds[p->ncmds] = esr__cmd_new(c->bytes, c->len, i, j - i)) == NULL) {
+			pending_free(p);
+			return NULL;
+		}
+		p->ncmds++;
+	}
 	return p;
 }
 
 static void complete(esr_append_cb done, void *ctx, esr_status st, uint64_t version)
 {
 	esr_append_result r = {.status = st, .version = version};
+
+	done(ctx, &r);
+}
+
+/* An append refused as a duplicate: its command at index `at` was recorded
+ * at versions first..last, which are durable. */
+static void complete_duplicate(esr_append_cb done, void *ctx, uint32_t at, uint64_t first,
+                               uint64_t last)
+{
+	esr_append_result r = {.status = ESR_EDUPLICATE, .version = last,
+	                       .recorded_first = first, .duplicate_at = at};
 
 	done(ctx, &r);
 }
@@ -185,8 +243,58 @@ static void enqueue(struct esr__file_store *fs, struct esr__pending *p)
 }
 
 /*
- * Queue an append to stream s. The CAS on `reserved` is the optimistic check;
- * the queue lock around it keeps the queue in version order per stream.
+ * Under the queue lock: the first of p's commands (in the append's order)
+ * whose id s has recorded, or NULL; *at is that command's index.
+ */
+static const struct esr__cmd *recorded(const struct esr__file_store *fs,
+                                       const struct esr__fstream *s,
+                                       const struct esr__pending *p, uint32_t *at)
+{
+	const struct esr__cmd *c;
+	size_t k;
+
+	for (k = 0; k < p->ncmds; k++)
+		if ((c = esr__cmds_find(s->cmds, fs->cmd_seed, p->cmds[k]->id, p->cmds[k]->len))) {
+			*at = (uint32_t)p->cmds[k]->first;
+			return c;
+		}
+	return NULL;
+}
+
+/*
+ * Under the queue lock, for an append about to claim versions v + 1 ...:
+ * hand its commands' entries to the stream, each now naming its versions.
+ * -1, with nothing changed, when the map cannot grow (ENOMEM).
+ */
+static int record_cmds(struct esr__file_store *fs, struct esr__fstream *s,
+                       struct esr__pending *p, uint64_t v)
+{
+	size_t k;
+
+	if (esr__cmds_room(&s->cmds, fs->cmd_seed, p->ncmds) != 0)
+		return -1;
+	for (k = 0; k < p->ncmds; k++) {
+		p->cmds[k]->first += v + 1;
+		esr__cmds_put(s->cmds, fs->cmd_seed, p->cmds[k]);
+	}
+	p->ncmds = 0;
+	return 0;
+}
+
+/*
+ * Queue an append to stream s. `reserved` moves only under the queue lock,
+ * so loading, checking and moving it there is the optimistic check and the
+ * claim at once; the lock also keeps the queue in version order per stream.
+ *
+ * Command ids are checked and recorded under the same lock, after the
+ * version check: so two appends of one id are ordered, and the second finds
+ * the first's entry. A duplicate is reported only once its original is
+ * durable, since the caller may rely on it being stored: at once (on this
+ * thread) if the stream's `committed` already covers the original, else
+ * through the queue, behind the original, like a conflict. If the original's
+ * batch fails, the store fails with it and the report completes ESR_EIO;
+ * the entry stays, but no later append is taken until a reopen rebuilds the
+ * map from what the disk holds.
  *
  * The append's records are encoded here, on the appender's thread, so the
  * writer only copies bytes: with many appenders the encoding and the CRCs
@@ -203,6 +311,7 @@ static esr_status append_to(struct esr__file_store *fs, struct esr__fstream *s, 
 {
 	esr_stream_id sid = {s->key.type, s->key.id, s->key.id_len};
 	struct esr__pending *p = pending_new(&sid, events, n);
+	const struct esr__cmd *dup;
 	size_t i, at;
 	uint64_t v;
 
@@ -211,16 +320,36 @@ static esr_status append_to(struct esr__file_store *fs, struct esr__fstream *s, 
 	pthread_mutex_lock(&fs->lock);
 	if (fs->failed || fs->stopping) {
 		pthread_mutex_unlock(&fs->lock);
-		free(p);
+		pending_free(p);
 		return ESR_EIO;
 	}
 	v = ck_pr_load_64(&s->reserved);
-	if (expected != ESR_VERSION_ANY && (v != expected || !ck_pr_cas_64(&s->reserved, v, v + n))) {
+	if (expected != ESR_VERSION_ANY && v != expected) {
+		discard_cmds(p);
 		p->n = 0; /* a conflict: reported once what precedes it is durable */
 		p->recs_len = 0;
+	} else if ((dup = recorded(fs, s, p, &p->duplicate_at)) != NULL) {
+		p->recorded_first = dup->first;
+		p->recorded_last = dup->first + dup->count - 1;
+		discard_cmds(p);
+		/* Acquire: `committed` covering the original is published after
+		 * the sync that made it durable (publish). */
+		if (esr__file_committed_of(s) >= p->recorded_last) {
+			pthread_mutex_unlock(&fs->lock);
+			complete_duplicate(done, ctx, p->duplicate_at, p->recorded_first,
+			                   p->recorded_last);
+			free(p);
+			return ESR_OK;
+		}
+		p->n = 0; /* reported behind its original, once that is durable */
+		p->recs_len = 0;
+		p->duplicate = 1;
+	} else if (record_cmds(fs, s, p, v) != 0) {
+		pthread_mutex_unlock(&fs->lock);
+		pending_free(p);
+		return ESR_ENOMEM; /* refused: nothing taken */
 	} else {
-		if (expected == ESR_VERSION_ANY)
-			ck_pr_store_64(&s->reserved, v + n);
+		ck_pr_store_64(&s->reserved, v + n);
 		p->start = v;
 		p->position = fs->next_position;
 		fs->next_position += n;
@@ -384,6 +513,12 @@ static void publish(struct esr__file_store *fs, struct esr__pending *q, const st
 
 	for (p = q; p != NULL; p = next) {
 		next = p->next;
+		if (p->n == 0 && p->duplicate) { /* its original, before it, is durable now */
+			complete_duplicate(p->done, p->ctx, p->duplicate_at, p->recorded_first,
+			                   p->recorded_last);
+			free(p);
+			continue;
+		}
 		if (p->n == 0) { /* a conflict: everything before it is visible now */
 			complete(p->done, p->ctx, ESR_ECONFLICT, ck_pr_load_64(&p->s->committed));
 			free(p);
@@ -508,8 +643,11 @@ static int commit(struct esr__file_store *fs, struct esr__pending *q, struct bat
 	if (reserve_events(b, n) != 0)
 		st = ESR_ENOMEM;
 	/* A crash in esr__file_segment_create may leave a headerless last segment:
-	 * recovery treats it as the torn tail (store/file/file_recover.c). */
-	if (st == ESR_OK && fs->seg_size > ESR__SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes)
+	 * recovery treats it as the torn tail (store/file/file_recover.c). A
+	 * segment of an older format is left as it is, so that its header
+	 * keeps describing every record in it (docs/file-format.md). */
+	if (st == ESR_OK && ((fs->seg_size > ESR__SEG_HEADER && fs->seg_size >= fs->opt.segment_bytes) ||
+	                     fs->seg_format != ESR__SEG_FORMAT))
 		st = esr__file_segment_create(fs, fs->seg + 1);
 	base = fs->seg_size;
 	if (st == ESR_OK)
@@ -756,6 +894,38 @@ static esr_status file_version(void *impl, const esr_stream_id *sid, uint64_t *v
 	return ESR_OK;
 }
 
+/*
+ * The versions of (stream, id), if its events are committed: an id whose
+ * append is still in the writer's hands (or was in a batch that failed)
+ * reads as not recorded, as its events read as absent. The map is read
+ * under the queue lock, which appends hold to change it; `committed` is
+ * loaded after, with acquire, so an append completed before this call is
+ * covered (its completion follows its publication).
+ */
+static esr_status file_command(void *impl, const esr_stream_id *sid, const void *id, size_t len,
+                               uint64_t *first, uint64_t *last)
+{
+	struct esr__file_store *fs = impl;
+	struct esr__fstream *s = find(fs, sid);
+	const struct esr__cmd *c;
+	uint64_t f = 0, l = 0;
+
+	*first = *last = 0;
+	if (s == NULL)
+		return ESR_OK;
+	pthread_mutex_lock(&fs->lock);
+	if ((c = esr__cmds_find(s->cmds, fs->cmd_seed, id, len)) != NULL) {
+		f = c->first;
+		l = c->first + c->count - 1;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (c != NULL && esr__file_committed_of(s) >= l) {
+		*first = f;
+		*last = l;
+	}
+	return ESR_OK;
+}
+
 /* --- open and close ------------------------------------------------------------------------ */
 
 static void release(struct esr__file_store *fs)
@@ -800,8 +970,13 @@ static void file_destroy(void *impl)
 	release(fs);
 }
 
-_Static_assert(ESR_FILE_SEGMENT_MIN == ESR__SEG_HEADER + ESR__REC_MAX,
-               "ESR_FILE_SEGMENT_MIN is a segment header and the largest record");
+/* The public minimum predates command ids: a record with the longest one is
+ * ESR_COMMAND_ID_MAX bytes more. A segment takes a record past its size
+ * (segment_bytes is where the next batch starts a new one), so that only
+ * makes such a segment a little longer than segment_bytes. */
+_Static_assert(ESR_FILE_SEGMENT_MIN == ESR__SEG_HEADER + ESR__REC_MAX - ESR_COMMAND_ID_MAX,
+               "ESR_FILE_SEGMENT_MIN is a segment header and the largest record without "
+               "a command id");
 
 static const esr_store_vtable file_vtable = {
 	.vtable_version = ESR_STORE_VTABLE_VERSION,
@@ -819,6 +994,7 @@ static const esr_store_vtable file_vtable = {
 	.snapshot_load = esr__file_snapshot_load,
 	.checkpoint_save = esr__file_checkpoint_save,
 	.checkpoint_load = esr__file_checkpoint_load,
+	.command = file_command,
 };
 
 esr_status esr_file_store_options_default(esr_file_store_options *o)
@@ -896,6 +1072,7 @@ esr_status esr_file_store_open(const char *dir, const esr_file_store_options *o,
 		fs->opt = *o;
 	else
 		esr_file_store_options_default(&fs->opt);
+	fs->cmd_seed = esr__hash_mix((uint64_t)(uintptr_t)fs ^ esr__now_ns());
 	fs->dir = strdup(dir);
 	if (fs->dir == NULL || esr__keyset_create(&fs->streams) != ESR_OK) {
 		release(fs);

@@ -47,14 +47,15 @@ uint32_t esr__rec_claimed(const uint8_t *buf)
 
 size_t esr__rec_size(const esr_stream_id *sid, const esr_event *ev)
 {
-	return ESR__REC_HEADER + strlen(sid->type) + sid->id_len + ev->payload_len;
+	return ESR__REC_HEADER + strlen(sid->type) + sid->id_len + ev->command_id.len +
+	       ev->payload_len;
 }
 
 size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *ev,
                   uint64_t version, uint64_t position, uint16_t batch_index,
                   uint16_t batch_count)
 {
-	size_t tlen = strlen(sid->type), len = esr__rec_size(sid, ev);
+	size_t tlen = strlen(sid->type), clen = ev->command_id.len, len = esr__rec_size(sid, ev);
 	uint8_t *p = out + ESR__REC_HEADER;
 
 	put32(out + 4, (uint32_t)len);
@@ -70,11 +71,17 @@ size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *
 	memcpy(out + 64, ev->meta.causation_id.bytes, 16);
 	put16(out + 80, batch_index);
 	put16(out + 82, batch_count);
-	put32(out + 84, 0);
+	put16(out + 84, (uint16_t)clen);
+	put16(out + 86, 0);
 	memcpy(p, sid->type, tlen);
-	memcpy(p + tlen, sid->id, sid->id_len);
+	p += tlen;
+	memcpy(p, sid->id, sid->id_len);
+	p += sid->id_len;
+	if (clen)
+		memcpy(p, ev->command_id.bytes, clen);
+	p += clen;
 	if (ev->payload_len)
-		memcpy(p + tlen + sid->id_len, ev->payload, ev->payload_len);
+		memcpy(p, ev->payload, ev->payload_len);
 	put32(out, esr__crc32c(0, out + 4, len - 4));
 	return len;
 }
@@ -82,7 +89,8 @@ size_t esr__rec_encode(uint8_t *out, const esr_stream_id *sid, const esr_event *
 enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct esr__rec *r)
 {
 	uint32_t len, plen;
-	uint16_t tlen, idlen;
+	uint16_t tlen, idlen, clen;
+	const uint8_t *cid;
 
 	if (avail < ESR__REC_HEADER)
 		return ESR__REC_SHORT;
@@ -90,10 +98,12 @@ enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct es
 	tlen = get16(buf + 12);
 	idlen = get16(buf + 14);
 	plen = get32(buf + 20);
+	clen = get16(buf + 84); /* 0 in every record of format 1 */
 	/* Fields that cannot be, before trusting the length to read further. */
 	if (get32(buf + 8) != ESR__REC_MAGIC || tlen == 0 || tlen > ESR_TYPE_NAME_MAX ||
 	    idlen == 0 || idlen > ESR_ID_MAX || plen > ESR_PAYLOAD_MAX ||
-	    len != (uint64_t)ESR__REC_HEADER + tlen + idlen + plen || get32(buf + 84) != 0)
+	    clen > ESR_COMMAND_ID_MAX || get16(buf + 86) != 0 ||
+	    len != (uint64_t)ESR__REC_HEADER + tlen + idlen + clen + plen)
 		return ESR__REC_BAD;
 	if (avail < len)
 		return ESR__REC_SHORT;
@@ -111,10 +121,13 @@ enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct es
 	if (r->version == 0 || r->version == ESR_VERSION_ANY || r->batch_count == 0 ||
 	    r->batch_count > ESR_APPEND_MAX || r->batch_index >= r->batch_count)
 		return ESR__REC_BAD; /* checked, yet impossible: written by something else */
+	cid = buf + ESR__REC_HEADER + tlen + idlen;
 	memset(&r->event, 0, sizeof r->event);
 	r->event.type = get32(buf + 16);
 	r->event.payload_len = plen;
-	r->event.payload = plen ? buf + ESR__REC_HEADER + tlen + idlen : NULL;
+	r->event.payload = plen ? cid + clen : NULL;
+	if (clen)
+		r->event.command_id = (esr_command_id){cid, clen};
 	r->event.meta.timestamp_ns = get64(buf + 40);
 	memcpy(r->event.meta.correlation_id.bytes, buf + 48, 16);
 	memcpy(r->event.meta.causation_id.bytes, buf + 64, 16);
@@ -124,19 +137,23 @@ enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct es
 void esr__seg_header_encode(uint8_t out[ESR__SEG_HEADER], uint64_t seq)
 {
 	memcpy(out, ESR__SEG_MAGIC, 8);
-	put32(out + 8, 1);          /* format version */
+	put32(out + 8, ESR__SEG_FORMAT);
 	put32(out + 12, ESR__SEG_HEADER);
 	put64(out + 16, seq);
 	put32(out + 24, 0);
 	put32(out + 28, esr__crc32c(0, out, 28));
 }
 
-int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq)
+int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq, uint32_t *format)
 {
-	if (memcmp(in, ESR__SEG_MAGIC, 8) != 0 || get32(in + 8) != 1 || get32(in + 12) != ESR__SEG_HEADER ||
-	    get32(in + 24) != 0 || esr__crc32c(0, in, 28) != get32(in + 28))
+	uint32_t f = get32(in + 8);
+
+	if (memcmp(in, ESR__SEG_MAGIC, 8) != 0 || f < ESR__SEG_FORMAT_MIN || f > ESR__SEG_FORMAT ||
+	    get32(in + 12) != ESR__SEG_HEADER || get32(in + 24) != 0 ||
+	    esr__crc32c(0, in, 28) != get32(in + 28))
 		return -1;
 	*seq = get64(in + 16);
+	*format = f;
 	return 0;
 }
 

@@ -5,10 +5,17 @@
  *
  * A segment file starts with a ESR__SEG_HEADER-byte header, then holds records
  * back to back. A record is one event: a ESR__REC_HEADER-byte header, the stream's
- * type name, its id, and the payload. Every integer is little-endian. The
- * CRC-32C in the first four bytes covers everything after it, so a record is
- * whole or it is nothing; `batch_index` of `batch_count` lets recovery accept
- * an append only when all its records are there.
+ * type name, its id, the event's command id (none: no bytes) and the payload.
+ * Every integer is little-endian. The CRC-32C in the first four bytes covers
+ * everything after it, so a record is whole or it is nothing; `batch_index` of
+ * `batch_count` lets recovery accept an append only when all its records are
+ * there.
+ *
+ * Format versions (the segment header's): 1 had no command ids, and its
+ * records' bytes 84..87 were zero; 2 holds the command id's length in bytes
+ * 84..85. A version-1 record is therefore a version-2 record without a
+ * command id, and one decoder reads both. This version writes only version-2
+ * segments, and never appends to a version-1 one (store/file/file.c, commit).
  */
 #ifndef ESR_STORE_FILE_FORMAT_H
 #define ESR_STORE_FILE_FORMAT_H
@@ -22,7 +29,10 @@
 #define ESR__SEG_HEADER 32
 #define ESR__REC_MAGIC 0x31525345u /* "ESR1" */
 #define ESR__REC_HEADER 88
-#define ESR__REC_MAX (ESR__REC_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_PAYLOAD_MAX)
+#define ESR__REC_MAX                                                                       \
+	(ESR__REC_HEADER + ESR_TYPE_NAME_MAX + ESR_ID_MAX + ESR_COMMAND_ID_MAX + ESR_PAYLOAD_MAX)
+#define ESR__SEG_FORMAT 2     /* the segment format this version writes */
+#define ESR__SEG_FORMAT_MIN 1 /* the oldest it reads */
 
 /* A decoded record: pointers into the buffer it was decoded from. */
 struct esr__rec {
@@ -34,7 +44,7 @@ struct esr__rec {
 	uint64_t version;
 	uint64_t position;
 	uint16_t batch_index, batch_count;
-	esr_event event;        /* payload points into the buffer */
+	esr_event event;        /* payload and command_id point into the buffer */
 };
 
 /* The encoded size of an event of stream `sid` (lengths already checked). */
@@ -58,9 +68,10 @@ uint32_t esr__rec_claimed(const uint8_t *buf);
 /* Decode the record at buf (avail bytes readable). Never reads past avail. */
 enum esr__rec_status esr__rec_decode(const uint8_t *buf, size_t avail, struct esr__rec *r);
 
-/* A segment header for segment number `seq`, and its check. */
+/* A segment header for segment number `seq` (format ESR__SEG_FORMAT), and
+ * its check: 0 if valid, of a format this version reads, into *format. */
 void esr__seg_header_encode(uint8_t out[ESR__SEG_HEADER], uint64_t seq);
-int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq); /* 0 if valid */
+int esr__seg_header_decode(const uint8_t in[ESR__SEG_HEADER], uint64_t *seq, uint32_t *format);
 
 /* snapshots.log: records of ESR__SNAP_HEADER bytes then type, id, data (docs/file-format.md). */
 #define ESR__SNAP_MAGIC 0x314e5345u /* "ESN1" */

@@ -10,8 +10,9 @@
  * there: the writer fills the locations, then publishes `committed` with
  * release order, and readers load `committed` with acquire and read only below
  * it, as in the memory store. `reserved` is the optimistic check: appenders
- * move it by ck_pr_cas_64 from the expected version, under the queue lock that
- * also fixes the order in which the writer sees the appends.
+ * check it against the expected version and move it under the queue lock,
+ * which also fixes the order in which the writer sees the appends, and
+ * guards each stream's command-id map (`cmds`).
  */
 #ifndef ESR_STORE_FILE_INTERNAL_H
 #define ESR_STORE_FILE_INTERNAL_H
@@ -42,6 +43,36 @@ struct esr__loc_chunk {
 	struct esr__loc locs[];
 };
 
+/*
+ * Command ids (store/file/file_cmds.c). One recorded command: its id and the
+ * versions first .. first + count - 1 its events got. Before an appender
+ * has claimed its versions, `first` holds the index in its append of the
+ * command's first event.
+ */
+struct esr__cmd {
+	uint64_t first;
+	uint16_t count;
+	uint8_t len;
+	uint8_t id[];
+};
+
+struct esr__cmds; /* a stream's map: id -> struct esr__cmd */
+
+/* A new entry (malloc), or NULL. */
+struct esr__cmd *esr__cmd_new(const void *id, size_t len, uint64_t first, size_t count);
+/* Are a and b the same id (both none counts)? */
+int esr__cmd_same(const esr_command_id *a, const esr_command_id *b);
+/* The entry of `id` in t (NULL: an empty map), or NULL. */
+const struct esr__cmd *esr__cmds_find(const struct esr__cmds *t, uint64_t seed, const void *id,
+                                      size_t len);
+/* Make room in *tp (created if NULL) for `more` entries; -1 on ENOMEM. */
+int esr__cmds_room(struct esr__cmds **tp, uint64_t seed, size_t more);
+/* Insert c, which is not in t, into room esr__cmds_room made; t owns it. */
+void esr__cmds_put(struct esr__cmds *t, uint64_t seed, struct esr__cmd *c);
+size_t esr__cmds_count(const struct esr__cmds *t);
+/* Free t and its entries (NULL: nothing). */
+void esr__cmds_free(struct esr__cmds *t);
+
 struct esr__fstream {
 	struct esr__key key; /* first: the keyset's object */
 	uint64_t reserved;   /* versions claimed by appenders */
@@ -49,6 +80,7 @@ struct esr__fstream {
 	struct esr__loc_chunk *head, *tail; /* tail: the writer's only */
 	uint64_t snap_offset;  /* the stream's snapshot in snapshots.log, under */
 	uint32_t snap_length;  /* snap_lock; length 0: none */
+	struct esr__cmds *cmds; /* its command ids, under the queue lock; NULL: none */
 };
 
 /*
@@ -76,17 +108,23 @@ struct esr__read_fd {
 	int referenced;  /* hit since the clock hand passed: spared once */
 };
 
-/* One append waiting for the writer thread (or a conflict waiting for it). */
+/* One append waiting for the writer thread (or a report waiting for it:
+ * a conflict, or a duplicate whose original is not yet durable). */
 struct esr__pending {
 	struct esr__pending *next;
 	struct esr__fstream *s;
 	uint64_t start;      /* version before the first event */
 	uint64_t position;   /* global position of the first event */
-	size_t n;            /* events; 0 for a conflict report */
+	size_t n;            /* events; 0 for a report */
+	int duplicate;       /* a report of ESR_EDUPLICATE, not a conflict: */
+	uint32_t duplicate_at;              /* the command's index, and the */
+	uint64_t recorded_first, recorded_last; /* versions its id got */
 	esr_append_cb done;
 	void *ctx;
 	uint8_t *recs;       /* its n records, encoded by the appender (after it) */
 	size_t recs_len;
+	struct esr__cmd **cmds; /* its commands' new entries (after it), until */
+	size_t ncmds;           /* the queue lock hands them to the stream */
 };
 
 struct esr__file_store {
@@ -101,6 +139,7 @@ struct esr__file_store {
 	/* The tail: written by the opening thread (recovery), then by the writer
 	 * thread alone, and read by close only after the writer is joined. */
 	uint32_t seg;          /* the segment being appended to */
+	uint32_t seg_format;   /* its format (a version-1 segment is never appended to) */
 	uint64_t seg_size;     /* the end of its last record: where the next batch goes */
 	uint64_t seg_alloc;    /* its file's size: seg_size, then zeros written ahead */
 	uint64_t next_position;
@@ -109,6 +148,7 @@ struct esr__file_store {
 	pthread_cond_t wake;   /* writer: work arrived, or stop */
 	struct esr__pending *queue, *queue_tail;
 	int stopping, failed;
+	uint64_t cmd_seed;     /* of the command-id maps' hash */
 	pthread_t writer;
 	int writer_started;
 

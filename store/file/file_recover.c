@@ -107,6 +107,7 @@ esr_status esr__file_segment_create(struct esr__file_store *fs, uint32_t seq)
 	}
 	esr__file_tail_set(fs, fd);
 	fs->seg = seq;
+	fs->seg_format = ESR__SEG_FORMAT;
 	fs->seg_size = fs->seg_alloc = ESR__SEG_HEADER;
 	return ESR_OK;
 }
@@ -185,6 +186,7 @@ struct gather {
 	uint16_t count, have;
 	struct esr__rec first;
 	struct esr__loc locs[ESR_APPEND_MAX];
+	esr_command_id cids[ESR_APPEND_MAX]; /* into the segment's bytes */
 	uint64_t last_position;
 };
 
@@ -192,6 +194,31 @@ static int same_stream(const struct esr__rec *a, const struct esr__rec *b)
 {
 	return a->type_len == b->type_len && a->id_len == b->id_len &&
 	       memcmp(a->type, b->type, a->type_len) == 0 && memcmp(a->id, b->id, a->id_len) == 0;
+}
+
+/*
+ * Record the command ids of a whole append g (stream s): each run of one id
+ * is one command. The writer never stores an id twice in a stream; should
+ * the log hold one anyway (written by something else), the first stands.
+ */
+static esr_status apply_cmds(struct esr__file_store *fs, struct esr__fstream *s,
+                             const struct gather *g)
+{
+	size_t i, j;
+
+	for (i = 0; i < g->count; i = j) {
+		const esr_command_id *c = &g->cids[i];
+		struct esr__cmd *e;
+		for (j = i + 1; j < g->count && esr__cmd_same(&g->cids[j], c); j++)
+			;
+		if (c->len == 0 || esr__cmds_find(s->cmds, fs->cmd_seed, c->bytes, c->len) != NULL)
+			continue;
+		if (esr__cmds_room(&s->cmds, fs->cmd_seed, 1) != 0 ||
+		    (e = esr__cmd_new(c->bytes, c->len, g->first.version + i, j - i)) == NULL)
+			return ESR_ENOMEM;
+		esr__cmds_put(s->cmds, fs->cmd_seed, e);
+	}
+	return ESR_OK;
 }
 
 /* Put a whole append into the index. -1: its versions do not follow. */
@@ -223,6 +250,8 @@ static int apply(struct esr__file_store *fs, struct gather *g, uint32_t seq, esr
 		slot->seg = seq;
 		*all = *slot;
 	}
+	if ((*st = apply_cmds(fs, s, g)) != ESR_OK)
+		return -1;
 	fs->all.committed = g->first.position + g->count - 1;
 	s->committed = s->reserved = g->first.version + g->count - 1;
 	if (g->last_position >= fs->next_position)
@@ -297,6 +326,7 @@ static size_t scan(struct esr__file_store *fs, uint32_t seq, const uint8_t *buf,
 		}
 		*misfit = 0;
 		g.locs[g.have] = (struct esr__loc){seq, r.length, off};
+		g.cids[g.have] = r.event.command_id;
 		g.last_position = r.position;
 		off += r.length;
 		*stop = off;
@@ -495,6 +525,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 	size_t good, stop;
 	int misfit;
 	uint64_t in_header;
+	uint32_t format;
 	char path[4096], what[4200];
 	esr_status st = ESR_OK;
 	int fd;
@@ -512,7 +543,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		esr__fio.close(fd);
 		return st;
 	}
-	if (r->len < ESR__SEG_HEADER || esr__seg_header_decode(r->buf, &in_header) != 0 ||
+	if (r->len < ESR__SEG_HEADER || esr__seg_header_decode(r->buf, &in_header, &format) != 0 ||
 	    in_header != seq) {
 		esr__fio.close(fd); /* the tail stays the segment before's */
 		snprintf(what, sizeof what, "%s: offset 0: bad segment header", path);
@@ -544,6 +575,7 @@ static esr_status recover_one(struct recovery *r, size_t i)
 		r->len = good;
 	}
 	fs->seg = seq;
+	fs->seg_format = format;
 	fs->seg_size = fs->seg_alloc = r->len;
 	return ESR_OK;
 }

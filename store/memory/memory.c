@@ -153,7 +153,8 @@ static void stream_free(struct esr__stream *s)
 		return;
 	for (c = s->head; c != NULL; c = next) {
 		for (v = c->first; v < c->first + c->cap && v <= s->committed; v++)
-			free(c->slots[v - c->first].block);
+			if (c->slots[v - c->first].len_flags & ESR__SLOT_BLOCK)
+				free((void *)c->slots[v - c->first].payload);
 		next = c->next;
 		free(c);
 	}
@@ -391,11 +392,14 @@ static void link_batch(struct esr__memory_store *ms, struct esr__slot *first, st
 		esr__futex_wake_all(esr__futex_low_word(&ms->head));
 }
 
-/* Write the batch into its reserved slots, then publish it to readers.
- * Returns the position of its first event. */
+/*
+ * Write the batch into its reserved slots, then publish it to readers.
+ * cmds[i] (cmds NULL: none) is event i's command id record. Returns the
+ * position of its first event.
+ */
 static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__stream *s,
                                  uint64_t start, const esr_event *events, size_t n,
-                                 uint8_t *block)
+                                 uint8_t *block, struct esr__cmd *const *cmds)
 {
 	struct esr__chunk *c = writer_start(s, start + 1);
 	struct esr__slot *slot, *first = NULL, *prev = NULL;
@@ -408,17 +412,21 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
 		while (v >= c->first + c->cap)
 			c = chunk_next(c);
 		slot = &c->slots[v - c->first];
-		slot->event = events[i];
-		slot->block = i == 0 ? block : NULL;
+		slot->type = events[i].type;
+		slot->len_flags = len = events[i].payload_len;
+		slot->meta = events[i].meta;
+		slot->cmd = cmds ? cmds[i] : NULL;
 		slot->stream = s;
 		slot->version = v;
-		if ((len = events[i].payload_len) == 0) {
-			slot->event.payload = NULL;
+		if (len == 0) {
+			slot->payload = NULL;
 		} else if (len <= ESR__INLINE_MAX) {
 			memcpy(slot->small, events[i].payload, len);
-			slot->event.payload = slot->small;
+			slot->payload = slot->small;
 		} else {
-			slot->event.payload = block + offset;
+			slot->payload = block + offset;
+			if (offset == 0) /* the block's start: freed through this slot */
+				slot->len_flags |= ESR__SLOT_BLOCK;
 			offset += len;
 		}
 		if (prev != NULL)
@@ -490,7 +498,7 @@ static esr_status find_duplicate(struct esr__stream *s, struct esr__ids *ids,
 
 /*
  * An append carrying command ids (see memory_ids.c): its records are made
- * and its events copied to point at their bytes before the lock, so that
+ * before the lock, and each event's record noted for its slot, so that
  * nothing under it can fail after the claim. Consumes `block` on success.
  */
 static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s,
@@ -498,25 +506,22 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
                              uint8_t *block, esr_append_result *r)
 {
 	struct esr__ids *ids = esr__memory_ids(s);
-	struct esr__cmd **rec = calloc(n, sizeof *rec), *cur = NULL;
-	esr_event *copy = malloc(n * sizeof *copy);
+	struct esr__cmd **rec = calloc(n, sizeof *rec), **of = calloc(n, sizeof *of), *cur = NULL;
 	esr_status st = ESR_ENOMEM;
 	uint64_t start;
 	size_t i, r0 = 0;
 
-	if (ids == NULL || rec == NULL || copy == NULL)
+	if (ids == NULL || rec == NULL || of == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		copy[i] = events[i];
 		if (run_starts(events, i) && (cur = rec[i] = esr__memory_cmd_new(&events[i].command_id)) == NULL)
 			goto out;
-		if (events[i].command_id.len != 0)
-			copy[i].command_id.bytes = esr__memory_cmd_bytes(cur);
+		of[i] = events[i].command_id.len != 0 ? cur : NULL;
 	}
 	esr__memory_ids_lock(ids);
 	if ((st = find_duplicate(s, ids, expected, events, n, r)) == ESR_OK &&
 	    (st = reserve(s, expected, n, &start, &r->version)) == ESR_OK) {
-		r->position = fill_and_publish(ms, s, start, copy, n, block);
+		r->position = fill_and_publish(ms, s, start, events, n, block, of);
 		r->version = start + n;
 		/* After the publication: whoever finds an id can read its events. */
 		for (i = n; i-- > 0;) {
@@ -535,7 +540,7 @@ out:
 	for (i = 0; rec != NULL && i < n; i++)
 		free(rec[i]);
 	free(rec);
-	free(copy);
+	free(of);
 	return st;
 }
 
@@ -560,7 +565,7 @@ static esr_status append_to(struct esr__memory_store *ms, struct esr__stream *s,
 	if (esr__events_have_ids(events, n)) {
 		st = append_ids(ms, s, expected, events, n, block, r);
 	} else if ((st = reserve(s, expected, n, &start, &r->version)) == ESR_OK) {
-		r->position = fill_and_publish(ms, s, start, events, n, block);
+		r->position = fill_and_publish(ms, s, start, events, n, block, NULL);
 		r->version = start + n;
 	}
 	if (st != ESR_OK)
@@ -686,7 +691,7 @@ static esr_status mem_read(void *impl, const esr_stream_id *sid, uint64_t from,
 	for (rec.version = from ? from : 1; rec.version <= last; rec.version++) {
 		while (rec.version >= c->first + c->cap)
 			c = chunk_next(c);
-		rec.event = c->slots[rec.version - c->first].event;
+		rec.event = esr__memory_event(&c->slots[rec.version - c->first]);
 		rec.position = c->slots[rec.version - c->first].position;
 		if ((st = visit(ctx, &rec)) != ESR_OK)
 			return st;

@@ -58,7 +58,7 @@ esr_status esr__memory_read_all(void *impl, uint64_t from, size_t max, esr_visit
 	slot = seek(ms, from);
 	for (pos = from; pos <= head && pos - from < max; pos++) {
 		struct esr__stream *s = slot->stream;
-		rec = (esr_recorded_event){slot->event, slot->version, slot->position,
+		rec = (esr_recorded_event){esr__memory_event(slot), slot->version, slot->position,
 		                           {s->key.type, s->key.id, s->key.id_len}};
 		if ((st = visit(ctx, &rec)) != ESR_OK)
 			return st;

@@ -25,15 +25,6 @@
 
 #define BUCKETS_FIRST 8
 
-/* One recorded command; its bytes are what the stream's slots point at. */
-struct esr__cmd {
-	struct esr__cmd *next; /* in its bucket */
-	uint64_t hash;
-	uint64_t first, last;
-	uint32_t len;
-	unsigned char bytes[];
-};
-
 struct esr__ids {
 	pthread_mutex_t lock;
 	size_t count, nbuckets;
@@ -118,11 +109,6 @@ struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
 		memcpy(c->bytes, id->bytes, id->len);
 	}
 	return c;
-}
-
-const void *esr__memory_cmd_bytes(const struct esr__cmd *c)
-{
-	return c->bytes;
 }
 
 /* Twice the buckets, when they are as many as the records; best effort: a

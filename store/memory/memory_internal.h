@@ -21,14 +21,47 @@
 
 struct esr__stream;
 
+/* One recorded command id (store/memory/memory_ids.c); the slots of its
+ * events point at it, so its bytes live as long as the stream. */
+struct esr__cmd {
+	struct esr__cmd *next; /* in its bucket */
+	uint64_t hash;
+	uint64_t first, last;
+	uint32_t len;
+	unsigned char bytes[];
+};
+
+/* Set in a slot's len_flags when its payload pointer is the start of the
+ * batch's payload allocation, which freeing the stream frees through it. */
+#define ESR__SLOT_BLOCK (1u << 31)
+_Static_assert(ESR_PAYLOAD_MAX < ESR__SLOT_BLOCK, "the flag is above every length");
+
+/*
+ * An event in its stream. Its fields are an esr_event's, packed: the payload
+ * length shares a word with the block flag, and the command id is its
+ * record (NULL: none), so that an event without an id costs no more than
+ * before ids existed. esr__memory_event rebuilds the esr_event.
+ */
 struct esr__slot {
-	esr_event event; /* payload points at `small` or into the batch's block */
-	void *block;     /* the batch's payload allocation, on its first slot */
+	uint32_t type;
+	uint32_t len_flags;       /* payload length | ESR__SLOT_BLOCK */
+	const void *payload;      /* `small`, or in the batch's block */
+	esr_metadata meta;
+	const struct esr__cmd *cmd;
 	struct esr__slot *gnext;    /* the next event in global order (memory.c) */
 	struct esr__stream *stream;
 	uint64_t version, position;
 	unsigned char small[ESR__INLINE_MAX];
 };
+
+static inline esr_event esr__memory_event(const struct esr__slot *s)
+{
+	esr_event e = {s->type, s->len_flags & ~ESR__SLOT_BLOCK, s->payload, s->meta, {NULL, 0}};
+
+	if (s->cmd != NULL)
+		e.command_id = (esr_command_id){s->cmd->bytes, s->cmd->len};
+	return e;
+}
 
 /* Marks: where to start a global read (see "The global order", memory.c). */
 #define ESR__MARK_EVERY 64
@@ -44,7 +77,6 @@ struct esr__chunk {
 
 struct snap; /* store/memory/memory_snapshot.c's kept snapshot */
 struct esr__ids; /* store/memory/memory_ids.c's command ids of one stream */
-struct esr__cmd; /* one recorded command id */
 
 /*
  * A stream is allocated on a cache line (ESR__STREAM_ALIGN) and everything an
@@ -119,7 +151,6 @@ void esr__memory_ids_unlock(struct esr__ids *ids);
 int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
                          uint64_t *first, uint64_t *last);
 struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id);
-const void *esr__memory_cmd_bytes(const struct esr__cmd *c);
 void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
                          uint64_t last);
 void esr__memory_ids_free(struct esr__ids *ids);

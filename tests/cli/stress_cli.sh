@@ -134,6 +134,23 @@ grep -q 'projection (optimistic): .* read model equals a fresh replay; 0 aggrega
 	"$tmp/err" || fail "--projection: no line for optimistic: $(cat "$tmp/err")"
 bad --projection --projection --processes=2 --store=postgres:
 
+# --duplicates: resent commands (in flight, after completion, by the next
+# writer) take effect once under both strategies, even unchecked with three
+# writers; the JSON counts what was sent and detected.
+"$bin" --workload=bank --aggregates=32 --commands=6000 --workers=2 --writers=3 \
+	--duplicates=0.3 --check --quiet --json=- >"$tmp/out" || fail "--duplicates exited $?"
+[ "$(grep -c '"duplicates_applied": 0' "$tmp/out")" -eq 2 ] ||
+	fail "--duplicates: a resend took effect twice: $(cat "$tmp/out")"
+grep -q '"duplicates_sent": 0,' "$tmp/out" && fail "--duplicates: nothing was resent"
+grep -q '"duplicates_detected": 0,' "$tmp/out" && fail "--duplicates: no duplicate detected"
+"$bin" --store=file:"$tmp/fs" --workload=bank --aggregates=32 --commands=3000 --workers=2 \
+	--writers=2 --duplicates=0.3 --check --quiet --json=- >"$tmp/out" ||
+	fail "--duplicates --store=file exited $?"
+[ "$(grep -c '"duplicates_applied": 0' "$tmp/out")" -eq 2 ] ||
+	fail "--duplicates --store=file: a resend took effect twice: $(cat "$tmp/out")"
+bad --duplicates --duplicates=x
+bad --duplicates --duplicates=1.5
+
 # --snapshot-every: the activation table, with fewer events replayed with
 # snapshots than without for the largest aggregates.
 "$bin" --aggregates=16 --commands=500 --workers=2 --snapshot-every=1000 >"$tmp/out" ||

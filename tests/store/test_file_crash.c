@@ -25,6 +25,18 @@
  * acknowledged ESR_OK is reported with its version and tag. After the kill:
  * the event at every acknowledged version carries that command's tag, no tag
  * is stored twice, and the Shared streams' versions run 1..n.
+ *
+ *   test_file_crash --ids [ROUNDS]     (default 20 rounds)
+ *
+ * Retries with command ids: 8 threads append to 2 streams, each append
+ * carrying a command id unique to it (thread, number) and 1 or 2 events.
+ * After the kill the parent reopens the store and, as a client that lost
+ * its answers would, submits again with the same ids the last appends each
+ * thread had acknowledged and the one after them (in flight at the kill,
+ * or never sent): an acknowledged one must come back ESR_EDUPLICATE with
+ * the versions it got, the other ESR_OK or ESR_EDUPLICATE. Then every
+ * command sent so far must be in the streams exactly once, its events
+ * consecutive and carrying its id.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -546,6 +558,279 @@ static int check_store(uint64_t *acked, int round)
 	return failures;
 }
 
+/* --- retries with command ids ------------------------------------------------ */
+
+#define ID_THREADS 8
+#define ID_STREAMS 2
+#define ID_RESEND 3 /* acknowledged appends each thread resends after a kill */
+
+struct id_event {
+	uint32_t thread, index;
+	uint64_t number;
+};
+
+static esr_command_id id_cmd(uint32_t thread, uint64_t number, char out[32])
+{
+	int n = snprintf(out, 32, "cmd-%u-%llu", thread, (unsigned long long)number);
+
+	return (esr_command_id){out, (size_t)n};
+}
+
+static esr_stream_id id_stream(uint32_t thread, char out[16])
+{
+	int n = snprintf(out, 16, "i-%u", thread % ID_STREAMS);
+
+	return (esr_stream_id){"Ids", out, (size_t)n};
+}
+
+/* Append number `number` of thread `thread`: 1 or 2 events, one command. */
+static esr_status id_append(esr_store *s, uint32_t thread, uint64_t number, esr_append_result *r)
+{
+	char cid[32], sid_id[16];
+	struct id_event payload[2];
+	esr_event ev[2];
+	esr_stream_id sid = id_stream(thread, sid_id);
+	uint32_t i, n = 1 + (uint32_t)(number % 2);
+
+	for (i = 0; i < n; i++) {
+		payload[i] = (struct id_event){thread, i, number};
+		ev[i] = (esr_event){.type = 5, .payload = &payload[i], .payload_len = sizeof payload[i],
+		                    .command_id = id_cmd(thread, number, cid)};
+	}
+	return esr_store_append(s, &sid, ESR_VERSION_ANY, ev, n, r);
+}
+
+struct id_worker {
+	esr_store *s;
+	uint32_t thread;
+	uint64_t next; /* the first number this round */
+};
+
+static void *id_loop(void *arg)
+{
+	struct id_worker *w = arg;
+	uint64_t number;
+
+	for (number = w->next;; number++) {
+		esr_append_result r;
+		struct ack a = {w->thread, number, 0};
+
+		if (id_append(w->s, w->thread, number, &r) != ESR_OK)
+			_exit(4); /* every number is new to the store */
+		if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
+			_exit(5);
+	}
+	return NULL;
+}
+
+static void id_child(int fd, const uint64_t *next)
+{
+	static struct id_worker w[ID_THREADS];
+	pthread_t t;
+	esr_store *s;
+	uint32_t i;
+
+	ack_fd = fd;
+	if (esr_file_store_open(dir, NULL, &s) != ESR_OK)
+		_exit(2);
+	for (i = 0; i < ID_THREADS; i++) {
+		w[i] = (struct id_worker){s, i, next[i]};
+		pthread_create(&t, NULL, id_loop, &w[i]);
+	}
+	for (;;)
+		pause();
+}
+
+/* What the streams hold: per thread, each number's events seen. */
+struct id_census {
+	uint8_t *seen[ID_THREADS]; /* [number]: events of it read */
+	uint64_t cap[ID_THREADS];
+	uint32_t stream;
+	struct id_event prev;
+	int bad;
+};
+
+static esr_status id_count(void *ctx, const esr_recorded_event *r)
+{
+	struct id_census *c = ctx;
+	struct id_event e;
+	char cid[32];
+	esr_command_id want;
+
+	if (r->event.payload_len != sizeof e) {
+		c->bad = 1;
+		return ESR_ECORRUPT;
+	}
+	memcpy(&e, r->event.payload, sizeof e);
+	want = id_cmd(e.thread, e.number, cid);
+	if (e.thread >= ID_THREADS || e.thread % ID_STREAMS != c->stream ||
+	    r->event.command_id.len != want.len ||
+	    memcmp(r->event.command_id.bytes, want.bytes, want.len) != 0 ||
+	    /* a command's events are consecutive: the second follows the first */
+	    (e.index == 1 && (c->prev.index != 0 || c->prev.thread != e.thread ||
+	                      c->prev.number != e.number))) {
+		c->bad = 1;
+		return ESR_ECORRUPT;
+	}
+	c->prev = e;
+	if (e.number >= c->cap[e.thread]) {
+		uint64_t cap = (e.number + 1) * 2;
+		uint8_t *grown = realloc(c->seen[e.thread], cap);
+		if (grown == NULL)
+			return ESR_ENOMEM;
+		memset(grown + c->cap[e.thread], 0, cap - c->cap[e.thread]);
+		c->seen[e.thread] = grown;
+		c->cap[e.thread] = cap;
+	}
+	c->seen[e.thread][e.number]++;
+	return ESR_OK;
+}
+
+/* Every number below next[t] of every thread stored once: all its events. */
+static int id_check(esr_store *s, const uint64_t *next, int round)
+{
+	struct id_census c;
+	uint32_t t, k;
+	uint64_t n;
+	int failures = 0;
+
+	memset(&c, 0, sizeof c);
+	for (k = 0; k < ID_STREAMS; k++) {
+		char id[16];
+		esr_stream_id sid = id_stream(k, id);
+		c.stream = k;
+		c.prev = (struct id_event){0, 1, 0};
+		if (esr_store_read(s, &sid, 0, id_count, &c) != ESR_OK || c.bad) {
+			fprintf(stderr, "ids round %d: stream %u damaged\n", round, k);
+			failures++;
+		}
+	}
+	for (t = 0; t < ID_THREADS; t++) {
+		for (n = 0; n < next[t] || n < c.cap[t]; n++) {
+			uint8_t want = n < next[t] ? (uint8_t)(1 + n % 2) : 0;
+			uint8_t got = n < c.cap[t] ? c.seen[t][n] : 0;
+			if (got != want) {
+				fprintf(stderr, "ids round %d: command %u-%llu has %u events, expected %u\n",
+				        round, t, (unsigned long long)n, got, want);
+				failures++;
+			}
+		}
+		free(c.seen[t]);
+	}
+	return failures;
+}
+
+/* After the kill: send again what the client may not have heard of. */
+static int id_resend(esr_store *s, const uint64_t *acked, const int *any, uint64_t *next,
+                     int round, uint64_t dups[2])
+{
+	uint32_t t;
+	uint64_t n, from;
+	int failures = 0;
+
+	for (t = 0; t < ID_THREADS; t++) {
+		uint64_t upto = any[t] ? acked[t] + 1 : next[t];
+		from = any[t] && acked[t] >= next[t] + ID_RESEND ? acked[t] - ID_RESEND + 1 : next[t];
+		for (n = from; n <= upto; n++) {
+			esr_append_result r;
+			esr_status st = id_append(s, t, n, &r);
+			uint64_t f = 0, l = 0;
+			char cid[32];
+			esr_command_id c = id_cmd(t, n, cid);
+			int was_acked = any[t] && n <= acked[t];
+
+			if (st == ESR_EDUPLICATE) {
+				char sid_id[16];
+				esr_stream_id sid = id_stream(t, sid_id);
+				if (esr_store_command(s, &sid, c.bytes, c.len, &f, &l) != ESR_OK ||
+				    f != r.recorded_first || l != r.version || l - f != n % 2 ||
+				    r.duplicate_at != 0)
+					st = ESR_EINVAL; /* reported below */
+				dups[was_acked]++;
+			}
+			if ((st != ESR_OK && st != ESR_EDUPLICATE) || (was_acked && st != ESR_EDUPLICATE)) {
+				fprintf(stderr, "ids round %d: resending %u-%llu (%s): %s\n", round, t,
+				        (unsigned long long)n, was_acked ? "acknowledged" : "not acknowledged",
+				        esr_strerror(st));
+				failures++;
+			}
+		}
+		next[t] = upto + 1;
+	}
+	return failures;
+}
+
+static int run_ids(int rounds)
+{
+	static char tmp[] = "/tmp/esr-crash-ids-XXXXXX";
+	/* dups: resent appends found stored, [0] not acknowledged (stored
+	 * before the kill, the answer lost with the child), [1] acknowledged */
+	uint64_t next[ID_THREADS] = {0}, acks = 0, dups[2] = {0, 0};
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	int round, failures = 0;
+
+	if ((dir = mkdtemp(tmp)) == NULL)
+		return 2;
+	printf("test_file_crash --ids: %d rounds in %s (seed %u)\n", rounds, dir, seed);
+	srand(seed);
+	for (round = 1; round <= rounds && failures == 0; round++) {
+		struct timespec nap = {0, (1 + rand() % 30) * 1000000L};
+		uint64_t acked[ID_THREADS] = {0};
+		int any[ID_THREADS] = {0}, p[2], status;
+		esr_store *s;
+		struct ack a;
+		pid_t pid;
+
+		if (pipe(p) != 0)
+			return 2;
+		if ((pid = fork()) == 0) {
+			close(p[0]);
+			id_child(p[1], next);
+		}
+		close(p[1]);
+		/* The kill falls 1-30 ms after the first acknowledgement, not after
+		 * the fork: a slow open (a sanitizer's build) then still leaves
+		 * appends to kill. */
+		if (read(p[0], &a, sizeof a) == (ssize_t)sizeof a && a.stream < ID_THREADS) {
+			acked[a.stream] = a.version;
+			any[a.stream] = 1;
+			acks++;
+		}
+		nanosleep(&nap, NULL);
+		kill(pid, SIGKILL);
+		while (read(p[0], &a, sizeof a) == (ssize_t)sizeof a)
+			if (a.stream < ID_THREADS) {
+				acked[a.stream] = a.version; /* in order: one append at a time */
+				any[a.stream] = 1;
+				acks++;
+			}
+		close(p[0]);
+		waitpid(pid, &status, 0);
+		if (!WIFSIGNALED(status)) {
+			fprintf(stderr, "ids round %d: the child exited by itself\n", round);
+			return 1;
+		}
+		if (esr_file_store_open(dir, NULL, &s) != ESR_OK) {
+			fprintf(stderr, "ids round %d: reopen failed\n", round);
+			return 1;
+		}
+		failures += id_resend(s, acked, any, next, round, dups);
+		failures += id_check(s, next, round);
+		esr_store_close(s);
+	}
+	printf("test_file_crash --ids: %d rounds, %llu acknowledged appends; resent and found "
+	       "stored: %llu acknowledged, %llu never acknowledged; %s\n", round - 1,
+	       (unsigned long long)acks, (unsigned long long)dups[1],
+	       (unsigned long long)dups[0], failures ? "FAILED" : "every command stored once");
+	if (failures == 0) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char tmp[] = "/tmp/esr-crash-XXXXXX";
@@ -553,8 +838,12 @@ int main(int argc, char **argv)
 	uint64_t acked[STREAMS + 1] = {0}, total = 0, shared_total = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 
+	if (argc > 1 && strcmp(argv[1], "--ids") == 0) {
+		rounds = argc > 2 ? atoi(argv[2]) : 20;
+		return rounds > 0 ? run_ids(rounds) : 2;
+	}
 	if (rounds <= 0) {
-		fprintf(stderr, "usage: test_file_crash [ROUNDS] [DIR]\n");
+		fprintf(stderr, "usage: test_file_crash [ROUNDS] [DIR] | --ids [ROUNDS]\n");
 		return 2;
 	}
 	dir = argc > 2 ? argv[2] : mkdtemp(tmp);

@@ -1,7 +1,8 @@
 /*
  * tests/store/test_file_format.c: the file store's record and segment header
- * formats: round trips, a CRC that covers every bit, truncation at every
- * byte, and fields that cannot be.
+ * formats: round trips (with and without command ids), a CRC that covers
+ * every bit, truncation at every byte, fields that cannot be, and the
+ * segment formats read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/crc32c.h"
 #include "store/file/file_format.h"
 
 static esr_event event_of(uint32_t type, const void *payload, uint32_t len)
@@ -64,17 +66,75 @@ static void records_round_trip(void **state)
 	}
 }
 
+/* A command id travels with its event, between the aggregate id and the
+ * payload, and costs nothing when absent. */
+static void command_ids_round_trip(void **state)
+{
+	static uint8_t buf[512];
+	char longest[ESR_COMMAND_ID_MAX];
+	esr_stream_id sid = {"Order", "o-9", 3};
+	esr_event ev = event_of(4, "pay", 3), none = event_of(4, "pay", 3);
+	struct esr__rec r;
+	size_t n;
+
+	(void)state;
+	memset(longest, 'q', sizeof longest);
+	ev.command_id = (esr_command_id){longest, sizeof longest};
+	n = esr__rec_encode(buf, &sid, &ev, 3, 8, 0, 1);
+	assert_int_equal(n, esr__rec_size(&sid, &none) + ESR_COMMAND_ID_MAX);
+	assert_int_equal(esr__rec_size(&sid, &none), ESR__REC_HEADER + 5 + 3 + 3);
+	assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_OK);
+	assert_int_equal(r.event.command_id.len, ESR_COMMAND_ID_MAX);
+	assert_memory_equal(r.event.command_id.bytes, longest, ESR_COMMAND_ID_MAX);
+	assert_memory_equal(r.event.payload, "pay", 3);
+	n = esr__rec_encode(buf, &sid, &none, 3, 8, 0, 1);
+	assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_OK);
+	assert_null(r.event.command_id.bytes);
+	assert_int_equal(r.event.command_id.len, 0);
+	assert_int_equal(buf[84] | buf[85] | buf[86] | buf[87], 0); /* as in format 1 */
+}
+
+/* A command id longer than the limit, or bytes 86..87 set, is no record,
+ * even with a CRC that matches. */
+static void impossible_command_ids_are_bad(void **state)
+{
+	uint8_t buf[512];
+	char id[ESR_COMMAND_ID_MAX + 1];
+	esr_stream_id sid = {"Order", "o-8", 3};
+	esr_event ev = event_of(1, "x", 1);
+	struct esr__rec r;
+	size_t n;
+
+	(void)state;
+	memset(id, 'z', sizeof id);
+	ev.command_id = (esr_command_id){id, sizeof id}; /* encoded as given: one too long */
+	n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1);
+	assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_BAD);
+	ev.command_id.len = 5;
+	n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1);
+	buf[87] = 1;
+	buf[0] ^= 0xff; /* a CRC put right below */
+	{
+		uint32_t crc = esr__crc32c(0, buf + 4, n - 4);
+		for (int i = 0; i < 4; i++)
+			buf[i] = (uint8_t)(crc >> (8 * i));
+	}
+	assert_int_equal(esr__rec_decode(buf, n, &r), ESR__REC_BAD);
+}
+
 /* One flipped bit anywhere in a record, header or payload, and it is refused. */
 static void every_bit_is_covered(void **state)
 {
 	uint8_t buf[256];
 	esr_stream_id sid = {"Order", "o-1", 3};
 	esr_event ev = event_of(3, "payload bytes", 13);
-	size_t n = esr__rec_encode(buf, &sid, &ev, 9, 77, 1, 2), i;
+	size_t n, i;
 	struct esr__rec r;
 	int b;
 
 	(void)state;
+	ev.command_id = (esr_command_id){"command-17", 10}; /* its bytes are covered too */
+	n = esr__rec_encode(buf, &sid, &ev, 9, 77, 1, 2);
 	for (i = 0; i < n; i++)
 		for (b = 0; b < 8; b++) {
 			buf[i] ^= (uint8_t)(1u << b);
@@ -91,10 +151,12 @@ static void truncation_is_short(void **state)
 	uint8_t buf[256];
 	esr_stream_id sid = {"Order", "o-2", 3};
 	esr_event ev = event_of(3, "some payload", 12);
-	size_t n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1), cut;
+	size_t n, cut;
 	struct esr__rec r;
 
 	(void)state;
+	ev.command_id = (esr_command_id){"cut-me", 6};
+	n = esr__rec_encode(buf, &sid, &ev, 1, 1, 0, 1);
 	for (cut = 0; cut < n; cut++)
 		assert_int_equal(esr__rec_decode(buf, cut, &r), ESR__REC_SHORT);
 }
@@ -124,29 +186,59 @@ static void segment_headers_round_trip_and_check(void **state)
 {
 	uint8_t h[ESR__SEG_HEADER];
 	uint64_t seq = 0;
+	uint32_t format = 0;
 	size_t i;
 	int b;
 
 	(void)state;
 	esr__seg_header_encode(h, 123456789012ull);
-	assert_int_equal(esr__seg_header_decode(h, &seq), 0);
+	assert_int_equal(esr__seg_header_decode(h, &seq, &format), 0);
 	assert_int_equal(seq, 123456789012ull);
+	assert_int_equal(format, ESR__SEG_FORMAT);
+	assert_int_equal(h[8], 2);
 	for (i = 0; i < ESR__SEG_HEADER; i++)
 		for (b = 0; b < 8; b++) {
 			h[i] ^= (uint8_t)(1u << b);
-			assert_int_not_equal(esr__seg_header_decode(h, &seq), 0);
+			assert_int_not_equal(esr__seg_header_decode(h, &seq, &format), 0);
 			h[i] ^= (uint8_t)(1u << b);
 		}
+}
+
+/* Format 1 (before command ids) is read; formats 0 and 3 are not. */
+static void segment_formats_read(void **state)
+{
+	const uint32_t formats[] = {0, 1, 2, 3};
+	uint8_t h[ESR__SEG_HEADER];
+	uint64_t seq;
+	uint32_t format, crc;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		esr__seg_header_encode(h, 5);
+		h[8] = (uint8_t)formats[i];
+		crc = esr__crc32c(0, h, 28);
+		for (int k = 0; k < 4; k++)
+			h[28 + k] = (uint8_t)(crc >> (8 * k));
+		format = 99;
+		assert_int_equal(esr__seg_header_decode(h, &seq, &format) == 0,
+		                 formats[i] == 1 || formats[i] == 2);
+		if (formats[i] == 1 || formats[i] == 2)
+			assert_int_equal(format, formats[i]);
+	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(records_round_trip),
+		cmocka_unit_test(command_ids_round_trip),
+		cmocka_unit_test(impossible_command_ids_are_bad),
 		cmocka_unit_test(every_bit_is_covered),
 		cmocka_unit_test(truncation_is_short),
 		cmocka_unit_test(impossible_fields_are_bad),
 		cmocka_unit_test(segment_headers_round_trip_and_check),
+		cmocka_unit_test(segment_formats_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

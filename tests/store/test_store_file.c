@@ -3,11 +3,13 @@
  * test in a fresh directory, with segments small enough to roll over), then
  * what only a durable store has: reopening rebuilds the index, a second open
  * of the directory is refused, segments roll over, and a torn tail is cut at
- * every byte offset of the last records.
+ * every byte offset of the last records; command ids survive roll-over,
+ * reopen and torn tails, and a store of the format before them opens.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "core/crc32c.h"
 #include "store_conformance.h"
 
 /* A pointer no open returns: what a failed open must leave in *out. */
@@ -45,14 +48,28 @@ static esr_file_store_options small_segments(void)
 	return o;
 }
 
+/* The directory of the store open_file opened last: the conformance suite
+ * reopens the store its test is using, which is always that one. */
+static char last_dir[256];
+
 static esr_status open_file(void *arg, esr_store **out)
 {
 	esr_file_store_options o = small_segments();
-	char dir[256];
 
 	(void)arg;
-	fresh_dir(dir, sizeof dir);
-	return esr_file_store_open(dir, &o, out);
+	fresh_dir(last_dir, sizeof last_dir);
+	return esr_file_store_open(last_dir, &o, out);
+}
+
+/* A restart: close the store and open its directory again. */
+static esr_status reopen_file(void *arg, esr_store **store)
+{
+	esr_file_store_options o = small_segments();
+
+	(void)arg;
+	esr_store_close(*store);
+	*store = NULL;
+	return esr_file_store_open(last_dir, &o, store);
 }
 
 /* --- durable behaviour --------------------------------------------------------------- */
@@ -613,6 +630,285 @@ static void bad_arguments(void **state)
 	assert_ptr_equal(s, SENTINEL); /* never written by a failed open */
 }
 
+/* --- command ids ------------------------------------------------------------------- */
+
+/* The 16-byte command id of append k. */
+static esr_command_id cmd_of(unsigned k, char out[17])
+{
+	snprintf(out, 17, "command-%08u", k);
+	return (esr_command_id){out, 16};
+}
+
+static void expect_cmd(esr_store *s, const esr_stream_id *sid, unsigned k, uint64_t first,
+                       uint64_t last)
+{
+	uint64_t f = 99, l = 99;
+	char id[17];
+
+	cmd_of(k, id);
+	assert_int_equal(esr_store_command(s, sid, id, 16, &f, &l), ESR_OK);
+	assert_int_equal(f, first);
+	assert_int_equal(l, last);
+}
+
+/* Append k of `payload_len` bytes (two events, one command) to sid. */
+static esr_status append_cmd(esr_store *s, const esr_stream_id *sid, unsigned k,
+                             uint8_t *payload, uint32_t payload_len, esr_append_result *r)
+{
+	char id[17];
+	esr_event ev[2];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		ev[i] = (esr_event){.type = (uint32_t)i, .payload = payload,
+		                    .payload_len = payload_len, .command_id = cmd_of(k, id)};
+	payload[0] = (uint8_t)k;
+	return esr_store_append(s, sid, ESR_VERSION_ANY, ev, 2, r);
+}
+
+struct cmd_seen {
+	uint64_t n;
+	int bad;
+};
+
+/* Events 2k+1 and 2k+2 carry command k. */
+static esr_status check_cmd_event(void *ctx, const esr_recorded_event *r)
+{
+	struct cmd_seen *c = ctx;
+	char id[17];
+	unsigned k = (unsigned)((r->version - 1) / 2);
+
+	cmd_of(k, id);
+	c->bad |= r->event.command_id.len != 16 || memcmp(r->event.command_id.bytes, id, 16) != 0 ||
+	          ((const uint8_t *)r->event.payload)[0] != (uint8_t)k;
+	c->n++;
+	return ESR_OK;
+}
+
+/* Ids recorded in every segment of a store that rolled over are found again
+ * after a reopen, refuse their duplicates, and read back with their events. */
+static void ids_survive_roll_over_and_reopen(void **state)
+{
+	esr_file_store_options o = small_segments();
+	uint8_t *big = calloc(1, 200000);
+	esr_stream_id sid = {"Blob", "ids", 3};
+	struct cmd_seen seen = {0, 0};
+	esr_append_result r;
+	char dir[256], path[300];
+	esr_store *s;
+	unsigned k;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (k = 0; k < 15; k++) /* 6 MB of events through 2 MB segments */
+		assert_int_equal(append_cmd(s, &sid, k, big, 200000, &r), ESR_OK);
+	esr_store_close(s);
+	snprintf(path, sizeof path, "%s/00000003.seg", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (k = 0; k < 15; k++) {
+		expect_cmd(s, &sid, k, 2 * k + 1, 2 * k + 2);
+		assert_int_equal(append_cmd(s, &sid, k, big, 10, &r), ESR_EDUPLICATE);
+		assert_int_equal(r.recorded_first, 2 * k + 1);
+		assert_int_equal(r.version, 2 * k + 2);
+		assert_int_equal(r.duplicate_at, 0);
+	}
+	expect_cmd(s, &sid, 15, 0, 0);
+	assert_int_equal(append_cmd(s, &sid, 15, big, 10, &r), ESR_OK);
+	assert_int_equal(esr_store_read(s, &sid, 0, check_cmd_event, &seen), ESR_OK);
+	assert_int_equal(seen.n, 32);
+	assert_false(seen.bad);
+	esr_store_close(s);
+	free(big);
+}
+
+/* Each append of cut_ids_store(): two 40-byte events of stream Account/a-0
+ * with a 16-byte command id. */
+#define ONE_ID_APPEND (2 * (88 + 7 + 3 + 16 + 40))
+
+/* A torn tail inside a record that carries a command id is cut as any other:
+ * the store opens with the whole appends, and the cut one's id is not
+ * recorded, so its retry goes through. */
+static void torn_id_record_is_cut(void **state)
+{
+	esr_file_store_options o = small_segments();
+	static uint8_t seg[65536];
+	esr_stream_id sid = {"Account", "a-0", 3};
+	uint8_t payload[40] = {0};
+	esr_append_result r;
+	char dir[256], copy[300];
+	off_t whole, cut;
+	esr_store *s;
+	unsigned k;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (k = 0; k < 5; k++)
+		assert_int_equal(append_cmd(s, &sid, k, payload, 40, NULL), ESR_OK);
+	esr_store_close(s);
+	whole = read_segment(dir, seg, sizeof seg);
+	assert_int_equal(whole, 32 + 5 * ONE_ID_APPEND);
+	for (cut = whole - ONE_ID_APPEND; cut < whole; cut++) {
+		store_from_prefix(seg, cut, "cut-id", copy, sizeof copy);
+		assert_int_equal(esr_file_store_open(copy, &o, &s), ESR_OK);
+		assert_int_equal(version_of(s, &sid), 8);
+		expect_cmd(s, &sid, 3, 7, 8);
+		expect_cmd(s, &sid, 4, 0, 0);
+		assert_int_equal(append_cmd(s, &sid, 3, payload, 40, &r), ESR_EDUPLICATE);
+		assert_int_equal(append_cmd(s, &sid, 4, payload, 40, &r), ESR_OK);
+		assert_int_equal(r.version, 10);
+		esr_store_close(s);
+	}
+}
+
+/* Rewrite the format field of dir's segment `seq` (and the header's CRC). */
+static void set_segment_format(const char *dir, unsigned seq, uint32_t format)
+{
+	uint8_t h[32];
+	char path[300];
+	uint32_t crc;
+	int fd, i;
+
+	snprintf(path, sizeof path, "%s/%08u.seg", dir, seq);
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, h, 32, 0), 32);
+	for (i = 0; i < 4; i++)
+		h[8 + i] = (uint8_t)(format >> (8 * i));
+	crc = esr__crc32c(0, h, 28);
+	for (i = 0; i < 4; i++)
+		h[28 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(pwrite(fd, h, 32, 0), 32);
+	close(fd);
+}
+
+/*
+ * A store written before command ids (segment format 1) opens and reads as
+ * before, its events without ids; new appends go to a new segment of format
+ * 2, never into the old one, whose bytes stay as they were. The fixture is
+ * a store of events without ids whose header says format 1: format 1's
+ * records are exactly format 2's without a command id (bytes 84..87 zero),
+ * which the first check below confirms byte for byte.
+ */
+static void old_format_segments_open(void **state)
+{
+	esr_file_store_options o = small_segments();
+	static uint8_t before[65536], after[65536];
+	esr_stream_id sid = {"Account", "a-0", 3};
+	uint8_t payload[40] = {0};
+	esr_append_result r;
+	char dir[256], path[300];
+	off_t size, at;
+	esr_store *s;
+
+	(void)state;
+	fresh_dir(dir, sizeof dir);
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	fill(s, 1, 10);
+	esr_store_close(s);
+	set_segment_format(dir, 1, 1);
+	size = read_segment(dir, before, sizeof before);
+	for (at = 32; at < size; at += ONE_EVENT_APPEND) /* format 1's zero field */
+		assert_int_equal(before[at + 84] | before[at + 85] | before[at + 86] | before[at + 87], 0);
+
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	expect_intact(s, 10);
+	assert_int_equal(append_cmd(s, &sid, 7, payload, 40, &r), ESR_OK);
+	assert_int_equal(r.version, 12);
+	expect_cmd(s, &sid, 7, 11, 12);
+	esr_store_close(s);
+	assert_int_equal(read_segment(dir, after, sizeof after), size);
+	assert_memory_equal(before, after, (size_t)size);
+	snprintf(path, sizeof path, "%s/00000002.seg", dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	assert_int_equal(version_of(s, &sid), 12);
+	expect_cmd(s, &sid, 7, 11, 12);
+	assert_int_equal(append_cmd(s, &sid, 7, payload, 40, &r), ESR_EDUPLICATE);
+	esr_store_close(s);
+}
+
+#define COST_IDS 100000
+
+/* COST_IDS events of 8 bytes in appends of 1000, each event its own command
+ * with a 16-byte id, or without ids; sync none: only to write them fast. */
+static void cost_fill(const char *dir, int with_ids)
+{
+	esr_file_store_options o;
+	static esr_event ev[1000];
+	static char ids[1000][17];
+	esr_stream_id sid = {"Cost", "c-1", 3};
+	esr_store *s;
+	unsigned a, i;
+
+	esr_file_store_options_default(&o);
+	o.sync = ESR_SYNC_NONE;
+	assert_int_equal(esr_file_store_open(dir, &o, &s), ESR_OK);
+	for (a = 0; a < COST_IDS / 1000; a++) {
+		for (i = 0; i < 1000; i++) {
+			ev[i] = (esr_event){.type = 1, .payload = "payload!", .payload_len = 8};
+			if (with_ids)
+				ev[i].command_id = cmd_of(a * 1000 + i, ids[i]);
+		}
+		assert_int_equal(esr_store_append(s, &sid, ESR_VERSION_ANY, ev, 1000, NULL), ESR_OK);
+	}
+	esr_store_close(s);
+}
+
+/* Heap bytes in use after opening dir (the store left open in *out). */
+static long long heap_after_open(const char *dir, esr_store **out)
+{
+#ifdef __GLIBC__
+	struct mallinfo2 before = mallinfo2(), after;
+	assert_int_equal(esr_file_store_open(dir, NULL, out), ESR_OK);
+	after = mallinfo2();
+	return (long long)after.uordblks - (long long)before.uordblks;
+#else
+	assert_int_equal(esr_file_store_open(dir, NULL, out), ESR_OK);
+	return 0;
+#endif
+}
+
+/*
+ * What command ids cost (docs/file-format.md quotes the figures): two
+ * stores of the same COST_IDS events, one event per command with a 16-byte
+ * id in one, no ids in the other. On disk, the difference of their segment
+ * bytes; in memory, the difference of the heap bytes an open of each holds
+ * (glibc's mallinfo2), divided by COST_IDS. The ids are all found again.
+ */
+static void command_id_costs(void **state)
+{
+	char with[256], without[256], path[300];
+	long long heap_with, heap_without;
+	struct stat a, b;
+	esr_stream_id sid = {"Cost", "c-1", 3};
+	esr_store *s, *t;
+
+	(void)state;
+	fresh_dir(with, sizeof with);
+	fresh_dir(without, sizeof without);
+	cost_fill(with, 1);
+	cost_fill(without, 0);
+	snprintf(path, sizeof path, "%s/00000001.seg", with);
+	assert_int_equal(stat(path, &a), 0);
+	snprintf(path, sizeof path, "%s/00000001.seg", without);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_size - b.st_size, 16 * COST_IDS); /* the id's bytes alone */
+	heap_without = heap_after_open(without, &t);
+	heap_with = heap_after_open(with, &s);
+	expect_cmd(s, &sid, 0, 1, 1);
+	expect_cmd(s, &sid, COST_IDS - 1, COST_IDS, COST_IDS);
+	print_message("command ids: %d events; on disk %.1f bytes per event with a 16-byte id, "
+	              "%.1f without; in memory %.1f bytes per id (heap after open: %lld with "
+	              "ids, %lld without)\n", COST_IDS, (double)a.st_size / COST_IDS,
+	              (double)b.st_size / COST_IDS,
+	              (double)(heap_with - heap_without) / COST_IDS, heap_with, heap_without);
+	esr_store_close(s);
+	esr_store_close(t);
+}
+
 /* --- descriptors ---------------------------------------------------------------------- */
 
 #define FD_STREAMS 8
@@ -865,7 +1161,7 @@ static void failed_opens_leave_out_untouched(void **state)
 
 int main(void)
 {
-	const struct store_backend file = {"file", open_file, NULL, NULL};
+	const struct store_backend file = {"file", open_file, NULL, reopen_file};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reopen_rebuilds_the_index),
 		cmocka_unit_test(second_open_is_refused),
@@ -879,6 +1175,10 @@ int main(void)
 		cmocka_unit_test(batch_window_shares_syncs),
 		cmocka_unit_test(another_process_is_refused),
 		cmocka_unit_test(more_segments_than_descriptors),
+		cmocka_unit_test(ids_survive_roll_over_and_reopen),
+		cmocka_unit_test(torn_id_record_is_cut),
+		cmocka_unit_test(old_format_segments_open),
+		cmocka_unit_test(command_id_costs),
 		cmocka_unit_test(bad_arguments),
 		cmocka_unit_test(smallest_segment_is_stated),
 		cmocka_unit_test(failed_opens_leave_out_untouched),

@@ -9,6 +9,9 @@
  *  - gaps: versions are not exactly 1, 2, ..., n.
  *  - missing: an accepted command whose event is not in the log exactly once
  *    (a command that emits nothing, none here, would need no event).
+ *  - applied_twice: a command whose event is in the log more than once: a
+ *    resent command (--duplicates) that took effect again. Counted among
+ *    `missing` too; reported on its own because its cause is its own.
  *  - unexplained: an event that is not the event of an accepted command of
  *    that aggregate: not acknowledged, refused, foreign or malformed.
  *  - totals_off: a sum over all aggregates (balances; stock and reserved;
@@ -151,9 +154,11 @@ esr_status stress_check_run(const struct stress_plan *p, esr_store *store,
 		return ESR_ENOMEM;
 	for (k = 0; k < p->opt->aggregates && st == ESR_OK; k++)
 		st = replay_one(&r, store, k);
-	for (i = 0; i < span; i++)
+	for (i = 0; i < span; i++) {
 		if ((stress_outcome_of(out, i) == OUT_ACCEPTED) != (r.seen[i] == 1))
 			c->missing++;
+		c->applied_twice += r.seen[i] > 1;
+	}
 	expected_totals(p, out, c->expected);
 	for (t = 0; t < p->wl->ntotals; t++)
 		c->totals_off += c->expected[t] != c->replayed[t];

@@ -24,6 +24,17 @@ struct stress_outcomes {
 	uint64_t total;      /* commands in all */
 };
 
+/* A resend of command i completed ESR_OK: its event is in the log whoever
+ * sent it, so it counts as accepted. */
+static inline void stress_outcome_accept(struct stress_outcomes *o, uint64_t i)
+{
+	unsigned w = (unsigned)(i % o->writers);
+	uint64_t j = i / o->writers;
+
+	if (j < o->count[w])
+		o->by_writer[w][j] = OUT_ACCEPTED;
+}
+
 static inline uint8_t stress_outcome_of(const struct stress_outcomes *o, uint64_t i)
 {
 	unsigned w = (unsigned)(i % o->writers);
@@ -63,6 +74,7 @@ struct stress_check {
 	uint64_t rule_broken; /* aggregates whose rule broke at some version */
 	uint64_t gaps;        /* aggregates whose versions are not 1, 2, ..., n */
 	uint64_t missing;     /* accepted commands not in the log exactly once */
+	uint64_t applied_twice; /* of those, commands whose event is there twice or more */
 	uint64_t unexplained; /* events no accepted command of that aggregate explains */
 	uint64_t totals_off;  /* totals that do not add up */
 	uint64_t divergent;   /* aggregates some writer's actor held a wrong state for */

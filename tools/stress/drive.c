@@ -105,6 +105,8 @@ esr_status stress_drive(const struct stress_plan *p, struct writer *ws, unsigned
 		r->accepted += x->accepted;
 		r->rejected += x->rejected;
 		r->exhausted += x->exhausted;
+		r->dup_sent += x->dup_sent;
+		r->dup_detected += x->dup_detected;
 		if (x->errors != 0 && r->errors == 0)
 			r->first_error = x->first_error;
 		r->errors += x->errors;

@@ -17,7 +17,8 @@ enum {
 	OPT_COMMANDS, OPT_DURATION, OPT_SEED, OPT_MAX_RETRIES, OPT_BATCH,
 	OPT_MAILBOX, OPT_WINDOW, OPT_WORKLOAD, OPT_STORE, OPT_PROCESSES, OPT_JSON,
 	OPT_DUMP_PLAN, OPT_RATE, OPT_QUIET,
-	OPT_CHECK, OPT_HELP, OPT_SNAPSHOT_EVERY, OPT_PROJECTION
+	OPT_CHECK, OPT_HELP, OPT_SNAPSHOT_EVERY, OPT_PROJECTION, OPT_COMMAND_IDS,
+	OPT_DUPLICATES
 };
 
 static const struct option longopts[] = {
@@ -43,6 +44,8 @@ static const struct option longopts[] = {
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
 	{"projection", no_argument, NULL, OPT_PROJECTION},
+	{"command-ids", no_argument, NULL, OPT_COMMAND_IDS},
+	{"duplicates", required_argument, NULL, OPT_DUPLICATES},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -98,6 +101,14 @@ void stress_usage(FILE *out)
 "  --projection          keep a read model of every aggregate (a projection fed\n"
 "                        by a subscription) while the commands run, report its\n"
 "                        lag, and check at the end that it equals a fresh replay\n"
+"  --command-ids         give every command an id (its number), so that a\n"
+"                        resent command takes effect once\n"
+"  --duplicates=F        send a share F (0..1) of the commands again with the\n"
+"                        same id (implies --command-ids): a third right behind\n"
+"                        the first send (in flight), a third once it completed,\n"
+"                        a third as the next writer's command (another runtime;\n"
+"                        with --processes, often another process). The check\n"
+"                        counts every command whose events appear twice\n"
 "  --quiet               no table and no progress line\n"
 "  --check               exit 1 if the optimistic strategy, or any strategy with\n"
 "                        one writer, breaks a rule or diverges\n"
@@ -276,6 +287,12 @@ static enum stress_parse one(int c, struct stress_options *o, int *counted, char
 		o->activation = o->runtime.snapshot_every != 0;
 		break;
 	case OPT_PROJECTION: o->projection = 1; break;
+	case OPT_COMMAND_IDS: o->command_ids = 1; break;
+	case OPT_DUPLICATES:
+		if (parse_double(optarg, 0, 1, &o->duplicates) != 0)
+			return bad(err, len, "--duplicates: expected a share in [0, 1], got '%s'", optarg);
+		o->command_ids |= o->duplicates > 0;
+		break;
 	case OPT_HELP: return STRESS_HELP;
 	default: return bad(err, len, "unknown option (see --help)");
 	}

@@ -39,6 +39,8 @@ struct stress_options {
 	const char *dump_plan; /* write the sequence here and run nothing */
 	int quiet, check;
 	int projection; /* --projection */
+	int command_ids;   /* --command-ids, or implied by --duplicates */
+	double duplicates; /* --duplicates: the share of commands sent again */
 	int activation; /* measure activation times (set by --snapshot-every) */
 };
 

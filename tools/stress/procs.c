@@ -42,7 +42,9 @@ static int send_back(int fd, esr_status st, const struct stress_result *r,
 		return 0;
 	for (w = 0; w < n; w++)
 		if (stress_write_all(fd, &ws[w].count, sizeof ws[w].count) != 0 ||
-		    stress_write_all(fd, ws[w].outcome, ws[w].count) != 0)
+		    stress_write_all(fd, ws[w].outcome, ws[w].count) != 0 ||
+		    stress_write_all(fd, &ws[w].applied.n, sizeof ws[w].applied.n) != 0 ||
+		    stress_write_all(fd, ws[w].applied.v, ws[w].applied.n * sizeof(uint64_t)) != 0)
 			return -1;
 	if (stress_write_all(fd, pr->version + at, rows * sizeof *pr->version) != 0 ||
 	    stress_write_all(fd, pr->states + at * pr->state_size, rows * pr->state_size) != 0)
@@ -97,10 +99,28 @@ static void child(const struct stress_plan *p, esr_strategy strategy, const char
 	_exit(st == ESR_OK ? 0 : 1);
 }
 
-/* Fold child c's report into r, outcomes and probes. */
+/* Append a child writer's list of applied resends to *a. */
+static int read_applied(int fd, struct seqs *a)
+{
+	uint64_t *v;
+	size_t n;
+
+	if (stress_read_all(fd, &n, sizeof n) != 0 || n > (SIZE_MAX / sizeof *v) - a->n)
+		return -1;
+	if ((v = realloc(a->v, (a->n + n + 1) * sizeof *v)) == NULL)
+		return -1;
+	a->v = v;
+	if (stress_read_all(fd, a->v + a->n, n * sizeof *v) != 0)
+		return -1;
+	a->n += n;
+	return 0;
+}
+
+/* Fold child c's report into r, outcomes and probes; the commands its
+ * resends applied go to *applied, for when every child's outcomes are in. */
 static esr_status take_back(int fd, const struct stress_plan *p, unsigned c,
                             struct stress_result *r, struct stress_outcomes *out,
-                            struct stress_probes *pr)
+                            struct stress_probes *pr, struct seqs *applied)
 {
 	unsigned n = p->opt->writers / p->opt->processes, w;
 	size_t rows = (size_t)n * pr->aggregates, at = (size_t)c * n * pr->aggregates;
@@ -114,7 +134,8 @@ static esr_status take_back(int fd, const struct stress_plan *p, unsigned c,
 	for (w = c * n; w < (c + 1) * n; w++) {
 		if (stress_read_all(fd, &out->count[w], sizeof out->count[w]) != 0 ||
 		    (out->by_writer[w] = malloc(out->count[w] + 1)) == NULL ||
-		    stress_read_all(fd, out->by_writer[w], out->count[w]) != 0)
+		    stress_read_all(fd, out->by_writer[w], out->count[w]) != 0 ||
+		    read_applied(fd, applied) != 0)
 			return ESR_EIO;
 		out->total += out->count[w];
 	}
@@ -134,6 +155,8 @@ static esr_status take_back(int fd, const struct stress_plan *p, unsigned c,
 	r->appends += cr.appends;
 	r->turn_appends += cr.turn_appends;
 	r->round_trips += cr.round_trips;
+	r->dup_sent += cr.dup_sent;
+	r->dup_detected += cr.dup_detected;
 	r->peak_rss += cr.peak_rss; /* the processes' peaks, summed */
 	if (cr.seconds > r->seconds)
 		r->seconds = cr.seconds; /* released together: the last to finish */
@@ -184,6 +207,7 @@ esr_status stress_run_processes(const struct stress_plan *p0, esr_strategy strat
 	struct stress_plan p = *p0;
 	struct stress_outcomes out = {0};
 	struct stress_probes pr = {0};
+	struct seqs applied = {NULL, 0, 0};
 	pid_t pids[STRESS_PROCESSES_MAX];
 	int results[STRESS_PROCESSES_MAX], go[2], status;
 	esr_store *store = NULL;
@@ -218,10 +242,13 @@ esr_status stress_run_processes(const struct stress_plan *p0, esr_strategy strat
 		close(go[0]);
 		close(go[1]); /* every child's read returns: go */
 		for (c = 0; c < P; c++) {
-			if ((cst = take_back(results[c], &p, c, r, &out, &pr)) != ESR_OK && st == ESR_OK)
+			if ((cst = take_back(results[c], &p, c, r, &out, &pr, &applied)) != ESR_OK &&
+			    st == ESR_OK)
 				st = cst;
 			close(results[c]);
 		}
+		for (size_t k = 0; st == ESR_OK && k < applied.n; k++)
+			stress_outcome_accept(&out, applied.v[k]);
 		for (c = 0; c < P; c++)
 			while (waitpid(pids[c], &status, 0) < 0 && errno == EINTR)
 				;
@@ -235,6 +262,7 @@ esr_status stress_run_processes(const struct stress_plan *p0, esr_strategy strat
 		free(out.by_writer[c]);
 	free(out.by_writer);
 	free(out.count);
+	free(applied.v);
 	free(pr.version);
 	free(pr.states);
 	return st;

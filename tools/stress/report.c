@@ -35,6 +35,10 @@ int stress_check_failed(const struct stress_options *o, const struct stress_resu
 	/* A read model that differs from the replay is a failure under any strategy. */
 	if (pj->ran && (pj->status != ESR_OK || !pj->equal))
 		return 1;
+	/* So is a resent command that took effect twice: ids hold for every
+	 * strategy and writer count. */
+	if (r->check.applied_twice != 0)
+		return 1;
 	return bound && (stress_violations(&r->check) != 0 || r->check.divergent != 0);
 }
 
@@ -90,6 +94,7 @@ static void row_text(const struct stress_report *rep, FILE *out, const char *nam
 CELL(c_violations, snprintf(b, n, "%llu", (unsigned long long)stress_violations(&r->check)))
 CELL(c_rule, snprintf(b, n, "%llu", (unsigned long long)r->check.rule_broken))
 CELL(c_missing, snprintf(b, n, "%llu", (unsigned long long)r->check.missing))
+CELL(c_twice, snprintf(b, n, "%llu", (unsigned long long)r->check.applied_twice))
 CELL(c_unexplained, snprintf(b, n, "%llu", (unsigned long long)r->check.unexplained))
 CELL(c_gaps, snprintf(b, n, "%llu", (unsigned long long)r->check.gaps))
 CELL(c_totals, snprintf(b, n, "%llu", (unsigned long long)r->check.totals_off))
@@ -218,6 +223,8 @@ void report_table(const struct stress_report *rep, FILE *out)
 	row_text(rep, out, "invariant violations", c_violations);
 	row_text(rep, out, "  rule broken (aggregates)", c_rule);
 	row_text(rep, out, "  not exactly once", c_missing);
+	if (rep->opt->duplicates > 0)
+		row_text(rep, out, "    applied twice", c_twice);
 	row_text(rep, out, "  unexplained events", c_unexplained);
 	row_text(rep, out, "  version gaps", c_gaps);
 	row_text(rep, out, "  totals off", c_totals);
@@ -230,6 +237,10 @@ void report_table(const struct stress_report *rep, FILE *out)
 	row_text(rep, out, "latency max", c_max);
 	row_text(rep, out, "peak memory", c_rss);
 	row_u64(rep, out, "appends", offsetof(struct stress_result, turn_appends));
+	if (rep->opt->duplicates > 0) {
+		row_u64(rep, out, "duplicates sent", offsetof(struct stress_result, dup_sent));
+		row_u64(rep, out, "duplicates detected", offsetof(struct stress_result, dup_detected));
+	}
 	row_text(rep, out, "commands per append", c_per_append);
 	if (strcmp(rep->opt->store, "file") == 0) {
 		row_u64(rep, out, "fsyncs", offsetof(struct stress_result, fsyncs));
@@ -254,7 +265,7 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 	return json_pack(
 	    "{s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
-	    " s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:f}",
+	    " s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:f, s:b, s:I, s:I, s:I}",
 	    "strategy", esr_strategy_name(r->strategy),
 	    "workers", (json_int_t)o->runtime.workers,
 	    "writers", (json_int_t)o->writers,
@@ -292,7 +303,11 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 	    "appends_per_s", r->seconds > 0 ? (double)r->appends / r->seconds : 0.0,
 	    "appends", (json_int_t)r->turn_appends,
 	    "commands_per_append",
-	    r->turn_appends ? (double)r->accepted / (double)r->turn_appends : 0.0);
+	    r->turn_appends ? (double)r->accepted / (double)r->turn_appends : 0.0,
+	    "command_ids", o->command_ids,
+	    "duplicates_sent", (json_int_t)r->dup_sent,
+	    "duplicates_detected", (json_int_t)r->dup_detected,
+	    "duplicates_applied", (json_int_t)c->applied_twice);
 }
 
 static json_t *projection_json(const struct stress_projection *pj)

@@ -27,6 +27,8 @@ struct stress_result {
 	                                   (postgres) pipelines sent, during the timed run */
 	uint64_t turn_appends;          /* the runtimes' appends, every store, retries
 	                                   included: a turn's commands share one */
+	uint64_t dup_sent, dup_detected; /* --duplicates: resends, and completions the
+	                                    runtime answered as duplicates */
 	unsigned processes;             /* that ran the strategy (merged results) */
 	struct stress_check check;
 	struct stress_projection projection;

@@ -29,6 +29,9 @@ static esr_status check(const struct stress_plan *p, esr_store *store, struct wr
 			out.count[w] = ws[w].count;
 			out.total += ws[w].count;
 		}
+		for (w = 0; w < n; w++)
+			for (size_t k = 0; k < ws[w].applied.n; k++)
+				stress_outcome_accept(&out, ws[w].applied.v[k]);
 		st = stress_check_run(p, store, &out, pr, &r->check);
 	}
 	free(out.by_writer);

@@ -19,6 +19,13 @@
  * a full window or a slow submit therefore charges the wait to the commands
  * that waited, instead of quietly offering less load (coordinated omission).
  * Commands already due go out together, up to --batch per call.
+ *
+ * Under --duplicates some commands are sent again with the same command id
+ * (stress_dup_kind): right behind the first send, once the first send
+ * completed, or by the next writer as one of its own sends. A resend takes a
+ * slot like any send, is not paced and not timed, and leaves the command's
+ * outcome to its first send; a resend that completes ESR_OK lists the
+ * command in `applied`, which the check counts as accepted whoever sent it.
  */
 #define _GNU_SOURCE /* syscall */
 #include <limits.h>
@@ -65,9 +72,41 @@ void writer_free(struct writer *w)
 	free(w->slots);
 	free(w->batch);
 	free(w->outcome);
+	free(w->later.v);
+	free(w->applied.v);
 	w->slots = NULL;
 	w->batch = NULL;
 	w->outcome = NULL;
+	w->later = w->applied = (struct seqs){NULL, 0, 0};
+}
+
+static int seqs_add(struct seqs *q, uint64_t i)
+{
+	uint64_t *v;
+
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		if ((v = realloc(q->v, cap * sizeof *v)) == NULL)
+			return -1;
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = i;
+	return 0;
+}
+
+enum stress_dup stress_dup_kind(const struct stress_plan *p, uint64_t i)
+{
+	uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ULL ^ p->opt->seed;
+
+	if (p->opt->duplicates <= 0)
+		return DUP_NONE;
+	h ^= h >> 31; /* a splitmix64 finish */
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	if ((double)(h >> 11) * 0x1p-53 >= p->opt->duplicates)
+		return DUP_NONE;
+	return (enum stress_dup)(DUP_IN_FLIGHT + h % 3);
 }
 
 static void on_done(void *ctx, esr_status status, const esr_result *result)
@@ -76,6 +115,7 @@ static void on_done(void *ctx, esr_status status, const esr_result *result)
 
 	s->status = status;
 	s->version = result->version;
+	s->duplicate = result->duplicate;
 	s->done_ns = stress_now_ns();
 	/* After the swap the slot belongs to the thread again: only its address
 	 * is used below, and a wake on a reused slot is merely spurious. */
@@ -123,9 +163,22 @@ static void record(struct writer *w, uint64_t j, esr_status st)
 
 static void reap(struct writer *w, struct slot *s)
 {
+	const struct stress_plan *p = w->plan;
+
 	wait_done(s);
-	hist_record(&w->latency, s->done_ns - s->submit_ns);
-	record(w, s->j, s->status);
+	w->dup_detected += s->duplicate != 0;
+	if (s->resend) {
+		if (s->status == ESR_OK && seqs_add(&w->applied, s->msg.seq) != 0)
+			w->fatal = ESR_ENOMEM;
+	} else {
+		hist_record(&w->latency, s->done_ns - s->submit_ns);
+		record(w, s->j, s->status);
+		/* Alone, a writer is also the next writer (see add_resends). */
+		if (stress_dup_kind(p, s->msg.seq) == DUP_AFTER ||
+		    (stress_dup_kind(p, s->msg.seq) == DUP_OTHER_WRITER && p->opt->writers == 1))
+			if (seqs_add(&w->later, s->msg.seq) != 0)
+				w->fatal = ESR_ENOMEM;
+	}
 	atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
 }
 
@@ -148,7 +201,8 @@ static void flush(struct writer *w, unsigned *n)
 	for (i = accepted; st != ESR_OK && i < *n; i++) {
 		struct slot *s = w->batch[i].ctx;
 		atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
-		record(w, s->j, st);
+		if (!s->resend)
+			record(w, s->j, st);
 		w->fatal = st;
 	}
 	*n = 0;
@@ -197,20 +251,83 @@ static int grow(struct writer *w, uint64_t j)
 	return 0;
 }
 
+/* Queue command i (number j of its writer) in the next slot; a resend is
+ * not paced (due 0: flush stamps it) and keeps its first send's outcome. */
+static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int resend, uint64_t due)
+{
+	const struct stress_plan *p = w->plan;
+	const struct stress_options *o = p->opt;
+	struct slot *s = &w->slots[w->items++ % o->window];
+	const struct stress_cmd *c = &p->cmds[i % p->ncmds];
+	esr_command_id id = {NULL, 0};
+
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
+		reap(w, s);
+	s->msg = (struct stress_msg){*c, i, NULL};
+	s->j = j;
+	s->resend = resend;
+	s->duplicate = 0;
+	s->submit_ns = due;
+	if (o->command_ids) {
+		s->cid[0] = 's';
+		memcpy(s->cid + 1, &i, sizeof i);
+		id = (esr_command_id){s->cid, sizeof s->cid};
+	}
+	w->dup_sent += resend != 0;
+	w->batch[(*n)++] = (esr_submission){p->wl->type.name, stress_plan_id(p, c->aggregate),
+	                                    p->id_lens[c->aggregate], &s->msg, s, id};
+	if (*n == o->batch)
+		flush(w, n);
+}
+
+/* The resends due now: this writer's commands that completed (DUP_AFTER),
+ * and the next writer's command j when it is a DUP_OTHER_WRITER (counted
+ * runs only: a timed writer may never send its own first). */
+static void add_resends(struct writer *w, unsigned *n, uint64_t j)
+{
+	const struct stress_options *o = w->plan->opt;
+	uint64_t other = (w->index + 1) % o->writers + j * o->writers;
+	size_t k;
+
+	for (k = 0; k < w->later.n; k++)
+		send(w, n, w->later.v[k], 0, 1, 0);
+	w->later.n = 0;
+	if (o->writers > 1 && o->commands != 0 && other < o->commands &&
+	    stress_dup_kind(w->plan, other) == DUP_OTHER_WRITER)
+		send(w, n, other, 0, 1, 0);
+}
+
+/* Reap every slot, oldest first, and send what that made due; again until
+ * nothing is left. */
+static void drain(struct writer *w, unsigned *n)
+{
+	const struct stress_options *o = w->plan->opt;
+	uint64_t x;
+
+	do {
+		for (size_t k = 0; k < w->later.n; k++)
+			send(w, n, w->later.v[k], 0, 1, 0);
+		w->later.n = 0;
+		flush(w, n);
+		for (x = 0; x < o->window; x++) {
+			struct slot *s = &w->slots[(w->items + x) % o->window];
+			if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
+				reap(w, s);
+		}
+	} while (w->later.n != 0 && w->fatal == ESR_OK);
+}
+
 void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	const struct stress_plan *p = w->plan;
 	const struct stress_options *o = p->opt;
-	const char *type = p->wl->type.name;
 	unsigned n = 0;
-	uint64_t j, x, due = 0;
+	uint64_t j, due = 0;
 
 	w->start_ns = stress_now_ns();
 	for (j = 0;; j++) {
 		uint64_t i = w->index + j * o->writers;
-		struct slot *s = &w->slots[j % o->window];
-		const struct stress_cmd *c;
 
 		if ((o->commands != 0 && i >= o->commands) || w->fatal != ESR_OK)
 			break;
@@ -222,24 +339,13 @@ void *writer_main(void *arg)
 		}
 		if (w->interval_ns != 0)
 			due = pace(w, j, &n);
-		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
-			reap(w, s);
-		c = &p->cmds[i % p->ncmds];
-		s->msg = (struct stress_msg){*c, i, NULL};
-		s->j = j;
-		s->submit_ns = due;
-		w->batch[n++] = (esr_submission){type, stress_plan_id(p, c->aggregate),
-		                                 p->id_lens[c->aggregate], &s->msg, s, {NULL, 0}};
-		if (n == o->batch)
-			flush(w, &n);
+		send(w, &n, i, j, 0, due);
+		if (stress_dup_kind(p, i) == DUP_IN_FLIGHT)
+			send(w, &n, i, j, 1, 0);
+		add_resends(w, &n, j);
 	}
-	flush(w, &n);
 	w->count = j;
-	for (x = 0; x < o->window; x++) { /* oldest first */
-		struct slot *s = &w->slots[(j + x) % o->window];
-		if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
-			reap(w, s);
-	}
+	drain(w, &n);
 	return NULL;
 }
 

@@ -22,11 +22,20 @@
 
 struct slot {
 	struct stress_msg msg;
-	uint64_t j; /* the writer's command number */
+	uint64_t j; /* the writer's command number (a resend: its first send's) */
 	uint64_t submit_ns, done_ns, version;
 	esr_status status;
+	int resend;    /* a duplicate sent on purpose (--duplicates) */
+	int duplicate; /* the runtime answered it from the command id's record */
 	_Atomic uint32_t state;
+	unsigned char cid[1 + sizeof(uint64_t)]; /* 's' and the command number */
 	unsigned char probe[STRESS_STATE_MAX];
+};
+
+/* A growing list of command numbers. */
+struct seqs {
+	uint64_t *v;
+	size_t n, cap;
 };
 
 struct writer {
@@ -40,6 +49,10 @@ struct writer {
 	esr_submission *batch;
 	uint8_t *outcome; /* [j] */
 	uint64_t count, cap;
+	uint64_t items;      /* sends, resends included: the next slot is items % window */
+	struct seqs later;   /* own commands to send again once completed */
+	struct seqs applied; /* commands a resend of which completed ESR_OK */
+	uint64_t dup_sent, dup_detected;
 	struct histogram latency;
 	uint64_t accepted, rejected, exhausted, errors;
 	esr_status first_error; /* first command error */
@@ -53,6 +66,9 @@ esr_status writer_init(struct writer *w, const struct stress_plan *p, unsigned i
 void writer_free(struct writer *w);
 /* The thread: submit this writer's share of the plan, reap every command. */
 void *writer_main(void *arg);
+/* Which duplicate, if any, command i gets under --duplicates. */
+enum stress_dup { DUP_NONE, DUP_IN_FLIGHT, DUP_AFTER, DUP_OTHER_WRITER };
+enum stress_dup stress_dup_kind(const struct stress_plan *p, uint64_t i);
 /* After the run: ask every actor of this writer for its state and version. */
 esr_status writer_probe(struct writer *w, struct stress_probes *probes);
 
