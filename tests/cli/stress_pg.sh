@@ -32,3 +32,16 @@ field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" | head -n 1; }
 	{ echo "FAIL: unchecked with two processes lost no update (it should)" >&2; exit 1; }
 echo "stress_pg: optimistic: 0 violations, $(field "$opt" conflicts) conflicts;" \
 	"unchecked: $(field "$unc" invariant_violations) violations"
+
+# Resent commands (--duplicates), some by a writer in the other process,
+# take effect once under both strategies: --check fails on any applied twice.
+"$stress" --store="postgres:$conninfo" --processes=2 --workers=2 --aggregates=32 \
+	--commands=6000 --duplicates=0.2 --check --json="$out" --quiet
+runs=$(tr -d '\n ' <"$out" | sed 's/},{"strategy"/}\n{"strategy"/g')
+for s in optimistic unchecked; do
+	run=$(echo "$runs" | grep "\"strategy\":\"$s\"")
+	[ "$(field "$run" duplicates_applied)" = 0 ] ||
+		{ echo "FAIL: $s: a resent command took effect twice" >&2; exit 1; }
+	[ "$(field "$run" duplicates_sent)" -gt 0 ] || { echo "FAIL: $s: nothing resent" >&2; exit 1; }
+done
+echo "stress_pg: --duplicates=0.2 with two processes: nothing applied twice"
