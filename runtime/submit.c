@@ -357,7 +357,9 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, const esr_sub
 	size_t i;
 
 	*done = 0;
-	if ((r.block = esr__tickets_alloc(n, tickets != NULL)) == NULL)
+	for (i = 0; i < n && subs[i].command_id.len == 0; i++)
+		;
+	if ((r.block = esr__tickets_alloc(n, tickets != NULL, i < n)) == NULL)
 		return ESR_ENOMEM;
 	if (rt->cfg.passivate_ms != 0 && (r.rec = esr__epoch_record(rt)) == NULL) {
 		esr__tickets_release_unused(r.block);

@@ -35,10 +35,10 @@ static size_t aligned(size_t n)
 /* Where a block's tickets start. */
 #define BLOCK_HEAD aligned(sizeof(struct esr__ticket_block))
 
-struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable, int ids)
 {
-	size_t head = BLOCK_HEAD;
-	size_t stride = aligned(waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result));
+	size_t head = BLOCK_HEAD, room = ids ? ESR_COMMAND_ID_MAX : 0;
+	size_t stride = aligned((waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result)) + room);
 	struct esr__ticket_block *b;
 
 	if (n == 0 || n >= UINT32_MAX || n > (SIZE_MAX - head) / stride)
@@ -49,6 +49,7 @@ struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable)
 	b->used = 0;
 	b->n = (uint32_t)n;
 	b->stride = (uint32_t)stride;
+	b->id_room = (uint32_t)room;
 	return b;
 }
 
@@ -110,13 +111,21 @@ static void unref(esr_ticket *t)
 	}
 }
 
+/* The room for a command id at the end of t's stride, or NULL. */
+static unsigned char *id_room(esr_ticket *t)
+{
+	const struct esr__ticket_block *b = t->block;
+
+	return b->id_room ? (unsigned char *)t + b->stride - b->id_room : NULL;
+}
+
 int esr__ticket_set_cid(esr_ticket *t, const esr_command_id *id)
 {
-	void *copy;
+	unsigned char *copy = id_room(t);
 
 	if (id->len == 0)
 		return 0;
-	if ((copy = malloc(id->len)) == NULL)
+	if (copy == NULL && (copy = malloc(id->len)) == NULL)
 		return -1;
 	memcpy(copy, id->bytes, id->len);
 	t->cid = (esr_command_id){copy, id->len};
@@ -125,7 +134,8 @@ int esr__ticket_set_cid(esr_ticket *t, const esr_command_id *id)
 
 void esr__ticket_drop_cid(esr_ticket *t)
 {
-	free((void *)t->cid.bytes);
+	if (t->cid.bytes != NULL && t->cid.bytes != id_room(t))
+		free((void *)t->cid.bytes);
 	t->cid = (esr_command_id){NULL, 0};
 }
 

@@ -22,6 +22,7 @@ struct esr__ticket_block {
 	uint32_t used;   /* tickets handed out: the submitting thread's alone */
 	uint32_t n;      /* tickets the block holds */
 	uint32_t stride; /* bytes per ticket */
+	uint32_t id_room; /* of which the last ones hold a command id copy (0: none) */
 	/* n tickets follow, max_align_t aligned */
 };
 
@@ -38,8 +39,9 @@ struct esr_ticket {
 	esr_result result; /* absent from callback tickets: keep it last */
 };
 
-/* A block of n tickets: callback ones (`waitable` 0) or waitable ones. */
-struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable);
+/* A block of n tickets: callback ones (`waitable` 0) or waitable ones, each
+ * with room for a command id's copy when `ids` is set. */
+struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable, int ids);
 /* The block's next ticket, set up for `command`; NULL when all are taken. */
 esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
                               esr_ticket_cb cb, void *ctx);
@@ -53,9 +55,10 @@ void esr__tickets_release_unused(struct esr__ticket_block *b);
 /* Record the outcome and wake or call back; the runtime's last touch. */
 void esr__ticket_complete(esr_ticket *t, esr_status status, const esr_result *r);
 
-/* Give t its own copy of a command id (nothing for none): 0, or -1 if out of
- * memory. The copy is freed when t completes, or by esr__ticket_drop_cid
- * for a ticket that was never enqueued. */
+/* Give t its own copy of a command id (nothing for none): in the ticket's
+ * room when its block was made with ids, else allocated. 0, or -1 if out of
+ * memory. An allocated copy is freed when t completes, or by
+ * esr__ticket_drop_cid for a ticket that was never enqueued. */
 int esr__ticket_set_cid(esr_ticket *t, const esr_command_id *id);
 void esr__ticket_drop_cid(esr_ticket *t);
 

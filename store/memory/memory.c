@@ -463,6 +463,10 @@ static esr_status create(struct esr__memory_store *ms, const struct esr__key *k,
 	return ESR_OK;
 }
 
+/* Appends with ids of up to this many events keep their bookkeeping on the
+ * stack (an actor's turn is at most 64 commands, most of one event each). */
+#define ESR__IDS_ON_STACK 64
+
 /* Whether event i starts a run of events carrying one command id. */
 static int run_starts(const esr_event *events, size_t i)
 {
@@ -505,12 +509,19 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
                              uint64_t expected, const esr_event *events, size_t n,
                              uint8_t *block, esr_append_result *r)
 {
+	struct esr__cmd *rec_small[ESR__IDS_ON_STACK], *of_small[ESR__IDS_ON_STACK];
 	struct esr__ids *ids = esr__memory_ids(s);
-	struct esr__cmd **rec = calloc(n, sizeof *rec), **of = calloc(n, sizeof *of), *cur = NULL;
+	struct esr__cmd **rec = rec_small, **of = of_small, *cur = NULL;
 	esr_status st = ESR_ENOMEM;
 	uint64_t start;
 	size_t i, r0 = 0;
 
+	if (n > ESR__IDS_ON_STACK) { /* more than a turn's worth: rare */
+		rec = malloc(n * sizeof *rec);
+		of = malloc(n * sizeof *of);
+	}
+	if (rec != NULL)
+		memset(rec, 0, n * sizeof *rec);
 	if (ids == NULL || rec == NULL || of == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -539,8 +550,10 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
 out:
 	for (i = 0; rec != NULL && i < n; i++)
 		free(rec[i]);
-	free(rec);
-	free(of);
+	if (rec != rec_small) {
+		free(rec);
+		free(of);
+	}
 	return st;
 }
 
