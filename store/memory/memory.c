@@ -531,6 +531,7 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
 	}
 	esr__memory_ids_lock(ids);
 	if ((st = find_duplicate(s, ids, expected, events, n, r)) == ESR_OK &&
+	    (st = esr__memory_ids_reserve(ids, n) == 0 ? ESR_OK : ESR_ENOMEM) == ESR_OK &&
 	    (st = reserve(s, expected, n, &start, &r->version)) == ESR_OK) {
 		r->position = fill_and_publish(ms, s, start, events, n, block, of);
 		r->version = start + n;

@@ -23,12 +23,23 @@
 #include "core/sync.h"
 #include "store/memory/memory_internal.h"
 
-#define BUCKETS_FIRST 8
+#define SLOTS_FIRST 8
+
+/*
+ * The index: open addressing with linear probing, each slot the id's hash
+ * beside its record, at most half full. A look-up of an id that is not
+ * there (every append's case) reads one or two slots, usually on one cache
+ * line, and no record unless a full hash matches.
+ */
+struct esr__ids_slot {
+	uint64_t hash;
+	struct esr__cmd *cmd; /* NULL: empty */
+};
 
 struct esr__ids {
 	pthread_mutex_t lock;
-	size_t count, nbuckets;
-	struct esr__cmd **buckets;
+	size_t count, cap; /* cap: a power of two */
+	struct esr__ids_slot *slots;
 };
 
 static uint64_t hash_of(const void *bytes, size_t len)
@@ -46,11 +57,11 @@ struct esr__ids *esr__memory_ids(struct esr__stream *s)
 	}
 	if ((fresh = calloc(1, sizeof *fresh)) == NULL)
 		return NULL;
-	if ((fresh->buckets = calloc(BUCKETS_FIRST, sizeof *fresh->buckets)) == NULL) {
+	if ((fresh->slots = calloc(SLOTS_FIRST, sizeof *fresh->slots)) == NULL) {
 		free(fresh);
 		return NULL;
 	}
-	fresh->nbuckets = BUCKETS_FIRST;
+	fresh->cap = SLOTS_FIRST;
 	pthread_mutex_init(&fresh->lock, NULL);
 	/* Initialised, then published: a loser's load depends on the pointer. */
 	ck_pr_fence_store();
@@ -73,28 +84,21 @@ void esr__memory_ids_unlock(struct esr__ids *ids)
 	pthread_mutex_unlock(&ids->lock);
 }
 
-/* Under the lock: the record of id, or NULL. */
-static const struct esr__cmd *find(const struct esr__ids *ids, const void *bytes, size_t len)
-{
-	uint64_t h = hash_of(bytes, len);
-	const struct esr__cmd *c;
-
-	for (c = ids->buckets[h & (ids->nbuckets - 1)]; c != NULL; c = c->next)
-		if (c->hash == h && c->len == len && memcmp(c->bytes, bytes, len) == 0)
-			return c;
-	return NULL;
-}
-
 int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
                          uint64_t *first, uint64_t *last)
 {
-	const struct esr__cmd *c = find(ids, id->bytes, id->len);
+	uint64_t h = hash_of(id->bytes, id->len);
+	size_t i = h & (ids->cap - 1);
+	const struct esr__cmd *c;
 
-	if (c == NULL)
-		return 0;
-	*first = c->first;
-	*last = c->last;
-	return 1;
+	for (; (c = ids->slots[i].cmd) != NULL; i = (i + 1) & (ids->cap - 1))
+		if (ids->slots[i].hash == h && c->len == id->len &&
+		    memcmp(c->bytes, id->bytes, id->len) == 0) {
+			*first = c->first;
+			*last = c->last;
+			return 1;
+		}
+	return 0;
 }
 
 struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
@@ -102,8 +106,6 @@ struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
 	struct esr__cmd *c = malloc(sizeof *c + id->len);
 
 	if (c != NULL) {
-		c->next = NULL;
-		c->hash = hash_of(id->bytes, id->len);
 		c->first = c->last = 0;
 		c->len = (uint32_t)id->len;
 		memcpy(c->bytes, id->bytes, id->len);
@@ -111,54 +113,53 @@ struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
 	return c;
 }
 
-/* Twice the buckets, when they are as many as the records; best effort: a
- * failed allocation only leaves the chains longer. */
-static void grow(struct esr__ids *ids)
+static void place(struct esr__ids_slot *slots, size_t cap, uint64_t h, struct esr__cmd *c)
 {
-	size_t n = ids->nbuckets * 2, i;
-	struct esr__cmd **b = calloc(n, sizeof *b), *c, *next;
+	size_t i = h & (cap - 1);
 
-	if (b == NULL)
-		return;
-	for (i = 0; i < ids->nbuckets; i++)
-		for (c = ids->buckets[i]; c != NULL; c = next) {
-			next = c->next;
-			c->next = b[c->hash & (n - 1)];
-			b[c->hash & (n - 1)] = c;
-		}
-	free(ids->buckets);
-	ids->buckets = b;
-	ids->nbuckets = n;
+	while (slots[i].cmd != NULL)
+		i = (i + 1) & (cap - 1);
+	slots[i] = (struct esr__ids_slot){h, c};
+}
+
+int esr__memory_ids_reserve(struct esr__ids *ids, size_t more)
+{
+	struct esr__ids_slot *slots;
+	size_t cap = ids->cap, i;
+
+	while ((ids->count + more) * 2 > cap)
+		cap *= 2;
+	if (cap == ids->cap)
+		return 0;
+	if ((slots = calloc(cap, sizeof *slots)) == NULL)
+		return -1;
+	for (i = 0; i < ids->cap; i++)
+		if (ids->slots[i].cmd != NULL)
+			place(slots, cap, ids->slots[i].hash, ids->slots[i].cmd);
+	free(ids->slots);
+	ids->slots = slots;
+	ids->cap = cap;
+	return 0;
 }
 
 void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
                          uint64_t last)
 {
-	struct esr__cmd **b;
-
-	if (ids->count >= ids->nbuckets)
-		grow(ids);
 	c->first = first;
 	c->last = last;
-	b = &ids->buckets[c->hash & (ids->nbuckets - 1)];
-	c->next = *b;
-	*b = c;
+	place(ids->slots, ids->cap, hash_of(c->bytes, c->len), c);
 	ids->count++;
 }
 
 void esr__memory_ids_free(struct esr__ids *ids)
 {
-	struct esr__cmd *c, *next;
 	size_t i;
 
 	if (ids == NULL)
 		return;
-	for (i = 0; i < ids->nbuckets; i++)
-		for (c = ids->buckets[i]; c != NULL; c = next) {
-			next = c->next;
-			free(c);
-		}
-	free(ids->buckets);
+	for (i = 0; i < ids->cap; i++)
+		free(ids->slots[i].cmd);
+	free(ids->slots);
 	pthread_mutex_destroy(&ids->lock);
 	free(ids);
 }

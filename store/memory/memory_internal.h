@@ -24,8 +24,6 @@ struct esr__stream;
 /* One recorded command id (store/memory/memory_ids.c); the slots of its
  * events point at it, so its bytes live as long as the stream. */
 struct esr__cmd {
-	struct esr__cmd *next; /* in its bucket */
-	uint64_t hash;
 	uint64_t first, last;
 	uint32_t len;
 	unsigned char bytes[];
@@ -151,6 +149,9 @@ void esr__memory_ids_unlock(struct esr__ids *ids);
 int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
                          uint64_t *first, uint64_t *last);
 struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id);
+/* Make room for `more` records (under the lock, before the version claim,
+ * so that adding them cannot fail): 0, or -1 if out of memory. */
+int esr__memory_ids_reserve(struct esr__ids *ids, size_t more);
 void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
                          uint64_t last);
 void esr__memory_ids_free(struct esr__ids *ids);
