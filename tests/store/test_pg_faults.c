@@ -413,6 +413,60 @@ static void verify(esr_store *store, const struct outcome *outcome, uint64_t per
 	free(s.in);
 }
 
+static int id_child(unsigned p, const char *schema, unsigned waves, int out, int go);
+
+/* Which children a run forks: the runtime's (child) or the store's with
+ * command ids (id_child). */
+struct faults_child {
+	const char *schema;
+	unsigned waves;
+	esr_strategy strategy; /* child's */
+	int ids;               /* 1: id_child */
+};
+
+/*
+ * Both runs' choreography: a fresh schema, PROCESSES children forked before
+ * any thread of ours (a child gets one), each opened ('O'), the chaos thread
+ * started, each started ('P'), the server restarted while they run, and
+ * then every child told it may finish ('r'). The caller reads the reports.
+ */
+static void start_through_restart(const struct faults_child *fc, struct chaos *ch,
+                                  int out[PROCESSES][2], int go[PROCESSES][2],
+                                  pid_t pid[PROCESSES], pthread_t *t)
+{
+	unsigned p, waited;
+	char why[256], byte;
+
+	CHECK(esr_pg_drop(env.conninfo, fc->schema, why, sizeof why) == ESR_OK, "%s", why);
+	CHECK(esr_pg_migrate(env.conninfo, fc->schema, why, sizeof why) == ESR_OK, "%s", why);
+	fflush(stdout); /* or the children print it again */
+	for (p = 0; p < PROCESSES; p++) {
+		if (pipe(out[p]) != 0 || pipe(go[p]) != 0 || (pid[p] = fork()) < 0) {
+			CHECK(0, "fork");
+			exit(1);
+		}
+		if (pid[p] == 0) {
+			close(out[p][0]);
+			close(go[p][1]);
+			_exit(fc->ids ? id_child(p, fc->schema, fc->waves, out[p][1], go[p][0])
+			              : child(p, fc->strategy, fc->schema, fc->waves, out[p][1],
+			                      go[p][0]));
+		}
+		close(out[p][1]);
+		close(go[p][0]);
+	}
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'O', "process %u opened", p);
+	pthread_create(t, NULL, chaos, ch);
+	for (p = 0; p < PROCESSES; p++)
+		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
+	atomic_store(&ch->restart_now, 1);
+	for (waited = 0; !atomic_load(&ch->restart_done) && waited < 120000; waited += 10)
+		sleep_ms(10);
+	for (p = 0; p < PROCESSES; p++) /* the children may finish now */
+		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
+}
+
 static void run_strategy(esr_strategy strategy, unsigned waves)
 {
 	const char *schema = strategy == ESR_OPTIMISTIC ? "t_faults_opt" : "t_faults_unc";
@@ -425,35 +479,12 @@ static void run_strategy(esr_strategy strategy, unsigned waves)
 	esr_pg_store_options o;
 	esr_store *store;
 	pthread_t t;
-	char why[256], byte;
-	unsigned p, waited;
+	char why[256];
+	unsigned p;
 
-	CHECK(esr_pg_drop(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
-	CHECK(esr_pg_migrate(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
-	fflush(stdout); /* or the children print it again */
-	for (p = 0; p < PROCESSES; p++) { /* before any thread of ours: a child gets one */
-		if (pipe(out[p]) != 0 || pipe(go[p]) != 0 || (pid[p] = fork()) < 0) {
-			CHECK(0, "fork");
-			exit(1);
-		}
-		if (pid[p] == 0) {
-			close(out[p][0]);
-			close(go[p][1]);
-			_exit(child(p, strategy, schema, waves, out[p][1], go[p][0]));
-		}
-		close(out[p][1]);
-		close(go[p][0]);
-	}
-	for (p = 0; p < PROCESSES; p++)
-		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'O', "process %u opened", p);
-	pthread_create(&t, NULL, chaos, &ch);
-	for (p = 0; p < PROCESSES; p++)
-		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
-	atomic_store(&ch.restart_now, 1);
-	for (waited = 0; !atomic_load(&ch.restart_done) && waited < 120000; waited += 10)
-		sleep_ms(10);
-	for (p = 0; p < PROCESSES; p++) /* the children may finish now */
-		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
+	struct faults_child fc = {schema, waves, strategy, 0};
+
+	start_through_restart(&fc, &ch, out, go, pid, &t);
 	for (p = 0; p < PROCESSES; p++)
 		CHECK(move_all(out[p][0], outcome + p * records, records * sizeof *outcome, 0) == 0,
 		      "process %u reported", p);
@@ -715,7 +746,7 @@ static void verify_ids(esr_store *store, const struct id_outcome *o, unsigned pe
 static void run_ids(unsigned waves)
 {
 	const char *schema = "t_faults_ids";
-	unsigned per_process = ID_THREADS * waves * ID_WAVE, p, waited;
+	unsigned per_process = ID_THREADS * waves * ID_WAVE, p;
 	struct id_outcome *o = calloc(PROCESSES * (size_t)per_process, sizeof *o);
 	struct chaos ch = {0, 0, 0, 0, 0};
 	int out[PROCESSES][2], go[PROCESSES][2], status;
@@ -723,34 +754,11 @@ static void run_ids(unsigned waves)
 	esr_pg_store_options po;
 	esr_store *store;
 	pthread_t t;
-	char why[256], byte;
+	char why[256];
 
-	CHECK(esr_pg_drop(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
-	CHECK(esr_pg_migrate(env.conninfo, schema, why, sizeof why) == ESR_OK, "%s", why);
-	fflush(stdout);
-	for (p = 0; p < PROCESSES; p++) {
-		if (pipe(out[p]) != 0 || pipe(go[p]) != 0 || (pid[p] = fork()) < 0) {
-			CHECK(0, "fork");
-			exit(1);
-		}
-		if (pid[p] == 0) {
-			close(out[p][0]);
-			close(go[p][1]);
-			_exit(id_child(p, schema, waves, out[p][1], go[p][0]));
-		}
-		close(out[p][1]);
-		close(go[p][0]);
-	}
-	for (p = 0; p < PROCESSES; p++)
-		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'O', "process %u opened", p);
-	pthread_create(&t, NULL, chaos, &ch);
-	for (p = 0; p < PROCESSES; p++)
-		CHECK(move_all(out[p][0], &byte, 1, 0) == 0 && byte == 'P', "process %u started", p);
-	atomic_store(&ch.restart_now, 1);
-	for (waited = 0; !atomic_load(&ch.restart_done) && waited < 120000; waited += 10)
-		sleep_ms(10);
-	for (p = 0; p < PROCESSES; p++)
-		CHECK(write(go[p][1], "r", 1) == 1, "restarted");
+	struct faults_child fc = {schema, waves, ESR_OPTIMISTIC, 1};
+
+	start_through_restart(&fc, &ch, out, go, pid, &t);
 	for (p = 0; p < PROCESSES; p++) {
 		CHECK(move_all(out[p][0], o + p * (size_t)per_process, per_process * sizeof *o, 0) == 0,
 		      "process %u reported", p);
