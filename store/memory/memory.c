@@ -399,7 +399,7 @@ static void link_batch(struct esr__memory_store *ms, struct esr__slot *first, st
  */
 static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__stream *s,
                                  uint64_t start, const esr_event *events, size_t n,
-                                 uint8_t *block, struct esr__cmd *const *cmds)
+                                 uint8_t *block, struct esr__mem_cmd *const *cmds)
 {
 	struct esr__chunk *c = writer_start(s, start + 1);
 	struct esr__slot *slot, *first = NULL, *prev = NULL;
@@ -509,9 +509,9 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
                              uint64_t expected, const esr_event *events, size_t n,
                              uint8_t *block, esr_append_result *r)
 {
-	struct esr__cmd *rec_small[ESR__IDS_ON_STACK], *of_small[ESR__IDS_ON_STACK];
+	struct esr__mem_cmd *rec_small[ESR__IDS_ON_STACK], *of_small[ESR__IDS_ON_STACK];
 	struct esr__ids *ids = esr__memory_ids(s);
-	struct esr__cmd **rec = rec_small, **of = of_small, *cur = NULL;
+	struct esr__mem_cmd **rec = rec_small, **of = of_small, *cur = NULL;
 	esr_status st = ESR_ENOMEM;
 	uint64_t start;
 	size_t i, r0 = 0;

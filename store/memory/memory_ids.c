@@ -33,7 +33,7 @@
  */
 struct esr__ids_slot {
 	uint64_t hash;
-	struct esr__cmd *cmd; /* NULL: empty */
+	struct esr__mem_cmd *cmd; /* NULL: empty */
 };
 
 struct esr__ids {
@@ -89,7 +89,7 @@ int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
 {
 	uint64_t h = hash_of(id->bytes, id->len);
 	size_t i = h & (ids->cap - 1);
-	const struct esr__cmd *c;
+	const struct esr__mem_cmd *c;
 
 	for (; (c = ids->slots[i].cmd) != NULL; i = (i + 1) & (ids->cap - 1))
 		if (ids->slots[i].hash == h && c->len == id->len &&
@@ -101,9 +101,9 @@ int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
 	return 0;
 }
 
-struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
+struct esr__mem_cmd *esr__memory_cmd_new(const esr_command_id *id)
 {
-	struct esr__cmd *c = malloc(sizeof *c + id->len);
+	struct esr__mem_cmd *c = malloc(sizeof *c + id->len);
 
 	if (c != NULL) {
 		c->first = c->last = 0;
@@ -113,7 +113,7 @@ struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id)
 	return c;
 }
 
-static void place(struct esr__ids_slot *slots, size_t cap, uint64_t h, struct esr__cmd *c)
+static void place(struct esr__ids_slot *slots, size_t cap, uint64_t h, struct esr__mem_cmd *c)
 {
 	size_t i = h & (cap - 1);
 
@@ -142,7 +142,7 @@ int esr__memory_ids_reserve(struct esr__ids *ids, size_t more)
 	return 0;
 }
 
-void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
+void esr__memory_ids_add(struct esr__ids *ids, struct esr__mem_cmd *c, uint64_t first,
                          uint64_t last)
 {
 	c->first = first;

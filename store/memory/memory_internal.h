@@ -23,7 +23,7 @@ struct esr__stream;
 
 /* One recorded command id (store/memory/memory_ids.c); the slots of its
  * events point at it, so its bytes live as long as the stream. */
-struct esr__cmd {
+struct esr__mem_cmd {
 	uint64_t first, last;
 	uint32_t len;
 	unsigned char bytes[];
@@ -45,7 +45,7 @@ struct esr__slot {
 	uint32_t len_flags;       /* payload length | ESR__SLOT_BLOCK */
 	const void *payload;      /* `small`, or in the batch's block */
 	esr_metadata meta;
-	const struct esr__cmd *cmd;
+	const struct esr__mem_cmd *cmd;
 	struct esr__slot *gnext;    /* the next event in global order (memory.c) */
 	struct esr__stream *stream;
 	uint64_t version, position;
@@ -148,11 +148,11 @@ void esr__memory_ids_lock(struct esr__ids *ids);
 void esr__memory_ids_unlock(struct esr__ids *ids);
 int esr__memory_ids_find(const struct esr__ids *ids, const esr_command_id *id,
                          uint64_t *first, uint64_t *last);
-struct esr__cmd *esr__memory_cmd_new(const esr_command_id *id);
+struct esr__mem_cmd *esr__memory_cmd_new(const esr_command_id *id);
 /* Make room for `more` records (under the lock, before the version claim,
  * so that adding them cannot fail): 0, or -1 if out of memory. */
 int esr__memory_ids_reserve(struct esr__ids *ids, size_t more);
-void esr__memory_ids_add(struct esr__ids *ids, struct esr__cmd *c, uint64_t first,
+void esr__memory_ids_add(struct esr__ids *ids, struct esr__mem_cmd *c, uint64_t first,
                          uint64_t last);
 void esr__memory_ids_free(struct esr__ids *ids);
 esr_status esr__memory_command(void *impl, const esr_stream_id *sid, const void *id,
