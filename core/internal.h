@@ -30,6 +30,10 @@ esr_status esr__check_command_id(const esr_command_id *id);
 /* Whether two command ids are the same bytes (two "none" are the same). */
 int esr__command_id_equal(const esr_command_id *a, const esr_command_id *b);
 
+/* Whether event i starts a run of events carrying one command id (a
+ * command's events, in an append: esr/store.h). */
+int esr__command_run_starts(const esr_event *events, size_t i);
+
 /* Whether any of events[0..n) carries a command id. */
 int esr__events_have_ids(const esr_event *events, size_t n);
 

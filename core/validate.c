@@ -52,6 +52,12 @@ int esr__command_id_equal(const esr_command_id *a, const esr_command_id *b)
 	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
 }
 
+int esr__command_run_starts(const esr_event *events, size_t i)
+{
+	return events[i].command_id.len != 0 &&
+	       (i == 0 || !esr__command_id_equal(&events[i].command_id, &events[i - 1].command_id));
+}
+
 int esr__events_have_ids(const esr_event *events, size_t n)
 {
 	size_t i;

@@ -148,8 +148,7 @@ static size_t count_cmds(const esr_event *events, size_t n)
 	size_t i, k = 0;
 
 	for (i = 0; i < n; i++)
-		k += events[i].command_id.len != 0 &&
-		     (i == 0 || !esr__cmd_same(&events[i].command_id, &events[i - 1].command_id));
+		k += esr__command_run_starts(events, i);
 	return k;
 }
 
@@ -192,7 +191,7 @@ static struct esr__pending *pending_new(const esr_stream_id *sid, const esr_even
 	p->recs_len = bytes;
 	for (i = 0; i < n; i = j) {
 		const esr_command_id *c = &events[i].command_id;
-		for (j = i + 1; j < n && esr__cmd_same(&events[j].command_id, c); j++)
+		for (j = i + 1; j < n && esr__command_id_equal(&events[j].command_id, c); j++)
 			;
 		if (c->len == 0)
 			continue;

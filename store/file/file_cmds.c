@@ -107,8 +107,3 @@ void esr__cmds_free(struct esr__cmds *t)
 		free(t->slot[i]);
 	free(t);
 }
-
-int esr__cmd_same(const esr_command_id *a, const esr_command_id *b)
-{
-	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
-}

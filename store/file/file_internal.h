@@ -60,8 +60,6 @@ struct esr__cmds; /* a stream's map: id -> struct esr__cmd */
 
 /* A new entry (malloc), or NULL. */
 struct esr__cmd *esr__cmd_new(const void *id, size_t len, uint64_t first, size_t count);
-/* Are a and b the same id (both none counts)? */
-int esr__cmd_same(const esr_command_id *a, const esr_command_id *b);
 /* The entry of `id` in t (NULL: an empty map), or NULL. */
 const struct esr__cmd *esr__cmds_find(const struct esr__cmds *t, uint64_t seed, const void *id,
                                       size_t len);

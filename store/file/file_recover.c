@@ -209,7 +209,7 @@ static esr_status apply_cmds(struct esr__file_store *fs, struct esr__fstream *s,
 	for (i = 0; i < g->count; i = j) {
 		const esr_command_id *c = &g->cids[i];
 		struct esr__cmd *e;
-		for (j = i + 1; j < g->count && esr__cmd_same(&g->cids[j], c); j++)
+		for (j = i + 1; j < g->count && esr__command_id_equal(&g->cids[j], c); j++)
 			;
 		if (c->len == 0 || esr__cmds_find(s->cmds, fs->cmd_seed, c->bytes, c->len) != NULL)
 			continue;

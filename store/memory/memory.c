@@ -467,13 +467,6 @@ static esr_status create(struct esr__memory_store *ms, const struct esr__key *k,
  * stack (an actor's turn is at most 64 commands, most of one event each). */
 #define ESR__IDS_ON_STACK 64
 
-/* Whether event i starts a run of events carrying one command id. */
-static int run_starts(const esr_event *events, size_t i)
-{
-	return events[i].command_id.len != 0 &&
-	       (i == 0 || !esr__command_id_equal(&events[i].command_id, &events[i - 1].command_id));
-}
-
 /* Under the stream's id lock: the first run whose id is recorded, as
  * ESR_EDUPLICATE in r, or ESR_ECONFLICT first if the version check fails. */
 static esr_status find_duplicate(struct esr__stream *s, struct esr__ids *ids,
@@ -484,7 +477,7 @@ static esr_status find_duplicate(struct esr__stream *s, struct esr__ids *ids,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!run_starts(events, i) ||
+		if (!esr__command_run_starts(events, i) ||
 		    !esr__memory_ids_find(ids, &events[i].command_id, &first, &last))
 			continue;
 		at = ck_pr_load_64(&s->reserved);
@@ -525,7 +518,7 @@ static esr_status append_ids(struct esr__memory_store *ms, struct esr__stream *s
 	if (ids == NULL || rec == NULL || of == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (run_starts(events, i) && (cur = rec[i] = esr__memory_cmd_new(&events[i].command_id)) == NULL)
+		if (esr__command_run_starts(events, i) && (cur = rec[i] = esr__memory_cmd_new(&events[i].command_id)) == NULL)
 			goto out;
 		of[i] = events[i].command_id.len != 0 ? cur : NULL;
 	}

@@ -38,8 +38,7 @@ static void copy_command_id(esr_event *ev, size_t i, char **p)
 		*id = (esr_command_id){NULL, 0};
 		return;
 	}
-	if (i > 0 && ev[i - 1].command_id.len == id->len && /* the run goes on */
-	    memcmp(ev[i - 1].command_id.bytes, id->bytes, id->len) == 0) {
+	if (!esr__command_run_starts(ev, i)) { /* the run goes on: share its copy */
 		id->bytes = ev[i - 1].command_id.bytes;
 		return;
 	}

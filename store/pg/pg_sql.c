@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "store/pg/pg_internal.h"
 
 /* Type OIDs (fixed in PostgreSQL's catalog). */
@@ -792,18 +793,12 @@ static size_t array_elem_id(char *p, const esr_command_id *id)
 	return array_elem(p, id->bytes, (uint32_t)id->len);
 }
 
-static int same_id(const esr_command_id *a, const esr_command_id *b)
-{
-	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
-}
-
 uint32_t esr__pg_runs(const esr_event *events, uint32_t n)
 {
 	uint32_t runs = 0, e;
 
 	for (e = 0; e < n; e++)
-		runs += events[e].command_id.len > 0 &&
-		        (e == 0 || !same_id(&events[e].command_id, &events[e - 1].command_id));
+		runs += esr__command_run_starts(events, e);
 	return runs;
 }
 
@@ -831,7 +826,7 @@ static void run_elems(char *buf, size_t *off, int k, const struct esr__pg_append
 
 	for (e = 0; e < a->n; e = end) {
 		const esr_command_id *id = &a->events[e].command_id;
-		for (end = e + 1; end < a->n && same_id(&a->events[end].command_id, id); end++)
+		for (end = e + 1; end < a->n && esr__command_id_equal(&a->events[end].command_id, id); end++)
 			;
 		if (id->len == 0)
 			continue;
