@@ -171,13 +171,14 @@ static void reap(struct writer *w, struct slot *s)
 		if (s->status == ESR_OK && seqs_add(&w->applied, s->msg.seq) != 0)
 			w->fatal = ESR_ENOMEM;
 	} else {
+		enum stress_dup kind = stress_dup_kind(p, s->msg.seq);
+
 		hist_record(&w->latency, s->done_ns - s->submit_ns);
 		record(w, s->j, s->status);
 		/* Alone, a writer is also the next writer (see add_resends). */
-		if (stress_dup_kind(p, s->msg.seq) == DUP_AFTER ||
-		    (stress_dup_kind(p, s->msg.seq) == DUP_OTHER_WRITER && p->opt->writers == 1))
-			if (seqs_add(&w->later, s->msg.seq) != 0)
-				w->fatal = ESR_ENOMEM;
+		if ((kind == DUP_AFTER || (kind == DUP_OTHER_WRITER && p->opt->writers == 1)) &&
+		    seqs_add(&w->later, s->msg.seq) != 0)
+			w->fatal = ESR_ENOMEM;
 	}
 	atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_relaxed);
 }
@@ -280,18 +281,25 @@ static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int rese
 		flush(w, n);
 }
 
-/* The resends due now: this writer's commands that completed (DUP_AFTER),
- * and the next writer's command j when it is a DUP_OTHER_WRITER (counted
- * runs only: a timed writer may never send its own first). */
-static void add_resends(struct writer *w, unsigned *n, uint64_t j)
+/* Resend this writer's commands that completed (DUP_AFTER). */
+static void send_later(struct writer *w, unsigned *n)
 {
-	const struct stress_options *o = w->plan->opt;
-	uint64_t other = (w->index + 1) % o->writers + j * o->writers;
 	size_t k;
 
 	for (k = 0; k < w->later.n; k++)
 		send(w, n, w->later.v[k], 0, 1, 0);
 	w->later.n = 0;
+}
+
+/* The resends due now: send_later's, and the next writer's command j when
+ * it is a DUP_OTHER_WRITER (counted runs only: a timed writer may never
+ * send its own first). */
+static void add_resends(struct writer *w, unsigned *n, uint64_t j)
+{
+	const struct stress_options *o = w->plan->opt;
+	uint64_t other = (w->index + 1) % o->writers + j * o->writers;
+
+	send_later(w, n);
 	if (o->writers > 1 && o->commands != 0 && other < o->commands &&
 	    stress_dup_kind(w->plan, other) == DUP_OTHER_WRITER)
 		send(w, n, other, 0, 1, 0);
@@ -305,9 +313,7 @@ static void drain(struct writer *w, unsigned *n)
 	uint64_t x;
 
 	do {
-		for (size_t k = 0; k < w->later.n; k++)
-			send(w, n, w->later.v[k], 0, 1, 0);
-		w->later.n = 0;
+		send_later(w, n);
 		flush(w, n);
 		for (x = 0; x < o->window; x++) {
 			struct slot *s = &w->slots[(w->items + x) % o->window];
