@@ -594,6 +594,9 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned roo
 	w->em = NULL;
 	t = &a->em->turn;
 	t->n = 0;
+	/* A command's cid bytes are its ticket's copy (ticket.c): valid until
+	 * the ticket completes, which finish() does only after the turn's
+	 * outcomes are taken, and carry() hands back tickets still holding theirs. */
 	t->c[t->n++] = (struct esr__turn_cmd){.command = first->command, .owner = first,
 	                                      .cid = first->cid};
 	/* With nothing carried over, every command popped and not finished is
