@@ -239,6 +239,54 @@ ESR_API esr_status esr_ticket_release(esr_ticket *ticket);
 ESR_API esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
                                size_t id_len, const void *command, esr_result *result);
 
+/*
+ * Queries: read an actor's state in its own turn. A query is queued in the
+ * aggregate's mailbox like a command and runs when its turn comes, after
+ * every command submitted before it (by any thread, to the same aggregate)
+ * has completed: a host that saw a command complete and then queries sees
+ * its effect (read-your-writes). It runs the caller's read(ctx, state,
+ * version) on the actor's state and version, appends nothing, and never
+ * runs concurrently with the actor's commands. `state` is the aggregate
+ * type's state (state_size bytes, as apply() left it); copy out what is
+ * needed before returning: the pointer is valid only during the call.
+ *
+ * read() runs on a worker: keep it short and never block in it (as an
+ * esr_ticket_cb). Return 0 for ESR_OK, or a code of the caller's own: the
+ * query then completes ESR_EREJECTED with result->rejection set to it (an
+ * account not opened, say). result->version is the version read; appended,
+ * attempts and duplicate are 0.
+ *
+ * The state is the actor's: current with every append this runtime made.
+ * Appends by another writer on the same store (another runtime, process or
+ * host) are seen once the actor catches up with them, which its next
+ * command does under the optimistic strategy; a query does not read the
+ * store. A query of an aggregate with no events reads the state init() made,
+ * at version 0. Queries take mailbox slots as commands do (capacity,
+ * overflow, stop) and are counted apart from commands (stats.queries).
+ */
+typedef int (*esr_query_fn)(void *ctx, const void *state, uint64_t version);
+
+/*
+ * esr_query: queue read(ctx, ...) for the actor (type, id); *ticket as for
+ * esr_submit. ctx must stay valid until the ticket completes. Refused as
+ * esr_submit is (ESR_EINVAL also for a NULL read), with nothing queued.
+ */
+ESR_API esr_status esr_query(esr_runtime *rt, const char *type, const void *id,
+                             size_t id_len, esr_query_fn read, void *ctx,
+                             esr_ticket **ticket);
+
+/* esr_query_cb: as esr_query, but done(done_ctx, ...) is called when the query
+ * completes (after read() returned), instead of a ticket being returned. */
+ESR_API esr_status esr_query_cb(esr_runtime *rt, const char *type, const void *id,
+                                size_t id_len, esr_query_fn read, void *ctx,
+                                esr_ticket_cb done, void *done_ctx);
+
+/* esr_query_execute: esr_query, wait, return the query's status and fill
+ * *result (may be NULL). */
+ESR_API esr_status esr_query_execute(esr_runtime *rt, const char *type, const void *id,
+                                     size_t id_len, esr_query_fn read, void *ctx,
+                                     esr_result *result);
+
 typedef struct esr_runtime_stats {
 	uint64_t submitted;    /* commands accepted by submit */
 	uint64_t completed;    /* tickets completed, whatever the outcome */
@@ -262,6 +310,8 @@ typedef struct esr_runtime_stats {
 	                               this is about the commands per append) */
 	uint64_t duplicates;        /* completed ESR_OK as duplicates: their command id
 	                               was recorded already, so they appended nothing */
+	uint64_t queries_submitted; /* queries accepted (esr_query); not in submitted */
+	uint64_t queries;           /* queries completed; not in completed */
 } esr_runtime_stats;
 
 /* esr_runtime_stats: a snapshot of the counters (each read once; not atomic as a set). */
