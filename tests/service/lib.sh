@@ -1,0 +1,203 @@
+# tests/service/lib.sh: what the bank_service tests share. Sourced by bash
+# with the program's path as $1:
+#
+#   . "$(dirname "$0")/lib.sh" "$1"
+#
+# Every process a test starts is recorded and killed on exit, whatever the
+# exit; every client runs under `timeout`; every wait has a deadline.
+set -u
+
+SVC_BIN=${1:?usage: TEST.sh PATH_TO_bank_service}
+case $SVC_BIN in /*) ;; *) SVC_BIN=$PWD/$SVC_BIN ;; esac
+[ -x "$SVC_BIN" ] || { echo "FAIL: $SVC_BIN is not an executable" >&2; exit 1; }
+for tool in curl timeout; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool is not installed" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/esr-service.XXXXXX")
+SVC_PIDS=""  # every service started, for the cleanup
+BG_PIDS=""   # every background client or loop
+failures=0
+TEST_START=$SECONDS
+# Sanitizer builds: a report makes the program exit non-zero, and the report
+# goes to the program's stderr, which the failure messages show.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+cleanup() {
+	for p in $BG_PIDS $SVC_PIDS; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in $BG_PIDS $SVC_PIDS; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "FAIL: interrupted" >&2; exit 1' INT TERM HUP
+
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+
+die() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() { echo "$(basename "$0" .sh): $*"; }
+
+# finish: the verdict, and the run time.
+finish() {
+	note "$((SECONDS - TEST_START)) s, $failures failure(s)"
+	[ "$failures" -eq 0 ] || exit 1
+	exit 0
+}
+
+# A deadline for the whole test, below ctest's TIMEOUT so that the failure
+# says where it was.
+test_deadline() {
+	TEST_DEADLINE=$((SECONDS + $1))
+}
+past_deadline() {
+	[ "$SECONDS" -ge "${TEST_DEADLINE:-999999}" ]
+}
+
+# start_service NAME ARGS...: start the program on a free loopback port with
+# ARGS; wait (at most 30 s) for its first line, `listening on http://H:P`.
+# Sets NAME_URL and NAME_PID. Its output goes to $TMP/NAME.out and .err.
+start_service() {
+	local name=$1 pid line i
+	shift
+	"$SVC_BIN" --listen=127.0.0.1:0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	pid=$!
+	SVC_PIDS="$SVC_PIDS $pid"
+	for i in $(seq 1 600); do
+		line=""
+		# Only a whole first line (its newline written) counts.
+		[ "$(wc -l <"$TMP/$name.out")" -ge 1 ] && line=$(head -n 1 "$TMP/$name.out")
+		case $line in
+		"listening on http://"*:*) break ;;
+		esac
+		kill -0 "$pid" 2>/dev/null ||
+			die "$name ($*) exited before listening: $(tail -n 5 "$TMP/$name.err")"
+		sleep 0.05
+	done
+	case $line in
+	"listening on http://127.0.0.1:"[0-9]*) ;;
+	*) die "$name ($*): first line is '$line', expected 'listening on http://127.0.0.1:PORT'" ;;
+	esac
+	eval "${name}_URL=\${line#listening on }"
+	eval "${name}_PID=$pid"
+}
+
+# stop_service NAME [SIGNAL] [SECONDS]: send SIGNAL (TERM) and wait at most
+# SECONDS (30) for the exit; sets STOP_RC to the exit status, or 124 when it
+# did not exit in time (then it is killed).
+stop_service() {
+	local name=$1 sig=${2:-TERM} limit=${3:-30} pid i
+	eval "pid=\$${name}_PID"
+	kill -s "$sig" "$pid" 2>/dev/null
+	STOP_RC=124
+	for i in $(seq 1 $((limit * 20))); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null
+			STOP_RC=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# The exit status of a process killed on purpose is not reaped as an error.
+kill9_service() {
+	local name=$1 pid
+	eval "pid=\$${name}_PID"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# req METHOD URL [BODY [HEADER...]]: one request. Sets CODE (the HTTP
+# status, 000 when there was none), CURL_RC and BODY; the response headers
+# are in $TMP/headers. Bounded by curl's own limit and by `timeout`.
+req() {
+	local method=$1 url=$2 body=${3-} h
+	local args=(-sS -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' --max-time 15
+		--connect-timeout 5 -X "$method")
+	shift 2
+	[ $# -gt 0 ] && shift
+	if [ -n "$body" ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	fi
+	for h in "$@"; do
+		args+=(-H "$h")
+	done
+	: >"$TMP/body"
+	: >"$TMP/headers"
+	CODE=$(timeout 20 curl "${args[@]}" "$url" 2>"$TMP/curl.err")
+	CURL_RC=$?
+	[ -n "$CODE" ] || CODE=000
+	BODY=$(cat "$TMP/body")
+}
+
+# jfield NAME [TEXT]: the value of "NAME" in a flat JSON object (TEXT, or
+# $BODY), strings without their quotes; empty when absent.
+jfield() {
+	local text=${2-$BODY}
+	printf '%s' "$text" | tr -d '\n' |
+		sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\(\"[^\"]*\"\|[^,}[:space:]]*\).*/\1/p" |
+		sed 's/^"\(.*\)"$/\1/' | head -n 1
+}
+
+# expect WHAT CODE [FIELD=VALUE...]: the last response has this status and
+# these fields; a failure (counted) otherwise.
+expect() {
+	local what=$1 want=$2 kv k v got
+	shift 2
+	if [ "$CODE" != "$want" ]; then
+		fail "$what: status $CODE (curl $CURL_RC), expected $want; body: $BODY"
+		return 1
+	fi
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=${kv#*=}
+		got=$(jfield "$k")
+		if [ "$got" != "$v" ]; then
+			fail "$what: \"$k\" is '$got', expected '$v'; body: $BODY"
+			return 1
+		fi
+	done
+	return 0
+}
+
+# The PostgreSQL connection string of the throwaway server, or the test's
+# exit: a failure with ESR_PG_REQUIRED=1, a skip (77) otherwise.
+pg_conninfo() {
+	local c
+	c=${ESR_PG_CONNINFO:-}
+	if [ -z "$c" ] && [ -n "${ESR_PG_ENV:-}" ] && [ -f "$ESR_PG_ENV" ]; then
+		c=$(sed -n 's/^ESR_PG_CONNINFO=//p' "$ESR_PG_ENV")
+	fi
+	if [ -z "$c" ]; then
+		if [ "${ESR_PG_REQUIRED:-0}" = 1 ]; then
+			echo "FAIL: no PostgreSQL server (ESR_PG_REQUIRED=1)" >&2
+			exit 1
+		fi
+		echo "SKIP: no PostgreSQL server" >&2
+		exit 77
+	fi
+	PG_CONNINFO=$c
+}
+
+# The tests share one database: each run's account names start with a prefix
+# of its own, so runs never see each other's streams.
+RUN=r$$x$RANDOM
