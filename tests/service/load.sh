@@ -3,7 +3,8 @@
 # after lib.sh by crash.sh and sigterm.sh.
 #
 # Each log line: KEY ACCOUNT AMOUNT STATUS CURL_EXIT DUPLICATE RETRY_AFTER
-# (STATUS 000 when no answer came; DUPLICATE and RETRY_AFTER "-" when absent).
+# OUTCOME (STATUS 000 when no answer came; DUPLICATE, RETRY_AFTER and the
+# body's "outcome" "-" when absent).
 
 LOAD_ACCOUNTS=${LOAD_ACCOUNTS:-8}
 LOAD_OPEN=1000 # each account opens with this
@@ -21,7 +22,7 @@ load_open() {
 # load_loop N URL MAX: one client sending deposits one after another until
 # $TMP/stop exists, MAX requests are sent or 60 s have passed.
 load_loop() {
-	local n=$1 url=$2 max=$3 i=0 key acct amount code rc dup ra end=$((SECONDS + 60))
+	local n=$1 url=$2 max=$3 i=0 key acct amount code rc dup ra out end=$((SECONDS + 60))
 	while [ ! -e "$TMP/stop" ] && [ "$i" -lt "$max" ] && [ "$SECONDS" -lt "$end" ]; do
 		i=$((i + 1))
 		key=L$n-$i
@@ -34,8 +35,9 @@ load_loop() {
 		rc=$?
 		[ -n "$code" ] || code=000
 		dup=$(jfield duplicate "$(cat "$TMP/l$n.body" 2>/dev/null)")
+		out=$(jfield outcome "$(cat "$TMP/l$n.body" 2>/dev/null)")
 		ra=$(tr -d '\r' <"$TMP/l$n.headers" 2>/dev/null | sed -n 's/^[Rr]etry-[Aa]fter:[[:space:]]*//p' | head -n 1)
-		echo "$key $acct $amount $code $rc ${dup:--} ${ra:--}" >>"$TMP/load.$n.log"
+		echo "$key $acct $amount $code $rc ${dup:--} ${ra:--} ${out:--}" >>"$TMP/load.$n.log"
 		# No server: do not spin.
 		[ "$code" = 000 ] && sleep 0.05
 		rm -f "$TMP/l$n.body" "$TMP/l$n.headers"
