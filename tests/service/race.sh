@@ -18,73 +18,85 @@ ROUNDS=${ROUNDS:-100}
 # open_all URL PREFIX: open PREFIX-1..ROUNDS with 500.
 open_all() {
 	local i
+	batch_reset
 	for i in $(seq 1 "$ROUNDS"); do
-		req POST "$1/accounts/$2-$i/open" '{"amount": 500}'
+		batch_add "$i" POST "$1/accounts/$2-$i/open" '{"amount": 500}' -
+	done
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		bload "$i"
 		expect "open $2-$i" 200 balance=500 version=1 || return 1
-		past_deadline && die "past the deadline while opening accounts"
 	done
 }
 
 # warm URL PREFIX: read every account (so the process holds it).
 warm() {
 	local i
+	batch_reset
 	for i in $(seq 1 "$ROUNDS"); do
-		req GET "$1/accounts/$2-$i"
+		batch_add "$i" GET "$1/accounts/$2-$i" - -
+	done
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		bload "$i"
 		expect "GET $2-$i at $1" 200 balance=500 || return 1
 	done
-}
-
-# withdraw_pair URL1 URL2 ACCOUNT: two withdrawals of 300 at once, one to
-# each URL; sets PAIR to the two statuses, sorted ("200 422").
-withdraw_pair() {
-	local c1 c2
-	timeout 20 curl -sS -o "$TMP/w1.body" -w '%{http_code}' --max-time 15 -X POST \
-		-H 'Content-Type: application/json' --data-binary '{"amount": 300}' \
-		"$1/accounts/$3/withdraw" >"$TMP/w1.code" 2>/dev/null &
-	local p1=$!
-	timeout 20 curl -sS -o "$TMP/w2.body" -w '%{http_code}' --max-time 15 -X POST \
-		-H 'Content-Type: application/json' --data-binary '{"amount": 300}' \
-		"$2/accounts/$3/withdraw" >"$TMP/w2.code" 2>/dev/null &
-	local p2=$!
-	wait "$p1" "$p2"
-	c1=$(cat "$TMP/w1.code")
-	c2=$(cat "$TMP/w2.code")
-	PAIR=$(printf '%s\n%s\n' "${c1:-000}" "${c2:-000}" | sort | tr '\n' ' ' | sed 's/ $//')
-	PAIR_BODIES="$(cat "$TMP/w1.body") / $(cat "$TMP/w2.body")"
 }
 
 # final_strict URL PREFIX: every account reads balance 200, version 2.
 final_strict() {
 	local i
+	batch_reset
 	for i in $(seq 1 "$ROUNDS"); do
-		req GET "$1/accounts/$2-$i"
+		batch_add "$i" GET "$1/accounts/$2-$i" - -
+	done
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		bload "$i"
 		expect "final GET $2-$i" 200 balance=200 version=2 || true
 	done
 }
 
-# race_split URL1 URL2 PREFIX strict|lenient: the rounds, each pair split
-# across the two URLs (the order alternating; one URL twice for one
-# process). Counts in OK (one 200, one 422), OVER (two 200s: a failure when
-# strict) and ODD (anything else: a failure); acked[i] is the number of
-# withdrawals acknowledged on account i.
+# race_split URL1 URL2 PREFIX strict|lenient: on each account two
+# withdrawals of 300 at once, one to each URL (the order alternating; one URL
+# twice for one process). The pairs go PAIRS at a time, all sent at once by
+# one curl, each request on its own connection. Counts in OK (one 200, one
+# 422), OVER (two 200s: a failure when strict) and ODD (anything else: a
+# failure); acked[i] is the number of withdrawals acknowledged on account i.
+PAIRS=${PAIRS:-10}
 race_split() {
-	local i
+	local i first pair bodies c1 c2
 	OK=0 OVER=0 ODD=0
-	for i in $(seq 1 "$ROUNDS"); do
-		if [ $((i % 2)) -eq 0 ]; then
-			withdraw_pair "$1" "$2" "$3-$i"
-		else
-			withdraw_pair "$2" "$1" "$3-$i"
-		fi
-		acked[$i]=0
-		case $PAIR in
-		"200 422") OK=$((OK + 1)) acked[$i]=1
-			case $PAIR_BODIES in *'"code"'*) ;; *) fail "$3-$i: the 422 has no \"code\": $PAIR_BODIES" ;; esac ;;
-		"200 200") OVER=$((OVER + 1)) acked[$i]=2
-			[ "$4" = strict ] && fail "$3-$i: both withdrawals succeeded: $PAIR_BODIES" ;;
-		*) ODD=$((ODD + 1))
-			fail "$3-$i: statuses $PAIR, expected 200 and 422 (or two 200s unchecked): $PAIR_BODIES" ;;
-		esac
+	for first in $(seq 1 "$PAIRS" "$ROUNDS"); do
+		batch_reset
+		for i in $(seq "$first" $((first + PAIRS - 1))); do
+			[ "$i" -le "$ROUNDS" ] || break
+			if [ $((i % 2)) -eq 0 ]; then
+				batch_add "$i.1" POST "$1/accounts/$3-$i/withdraw" '{"amount": 300}' -
+				batch_add "$i.2" POST "$2/accounts/$3-$i/withdraw" '{"amount": 300}' -
+			else
+				batch_add "$i.1" POST "$2/accounts/$3-$i/withdraw" '{"amount": 300}' -
+				batch_add "$i.2" POST "$1/accounts/$3-$i/withdraw" '{"amount": 300}' -
+			fi
+		done
+		batch_run par
+		for i in $(seq "$first" $((first + PAIRS - 1))); do
+			[ "$i" -le "$ROUNDS" ] || break
+			bload "$i.1"
+			c1=$CODE bodies=$BODY
+			bload "$i.2"
+			c2=$CODE bodies="$bodies / $BODY"
+			if [ "$c1" -le "$c2" ]; then pair="$c1 $c2"; else pair="$c2 $c1"; fi
+			acked[$i]=0
+			case $pair in
+			"200 422") OK=$((OK + 1)) acked[$i]=1
+				case $bodies in *'"code"'*) ;; *) fail "$3-$i: the 422 has no \"code\": $bodies" ;; esac ;;
+			"200 200") OVER=$((OVER + 1)) acked[$i]=2
+				[ "$4" = strict ] && fail "$3-$i: both withdrawals succeeded: $bodies" ;;
+			*) ODD=$((ODD + 1))
+				fail "$3-$i: statuses $pair, expected 200 and 422 (or two 200s unchecked): $bodies" ;;
+			esac
+		done
 		past_deadline && die "past the deadline after $i rounds"
 	done
 }
@@ -119,9 +131,14 @@ stop_service b TERM 30
 [ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
 # A fresh process replays the store: exactly the acknowledged withdrawals.
 start_service c --store="$store" --strategy=optimistic --workers=2
+batch_reset
+for i in $(seq 1 "$ROUNDS"); do
+	batch_add "$i" GET "$c_URL/accounts/unc-$RUN-$i" - -
+done
+batch_run
 for i in $(seq 1 "$ROUNDS"); do
 	n=${acked[$i]}
-	req GET "$c_URL/accounts/unc-$RUN-$i"
+	bload "$i"
 	expect "unchecked: replayed unc-$RUN-$i ($n withdrawal(s) acknowledged)" 200 \
 		balance=$((500 - 300 * n)) version=$((1 + n)) || true
 done
