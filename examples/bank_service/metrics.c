@@ -138,6 +138,17 @@ static void http_metrics(FILE *f, struct metrics *m)
 	        (unsigned long long)atomic_load(&m->count));
 }
 
+/* The /events clients connected now (their slots, until reaped). */
+static void stream_metrics(FILE *f, struct service *svc)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&svc->sse_lock);
+	n = svc->sse_count;
+	pthread_mutex_unlock(&svc->sse_lock);
+	metric(f, "bank_service_event_streams", "gauge", "Event stream clients now.", n);
+}
+
 enum MHD_Result metrics_get(struct request *req)
 {
 	struct MHD_Response *resp;
@@ -150,6 +161,7 @@ enum MHD_Result metrics_get(struct request *req)
 	runtime_metrics(f, req->svc->rt);
 	store_metrics(f, req->svc->store);
 	http_metrics(f, &req->svc->metrics);
+	stream_metrics(f, req->svc);
 	if (fclose(f) != 0 || text == NULL) {
 		free(text);
 		return http_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
