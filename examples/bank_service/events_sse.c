@@ -7,11 +7,13 @@
  * client slows only its own subscription. When the response is freed the
  * subscription is stopped by a reaper thread, never on an HTTP thread.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -19,6 +21,7 @@
 
 #define SSE_BUFFER (64 * 1024)
 #define SSE_EVENT_MAX 4096 /* an id of ESR_ID_MAX bytes, escaped, fits */
+#define HEARTBEAT_S 5      /* an idle stream gets a comment line this often */
 
 struct sse {
 	struct service *svc;
@@ -30,6 +33,7 @@ struct sse {
 	int suspended;       /* the reader suspended the connection */
 	int ended;           /* the service is stopping: end after the buffer */
 	int closed;          /* the response is freed: nobody reads any more */
+	unsigned beat;       /* the last heartbeat round that looked at it */
 	struct sse *next;    /* in svc->sse_live, then in svc->sse_reap */
 	char buf[SSE_BUFFER];
 };
@@ -167,17 +171,61 @@ static void sse_free(struct sse *s)
 	free(s);
 }
 
+/*
+ * Put a comment line in every idle stream and resume it (caller holds
+ * sse_lock; it is let go around each resume, which is why a stream is
+ * marked with the round that looked at it). Only the reaper frees streams,
+ * so none disappears meanwhile.
+ */
+static void heartbeat(struct service *svc, unsigned round)
+{
+	static const char ping[] = ": ping\n\n";
+	struct MHD_Connection *conn;
+	struct sse *s;
+
+	do {
+		conn = NULL;
+		for (s = svc->sse_live; s != NULL && conn == NULL; s = s->next) {
+			pthread_mutex_lock(&s->lock);
+			if (s->beat != round && s->len == s->off && !s->ended && !s->closed) {
+				memcpy(s->buf + s->len, ping, sizeof ping - 1);
+				s->len += sizeof ping - 1;
+				if (s->suspended) {
+					s->suspended = 0;
+					conn = s->conn;
+				}
+			}
+			s->beat = round;
+			pthread_mutex_unlock(&s->lock);
+		}
+		if (conn != NULL) {
+			pthread_mutex_unlock(&svc->sse_lock);
+			MHD_resume_connection(conn);
+			pthread_mutex_lock(&svc->sse_lock);
+		}
+	} while (conn != NULL);
+}
+
 /* The reaper: stops the subscriptions of freed responses (a stop joins a
  * thread, which an HTTP thread must not wait for), until told to quit. */
 static void *reaper(void *arg)
 {
 	struct service *svc = arg;
+	struct timespec next;
+	unsigned round = 0;
 	struct sse *s;
 
+	clock_gettime(CLOCK_REALTIME, &next);
+	next.tv_sec += HEARTBEAT_S;
 	pthread_mutex_lock(&svc->sse_lock);
 	for (;;) {
-		while (svc->sse_reap == NULL && !svc->reaper_quit)
-			pthread_cond_wait(&svc->sse_wake, &svc->sse_lock);
+		while (svc->sse_reap == NULL && !svc->reaper_quit) {
+			if (pthread_cond_timedwait(&svc->sse_wake, &svc->sse_lock, &next) != ETIMEDOUT)
+				continue;
+			heartbeat(svc, ++round);
+			clock_gettime(CLOCK_REALTIME, &next);
+			next.tv_sec += HEARTBEAT_S;
+		}
 		if ((s = svc->sse_reap) == NULL)
 			break;
 		svc->sse_reap = s->next;
