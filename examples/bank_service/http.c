@@ -113,7 +113,7 @@ static int route(struct request *req, const char *url, const char *method,
 	static const char prefix[] = "/accounts/";
 	const char *id, *slash;
 	const char *allow = "GET";
-	int is_get = strcmp(method, "GET") == 0;
+	int method_ok = strcmp(method, "GET") == 0;
 
 	*kind = -1;
 	if (strcmp(url, "/healthz") == 0)
@@ -136,21 +136,21 @@ static int route(struct request *req, const char *url, const char *method,
 			req->route = ROUTE_ACCOUNT_COMMAND;
 			req->id_len = (size_t)(slash - id);
 			allow = "POST";
-			is_get = strcmp(method, "POST") == 0;
+			method_ok = strcmp(method, "POST") == 0;
 		}
-		if (is_get && (req->id_len == 0 || req->id_len > ESR_ID_MAX)) {
+		if (method_ok && (req->id_len == 0 || req->id_len > ESR_ID_MAX)) {
 			*r = http_error(req, MHD_HTTP_BAD_REQUEST,
 			                req->id_len == 0 ? "empty account id"
 			                                 : "account id too long");
 			return 0;
 		}
-		if (is_get)
+		if (method_ok)
 			memcpy(req->id, id, req->id_len);
 	} else {
 		*r = http_error(req, MHD_HTTP_NOT_FOUND, "no such path");
 		return 0;
 	}
-	if (!is_get) {
+	if (!method_ok) {
 		*r = method_not_allowed(req, allow);
 		return 0;
 	}
@@ -195,7 +195,6 @@ static enum MHD_Result first_call(struct service *svc, struct MHD_Connection *co
 	req->svc = svc;
 	req->conn = conn;
 	req->started_ns = http_now_ns();
-	req->cmd.kind = BANK_OPEN;
 	pthread_mutex_init(&req->lock, NULL);
 	pthread_mutex_lock(&svc->req_lock);
 	svc->requests++;

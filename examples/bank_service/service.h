@@ -78,7 +78,6 @@ struct request {
 	char body[BODY_MAX];
 	size_t body_len;
 	int too_big;
-	int body_seen; /* the body phase began (first call done) */
 
 	/* The esr round trip: set by the handler, then by the callback. */
 	pthread_mutex_t lock;
