@@ -135,10 +135,14 @@ static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
 		                   a->appended_version, a->attempts, &w->conflict);
 		w->conflicted = 1;
 	}
-	w->c.completed++;
-	w->c.rejected += st == ESR_EREJECTED;
-	w->c.exhausted += st == ESR_ECONFLICT;
-	w->c.duplicates += r->duplicate != 0;
+	if (t->query != NULL) { /* counted apart from commands */
+		w->c.queries++;
+	} else {
+		w->c.completed++;
+		w->c.rejected += st == ESR_EREJECTED;
+		w->c.exhausted += st == ESR_ECONFLICT;
+		w->c.duplicates += r->duplicate != 0;
+	}
 	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
 }
 
@@ -551,6 +555,41 @@ static esr_ticket *next_ticket(struct esr__actor *a)
 	return (esr_ticket *)n;
 }
 
+/* Put t back in front of a's queue: the next start() takes it first. */
+static void put_back(struct esr__actor *a, esr_ticket *t)
+{
+	t->node.next = (struct esr__mpsc_node *)a->current;
+	a->current = t;
+}
+
+/*
+ * Answer the query q and those queued right behind it, up to `room` in
+ * all: each reads the state every command before it left (a turn ends
+ * before a query, and its append has settled by now), so nothing of a
+ * turn is in flight. *taken counts them.
+ */
+static void ask(struct esr__worker *w, struct esr__actor *a, esr_ticket *q, unsigned room,
+                unsigned *taken)
+{
+	esr_result r;
+	int code;
+
+	memset(&r, 0, sizeof r);
+	r.version = a->x.version;
+	for (*taken = 1;; ++*taken) {
+		code = q->query((void *)q->command, a->x.state, a->x.version);
+		r.rejection = code;
+		complete(w, a, q, code != 0 ? ESR_EREJECTED : ESR_OK, &r);
+		if (*taken == room ||
+		    (a->current == NULL && ck_pr_load_32(&a->pending) <= w->ndecided))
+			return;
+		if ((q = next_ticket(a))->query == NULL) { /* a command: the next turn's */
+			put_back(a, q);
+			return;
+		}
+	}
+}
+
 /* Make the state fit to decide on: load it, or catch up with the stream. */
 static esr_status refresh(struct esr__worker *w, struct esr__actor *a)
 {
@@ -586,6 +625,10 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned roo
 		refuse(w, a, first, st); /* the next command tries again */
 		return DONE;
 	}
+	if (first->query != NULL) {
+		ask(w, a, first, room, taken);
+		return DONE;
+	}
 	if (w->em == NULL && (w->em = esr__spare_get(w->rt)) == NULL) {
 		refuse(w, a, first, ESR_ENOMEM);
 		return DONE;
@@ -604,6 +647,10 @@ static enum step start(struct esr__worker *w, struct esr__actor *a, unsigned roo
 	while (t->n < room &&
 	       (a->current != NULL || ck_pr_load_32(&a->pending) > w->ndecided + t->n)) {
 		esr_ticket *next = next_ticket(a);
+		if (next->query != NULL) { /* it reads what this turn appends */
+			put_back(a, next);
+			break;
+		}
 		t->c[t->n++] = (struct esr__turn_cmd){.command = next->command, .owner = next,
 		                                      .cid = next->cid};
 	}

@@ -69,12 +69,16 @@ static inline void esr__mpsc_push(struct esr__mpsc *q, struct esr__mpsc_node *n)
 static inline void esr__mpsc_push_chain(struct esr__mpsc *q, struct esr__mpsc_node *first,
                                         struct esr__mpsc_node *last)
 {
-	struct esr__mpsc_node *prev, *n;
+	struct esr__mpsc_node *prev, *n, *next;
 
 	last->next = NULL;
 	ck_pr_fence_store();
-	for (n = first; n != NULL; n = n->next)
+	/* Each link is read before its node's release: once released, a node
+	 * is the consumer's, which may relink it (actor.c puts one back). */
+	for (n = first; n != NULL; n = next) {
+		next = n->next;
 		ESR_TSAN_RELEASE(n);
+	}
 	prev = ck_pr_fas_ptr(&q->head, last);
 	ck_pr_store_ptr(&prev->next, first);
 }

@@ -256,6 +256,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 		s->appends += ck_pr_load_64(&c->appends);
 		s->exhausted += ck_pr_load_64(&c->exhausted);
 		s->duplicates += ck_pr_load_64(&c->duplicates);
+		s->queries += ck_pr_load_64(&c->queries);
 		s->activations += ck_pr_load_64(&c->activations);
 		s->snapshots_loaded += ck_pr_load_64(&c->snapshots_loaded);
 		s->snapshots_ignored += ck_pr_load_64(&c->snapshots_ignored);
@@ -265,6 +266,7 @@ esr_status esr_runtime_stats_get(esr_runtime *rt, esr_runtime_stats *s)
 	s->snapshots_dropped = ck_pr_load_64(&rt->snapper.dropped);
 	for (i = 0; i < ESR__STRIPES; i++) {
 		s->submitted += ck_pr_load_64(&rt->stripes[i].submitted);
+		s->queries_submitted += ck_pr_load_64(&rt->stripes[i].queries);
 		s->mailbox_full += ck_pr_load_64(&rt->stripes[i].mailbox_full);
 		s->live_actors += ck_pr_load_64(&rt->stripes[i].created);
 	}

@@ -23,7 +23,7 @@
  * (ck_pr increments: threads may share a stripe; statistics, no ordering). */
 #define ESR__STRIPES 16
 struct esr__stripe {
-	uint64_t submitted, mailbox_full, created;
+	uint64_t submitted, mailbox_full, created, queries;
 } CK_CC_CACHELINE;
 
 struct esr_runtime {

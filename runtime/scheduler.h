@@ -23,7 +23,7 @@ struct esr__actor;
  */
 struct esr__worker_counters {
 	uint64_t completed, rejected, conflicts, retries, exhausted, activations, appends;
-	uint64_t duplicates;
+	uint64_t duplicates, queries;
 	uint64_t snapshots_loaded, snapshots_ignored, events_replayed;
 };
 

@@ -49,6 +49,7 @@ struct run {
 	struct esr__actor *ready, *ready_tail; /* claimed from 0: to schedule */
 	struct type_cache tc;
 	struct esr_ref *ref; /* the run's commands go through it; NULL: by name */
+	esr_query_fn query;  /* non-NULL: the run's "commands" are this query's ctx */
 };
 
 static struct esr__stripe *my_stripe(esr_runtime *rt)
@@ -320,6 +321,7 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 	 * go on alone, and the caller's next group starts with it. */
 	for (i = 0; i < k; i++) {
 		t[i] = esr__tickets_take(r->block, s[i].command, cb, s[i].ctx);
+		t[i]->query = r->query;
 		if ((st = esr__check_command_id(&s[i].command_id)) != ESR_OK ||
 		    (esr__ticket_set_cid(t[i], &s[i].command_id) != 0 && (st = ESR_ENOMEM))) {
 			esr__tickets_untake(r->block, 1);
@@ -347,11 +349,11 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
  * actually in the runtime: a worker completing one early cannot take it
  * through zero.
  */
-static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, const esr_submission *subs,
-                             size_t n, esr_ticket **tickets, esr_ticket_cb cb, size_t *done,
-                             struct type_cache *tc)
+static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, esr_query_fn query,
+                             const esr_submission *subs, size_t n, esr_ticket **tickets,
+                             esr_ticket_cb cb, size_t *done, struct type_cache *tc)
 {
-	struct run r = {.rt = rt, .tc = *tc, .ref = ref};
+	struct run r = {.rt = rt, .tc = *tc, .ref = ref, .query = query};
 	esr_status st = ESR_OK;
 	unsigned k, got;
 	size_t i;
@@ -381,7 +383,7 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, const esr_sub
 	schedule_ready(&r);
 	if (i < n)
 		ck_pr_faa_64(&rt->outstanding, -(uint64_t)(n - i));
-	ck_pr_faa_64(&my_stripe(rt)->submitted, i);
+	ck_pr_faa_64(query ? &my_stripe(rt)->queries : &my_stripe(rt)->submitted, i);
 	esr__tickets_release_unused(r.block);
 	*tc = r.tc;
 	*done = i;
@@ -389,10 +391,11 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, const esr_sub
 }
 
 /* Both batch forms, by name or through ref: tickets != NULL gives tickets,
- * else cb(subs[i].ctx). */
-static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, const esr_submission *subs,
-                              size_t n, esr_ticket **tickets, esr_ticket_cb cb,
-                              size_t *accepted)
+ * else cb(subs[i].ctx). With `query` set, each submission is a query whose
+ * ctx is its `command`. */
+static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, esr_query_fn query,
+                              const esr_submission *subs, size_t n, esr_ticket **tickets,
+                              esr_ticket_cb cb, size_t *accepted)
 {
 	struct type_cache tc = {.name = NULL};
 	esr_status st = ESR_OK;
@@ -404,8 +407,8 @@ static esr_status submit_many(esr_runtime *rt, struct esr_ref *ref, const esr_su
 		if (esr__window_open(rt)) {
 			for (; st == ESR_OK && i < n; i += done) {
 				k = n - i < CHUNK ? n - i : CHUNK;
-				st = submit_run(rt, ref, subs + i, k, tickets ? tickets + i : NULL,
-				                cb, &done, &tc);
+				st = submit_run(rt, ref, query, subs + i, k,
+				                tickets ? tickets + i : NULL, cb, &done, &tc);
 			}
 		} else {
 			st = ESR_ESHUTDOWN;
@@ -426,7 +429,7 @@ esr_status esr_submit_id(esr_runtime *rt, const char *type, const void *id, size
 
 	if (ticket == NULL)
 		return ESR_EINVAL;
-	return submit_many(rt, NULL, &s, 1, ticket, NULL, NULL);
+	return submit_many(rt, NULL, NULL, &s, 1, ticket, NULL, NULL);
 }
 
 esr_status esr_submit(esr_runtime *rt, const char *type, const void *id, size_t id_len,
@@ -443,7 +446,7 @@ esr_status esr_submit_cb_id(esr_runtime *rt, const char *type, const void *id, s
 
 	if (done == NULL)
 		return ESR_EINVAL;
-	return submit_many(rt, NULL, &s, 1, NULL, done, NULL);
+	return submit_many(rt, NULL, NULL, &s, 1, NULL, done, NULL);
 }
 
 esr_status esr_submit_cb(esr_runtime *rt, const char *type, const void *id,
@@ -461,7 +464,7 @@ esr_status esr_submit_many(esr_runtime *rt, const esr_submission *subs, size_t n
 			*accepted = 0;
 		return ESR_EINVAL;
 	}
-	return submit_many(rt, NULL, subs, n, tickets, NULL, accepted);
+	return submit_many(rt, NULL, NULL, subs, n, tickets, NULL, accepted);
 }
 
 esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_t n,
@@ -472,7 +475,7 @@ esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_
 			*accepted = 0;
 		return ESR_EINVAL;
 	}
-	return submit_many(rt, NULL, subs, n, NULL, done, accepted);
+	return submit_many(rt, NULL, NULL, subs, n, NULL, done, accepted);
 }
 
 esr_status esr_execute_id(esr_runtime *rt, const char *type, const void *id, size_t id_len,
@@ -515,5 +518,45 @@ esr_status esr__ref_attach(struct esr_ref *ref)
 esr_status esr__ref_submit(struct esr_ref *ref, const esr_submission *subs, size_t n,
                            esr_ticket **tickets, esr_ticket_cb cb, size_t *accepted)
 {
-	return submit_many(ref->rt, ref, subs, n, tickets, cb, accepted);
+	return submit_many(ref->rt, ref, NULL, subs, n, tickets, cb, accepted);
+}
+
+/* --- queries ------------------------------------------------------------------------ */
+
+/* A query travels as a command whose `command` is the query's ctx and whose
+ * ticket carries the read (actor.c runs it instead of a turn). */
+esr_status esr_query(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                     esr_query_fn read, void *ctx, esr_ticket **ticket)
+{
+	esr_submission s = {type, id, id_len, ctx, NULL, {NULL, 0}};
+
+	if (ticket == NULL || read == NULL)
+		return ESR_EINVAL;
+	return submit_many(rt, NULL, read, &s, 1, ticket, NULL, NULL);
+}
+
+esr_status esr_query_cb(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                        esr_query_fn read, void *ctx, esr_ticket_cb done, void *done_ctx)
+{
+	esr_submission s = {type, id, id_len, ctx, done_ctx, {NULL, 0}};
+
+	if (read == NULL || done == NULL)
+		return ESR_EINVAL;
+	return submit_many(rt, NULL, read, &s, 1, NULL, done, NULL);
+}
+
+esr_status esr_query_execute(esr_runtime *rt, const char *type, const void *id, size_t id_len,
+                             esr_query_fn read, void *ctx, esr_result *result)
+{
+	esr_ticket *t;
+	esr_status st, outcome;
+
+	if (result)
+		memset(result, 0, sizeof *result);
+	if ((st = esr_query(rt, type, id, id_len, read, ctx, &t)) != ESR_OK)
+		return st;
+	esr_ticket_wait(t, -1);
+	esr_ticket_result(t, &outcome, result);
+	esr_ticket_release(t);
+	return outcome;
 }

@@ -65,6 +65,7 @@ esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
 	t->cid = (esr_command_id){NULL, 0};
 	t->cb = cb;
 	t->cb_ctx = ctx;
+	t->query = NULL;
 	t->block = b;
 	t->state = TICKET_PENDING;
 	t->refs = cb ? 1 : 2;

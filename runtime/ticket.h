@@ -32,6 +32,7 @@ struct esr_ticket {
 	esr_command_id cid; /* a copy the ticket owns until it completes; {NULL, 0}: none */
 	esr_ticket_cb cb; /* NULL: a caller holds the ticket and waits or polls */
 	void *cb_ctx;
+	esr_query_fn query; /* a query's read (`command` is its ctx); NULL: a command */
 	struct esr__ticket_block *block;
 	uint32_t state;   /* TICKET_PENDING / _SLEEPER / _DONE; a futex word */
 	uint32_t refs;    /* runtime + caller; the last release frees */

@@ -5,7 +5,7 @@
 set -eu
 
 # gcc brings the sanitizer runtimes (libasan, libubsan, libtsan) with it.
-packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson-dev"
+packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson-dev libmicrohttpd-dev"
 # The PostgreSQL store builds against libpq; its tests start a throwaway
 # server from Debian's postgresql (scripts/pg-server.sh).
 packages="$packages libpq-dev postgresql"
