@@ -30,7 +30,7 @@ bad_flag --workers --listen=127.0.0.1:0 --store=memory --workers=-1
 bad_flag --listen --listen=nohostnoport --store=memory
 
 # --- a service on a free port, in memory ---------------------------------------
-start_service svc --store=memory --strategy=optimistic --workers=2
+start_service svc --store=memory --strategy=optimistic --workers=2 --max-streams=8
 url=$svc_URL
 note "service at $url"
 events=0 # events the service must have stored, for the stream's check
@@ -86,6 +86,8 @@ bad_request() {
 	local what=$1
 	shift
 	req "$@"
+	# Should it be taken anyway, the event it stored counts for the stream.
+	[ "$CODE" = 200 ] && events=$((events + 1))
 	expect "$what" 400 && { [ -n "$(jfield error)" ] || fail "$what: no \"error\": $BODY"; }
 }
 bad_request "malformed JSON" POST "$url/accounts/$a/deposit" '{"amount": 5'
@@ -160,12 +162,12 @@ awk -f "$here/prometheus.awk" "$TMP/metrics" >"$TMP/metrics.problems" ||
 	fail "/metrics is not valid Prometheus text: $(head -n 10 "$TMP/metrics.problems")"
 
 # --- the event stream --------------------------------------------------------------
-# sse NAME [HEADER]: read /events for at most 3 s; the id: values, in order,
+# sse NAME QUERY [HEADER]: read /events for at most 2 s; the id: values, in order,
 # to $TMP/NAME.ids.
 sse() {
 	local name=$1 query=$2
 	shift 2
-	timeout 10 curl -sSN --max-time 3 -D "$TMP/$name.headers" ${1:+-H "$1"} \
+	timeout 10 curl -sSN --max-time 2 -D "$TMP/$name.headers" ${1:+-H "$1"} \
 		"$url/events$query" >"$TMP/$name.sse" 2>"$TMP/$name.err"
 	sed -n 's/^id:[[:space:]]*\([^[:space:]]*\).*/\1/p' "$TMP/$name.sse" | tr -d '\r' >"$TMP/$name.ids"
 }
@@ -207,6 +209,31 @@ wait "$live"
 new=$(sed -n 's/^id:[[:space:]]*\([0-9]*\).*/\1/p' "$TMP/live.sse" | tr -d '\r')
 [ "$(echo "$new" | grep -c .)" -eq 1 ] && [ "$new" -gt "${last:-0}" ] ||
 	fail "a waiting reader: ids '$(echo $new)' after $last, expected one new one"
+
+# Readers that go away free their place: more of them, one after another,
+# than the service takes at once (--max-streams=8 here); within 15 s (the
+# service notices a gone reader when it next writes to it, a heartbeat at the
+# latest) a reader gets in again.
+for round in 1 2 3; do
+	batch_reset
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		batch_add "s$i" GET "$url/events?from=0" - -
+	done
+	sed -i 's/^max-time = 15$/max-time = 1/' "$TMP/batch.cfg"
+	batch_run par
+done
+t0=$SECONDS
+while :; do
+	timeout 10 curl -sSN --max-time 1 -o "$TMP/after.sse" -w '%{http_code}' "$url/events?from=0" \
+		>"$TMP/after.code" 2>/dev/null
+	[ "$(cat "$TMP/after.code")" = 200 ] && grep -q '^id:' "$TMP/after.sse" && break
+	if [ $((SECONDS - t0)) -ge 15 ]; then
+		fail "/events 15 s after 30 readers came and went (8 at most at once): status $(cat "$TMP/after.code"), $(grep -c '^id:' "$TMP/after.sse") events"
+		break
+	fi
+	sleep 1
+done
+note "a reader got in again $((SECONDS - t0)) s after 30 came and went"
 
 # --- the end: the service still answers, and stops cleanly ------------------------
 req GET "$url/healthz"
