@@ -216,7 +216,7 @@ RUN=r$$x$RANDOM
 # costs more than the request): batch_add ID METHOD URL BODY|- KEY|- queues
 # one; batch_run [par] sends the queue, one after another or (par) all at
 # once, each on its own connection; then bcode ID and bbody ID give each
-# one's status (000 when none) and body.
+# one's status (000 when none) and body. batch_run par N: N at a time.
 batch_reset() {
 	rm -rf "$TMP/batch"
 	mkdir -p "$TMP/batch"
@@ -246,7 +246,7 @@ $cfg"
 }
 batch_run() {
 	local par=() id code
-	[ "${1-}" = par ] && par=(-Z --parallel-immediate --parallel-max 100)
+	[ "${1-}" = par ] && par=(-Z --parallel-immediate --parallel-max "${2:-100}")
 	timeout 120 curl -sS --no-progress-meter "${par[@]}" -K "$TMP/batch.cfg" \
 		>"$TMP/batch.out" 2>"$TMP/batch.err"
 	: >"$TMP/batch.cfg"

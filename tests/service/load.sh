@@ -22,7 +22,7 @@ load_open() {
 # load_loop N URL MAX: one client sending deposits one after another until
 # $TMP/stop exists, MAX requests are sent or 60 s have passed.
 load_loop() {
-	local n=$1 url=$2 max=$3 i=0 key acct amount code rc dup ra out end=$((SECONDS + 60))
+	local n=$1 url=$2 max=$3 i=0 key acct amount code rc dup ra out body end=$((SECONDS + 60))
 	while [ ! -e "$TMP/stop" ] && [ "$i" -lt "$max" ] && [ "$SECONDS" -lt "$end" ]; do
 		i=$((i + 1))
 		key=L$n-$i
@@ -34,8 +34,12 @@ load_loop() {
 			"$url/accounts/$acct/deposit" 2>/dev/null)
 		rc=$?
 		[ -n "$code" ] || code=000
-		dup=$(jfield duplicate "$(cat "$TMP/l$n.body" 2>/dev/null)")
-		out=$(jfield outcome "$(cat "$TMP/l$n.body" 2>/dev/null)")
+		body=""
+		[ -f "$TMP/l$n.body" ] && IFS= read -r -d '' body <"$TMP/l$n.body"
+		jget duplicate "$body"
+		dup=$JV
+		jget outcome "$body"
+		out=$JV
 		ra=$(tr -d '\r' <"$TMP/l$n.headers" 2>/dev/null | sed -n 's/^[Rr]etry-[Aa]fter:[[:space:]]*//p' | head -n 1)
 		echo "$key $acct $amount $code $rc ${dup:--} ${ra:--} ${out:--}" >>"$TMP/load.$n.log"
 		# No server: do not spin.
@@ -82,30 +86,24 @@ load_stop() {
 }
 
 # resend URL LOG: send each line's request again (same key, account and
-# amount), 4 at a time; appends "KEY STATUS DUPLICATE" to LOG.resent.
+# amount), 8 at a time; "KEY STATUS DUPLICATE" for each to LOG.resent.
 resend() {
-	local url=$1 log=$2 part pids="" p
+	local url=$1 log=$2 key acct amount rest n=0
 	: >"$log.resent"
 	[ -s "$log" ] || return 0
-	split -n l/4 "$log" "$log.part."
-	for part in "$log".part.*; do
-		(
-			while read -r key acct amount _; do
-				code=$(timeout 20 curl -sS -o "$part.body" -w '%{http_code}' --max-time 10 \
-					-X POST -H 'Content-Type: application/json' -H "Idempotency-Key: $key" \
-					--data-binary "{\"amount\": $amount}" "$url/accounts/$acct/deposit" 2>/dev/null)
-				dup=$(jfield duplicate "$(cat "$part.body" 2>/dev/null)")
-				echo "$key ${code:-000} ${dup:--}" >>"$part.resent"
-			done <"$part"
-		) &
-		pids="$pids $!"
-		BG_PIDS="$BG_PIDS $!"
-	done
-	for p in $pids; do
-		wait "$p"
-	done
-	cat "$log".part.*.resent >>"$log.resent" 2>/dev/null
-	rm -f "$log".part.*
+	batch_reset
+	while read -r key acct amount rest; do
+		n=$((n + 1))
+		batch_add "r$n" POST "$url/accounts/$acct/deposit" "{\"amount\": $amount}" "$key"
+	done <"$log"
+	batch_run par 8
+	n=0
+	while read -r key acct amount rest; do
+		n=$((n + 1))
+		bload "r$n"
+		jget duplicate
+		echo "$key $CODE ${JV:--}" >>"$log.resent"
+	done <"$log"
 }
 
 # balances URL: "ACCOUNT BALANCE" for each account to $TMP/balances.
