@@ -235,6 +235,41 @@ while :; do
 done
 note "a reader got in again $((SECONDS - t0)) s after 30 came and went"
 
+# --- 503: a full mailbox ----------------------------------------------------------
+# A mailbox of one on an account of a store that syncs every append, and 100
+# deposits at once: some find it full and get 503 with Retry-After; every
+# other gets 200, and the balance holds exactly those.
+ESR_MAILBOX_CAPACITY=1 start_service full --store="file:$TMP/full" --strategy=optimistic --workers=1
+req POST "$full_URL/accounts/$a/open" '{"amount": 1}'
+expect "open (mailbox of one)" 200
+batch_reset
+for i in $(seq 1 100); do
+	batch_add "f$i" POST "$full_URL/accounts/$a/deposit" '{"amount": 1}' -
+done
+batch_run par
+ok=0 full=0
+for i in $(seq 1 100); do
+	bload "f$i"
+	case $CODE in
+	200) ok=$((ok + 1)) ;;
+	503)
+		full=$((full + 1))
+		[ -n "$(bheader "f$i" Retry-After)" ] || fail "503 for a full mailbox without Retry-After"
+		jget error
+		[ -n "$JV" ] || fail "503 for a full mailbox without \"error\": $BODY"
+		jget outcome
+		[ "$JV" != unknown ] || fail "503 for a full mailbox says the outcome is unknown: $BODY"
+		;;
+	*) fail "100 deposits at once on a mailbox of one: status $CODE, expected 200 or 503: $BODY" ;;
+	esac
+done
+note "100 deposits at once, mailbox of one: $ok answered 200, $full 503"
+[ "$full" -gt 0 ] || fail "100 deposits at once on a mailbox of one: no 503"
+req GET "$full_URL/accounts/$a"
+expect "the balance after the full mailbox" 200 balance=$((1 + ok)) version=$((1 + ok))
+stop_service full TERM 30
+[ "$STOP_RC" -eq 0 ] || fail "mailbox of one: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/full.err")"
+
 # --- the end: the service still answers, and stops cleanly ------------------------
 req GET "$url/healthz"
 expect "GET /healthz at the end" 200

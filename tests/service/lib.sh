@@ -240,8 +240,8 @@ header = \"Content-Type: application/json\"
 "
 	[ "$BATCH_N" -gt 0 ] && cfg="next
 $cfg"
-	printf '%soutput = "%s"\nwrite-out = "%s %%{http_code}\\n"\nmax-time = 15\nconnect-timeout = 5\n' \
-		"$cfg" "$TMP/batch/$id.body" "$id" >>"$TMP/batch.cfg"
+	printf '%soutput = "%s"\ndump-header = "%s"\nwrite-out = "%s %%{http_code}\\n"\nmax-time = 15\nconnect-timeout = 5\n' \
+		"$cfg" "$TMP/batch/$id.body" "$TMP/batch/$id.headers" "$id" >>"$TMP/batch.cfg"
 	BATCH_N=$((BATCH_N + 1))
 }
 batch_run() {
@@ -271,3 +271,7 @@ bload() {
 	CURL_RC=-
 }
 bbody() { cat "$TMP/batch/$1.body" 2>/dev/null; }
+# bheader ID NAME: a response header's value.
+bheader() {
+	tr -d '\r' <"$TMP/batch/$1.headers" 2>/dev/null | grep -i "^$2:" | head -n 1 | sed 's/^[^:]*:[[:space:]]*//'
+}

@@ -8,7 +8,8 @@
 #         it). Optimistic: exactly one 200 and one 422 each time. Unchecked:
 #         the overdraft may show (counted and reported, not a failure); every
 #         answer is still 200 or 422, and a fresh process reading the store
-#         finds exactly the acknowledged withdrawals.
+#         finds exactly the acknowledged withdrawals. Optimistic with no
+#         retry: the loser gets 409.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh" "$1"
 mode=${2:-local}
@@ -155,6 +156,43 @@ race_split "$a_URL" "$b_URL" "opt-$RUN" strict
 note "two processes, optimistic: $OK rounds one 200 + one 422, $OVER overdrafts, $ODD other"
 final_strict "$a_URL" "opt-$RUN"
 final_strict "$b_URL" "opt-$RUN"
+stop_service a TERM 30
+[ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
+stop_service b TERM 30
+[ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
+
+# Optimistic with no retry (ESR_MAX_RETRIES=0): the loser of each race,
+# deciding on the balance it holds, meets the conflict and has no retry left:
+# 409 with "error", nothing stored.
+ROUNDS=20
+ESR_MAX_RETRIES=0 start_service a --store="$store" --strategy=optimistic --workers=2
+ESR_MAX_RETRIES=0 start_service b --store="$store" --strategy=optimistic --workers=2
+open_all "$a_URL" "nor-$RUN"
+warm "$a_URL" "nor-$RUN"
+warm "$b_URL" "nor-$RUN"
+batch_reset
+for i in $(seq 1 "$ROUNDS"); do
+	batch_add "$i.1" POST "$a_URL/accounts/nor-$RUN-$i/withdraw" '{"amount": 300}' -
+	batch_add "$i.2" POST "$b_URL/accounts/nor-$RUN-$i/withdraw" '{"amount": 300}' -
+done
+batch_run par
+conflicts=0
+for i in $(seq 1 "$ROUNDS"); do
+	bload "$i.1"
+	c1=$CODE b1=$BODY
+	bload "$i.2"
+	c2=$CODE b2=$BODY
+	if [ "$c1" -le "$c2" ]; then pair="$c1 $c2"; else pair="$c2 $c1"; fi
+	case $pair in
+	"200 409")
+		conflicts=$((conflicts + 1))
+		case "$b1$b2" in *'"error"'*) ;; *) fail "nor-$RUN-$i: the 409 has no \"error\": $b1 / $b2" ;; esac
+		;;
+	*) fail "nor-$RUN-$i, no retries: statuses $pair, expected 200 and 409: $b1 / $b2" ;;
+	esac
+done
+note "two processes, optimistic, no retries: $conflicts of $ROUNDS rounds one 200 + one 409"
+final_strict "$a_URL" "nor-$RUN"
 stop_service a TERM 30
 [ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
 stop_service b TERM 30
