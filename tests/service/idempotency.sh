@@ -9,63 +9,90 @@
 # Each time: both concurrent sends get 200, exactly one with "duplicate":
 # false; every later send gets 200 with "duplicate": true; the account holds
 # one deposit (version 2, balance 1100) and the event stream shows two events
-# for it (opened, deposited).
+# for it (opened, deposited). A duplicate's answer carries the first run's
+# version (2).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh" "$1"
 mode=${2:-local}
 test_deadline 100
 ROUNDS=${ROUNDS:-20}
 
-# send URL ACCOUNT KEY OUT: a deposit of 100 with KEY, in the background;
-# status then body in OUT.
-send() {
-	timeout 20 curl -sS -o "$4.body" -w '%{http_code}' --max-time 15 -X POST \
-		-H 'Content-Type: application/json' -H "Idempotency-Key: $3" \
-		--data-binary '{"amount": 100}' "$1/accounts/$2/deposit" >"$4.code" 2>/dev/null &
-	SENT_PID=$!
-}
-
-# round URL1 URL2 ACCOUNT: the concurrent pair (URL1, URL2), then one more to
-# each URL.
-round() {
-	local acct=$3 key="key-$3" p1 p2 c1 c2 d1 d2 b1 b2 u
-	req POST "$1/accounts/$acct/open" '{"amount": 1000}'
-	expect "open $acct" 200 version=1 balance=1000 || return
-	# Both processes hold the account before the race.
-	for u in "$1" "$2"; do
-		req GET "$u/accounts/$acct"
-		expect "GET $acct before the race" 200 version=1 balance=1000 || return
+# rounds URL1 URL2 PREFIX: open PREFIX-1..ROUNDS with 1000; read each through
+# both URLs (so both processes hold it); then for every account at once the
+# concurrent pair (one send to each URL, all sent together by one curl);
+# then one more send to each URL; then read each back through URL1.
+rounds() {
+	local i u c1 c2 b1 b2 d1 d2 acct key
+	batch_reset
+	for i in $(seq 1 "$ROUNDS"); do
+		batch_add "$i" POST "$1/accounts/$3-$i/open" '{"amount": 1000}' -
 	done
-	send "$1" "$acct" "$key" "$TMP/p1"
-	p1=$SENT_PID
-	send "$2" "$acct" "$key" "$TMP/p2"
-	p2=$SENT_PID
-	wait "$p1" "$p2"
-	c1=$(cat "$TMP/p1.code") c2=$(cat "$TMP/p2.code")
-	b1=$(cat "$TMP/p1.body") b2=$(cat "$TMP/p2.body")
-	if [ "$c1" != 200 ] || [ "$c2" != 200 ]; then
-		fail "$acct: the concurrent sends of $key got $c1 and $c2, expected 200 and 200: $b1 / $b2"
-		return
-	fi
-	d1=$(jfield duplicate "$b1") d2=$(jfield duplicate "$b2")
-	case "$d1 $d2" in
-	"false true" | "true false") ;;
-	*) fail "$acct: the concurrent sends of $key answered duplicate $d1 and $d2, expected one false, one true: $b1 / $b2" ;;
-	esac
-	for u in "$1" "$2"; do
-		req POST "$u/accounts/$acct/deposit" '{"amount": 100}' "Idempotency-Key: $key"
-		expect "$acct: $key sent again after both answered" 200 duplicate=true
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		bload "$i"
+		expect "open $3-$i" 200 version=1 balance=1000 || die "cannot open the accounts"
 	done
-	req GET "$1/accounts/$acct"
-	expect "$acct: GET after the sends" 200 version=2 balance=1100
-	past_deadline && die "past the deadline at $acct"
+	batch_reset
+	for i in $(seq 1 "$ROUNDS"); do
+		batch_add "$i.a" GET "$1/accounts/$3-$i" - -
+		batch_add "$i.b" GET "$2/accounts/$3-$i" - -
+	done
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		for u in a b; do
+			bload "$i.$u"
+			expect "GET $3-$i ($u) before the race" 200 version=1 balance=1000
+		done
+	done
+	# The race: every pair at once, each request on its own connection.
+	batch_reset
+	for i in $(seq 1 "$ROUNDS"); do
+		batch_add "$i.1" POST "$1/accounts/$3-$i/deposit" '{"amount": 100}' "key-$3-$i"
+		batch_add "$i.2" POST "$2/accounts/$3-$i/deposit" '{"amount": 100}' "key-$3-$i"
+	done
+	batch_run par
+	for i in $(seq 1 "$ROUNDS"); do
+		acct=$3-$i key=key-$3-$i
+		bload "$i.1"
+		c1=$CODE b1=$BODY
+		bload "$i.2"
+		c2=$CODE b2=$BODY
+		if [ "$c1" != 200 ] || [ "$c2" != 200 ]; then
+			fail "$acct: the concurrent sends of $key got $c1 and $c2, expected 200 and 200: $b1 / $b2"
+			continue
+		fi
+		jget duplicate "$b1"
+		d1=$JV
+		jget duplicate "$b2"
+		d2=$JV
+		case "$d1 $d2" in
+		"false true" | "true false") ;;
+		*) fail "$acct: the concurrent sends of $key answered duplicate $d1 and $d2, expected one false, one true: $b1 / $b2" ;;
+		esac
+	done
+	# Later sends, after both answered: duplicates, through either process.
+	batch_reset
+	for i in $(seq 1 "$ROUNDS"); do
+		batch_add "$i.1" POST "$1/accounts/$3-$i/deposit" '{"amount": 100}' "key-$3-$i"
+		batch_add "$i.2" POST "$2/accounts/$3-$i/deposit" '{"amount": 100}' "key-$3-$i"
+		batch_add "$i.g" GET "$1/accounts/$3-$i" - -
+	done
+	batch_run
+	for i in $(seq 1 "$ROUNDS"); do
+		for u in 1 2; do
+			bload "$i.$u"
+			expect "$3-$i: key-$3-$i sent again ($u) after both answered" 200 duplicate=true version=2
+		done
+		bload "$i.g"
+		expect "$3-$i: GET after the sends" 200 version=2 balance=1100
+	done
 }
 
 # check_events URL PREFIX: the stream from 0 holds exactly two events for
 # each account (its opening and one deposit).
 check_events() {
 	local i n
-	timeout 20 curl -sSN --max-time 4 "$1/events?from=0" >"$TMP/events.sse" 2>"$TMP/events.err"
+	timeout 20 curl -sSN --max-time 2 "$1/events?from=0" >"$TMP/events.sse" 2>"$TMP/events.err"
 	grep -q '^id:' "$TMP/events.sse" || { fail "/events?from=0 gave no event: $(head -c 300 "$TMP/events.sse")"; return; }
 	for i in $(seq 1 "$ROUNDS"); do
 		# The account's name ends in -i: a whole-word match of it.
@@ -76,9 +103,7 @@ check_events() {
 
 if [ "$mode" = local ]; then
 	start_service svc --store=memory --strategy=optimistic --workers=2
-	for i in $(seq 1 "$ROUNDS"); do
-		round "$svc_URL" "$svc_URL" "idem-$RUN-$i"
-	done
+	rounds "$svc_URL" "$svc_URL" "idem-$RUN"
 	check_events "$svc_URL" "idem-$RUN"
 	stop_service svc TERM 30
 	[ "$STOP_RC" -eq 0 ] || fail "SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc.err")"
@@ -90,13 +115,7 @@ pg_conninfo
 store="postgres:$PG_CONNINFO"
 start_service a --store="$store" --strategy=optimistic --workers=2
 start_service b --store="$store" --strategy=optimistic --workers=2
-for i in $(seq 1 "$ROUNDS"); do
-	if [ $((i % 2)) -eq 0 ]; then
-		round "$a_URL" "$b_URL" "idem-$RUN-$i"
-	else
-		round "$b_URL" "$a_URL" "idem-$RUN-$i"
-	fi
-done
+rounds "$a_URL" "$b_URL" "idem-$RUN"
 stop_service a TERM 30
 [ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
 stop_service b TERM 30

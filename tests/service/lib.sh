@@ -52,8 +52,17 @@ die() {
 
 note() { echo "$(basename "$0" .sh): $*"; }
 
-# finish: the verdict, and the run time.
+# finish: the verdict, and the run time. A sanitizer's report in any
+# service's stderr is a failure too (a process killed on purpose has no exit
+# status to tell it).
 finish() {
+	local f
+	for f in "$TMP"/*.err; do
+		[ -f "$f" ] || continue
+		if grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$f"; then
+			fail "$(basename "$f" .err): a sanitizer report: $(grep -m 1 -E 'WARNING: ThreadSanitizer|ERROR: (Address|Leak)Sanitizer|runtime error:' "$f")"
+		fi
+	done
 	note "$((SECONDS - TEST_START)) s, $failures failure(s)"
 	[ "$failures" -eq 0 ] || exit 1
 	exit 0
