@@ -122,18 +122,25 @@ for path in /nope /accounts "/accounts/$a/frobnicate" "/accounts/$a/deposit/more
 done
 req POST "$url/accounts/$a/frobnicate" '{"amount": 5}'
 expect "POST to an unknown command" 404
-req DELETE "$url/accounts/$a"
-expect "DELETE an account" 405
-req POST "$url/accounts/$a" '{"amount": 5}'
-expect "POST to an account" 405
-req GET "$url/accounts/$a/deposit"
-expect "GET a command" 405
-req PUT "$url/accounts/$a/deposit" '{"amount": 5}'
-expect "PUT a command" 405
-req POST "$url/healthz" '{}'
-expect "POST /healthz" 405
-req POST "$url/metrics" '{}'
-expect "POST /metrics" 405
+# wrong_method WHAT ALLOW METHOD PATH [BODY]: 405 with "error" and an Allow
+# header naming ALLOW.
+wrong_method() {
+	local what=$1 allow=$2
+	shift 2
+	req "$1" "$url$2" "${3-}"
+	expect "$what" 405 || return
+	jget error
+	[ -n "$JV" ] || fail "$what: no \"error\": $BODY"
+	grep -qi "^allow:.*$allow" "$TMP/headers" ||
+		fail "$what: Allow header '$(grep -i '^allow' "$TMP/headers" | tr -d '\r')', expected one naming $allow"
+}
+wrong_method "DELETE an account" GET DELETE "/accounts/$a"
+wrong_method "POST to an account" GET POST "/accounts/$a" '{"amount": 5}'
+wrong_method "GET a command" POST GET "/accounts/$a/deposit"
+wrong_method "PUT a command" POST PUT "/accounts/$a/deposit" '{"amount": 5}'
+wrong_method "POST /healthz" GET POST /healthz '{}'
+wrong_method "POST /metrics" GET POST /metrics '{}'
+wrong_method "POST /events" GET POST /events '{}'
 # Just over 4 KiB of valid JSON: 413, or the connection cut.
 pad=$(printf ' %.0s' $(seq 1 4200))
 req POST "$url/accounts/$a/deposit" "{\"amount\": 5$pad}"
@@ -267,8 +274,9 @@ note "100 deposits at once, mailbox of one: $ok answered 200, $full 503"
 [ "$full" -gt 0 ] || fail "100 deposits at once on a mailbox of one: no 503"
 req GET "$full_URL/accounts/$a"
 expect "the balance after the full mailbox" 200 balance=$((1 + ok)) version=$((1 + ok))
-stop_service full TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "mailbox of one: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/full.err")"
+# SIGINT stops it as SIGTERM does.
+stop_service full INT 30
+[ "$STOP_RC" -eq 0 ] || fail "SIGINT: exit $STOP_RC, expected 0; stderr: $(tail -n 20 "$TMP/full.err")"
 
 # --- the end: the service still answers, and stops cleanly ------------------------
 req GET "$url/healthz"

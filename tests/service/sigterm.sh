@@ -18,10 +18,24 @@ load_open "$svc_URL"
 load_start "$svc_URL" 4 400
 load_wait_acked 150 40
 at=$(load_acked)
+# A reader of the event stream, waiting at its end: the service ends it.
+timeout 70 curl -sSN --max-time 60 "$svc_URL/events?from=0" >"$TMP/reader.sse" 2>/dev/null &
+reader=$!
+BG_PIDS="$BG_PIDS $reader"
+sleep 0.3
 t0=$SECONDS
 stop_service svc TERM 30
 [ "$STOP_RC" -eq 0 ] || fail "SIGTERM under load: exit $STOP_RC (124: still running after 30 s), expected 0; stderr: $(tail -n 20 "$TMP/svc.err")"
 note "SIGTERM with $at deposits acknowledged; exited $STOP_RC after $((SECONDS - t0)) s"
+for i in $(seq 1 50); do
+	kill -0 "$reader" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$reader" 2>/dev/null; then
+	fail "an event stream reader still connected 5 s after the service exited"
+else
+	grep -q '^id:' "$TMP/reader.sse" || fail "the event stream reader got no event before the stop"
+fi
 # The clients go on a moment against the stopped service, then stop.
 sleep 0.5
 load_stop
