@@ -9,6 +9,9 @@ packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson
 # The PostgreSQL store builds against libpq; its tests start a throwaway
 # server from Debian's postgresql (scripts/pg-server.sh).
 packages="$packages libpq-dev postgresql"
+# The HTTP service example (examples/bank_service) and its tests, which
+# drive it with curl as a client would.
+packages="$packages curl"
 # Extra packages a caller needs (CI's fuzzing: clang libclang-rt-14-dev).
 packages="$packages $*"
 

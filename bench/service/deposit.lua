@@ -1,28 +1,31 @@
--- bench/service/deposit.lua: a wrk script for examples/bank_service.
--- Each wrk thread first opens the 1000 accounts bench-0 .. bench-999 (with
--- an Idempotency-Key per account, so an account another thread or an earlier
--- run opened answers 200 as a duplicate), then sends deposits of 1 to a
--- random one of them. The n-th deposit goes to one of the first n accounts,
--- so that it never overtakes the open of its account, still in flight on
--- another connection.
+-- bench/service/deposit.lua: wrk script for bench/service-run. Each request
+-- deposits 1 into one of ACCOUNTS accounts (acct-0 .. acct-(ACCOUNTS-1),
+-- opened beforehand by the runner), chosen at random. With KEYS=1 every
+-- request carries an Idempotency-Key of its own (wrk thread and sequence
+-- number), as a client that retries safely sends.
 --
---   wrk -t2 -c64 -d10s -s bench/service/deposit.lua http://127.0.0.1:PORT
-local accounts = 1000
-local opened = 0
-local deposits = 0
+--   ACCOUNTS=1000 wrk -t2 -c64 -d10s -s bench/service/deposit.lua http://127.0.0.1:PORT
+local accounts = tonumber(os.getenv("ACCOUNTS") or "1000")
+local keyed = os.getenv("KEYS") == "1"
+local threads = 0
+local seq = 0
+local body = '{"amount": 1}'
+
+function setup(thread)
+	threads = threads + 1
+	thread:set("tag", threads .. "-" .. os.time())
+end
+
+function init(args)
+	math.randomseed(os.time() + 7919 * tonumber(string.match(tag, "^%d+")))
+end
 
 function request()
-   if opened < accounts then
-      local id = "bench-" .. opened
-      opened = opened + 1
-      return wrk.format("POST", "/accounts/" .. id .. "/open",
-                        {["Content-Type"] = "application/json",
-                         ["Idempotency-Key"] = "open-" .. id},
-                        '{"amount": 1}')
-   end
-   local id = "bench-" .. math.random(0, math.min(deposits, accounts - 1))
-   deposits = deposits + 1
-   return wrk.format("POST", "/accounts/" .. id .. "/deposit",
-                     {["Content-Type"] = "application/json"},
-                     '{"amount": 1}')
+	local headers = {["Content-Type"] = "application/json"}
+	seq = seq + 1
+	if keyed then
+		headers["Idempotency-Key"] = "wrk-" .. tag .. "-" .. seq
+	end
+	return wrk.format("POST", "/accounts/acct-" .. math.random(0, accounts - 1) .. "/deposit",
+	                  headers, body)
 end

@@ -186,10 +186,10 @@ static int wait_requests(struct service *svc, int seconds)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += seconds;
 	pthread_mutex_lock(&svc->req_lock);
-	while (svc->requests > 0 &&
+	while (atomic_load(&svc->requests) > 0 &&
 	       pthread_cond_timedwait(&svc->req_idle, &svc->req_lock, &until) != ETIMEDOUT)
 		;
-	left = (int)svc->requests;
+	left = (int)atomic_load(&svc->requests);
 	pthread_mutex_unlock(&svc->req_lock);
 	return left;
 }

@@ -36,10 +36,12 @@ struct service {
 	struct MHD_Daemon *daemon;
 	atomic_int stopping;
 
-	/* Requests begun and not yet completed (MHD's completion callback). */
+	/* Requests begun and not yet completed (MHD's completion callback):
+	 * counted without the lock, which only the drain's wait and its
+	 * wake-up take (http.c). */
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_idle;
-	unsigned long requests;
+	atomic_ulong requests;
 
 	/* SSE streams: live ones, and those whose subscription is to stop. */
 	pthread_mutex_t sse_lock;
@@ -75,7 +77,6 @@ struct request {
 	char key[ESR_COMMAND_ID_MAX];
 	size_t key_len;
 
-	char body[BODY_MAX];
 	size_t body_len;
 	int too_big;
 
@@ -89,6 +90,8 @@ struct request {
 	esr_status status;
 	esr_result result;
 	esr_status query_status; /* a duplicate's balance query */
+
+	char body[BODY_MAX];    /* last: not zeroed when a request begins */
 };
 
 /* http.c */
