@@ -102,6 +102,14 @@ bad_request "amount a fraction" POST "$url/accounts/$a/deposit" '{"amount": 1.5}
 bad_request "open with amount 0" POST "$url/accounts/zero-$RUN/open" '{"amount": 0}'
 long_id=$(printf 'x%.0s' $(seq 1 1000))
 bad_request "id of 1000 bytes" POST "$url/accounts/$long_id/open" '{"amount": 5}'
+# The id's limit (256 bytes, as documented) is allowed, one more is not.
+id256=$(printf 'i%.0s' $(seq 1 256))
+req POST "$url/accounts/$id256/open" '{"amount": 5}'
+expect "open an id of 256 bytes" 200 account="$id256" version=1 balance=5 && events=$((events + 1))
+req GET "$url/accounts/$id256"
+expect "GET an id of 256 bytes" 200 account="$id256" balance=5
+bad_request "id of 257 bytes" POST "$url/accounts/${id256}j/open" '{"amount": 5}'
+bad_request "id not UTF-8" POST "$url/accounts/a%FFb/open" '{"amount": 5}'
 key64=$(printf 'k%.0s' $(seq 1 64))
 bad_request "Idempotency-Key of 65 bytes" POST "$url/accounts/$a/deposit" '{"amount": 5}' \
 	"Idempotency-Key: ${key64}z"
