@@ -137,13 +137,19 @@ check_acked_durable() {
 }
 
 # check_exact URL: every account's balance is its opening plus every deposit
-# of the log, each once.
+# of the log, each once, and its version one more than its deposits.
 check_exact() {
-	local acct bal want
-	balances "$1"
-	while read -r acct bal; do
+	local i acct want wantv
+	batch_reset
+	for i in $(seq 1 "$LOAD_ACCOUNTS"); do
+		batch_add "$i" GET "$1/accounts/load-$RUN-$i" - -
+	done
+	batch_run
+	for i in $(seq 1 "$LOAD_ACCOUNTS"); do
+		acct=load-$RUN-$i
 		want=$(awk -v a="$acct" -v o="$LOAD_OPEN" 'BEGIN { s = o } $2 == a { s += $3 } END { print s }' "$TMP/load.log")
-		[ "$bal" = "$want" ] ||
-			fail "$acct: balance '$bal' after every key was answered, expected $want (each deposit once)"
-	done <"$TMP/balances"
+		wantv=$(awk -v a="$acct" 'BEGIN { n = 1 } $2 == a { n++ } END { print n }' "$TMP/load.log")
+		bload "$i"
+		expect "$acct after every key was answered (each deposit once)" 200 balance="$want" version="$wantv"
+	done
 }
