@@ -4,7 +4,8 @@
 # body gets 413 or a cut connection (with and without Expect: 100-continue,
 # and chunked); garbage instead of HTTP gets a 4xx or a cut; connections
 # that send their headers or their body one byte a second, or nothing at
-# all, are cut off or answered within SLOW_BOUND seconds. Meanwhile every
+# all, are cut off or answered within SLOW_BOUND seconds; 200 idle
+# connections come at once and stay 8 s. Meanwhile every
 # normal request gets 200 within NORMAL_BOUND seconds, and at the end the
 # service still answers and exits 0 on SIGTERM.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -98,6 +99,25 @@ for spec in h1:headers h2:headers h3:headers b1:body b2:body i1:idle i2:idle; do
 	slow_names="$slow_names ${spec%%:*}"
 done
 
+# A crowd: 200 connections opened at once that send nothing, held for 8 s
+# (the service's idle timeout should shed them; the normal clients must not
+# notice either way).
+crowd() {
+	local fds=() i fd
+	for i in $(seq 1 200); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || break
+		fds+=("$fd")
+	done
+	echo "${#fds[@]}" >"$TMP/crowd"
+	sleep 8
+	for fd in "${fds[@]}"; do
+		exec {fd}>&-
+	done
+}
+crowd &
+BG_PIDS="$BG_PIDS $!"
+crowd_pid=$!
+
 # --- bad bodies, one after another, while the above go on --------------------------
 bad() {
 	local what=$1
@@ -165,6 +185,8 @@ garbage "a header without a colon" $'GET /healthz HTTP/1.1\r\nHost: x\r\nnocolon
 garbage "Content-Length not a number" $'POST /accounts/x/deposit HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
 
 # --- the slow ones end; then the normal ones stop -----------------------------------
+wait "$crowd_pid"
+note "a crowd of $(cat "$TMP/crowd" 2>/dev/null) idle connections came and went"
 for p in $slow_pids; do
 	wait "$p"
 done
