@@ -200,6 +200,7 @@ static enum MHD_Result first_call(struct service *svc, struct MHD_Connection *co
 	req->started_ns = http_now_ns();
 	pthread_mutex_init(&req->lock, NULL);
 	atomic_fetch_add(&svc->requests, 1);
+	deadline_request_begins(conn);
 	*con_cls = req;
 
 	if (atomic_load(&svc->stopping))
@@ -288,8 +289,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct service *svc = cls;
 	struct request *req = *con_cls;
 
-	(void)conn;
 	(void)toe;
+	deadline_request_ends(conn);
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
@@ -354,6 +355,7 @@ int http_start(struct service *svc, const struct sockaddr *addr, unsigned thread
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_CONNECTION_LIMIT, max_connections,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
+		MHD_OPTION_NOTIFY_CONNECTION, deadline_on_connection, NULL,
 		MHD_OPTION_END);
 	if (svc->daemon == NULL)
 		return -1;

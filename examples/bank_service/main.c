@@ -214,27 +214,34 @@ static void shut_down(struct service *svc)
 	fprintf(stderr, "bank_service: stopping the HTTP daemon\n");
 	MHD_stop_daemon(svc->daemon);
 	svc->daemon = NULL;
+	deadline_stop();
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);
 	fprintf(stderr, "bank_service: stopping subscriptions\n");
 	events_stop(svc);
 }
 
-/* Open the store and start the runtime over it; 0 or -1 (said on stderr). */
+/* Open the store and start the runtime over it; 0, or the exit status
+ * (said on stderr): 2 for a --store of no known kind, 1 for a failure. */
 static int open_esr(struct service *svc, const struct options *o)
 {
 	char why[512] = "";
 	esr_status st;
 
 	if ((st = esr_store_open_spec(o->store, why, sizeof why, &svc->store)) != ESR_OK) {
+		if (st == ESR_EINVAL) { /* the selector itself: a bad flag */
+			fprintf(stderr, "bank_service: bad value for --store: '%s': %s\n", o->store,
+			        why[0] ? why : esr_strerror(st));
+			return 2;
+		}
 		fprintf(stderr, "bank_service: cannot open store %s: %s\n", o->store,
 		        why[0] ? why : esr_strerror(st));
-		return -1;
+		return 1;
 	}
 	if ((st = esr_runtime_start(&o->runtime, svc->store, &svc->rt)) != ESR_OK ||
 	    (st = esr_runtime_register(svc->rt, &bank_account_type)) != ESR_OK) {
 		fprintf(stderr, "bank_service: cannot start the runtime: %s\n", esr_strerror(st));
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -285,18 +292,25 @@ int main(int argc, char **argv)
 		return bad("--listen", o.listen);
 	block_signals(&set);
 	service_init(&svc, &o);
-	if (open_esr(&svc, &o) != 0) {
+	if ((r = open_esr(&svc, &o)) != 0) {
 		service_destroy(&svc);
-		return 1;
+		return r;
 	}
 	if (events_start(&svc) != 0) {
 		fprintf(stderr, "bank_service: cannot start a thread\n");
 		service_destroy(&svc);
 		return 1;
 	}
+	if (deadline_start() != 0) {
+		fprintf(stderr, "bank_service: cannot start a thread\n");
+		events_stop(&svc);
+		service_destroy(&svc);
+		return 1;
+	}
 	if (http_start(&svc, (const struct sockaddr *)&addr, o.http_threads,
 	               o.max_connections, bound, sizeof bound) != 0) {
 		fprintf(stderr, "bank_service: cannot listen on %s\n", o.listen);
+		deadline_stop();
 		events_stop(&svc);
 		service_destroy(&svc);
 		return 1;

@@ -113,6 +113,14 @@ int events_start(struct service *svc);
 void events_end_all(struct service *svc);
 void events_stop(struct service *svc);
 
+/* deadline.c: the bound on sending headers (the sweeper thread) */
+void deadline_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                            enum MHD_ConnectionNotificationCode code);
+void deadline_request_begins(struct MHD_Connection *conn);
+void deadline_request_ends(struct MHD_Connection *conn);
+int deadline_start(void);
+void deadline_stop(void);
+
 /* metrics.c */
 void metrics_record(struct metrics *m, unsigned status, long long ns);
 enum MHD_Result metrics_get(struct request *req);
