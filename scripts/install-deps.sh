@@ -10,8 +10,8 @@ packages="gcc libc6-dev make cmake pkg-config libck-dev libcmocka-dev libjansson
 # server from Debian's postgresql (scripts/pg-server.sh).
 packages="$packages libpq-dev postgresql"
 # The HTTP service example (examples/bank_service) and its tests, which
-# drive it with curl as a client would.
-packages="$packages curl"
+# drive it with curl as a client would and with wrk as a load would.
+packages="$packages curl wrk"
 # Extra packages a caller needs (CI's fuzzing: clang libclang-rt-14-dev).
 packages="$packages $*"
 
