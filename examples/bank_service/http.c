@@ -18,7 +18,11 @@
 #include "service.h"
 
 #define CONNECTION_TIMEOUT_S 5
-#define CONNECTION_MEMORY (64 * 1024)
+/* A connection's memory pool (headers, read and write buffers), which
+ * libmicrohttpd zeroes for each request: at 64 KiB that memset was 6.5% of
+ * the service's time under deposits. 16 KiB holds headers of up to about
+ * 8 KiB, what common servers allow. */
+#define CONNECTION_MEMORY (16 * 1024)
 
 long long http_now_ns(void)
 {

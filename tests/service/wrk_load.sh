@@ -37,7 +37,6 @@ done
 stop_service one
 [ "$STOP_RC" = 0 ] || fail "one: exit $STOP_RC after SIGTERM"
 
-
 start_service two --store=memory --workers=2 --http-threads=2
 url=$two_URL
 batch_reset
