@@ -478,20 +478,28 @@ esr_status esr_submit_many_cb(esr_runtime *rt, const esr_submission *subs, size_
 	return submit_many(rt, NULL, NULL, subs, n, NULL, done, accepted);
 }
 
+/* Wait for t, release it, and return its outcome (filling *result). */
+static esr_status outcome_of(esr_ticket *t, esr_result *result)
+{
+	esr_status outcome;
+
+	esr_ticket_wait(t, -1);
+	esr_ticket_result(t, &outcome, result);
+	esr_ticket_release(t);
+	return outcome;
+}
+
 esr_status esr_execute_id(esr_runtime *rt, const char *type, const void *id, size_t id_len,
                           const void *command, const esr_command_id *cid, esr_result *result)
 {
 	esr_ticket *t;
-	esr_status st, outcome;
+	esr_status st;
 
 	if (result)
 		memset(result, 0, sizeof *result);
 	if ((st = esr_submit_id(rt, type, id, id_len, command, cid, &t)) != ESR_OK)
 		return st;
-	esr_ticket_wait(t, -1);
-	esr_ticket_result(t, &outcome, result);
-	esr_ticket_release(t);
-	return outcome;
+	return outcome_of(t, result);
 }
 
 esr_status esr_execute(esr_runtime *rt, const char *type, const void *id,
@@ -549,14 +557,11 @@ esr_status esr_query_execute(esr_runtime *rt, const char *type, const void *id, 
                              esr_query_fn read, void *ctx, esr_result *result)
 {
 	esr_ticket *t;
-	esr_status st, outcome;
+	esr_status st;
 
 	if (result)
 		memset(result, 0, sizeof *result);
 	if ((st = esr_query(rt, type, id, id_len, read, ctx, &t)) != ESR_OK)
 		return st;
-	esr_ticket_wait(t, -1);
-	esr_ticket_result(t, &outcome, result);
-	esr_ticket_release(t);
-	return outcome;
+	return outcome_of(t, result);
 }

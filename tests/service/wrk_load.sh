@@ -21,7 +21,7 @@ wrk_run() {
 	local name=$1 t=$2 c=$3 out
 	shift 3
 	out=$TMP/$name.wrk
-	ACCOUNTS=$ACCOUNTS timeout 30 wrk -t"$t" -c"$c" -d7s --timeout 2s "$@" >"$out" 2>&1 ||
+	ACCOUNTS=$ACCOUNTS timeout 40 wrk -t"$t" -c"$c" -d7s --timeout 10s "$@" >"$out" 2>&1 ||
 		fail "$name: wrk failed: $(tail -n 3 "$out")"
 	REQS=$(awk '/requests in/ { print $1 }' "$out")
 	[ -n "$REQS" ] && [ "$REQS" -gt 0 ] || fail "$name: no requests completed: $(cat "$out")"
