@@ -113,9 +113,10 @@ void esr__actor_release(struct esr__actor *a)
 static int finish(struct esr__worker *w, struct esr__actor *a);
 
 /* Record ticket t's outcome for finish(). A full array is finished first: t
- * still holds its mailbox slot then, so the actor cannot go idle there. */
-static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
-                     esr_status st, const esr_result *r)
+ * still holds its mailbox slot then, so the actor cannot go idle there.
+ * Counted by the caller: complete() for commands, ask() for queries. */
+static void record(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
+                   esr_status st, const esr_result *r)
 {
 	struct esr_runtime *rt = w->rt;
 	struct esr__decided *d;
@@ -135,26 +136,34 @@ static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
 		                   a->appended_version, a->attempts, &w->conflict);
 		w->conflicted = 1;
 	}
-	if (t->query != NULL) { /* counted apart from commands */
-		w->c.queries++;
-	} else {
-		w->c.completed++;
-		w->c.rejected += st == ESR_EREJECTED;
-		w->c.exhausted += st == ESR_ECONFLICT;
-		w->c.duplicates += r->duplicate != 0;
-	}
 	w->unsettled++; /* taken off `outstanding` by the scheduler, in bulk */
 }
 
+/* A command's outcome: recorded, and counted. */
+static void complete(struct esr__worker *w, struct esr__actor *a, esr_ticket *t,
+                     esr_status st, const esr_result *r)
+{
+	record(w, a, t, st, r);
+	w->c.completed++;
+	w->c.rejected += st == ESR_EREJECTED;
+	w->c.exhausted += st == ESR_ECONFLICT;
+	w->c.duplicates += r->duplicate != 0;
+}
+
 /* Complete a ticket that never reached a turn's decision (a failed load, no
- * emitter). */
+ * emitter): a command, or a query (counted apart). */
 static void refuse(struct esr__worker *w, struct esr__actor *a, esr_ticket *t, esr_status st)
 {
 	esr_result r;
 
 	memset(&r, 0, sizeof r);
 	r.version = a->x.version;
-	complete(w, a, t, st, &r);
+	if (t->query != NULL) {
+		record(w, a, t, st, &r);
+		w->c.queries++;
+	} else {
+		complete(w, a, t, st, &r);
+	}
 }
 
 /* Whether the decided outcomes must be finished before the next turn: the
@@ -577,9 +586,13 @@ static void ask(struct esr__worker *w, struct esr__actor *a, esr_ticket *q, unsi
 	memset(&r, 0, sizeof r);
 	r.version = a->x.version;
 	for (*taken = 1;; ++*taken) {
+		/* What read() writes through its ctx reaches whoever sees the
+		 * completion by the ticket's release (ticket.c), as a command's
+		 * result does. */
 		code = q->query((void *)q->command, a->x.state, a->x.version);
 		r.rejection = code;
-		complete(w, a, q, code != 0 ? ESR_EREJECTED : ESR_OK, &r);
+		record(w, a, q, code != 0 ? ESR_EREJECTED : ESR_OK, &r);
+		w->c.queries++;
 		if (*taken == room ||
 		    (a->current == NULL && ck_pr_load_32(&a->pending) <= w->ndecided))
 			return;

@@ -320,8 +320,7 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 	/* A bad or uncopyable command id refuses its command: those before it
 	 * go on alone, and the caller's next group starts with it. */
 	for (i = 0; i < k; i++) {
-		t[i] = esr__tickets_take(r->block, s[i].command, cb, s[i].ctx);
-		t[i]->query = r->query;
+		t[i] = esr__tickets_take(r->block, s[i].command, r->query, cb, s[i].ctx);
 		if ((st = esr__check_command_id(&s[i].command_id)) != ESR_OK ||
 		    (esr__ticket_set_cid(t[i], &s[i].command_id) != 0 && (st = ESR_ENOMEM))) {
 			esr__tickets_untake(r->block, 1);

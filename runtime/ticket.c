@@ -54,7 +54,7 @@ struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable, int ids)
 }
 
 esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
-                              esr_ticket_cb cb, void *ctx)
+                              esr_query_fn query, esr_ticket_cb cb, void *ctx)
 {
 	esr_ticket *t;
 
@@ -65,7 +65,7 @@ esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
 	t->cid = (esr_command_id){NULL, 0};
 	t->cb = cb;
 	t->cb_ctx = ctx;
-	t->query = NULL;
+	t->query = query;
 	t->block = b;
 	t->state = TICKET_PENDING;
 	t->refs = cb ? 1 : 2;

@@ -43,9 +43,10 @@ struct esr_ticket {
 /* A block of n tickets: callback ones (`waitable` 0) or waitable ones, each
  * with room for a command id's copy when `ids` is set. */
 struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable, int ids);
-/* The block's next ticket, set up for `command`; NULL when all are taken. */
+/* The block's next ticket, set up for `command` (for a query: its ctx, with
+ * `query` its read; NULL for a command); NULL when all are taken. */
 esr_ticket *esr__tickets_take(struct esr__ticket_block *b, const void *command,
-                              esr_ticket_cb cb, void *ctx);
+                              esr_query_fn query, esr_ticket_cb cb, void *ctx);
 /* Give back the last k tickets taken, which were never enqueued. */
 static inline void esr__tickets_untake(struct esr__ticket_block *b, uint32_t k)
 {
