@@ -38,6 +38,5 @@ bad=$(awk '$2 != 200' "$TMP/unanswered.log.resent")
 applied=$(awk '$3 == "true"' "$TMP/unanswered.log.resent" | wc -l)
 note "$(wc -l <"$TMP/unanswered.log") unanswered keys sent again: $applied had been applied before the kill"
 check_exact "$svc2_URL"
-stop_service svc2 TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "SIGTERM after the checks: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc2.err")"
+stop_clean svc2
 finish

@@ -222,6 +222,5 @@ req GET "$url/accounts/$a"
 expect "the account at the end" 200 balance=$((1 + deposits)) version=$((1 + deposits))
 req GET "$url/healthz"
 expect "GET /healthz at the end" 200
-stop_service svc TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "SIGTERM at the end: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc.err")"
+stop_clean svc
 finish

@@ -105,8 +105,7 @@ if [ "$mode" = local ]; then
 	start_service svc --store=memory --strategy=optimistic --workers=2
 	rounds "$svc_URL" "$svc_URL" "idem-$RUN"
 	check_events "$svc_URL" "idem-$RUN"
-	stop_service svc TERM 30
-	[ "$STOP_RC" -eq 0 ] || fail "SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc.err")"
+	stop_clean svc
 	finish
 fi
 
@@ -116,10 +115,8 @@ store="postgres:$PG_CONNINFO"
 start_service a --store="$store" --strategy=optimistic --workers=2
 start_service b --store="$store" --strategy=optimistic --workers=2
 rounds "$a_URL" "$b_URL" "idem-$RUN"
-stop_service a TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
-stop_service b TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
+stop_clean a
+stop_clean b
 # What the store holds, through a process that never saw the requests.
 start_service c --store="$store" --strategy=optimistic --workers=2
 for i in $(seq 1 "$ROUNDS"); do
@@ -129,6 +126,5 @@ for i in $(seq 1 "$ROUNDS"); do
 	expect "fresh process: key-idem-$RUN-$i sent again" 200 duplicate=true
 done
 check_events "$c_URL" "idem-$RUN"
-stop_service c TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "c: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/c.err")"
+stop_clean c
 finish

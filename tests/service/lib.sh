@@ -126,6 +126,23 @@ stop_service() {
 	return 0
 }
 
+# get_accounts URL PREFIX N: GET PREFIX-1 .. PREFIX-N through one curl; read
+# the i-th answer with `bload i`.
+get_accounts() {
+	local i
+	batch_reset
+	for i in $(seq 1 "$3"); do
+		batch_add "$i" GET "$1/accounts/$2-$i" - -
+	done
+	batch_run
+}
+
+# stop_clean NAME: SIGTERM, and a failure unless it exits 0 within 30 s.
+stop_clean() {
+	stop_service "$1" TERM 30
+	[ "$STOP_RC" -eq 0 ] || fail "$1: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/$1.err")"
+}
+
 # The exit status of a process killed on purpose is not reaped as an error.
 kill9_service() {
 	local name=$1 pid

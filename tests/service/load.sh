@@ -140,11 +140,7 @@ check_acked_durable() {
 # of the log, each once, and its version one more than its deposits.
 check_exact() {
 	local i acct want wantv
-	batch_reset
-	for i in $(seq 1 "$LOAD_ACCOUNTS"); do
-		batch_add "$i" GET "$1/accounts/load-$RUN-$i" - -
-	done
-	batch_run
+	get_accounts "$1" "load-$RUN" "$LOAD_ACCOUNTS"
 	for i in $(seq 1 "$LOAD_ACCOUNTS"); do
 		acct=load-$RUN-$i
 		want=$(awk -v a="$acct" -v o="$LOAD_OPEN" 'BEGIN { s = o } $2 == a { s += $3 } END { print s }' "$TMP/load.log")

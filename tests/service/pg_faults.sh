@@ -73,12 +73,10 @@ req POST "$svc_URL/accounts/$a/deposit" '{"amount": 40}' "Idempotency-Key: k3-$R
 expect "a new deposit once the database is back" 200 duplicate=false
 req POST "$svc_URL/accounts/$a/deposit" '{"amount": 20}' "Idempotency-Key: k2-$RUN"
 expect "k2 once more" 200 duplicate=true
-stop_service svc TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc.err")"
+stop_clean svc
 # What the store holds, through a fresh process: each deposit once.
 start_service fresh --store="$store" --strategy=optimistic --workers=2
 req GET "$fresh_URL/accounts/$a"
 expect "the account in the store" 200 version=4 balance=170
-stop_service fresh TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "fresh: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/fresh.err")"
+stop_clean fresh
 finish

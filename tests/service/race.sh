@@ -33,11 +33,7 @@ open_all() {
 # warm URL PREFIX: read every account (so the process holds it).
 warm() {
 	local i
-	batch_reset
-	for i in $(seq 1 "$ROUNDS"); do
-		batch_add "$i" GET "$1/accounts/$2-$i" - -
-	done
-	batch_run
+	get_accounts "$1" "$2" "$ROUNDS"
 	for i in $(seq 1 "$ROUNDS"); do
 		bload "$i"
 		expect "GET $2-$i at $1" 200 balance=500 || return 1
@@ -47,11 +43,7 @@ warm() {
 # final_strict URL PREFIX: every account reads balance 200, version 2.
 final_strict() {
 	local i
-	batch_reset
-	for i in $(seq 1 "$ROUNDS"); do
-		batch_add "$i" GET "$1/accounts/$2-$i" - -
-	done
-	batch_run
+	get_accounts "$1" "$2" "$ROUNDS"
 	for i in $(seq 1 "$ROUNDS"); do
 		bload "$i"
 		expect "final GET $2-$i" 200 balance=200 version=2 || true
@@ -109,8 +101,7 @@ if [ "$mode" = local ]; then
 	race_split "$svc_URL" "$svc_URL" "race-$RUN" strict
 	note "one process, optimistic: $OK rounds one 200 + one 422, $OVER overdrafts, $ODD other"
 	final_strict "$svc_URL" "race-$RUN"
-	stop_service svc TERM 30
-	[ "$STOP_RC" -eq 0 ] || fail "SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc.err")"
+	stop_clean svc
 	finish
 fi
 
@@ -126,25 +117,18 @@ warm "$a_URL" "unc-$RUN"
 warm "$b_URL" "unc-$RUN"
 race_split "$a_URL" "$b_URL" "unc-$RUN" lenient
 note "two processes, unchecked: $OVER of $ROUNDS rounds overdrawn (both withdrawals 200), $OK one 200 + one 422, $ODD other"
-stop_service a TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
-stop_service b TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
+stop_clean a
+stop_clean b
 # A fresh process replays the store: exactly the acknowledged withdrawals.
 start_service c --store="$store" --strategy=optimistic --workers=2
-batch_reset
-for i in $(seq 1 "$ROUNDS"); do
-	batch_add "$i" GET "$c_URL/accounts/unc-$RUN-$i" - -
-done
-batch_run
+get_accounts "$c_URL" "unc-$RUN" "$ROUNDS"
 for i in $(seq 1 "$ROUNDS"); do
 	n=${acked[$i]}
 	bload "$i"
 	expect "unchecked: replayed unc-$RUN-$i ($n withdrawal(s) acknowledged)" 200 \
 		balance=$((500 - 300 * n)) version=$((1 + n)) || true
 done
-stop_service c TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "c: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/c.err")"
+stop_clean c
 
 # Optimistic, the same: never an overdraft.
 start_service a --store="$store" --strategy=optimistic --workers=2
@@ -156,10 +140,8 @@ race_split "$a_URL" "$b_URL" "opt-$RUN" strict
 note "two processes, optimistic: $OK rounds one 200 + one 422, $OVER overdrafts, $ODD other"
 final_strict "$a_URL" "opt-$RUN"
 final_strict "$b_URL" "opt-$RUN"
-stop_service a TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
-stop_service b TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
+stop_clean a
+stop_clean b
 
 # Optimistic with no retry (ESR_MAX_RETRIES=0): the loser of each race,
 # deciding on the balance it holds, meets the conflict and has no retry left:
@@ -193,8 +175,6 @@ for i in $(seq 1 "$ROUNDS"); do
 done
 note "two processes, optimistic, no retries: $conflicts of $ROUNDS rounds one 200 + one 409"
 final_strict "$a_URL" "nor-$RUN"
-stop_service a TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "a: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/a.err")"
-stop_service b TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "b: SIGTERM: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/b.err")"
+stop_clean a
+stop_clean b
 finish

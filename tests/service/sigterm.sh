@@ -65,6 +65,5 @@ if [ -s "$TMP/applied_unanswered" ]; then
 	fail "requests that got no 200 were applied (the service took them and did not answer): $(head -n 5 "$TMP/applied_unanswered" | tr '\n' ';') ; their first answers: $(awk 'NR == FNR { k[$1] = 1; next } $1 in k' "$TMP/applied_unanswered" "$TMP/load.log" | head -n 5 | tr '\n' ';')"
 fi
 check_exact "$svc2_URL"
-stop_service svc2 TERM 30
-[ "$STOP_RC" -eq 0 ] || fail "SIGTERM after the checks: exit $STOP_RC; stderr: $(tail -n 20 "$TMP/svc2.err")"
+stop_clean svc2
 finish

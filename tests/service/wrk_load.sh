@@ -34,8 +34,7 @@ start_service one --store=memory --workers=2 --http-threads=1
 for k in 1 2; do
 	wrk_run "healthz-$k" 1 128 "$one_URL/healthz"
 done
-stop_service one
-[ "$STOP_RC" = 0 ] || fail "one: exit $STOP_RC after SIGTERM"
+stop_clean one
 
 start_service two --store=memory --workers=2 --http-threads=2
 url=$two_URL
@@ -70,7 +69,6 @@ done
 [ "$sum" -ge "$total" ] && [ "$sum" -le $((total + 2 * 256)) ] ||
 	fail "balances add up to $sum, wrk counted $total deposits answered"
 note "$total deposits, balances add up to $sum"
-stop_service two
-[ "$STOP_RC" = 0 ] || fail "two: exit $STOP_RC after SIGTERM"
+stop_clean two
 past_deadline && die "past the deadline"
 finish
