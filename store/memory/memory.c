@@ -44,19 +44,12 @@
  *     esr__keyset_insert (fence, then ck_hs_put); readers depend on the pointer.
  *
  * The global order
- *   Every slot is also a node of one store-wide list, in position order:
- *   `gnext` links it to the event after it across all streams. A writer
- *   links its batch in after its turn in its stream has come (so a stream's
- *   events are in version order in the list too) and before it publishes the
- *   stream, under `log_lock`: the lock hands out the positions and appends
- *   the batch to the list as one step, so positions are gapless and the list
- *   is never out of order. The list needs no memory of its own (the slots
- *   already exist when the lock is taken), so linking cannot fail. `head`,
- *   stored with release after the links, bounds what global readers follow;
- *   `marks` (one slot every ESR__MARK_EVERY positions, in blocks allocated a
- *   block ahead outside the lock, best effort) lets a reader start near any
- *   position. The lock is held for a few stores per event, never for an
- *   allocation, and is the one point every append to the store passes.
+ *   memory_all.c hands out positions and publishes them. A writer asks for
+ *   its batch's positions after its turn in its stream has come (so a
+ *   stream's events get positions in version order) and before it
+ *   publishes the stream (so a stream reader sees a position in every slot
+ *   it reads): one fetch-and-add, then a release store per event into the
+ *   index, with no lock and no wait for writers of other streams.
  *
  * Progress: reservation is lock-free. Publication waits for writers that
  * reserved earlier versions of the same stream; each of those holds every
@@ -76,7 +69,6 @@
  */
 #define _GNU_SOURCE /* syscall, for core/futex.h */
 #include <ck_backoff.h>
-#include <ck_spinlock.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -312,86 +304,6 @@ static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out
 	return ESR_OK;
 }
 
-/* Note where position `pos` lives, if a mark falls on it (under log_lock).
- * It never allocates: every append passes log_lock, so an allocation there
- * would hold up appends to every stream. A block not there yet (see
- * marks_ahead) leaves its marks out, and reads starting there walk from an
- * earlier mark. */
-static void mark(struct esr__memory_store *ms, struct esr__slot *slot, uint64_t pos)
-{
-	uint64_t m = pos / ESR__MARK_EVERY;
-	struct esr__slot **block;
-
-	if (pos % ESR__MARK_EVERY != 0 || m / ESR__MARK_BLOCK >= ESR__MARK_BLOCKS)
-		return;
-	if ((block = ck_pr_load_ptr(&ms->marks[m / ESR__MARK_BLOCK])) != NULL)
-		ck_pr_store_ptr(&block[m % ESR__MARK_BLOCK], slot);
-}
-
-/* Make sure mark block b exists, outside log_lock. One appender at a time
- * allocates (`marks_growing`, taken by CAS); the others go on without
- * waiting. The fence orders calloc's zeros before the pointer, so a reader
- * (or mark()) that loads the pointer finds zeros or marks, never garbage. */
-static void mark_block_ensure(struct esr__memory_store *ms, uint64_t b)
-{
-	struct esr__slot **block;
-
-	if (b >= ESR__MARK_BLOCKS || ck_pr_load_ptr(&ms->marks[b]) != NULL ||
-	    !ck_pr_cas_int(&ms->marks_growing, 0, 1))
-		return;
-	if (ck_pr_load_ptr(&ms->marks[b]) == NULL &&
-	    (block = calloc(ESR__MARK_BLOCK, sizeof *block)) != NULL) { /* else best effort */
-		ck_pr_fence_store();
-		ck_pr_store_ptr(&ms->marks[b], block);
-	}
-	ck_pr_store_int(&ms->marks_growing, 0);
-}
-
-/* After linking up to `last`: once the log is half way through a block of
- * marks, the next block is allocated, half a block (half a million
- * positions) before the first mark that needs it. A small store allocates
- * only block 0, at open. */
-static void marks_ahead(struct esr__memory_store *ms, uint64_t last)
-{
-	uint64_t span = (uint64_t)ESR__MARK_EVERY * ESR__MARK_BLOCK;
-
-	if (last % span >= span / 2)
-		mark_block_ensure(ms, last / span + 1);
-}
-
-/*
- * Give the batch first..last (n events, already linked to each other) its
- * positions and append it to the global list. Runs in the stream's turn, so
- * the stream's batches are linked in version order.
- */
-static void link_batch(struct esr__memory_store *ms, struct esr__slot *first, struct esr__slot *last,
-                       size_t n)
-{
-	struct esr__slot *slot = first;
-	uint64_t pos;
-	size_t i;
-
-	ck_spinlock_fas_lock(&ms->log_lock);
-	ESR_TSAN_ACQUIRE(&ms->log_lock);
-	pos = ms->head + 1;
-	for (i = 0; i < n; i++, slot = slot->gnext) {
-		slot->position = pos + i;
-		mark(ms, slot, pos + i);
-	}
-	last->gnext = NULL;
-	ck_pr_fence_release();
-	ESR_TSAN_RELEASE(&ms->head);
-	ck_pr_store_ptr(&ms->log_tail->gnext, first);
-	ms->log_tail = last;
-	ck_pr_store_64(&ms->head, pos + n - 1);
-	ESR_TSAN_RELEASE(&ms->log_lock);
-	ck_spinlock_fas_unlock(&ms->log_lock);
-	marks_ahead(ms, pos + n - 1);
-	/* As in publish(): a sleeper this load misses looks again by itself. */
-	if (ck_pr_load_32(&ms->head_sleepers) != 0)
-		esr__futex_wake_all(esr__futex_low_word(&ms->head));
-}
-
 /*
  * Write the batch into its reserved slots, then publish it to readers.
  * cmds[i] (cmds NULL: none) is event i's command id record. Returns the
@@ -401,16 +313,18 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
                                  uint64_t start, const esr_event *events, size_t n,
                                  uint8_t *block, struct esr__mem_cmd *const *cmds)
 {
-	struct esr__chunk *c = writer_start(s, start + 1);
-	struct esr__slot *slot, *first = NULL, *prev = NULL;
+	struct esr__chunk *c = writer_start(s, start + 1), *c0;
+	struct esr__slot *slot;
 	size_t i, offset = 0;
 	uint32_t len;
-	uint64_t v;
+	uint64_t v, pos;
 
-	for (i = 0; i < n; i++) {
+	for (c0 = c, i = 0; i < n; i++) {
 		v = start + 1 + i;
 		while (v >= c->first + c->cap)
 			c = chunk_next(c);
+		if (i == 0)
+			c0 = c;
 		slot = &c->slots[v - c->first];
 		slot->type = events[i].type;
 		slot->len_flags = len = events[i].payload_len;
@@ -429,16 +343,11 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
 				slot->len_flags |= ESR__SLOT_BLOCK;
 			offset += len;
 		}
-		if (prev != NULL)
-			prev->gnext = slot;
-		else
-			first = slot;
-		prev = slot;
 	}
 	await_committed(s, start);
-	link_batch(ms, first, prev, n);
+	pos = esr__memory_order(ms, c0, start + 1, n);
 	publish(s, start + n);
-	return first->position;
+	return pos;
 }
 
 struct esr__stream *esr__memory_lookup(struct esr__memory_store *ms, const struct esr__key *k)
@@ -727,12 +636,9 @@ static void free_stream(struct esr__key *k)
 static void mem_destroy(void *impl)
 {
 	struct esr__memory_store *ms = impl;
-	size_t i;
 
 	esr__keyset_destroy(ms->streams, free_stream);
-	for (i = 0; ms->marks != NULL && i < ESR__MARK_BLOCKS; i++)
-		free(ms->marks[i]);
-	free(ms->marks);
+	esr__memory_order_close(ms);
 	esr__memory_checkpoints_free(ms);
 	pthread_mutex_destroy(&ms->snap_lock);
 	free(ms);
@@ -764,19 +670,16 @@ esr_status esr_memory_store_open(esr_store **out)
 
 	if (out == NULL)
 		return ESR_EINVAL;
-	if ((ms = calloc(1, sizeof *ms)) == NULL)
+	/* On a cache line: the global order's counters have lines of their own. */
+	if (posix_memalign((void **)&ms, CK_MD_CACHELINE, sizeof *ms) != 0)
 		return ESR_ENOMEM;
-	if ((ms->marks = calloc(ESR__MARK_BLOCKS, sizeof *ms->marks)) == NULL ||
-	    (ms->marks[0] = calloc(ESR__MARK_BLOCK, sizeof **ms->marks)) == NULL ||
+	memset(ms, 0, sizeof *ms);
+	if (esr__memory_order_open(ms) != ESR_OK ||
 	    (st = esr__keyset_create(&ms->streams)) != ESR_OK) {
-		if (ms->marks != NULL)
-			free(ms->marks[0]);
-		free(ms->marks);
+		esr__memory_order_close(ms);
 		free(ms);
 		return ESR_ENOMEM;
 	}
-	ck_spinlock_fas_init(&ms->log_lock);
-	ms->log_tail = &ms->log_start;
 	pthread_mutex_init(&ms->snap_lock, NULL);
 	if ((st = esr_store_create(&memory_vtable, ms, out)) != ESR_OK)
 		mem_destroy(ms);

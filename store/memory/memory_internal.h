@@ -8,7 +8,7 @@
 #ifndef ESR_STORE_MEMORY_INTERNAL_H
 #define ESR_STORE_MEMORY_INTERNAL_H
 
-#include <ck_spinlock.h>
+#include <ck_cc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +46,6 @@ struct esr__slot {
 	const void *payload;      /* `small`, or in the batch's block */
 	esr_metadata meta;
 	const struct esr__mem_cmd *cmd;
-	struct esr__slot *gnext;    /* the next event in global order (memory.c) */
 	struct esr__stream *stream;
 	uint64_t version, position;
 	unsigned char small[ESR__INLINE_MAX];
@@ -61,10 +60,13 @@ static inline esr_event esr__memory_event(const struct esr__slot *s)
 	return e;
 }
 
-/* Marks: where to start a global read (see "The global order", memory.c). */
-#define ESR__MARK_EVERY 64
-#define ESR__MARK_BLOCK 16384  /* marks per block */
-#define ESR__MARK_BLOCKS 4096  /* blocks: marks for 2^32 positions; beyond, reads walk */
+/* The global order's index (memory_all.c): position p's slot is
+ * order[p >> ESR__ORDER_SHIFT][p & (ESR__ORDER_BLOCK - 1)]. A block of
+ * pointers is 512 KiB; the directory's 2^20 blocks index 2^36 events, more
+ * than any machine's memory could hold at 88 bytes a slot. */
+#define ESR__ORDER_SHIFT 16
+#define ESR__ORDER_BLOCK ((uint64_t)1 << ESR__ORDER_SHIFT)
+#define ESR__ORDER_BLOCKS ((size_t)1 << 20)
 
 struct esr__chunk {
 	struct esr__chunk *next; /* NULL until linked by CAS; never changes after */
@@ -102,14 +104,12 @@ struct checkpoint;
 
 struct esr__memory_store {
 	struct esr__keyset *streams;
-	/* the global order */
-	ck_spinlock_fas_t log_lock;
-	struct esr__slot log_start;   /* sentinel: position 0 */
-	struct esr__slot *log_tail;   /* under log_lock */
-	uint64_t head;           /* last position linked; release after the links */
-	uint32_t head_sleepers;  /* esr_store_wait callers asleep on head */
-	struct esr__slot ***marks;    /* ESR__MARK_BLOCKS blocks of ESR__MARK_BLOCK, or NULL */
-	int marks_growing;       /* an appender is allocating a mark block */
+	/* the global order (memory_all.c), the two counters on lines of their own */
+	struct esr__slot ***order;    /* ESR__ORDER_BLOCKS blocks, each NULL until made */
+	int order_growing;            /* an appender is making a block */
+	uint64_t taken CK_CC_CACHELINE; /* the last position handed out */
+	uint64_t head CK_CC_CACHELINE;  /* every position up to it is readable */
+	uint32_t head_sleepers;       /* esr_store_wait callers asleep on head */
 	/* snapshots and checkpoints: rare, so one lock */
 	pthread_mutex_t snap_lock;
 	struct checkpoint *checkpoints;
@@ -122,7 +122,17 @@ void esr__memory_key(const struct esr__memory_store *ms, const esr_stream_id *si
 struct esr__stream *esr__memory_lookup(struct esr__memory_store *ms, const struct esr__key *k);
 esr_status esr__memory_resolve(void *impl, const esr_stream_id *sid, void **handle);
 
-/* store/memory/memory_all.c: the vtable's global-order reads. */
+/* store/memory/memory_all.c: the global order. esr__memory_order_open and
+ * _close make and free the index. esr__memory_order gives the batch of n
+ * events in slots first.. (following each other in the stream's chunks
+ * from c) their positions and makes them readable in global order; it runs
+ * in the stream's turn, after the batch's slots are filled and before the
+ * stream publishes them, and returns the first position. It cannot fail. */
+esr_status esr__memory_order_open(struct esr__memory_store *ms);
+void esr__memory_order_close(struct esr__memory_store *ms);
+uint64_t esr__memory_order(struct esr__memory_store *ms, struct esr__chunk *c, uint64_t first,
+                           size_t n);
+/* The vtable's global-order reads. */
 esr_status esr__memory_read_all(void *impl, uint64_t from, size_t max, esr_visit_fn visit,
                                 void *ctx, uint64_t *next);
 esr_status esr__memory_head(void *impl, uint64_t *position);

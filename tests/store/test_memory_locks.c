@@ -3,8 +3,8 @@
  * lock. Appends to different streams never wait for each other, even while
  * one of them allocates; a snapshot load's callback may call the store.
  *
- * Linked with --wrap=calloc: an armed gate holds the allocation of a mark
- * block (the global order's index) until the test opens it, the way a slow
+ * Linked with --wrap=calloc: an armed gate holds the allocation of a block
+ * of the global order's index until the test opens it, the way a slow
  * allocator or a page fault would.
  */
 #define _GNU_SOURCE
@@ -23,7 +23,7 @@
 void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 
-#define MARK_BLOCK_ENTRIES 16384 /* store/memory/memory_internal.h's ESR__MARK_BLOCK */
+#define ORDER_BLOCK 65536 /* store/memory/memory_internal.h's ESR__ORDER_BLOCK */
 #define WAIT_MS 5000
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,7 +32,7 @@ static int gate_armed, gate_held, gate_open;
 
 void *__wrap_calloc(size_t n, size_t size)
 {
-	if (n == MARK_BLOCK_ENTRIES && size == sizeof(void *)) {
+	if (n == ORDER_BLOCK && size == sizeof(void *)) {
 		pthread_mutex_lock(&gate_lock);
 		if (gate_armed) {
 			gate_held = 1;
@@ -120,8 +120,8 @@ static void fill_to(esr_store *s, uint64_t head)
 }
 
 /* With the log at `from`, appender a takes 64 positions while the gate holds
- * any mark-block allocation; an append to another stream must complete.
- * Returns whether a's append allocated one. */
+ * any allocation of an index block; an append to another stream must
+ * complete. Returns whether a's append allocated one. */
 static int gated_round(esr_store *s, uint64_t from)
 {
 	struct appender a = {s, "a", 64, ESR_EIO, 0}, b = {s, "b", 1, ESR_EIO, 0};
@@ -151,13 +151,13 @@ static int gated_round(esr_store *s, uint64_t from)
 	return held;
 }
 
-/* A block of marks covers 64 * 16384 positions (store/memory/memory.c). Round one
- * crosses into the second block, where an allocation used to be made under
- * the store-wide lock; round two crosses the second block's middle, where
- * the third block is now allocated, outside it. */
+/* A block of the index holds 65536 positions (store/memory/memory_all.c).
+ * Round one crosses into the second block, made ahead while filling; round
+ * two crosses the second block's middle, where its appender makes the third
+ * block, after its own events are readable. */
 static void an_allocation_holds_up_no_other_stream(void **state)
 {
-	const uint64_t block = 64 * (uint64_t)MARK_BLOCK_ENTRIES;
+	const uint64_t block = ORDER_BLOCK;
 	esr_store *s;
 
 	(void)state;
