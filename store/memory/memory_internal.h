@@ -72,6 +72,7 @@ struct esr__chunk {
 	struct esr__chunk *next; /* NULL until linked by CAS; never changes after */
 	uint64_t first;     /* version stored in slots[0] */
 	uint64_t cap;
+	uint64_t ready;     /* slots below this version are faulted in (memory.c) */
 	struct esr__slot slots[];
 };
 
@@ -102,8 +103,28 @@ _Static_assert(offsetof(struct esr__stream, sleepers) + sizeof(uint32_t) <= ESR_
 
 struct checkpoint;
 
+/* store/memory/memory_arena.c: the chunks' memory, cut from large
+ * mappings and given back only when the store closes. */
+struct region;
+struct esr__arena {
+	pthread_mutex_t lock;   /* guards the regions and the offset */
+	struct region *regions; /* every mapping, the current one first */
+	char *next, *end;       /* the part of the current one not yet in a slab */
+	size_t region_size;     /* the next mapping's */
+	uint64_t serial;        /* tags the threads' slabs cut from this arena */
+};
+
+void esr__arena_init(struct esr__arena *a);
+/* n bytes on a cache line, to live until esr__arena_destroy; NULL when the
+ * system has no memory to map. Safe from any thread. */
+void *esr__arena_alloc(struct esr__arena *a, size_t n);
+void esr__arena_destroy(struct esr__arena *a);
+/* Have the kernel fault [p, p + n) in now, in one call (a hint). */
+void esr__arena_fault_in(void *p, size_t n);
+
 struct esr__memory_store {
 	struct esr__keyset *streams;
+	struct esr__arena chunks; /* every stream's chunks */
 	/* the global order (memory_all.c), the two counters on lines of their own */
 	struct esr__slot ***order;    /* ESR__ORDER_BLOCKS blocks, each NULL until made */
 	int order_growing;            /* an appender is making a block */

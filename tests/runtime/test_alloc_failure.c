@@ -6,6 +6,9 @@
  * and free, which reroutes the static library's calls through the wrappers
  * below: they count live blocks and fail the k-th allocation on request. Each
  * test runs an operation once for every k until it gets through untouched.
+ * The memory store's chunks come from its own arena (mapped memory, freed
+ * only with the store), so esr__arena_alloc is wrapped too: it can fail like
+ * the others, and is not counted as live.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -24,6 +27,9 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 int __real_posix_memalign(void **p, size_t align, size_t n);
 void __real_free(void *p);
+struct esr__arena;
+void *__real_esr__arena_alloc(struct esr__arena *a, size_t n);
+void *__wrap_esr__arena_alloc(struct esr__arena *a, size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
@@ -73,6 +79,11 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n)
 
 	live += rc == 0;
 	return rc;
+}
+
+void *__wrap_esr__arena_alloc(struct esr__arena *a, size_t n)
+{
+	return fail_now() ? NULL : __real_esr__arena_alloc(a, n);
 }
 
 void __wrap_free(void *p)

@@ -1,0 +1,153 @@
+/*
+ * store/memory/memory_arena.c: the memory a store's chunks are cut from.
+ *
+ * A memory store gives no chunk back before it closes, so chunks need no
+ * allocator that frees: they are cut from large mappings by moving an
+ * offset, and the mappings are unmapped together at close.
+ *
+ * Why: the workers that append fill fresh memory all the time (the store
+ * keeps every event). Each thread takes a slab of SLAB bytes at a time and
+ * cuts its small chunks from it without a lock, where malloc grew each
+ * worker's own arena an mprotect call at a time. A chunk larger than a
+ * quarter of a slab (a long stream's: they double up to 65 536 events) gets
+ * a mapping of its own.
+ *
+ * esr__arena_fault_in asks the kernel to fault a range in with one call
+ * (MADV_POPULATE_WRITE, Linux 5.14; an older kernel refuses, and the pages
+ * fault one by one as they are touched). memory.c uses it on long chunks,
+ * a window ahead of their writer.
+ *
+ * The slab a thread cuts from is kept in a thread-local, tagged with the
+ * arena's serial number rather than its address, so that a store opened
+ * where a closed one was never sees the closed one's slab. The mutex guards
+ * the regions, taken once per slab.
+ */
+#define _GNU_SOURCE /* MADV_POPULATE_WRITE */
+#include <ck_pr.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "store/memory/memory_internal.h"
+
+#define REGION_FIRST ((size_t)4 << 20)
+#define REGION_MAX ((size_t)64 << 20)
+#define SLAB ((size_t)1 << 20)
+#define ALIGN 64 /* a chunk starts on a cache line of its own */
+
+/* At the start of every mapping, to find it again at close. */
+struct region {
+	struct region *next;
+	size_t size;
+};
+
+#define HEADER (((sizeof(struct region) + ALIGN - 1) / ALIGN) * ALIGN)
+
+/* This thread's slab: [next, end) of the arena numbered `serial`. */
+static _Thread_local struct {
+	uint64_t serial;
+	char *next, *end;
+} slab;
+
+static uint64_t serials;
+
+void esr__arena_fault_in(void *start, size_t n)
+{
+	char *p = start;
+#ifdef MADV_POPULATE_WRITE
+	char *page = (char *)((uintptr_t)p & ~(uintptr_t)4095); /* as madvise wants */
+
+	(void)madvise(page, n + (size_t)(p - page), MADV_POPULATE_WRITE);
+#else
+	(void)p, (void)n;
+#endif
+}
+
+/* A mapping of `size` bytes, linked in as the current region (current) or
+ * behind it. Under the lock. */
+static struct region *region_add(struct esr__arena *a, size_t size, int current)
+{
+	struct region *r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	                        -1, 0);
+
+	if (r == MAP_FAILED)
+		return NULL;
+	r->size = size;
+	if (current || a->regions == NULL) {
+		r->next = a->regions;
+		a->regions = r;
+	} else {
+		r->next = a->regions->next;
+		a->regions->next = r;
+	}
+	return r;
+}
+
+void esr__arena_init(struct esr__arena *a)
+{
+	pthread_mutex_init(&a->lock, NULL);
+	a->regions = NULL;
+	a->next = a->end = NULL;
+	a->region_size = REGION_FIRST;
+	a->serial = ck_pr_faa_64(&serials, 1) + 1; /* never 0, a thread's first tag */
+}
+
+/* A fresh slab for this thread, or a mapping of its own for a large chunk
+ * (then the slab stays as it was). NULL if the system has no memory. */
+static void *refill(struct esr__arena *a, size_t n)
+{
+	struct region *r;
+	char *p = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	if (n > SLAB / 4) {
+		if ((r = region_add(a, (HEADER + n + 4095) & ~(size_t)4095, 0)) != NULL)
+			p = (char *)r + HEADER;
+	} else {
+		if ((size_t)(a->end - a->next) < SLAB &&
+		    (r = region_add(a, a->region_size, 1)) != NULL) {
+			a->next = (char *)r + HEADER;
+			a->end = (char *)r + r->size;
+			if (a->region_size < REGION_MAX)
+				a->region_size *= 2;
+		}
+		if ((size_t)(a->end - a->next) >= SLAB) {
+			p = a->next;
+			a->next += SLAB;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (p == NULL)
+		return NULL;
+	if (n > SLAB / 4)
+		return p;
+	slab.serial = a->serial;
+	slab.next = p + n;
+	slab.end = p + SLAB;
+	return p;
+}
+
+void *esr__arena_alloc(struct esr__arena *a, size_t n)
+{
+	void *p;
+
+	if (n == 0 || n > SIZE_MAX / 2)
+		return NULL;
+	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	if (slab.serial != a->serial || (size_t)(slab.end - slab.next) < n)
+		return refill(a, n);
+	p = slab.next;
+	slab.next += n;
+	return p;
+}
+
+void esr__arena_destroy(struct esr__arena *a)
+{
+	struct region *r;
+
+	while ((r = a->regions) != NULL) {
+		a->regions = r->next;
+		munmap(r, r->size);
+	}
+	a->next = a->end = NULL;
+	pthread_mutex_destroy(&a->lock);
+}
