@@ -172,7 +172,7 @@ static void stream_free(struct esr__stream *s)
 	for (c = s->head; c != NULL; c = c->next)
 		for (v = c->first; v < c->first + c->cap && v <= s->committed; v++)
 			if (c->slots[v - c->first].len_flags & ESR__SLOT_BLOCK)
-				free((void *)c->slots[v - c->first].payload);
+				free((void *)esr__slot_block_part(&c->slots[v - c->first]));
 	free(s->snap);
 	esr__memory_ids_free(s->ids);
 	free(s);
@@ -305,25 +305,46 @@ static esr_status reserve(struct esr__memory_store *ms, struct esr__stream *s,
 	}
 }
 
-/* One allocation holds the payloads of a whole batch that are not inline. */
+/* Whether the event carries a correlation or causation id. */
+static bool has_ids(const esr_metadata *m)
+{
+	static const esr_id128 none;
+
+	return memcmp(&m->correlation_id, &none, sizeof none) != 0 ||
+	       memcmp(&m->causation_id, &none, sizeof none) != 0;
+}
+
+/* What event e puts in its batch's block: its ids and payload, or only its
+ * payload if that is too long for the slot, or nothing. */
+static size_t block_bytes(const esr_event *e)
+{
+	if (has_ids(&e->meta))
+		return ESR__IDS_BYTES + e->payload_len;
+	return e->payload_len > ESR__INLINE_MAX ? e->payload_len : 0;
+}
+
+/* One allocation holds what a whole batch keeps out of its slots. */
 static esr_status copy_payloads(const esr_event *events, size_t n, uint8_t **out)
 {
-	size_t i, total = 0;
+	size_t i, k, total = 0;
 	uint8_t *block;
 
 	for (i = 0; i < n; i++)
-		if (events[i].payload_len > ESR__INLINE_MAX)
-			total += events[i].payload_len;
+		total += block_bytes(&events[i]);
 	*out = NULL;
 	if (total == 0)
 		return ESR_OK;
 	if ((block = malloc(total)) == NULL)
 		return ESR_ENOMEM;
-	for (i = 0, total = 0; i < n; i++) {
-		if (events[i].payload_len <= ESR__INLINE_MAX)
-			continue;
-		memcpy(block + total, events[i].payload, events[i].payload_len);
-		total += events[i].payload_len;
+	for (i = 0, total = 0; i < n; total += k, i++) {
+		if ((k = block_bytes(&events[i])) > events[i].payload_len) {
+			memcpy(block + total, &events[i].meta.correlation_id, sizeof(esr_id128));
+			memcpy(block + total + sizeof(esr_id128), &events[i].meta.causation_id,
+			       sizeof(esr_id128));
+		}
+		if (k != 0 && events[i].payload_len != 0)
+			memcpy(block + total + (k - events[i].payload_len), events[i].payload,
+			       events[i].payload_len);
 	}
 	*out = block;
 	return ESR_OK;
@@ -340,7 +361,7 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
 {
 	struct esr__chunk *c = writer_start(s, start + 1), *c0;
 	struct esr__slot *slot;
-	size_t i, offset = 0;
+	size_t i, k, offset = 0;
 	uint32_t len;
 	uint64_t v, pos;
 
@@ -355,20 +376,22 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
 		slot = &c->slots[v - c->first];
 		slot->type = events[i].type;
 		slot->len_flags = len = events[i].payload_len;
-		slot->meta = events[i].meta;
+		slot->timestamp_ns = events[i].meta.timestamp_ns;
 		slot->cmd = cmds ? cmds[i] : NULL;
 		slot->stream = s;
 		slot->version = v;
-		if (len == 0) {
-			slot->payload = NULL;
-		} else if (len <= ESR__INLINE_MAX) {
-			memcpy(slot->small, events[i].payload, len);
-			slot->payload = slot->small;
-		} else {
-			slot->payload = block + offset;
+		if ((k = block_bytes(&events[i])) != 0) { /* as copy_payloads laid it out */
 			if (offset == 0) /* the block's start: freed through this slot */
 				slot->len_flags |= ESR__SLOT_BLOCK;
-			offset += len;
+			if (k > len)
+				slot->len_flags |= ESR__SLOT_IDS;
+			slot->payload = block + offset + (k - len);
+			offset += k;
+		} else if (len == 0) {
+			slot->payload = NULL;
+		} else {
+			memcpy(slot->small, events[i].payload, len);
+			slot->payload = slot->small;
 		}
 	}
 	await_committed(s, start);

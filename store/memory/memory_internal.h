@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/keyset.h"
 #include "esr/esr.h"
@@ -29,10 +30,17 @@ struct esr__mem_cmd {
 	unsigned char bytes[];
 };
 
-/* Set in a slot's len_flags when its payload pointer is the start of the
- * batch's payload allocation, which freeing the stream frees through it. */
+/* Set in a slot's len_flags when its payload's part of the batch's block
+ * starts the block, which freeing the stream frees through it. */
 #define ESR__SLOT_BLOCK (1u << 31)
-_Static_assert(ESR_PAYLOAD_MAX < ESR__SLOT_BLOCK, "the flag is above every length");
+/* Set when the event has a correlation or causation id: both sit in the
+ * block just before the payload (ESR__IDS_BYTES), and the payload is there
+ * too even if it is short. Most events have neither, and the slot keeps
+ * only the timestamp of the metadata. */
+#define ESR__SLOT_IDS (1u << 30)
+#define ESR__SLOT_FLAGS (ESR__SLOT_BLOCK | ESR__SLOT_IDS)
+#define ESR__IDS_BYTES (2 * sizeof(esr_id128))
+_Static_assert(ESR_PAYLOAD_MAX < ESR__SLOT_IDS, "the flags are above every length");
 
 /*
  * An event in its stream. Its fields are an esr_event's, packed: the payload
@@ -44,17 +52,29 @@ struct esr__slot {
 	uint32_t type;
 	uint32_t len_flags;       /* payload length | ESR__SLOT_BLOCK */
 	const void *payload;      /* `small`, or in the batch's block */
-	esr_metadata meta;
+	uint64_t timestamp_ns;    /* the metadata's; its ids: ESR__SLOT_IDS */
 	const struct esr__mem_cmd *cmd;
 	struct esr__stream *stream;
 	uint64_t version, position;
 	unsigned char small[ESR__INLINE_MAX];
 };
 
+/* Where a slot's part of its batch's block starts (ids first, if any). */
+static inline const uint8_t *esr__slot_block_part(const struct esr__slot *s)
+{
+	return (const uint8_t *)s->payload - (s->len_flags & ESR__SLOT_IDS ? ESR__IDS_BYTES : 0);
+}
+
 static inline esr_event esr__memory_event(const struct esr__slot *s)
 {
-	esr_event e = {s->type, s->len_flags & ~ESR__SLOT_BLOCK, s->payload, s->meta, {NULL, 0}};
+	esr_event e = {s->type, s->len_flags & ~ESR__SLOT_FLAGS, s->payload,
+	               {.timestamp_ns = s->timestamp_ns}, {NULL, 0}};
 
+	if (s->len_flags & ESR__SLOT_IDS) {
+		memcpy(&e.meta.correlation_id, esr__slot_block_part(s), sizeof(esr_id128));
+		memcpy(&e.meta.causation_id, esr__slot_block_part(s) + sizeof(esr_id128),
+		       sizeof(esr_id128));
+	}
 	if (s->cmd != NULL)
 		e.command_id = (esr_command_id){s->cmd->bytes, s->cmd->len};
 	return e;

@@ -156,24 +156,37 @@ static void versions_start_at_1_and_stay_contiguous(void **state)
 	free(c.events);
 }
 
+/* Ids with an empty, a short and a long payload, one id of the two alone,
+ * and neither: each event reads back as it was appended. */
 static void metadata_and_empty_payloads_round_trip(void **state)
 {
+	static const char long_payload[] = "a payload longer than any slot keeps inline";
 	esr_stream_id sid = stream_of("Order", "o-1");
-	esr_event ev[2] = {{.type = 7}, {.type = 8, .payload = "x", .payload_len = 1}};
+	esr_event ev[5] = {{.type = 7}, {.type = 8, .payload = "x", .payload_len = 1},
+	                   {.type = 9, .payload = "yz", .payload_len = 2},
+	                   {.type = 10, .payload = long_payload, .payload_len = sizeof long_payload},
+	                   {.type = 11, .payload = long_payload, .payload_len = sizeof long_payload}};
 	struct collected c;
+	size_t i;
 
 	memset(ev[0].meta.correlation_id.bytes, 0xab, 16);
 	memset(ev[0].meta.causation_id.bytes, 0xcd, 16);
 	ev[0].meta.timestamp_ns = 1700000000123456789ULL;
 	ev[1].meta.timestamp_ns = 42;
-	assert_int_equal(esr_store_append(*state, &sid, 0, ev, 2, NULL), ESR_OK);
+	ev[2].meta.causation_id.bytes[15] = 1;
+	ev[3].meta.correlation_id.bytes[0] = 2;
+	ev[3].meta.timestamp_ns = 43;
+	assert_int_equal(esr_store_append(*state, &sid, 0, ev, 5, NULL), ESR_OK);
 	c = read_all(*state, &sid, 0);
-	assert_int_equal(c.count, 2);
+	assert_int_equal(c.count, 5);
 	assert_int_equal(c.events[0].len, 0);
-	assert_memory_equal(&c.events[0].meta, &ev[0].meta, sizeof ev[0].meta);
-	assert_memory_equal(&c.events[1].meta, &ev[1].meta, sizeof ev[1].meta);
-	assert_int_equal(c.events[1].len, 1);
-	assert_int_equal(c.events[1].payload[0], 'x');
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(c.events[i].type, ev[i].type);
+		assert_memory_equal(&c.events[i].meta, &ev[i].meta, sizeof ev[i].meta);
+		assert_int_equal(c.events[i].len, ev[i].payload_len);
+		if (ev[i].payload_len != 0)
+			assert_memory_equal(c.events[i].payload, ev[i].payload, ev[i].payload_len);
+	}
 	free(c.events);
 }
 
