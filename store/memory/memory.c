@@ -385,13 +385,11 @@ static uint64_t fill_and_publish(struct esr__memory_store *ms, struct esr__strea
 				slot->len_flags |= ESR__SLOT_BLOCK;
 			if (k > len)
 				slot->len_flags |= ESR__SLOT_IDS;
-			slot->payload = block + offset + (k - len);
+			slot->len_flags |= ESR__SLOT_OUT;
+			slot->payload.out = block + offset + (k - len);
 			offset += k;
-		} else if (len == 0) {
-			slot->payload = NULL;
-		} else {
-			memcpy(slot->small, events[i].payload, len);
-			slot->payload = slot->small;
+		} else if (len != 0) {
+			memcpy(slot->payload.small, events[i].payload, len);
 		}
 	}
 	await_committed(s, start);
@@ -610,11 +608,8 @@ static void mem_prefetch(void *impl, void *handle, int depth)
 		return;
 	}
 	v = ck_pr_load_64(&s->reserved) + 1;
-	if (v >= c->first && v - c->first < c->cap) {
-		const char *slot = (const char *)&c->slots[v - c->first];
-		__builtin_prefetch(slot, 1, 3);
-		__builtin_prefetch(slot + sizeof(struct esr__slot) - 1, 1, 3);
-	}
+	if (v >= c->first && v - c->first < c->cap)
+		__builtin_prefetch(&c->slots[v - c->first], 1, 3); /* one line */
 }
 
 static esr_status mem_append_resolved(void *impl, void *handle, uint64_t expected,

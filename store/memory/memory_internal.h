@@ -38,36 +38,51 @@ struct esr__mem_cmd {
  * too even if it is short. Most events have neither, and the slot keeps
  * only the timestamp of the metadata. */
 #define ESR__SLOT_IDS (1u << 30)
-#define ESR__SLOT_FLAGS (ESR__SLOT_BLOCK | ESR__SLOT_IDS)
+/* Set when the payload is in the block (long, or ids with it): the slot
+ * holds a pointer to it instead of its bytes. */
+#define ESR__SLOT_OUT (1u << 29)
+#define ESR__SLOT_FLAGS (ESR__SLOT_BLOCK | ESR__SLOT_IDS | ESR__SLOT_OUT)
 #define ESR__IDS_BYTES (2 * sizeof(esr_id128))
-_Static_assert(ESR_PAYLOAD_MAX < ESR__SLOT_IDS, "the flags are above every length");
+_Static_assert(ESR_PAYLOAD_MAX < ESR__SLOT_OUT, "the flags are above every length");
 
 /*
- * An event in its stream. Its fields are an esr_event's, packed: the payload
- * length shares a word with the block flag, and the command id is its
- * record (NULL: none), so that an event without an id costs no more than
- * before ids existed. esr__memory_event rebuilds the esr_event.
+ * An event in its stream, in one cache line: a chunk starts on a line and
+ * its slots on the line after its header, so filling a slot touches one.
+ * Its fields are an esr_event's, packed: the payload length shares a word
+ * with the flags, a short payload lives in the slot and a long one's address
+ * takes its place, and the command id is its record (NULL: none).
+ * esr__memory_event rebuilds the esr_event.
  */
 struct esr__slot {
 	uint32_t type;
-	uint32_t len_flags;       /* payload length | ESR__SLOT_BLOCK */
-	const void *payload;      /* `small`, or in the batch's block */
+	uint32_t len_flags;       /* payload length | ESR__SLOT_* flags */
 	uint64_t timestamp_ns;    /* the metadata's; its ids: ESR__SLOT_IDS */
 	const struct esr__mem_cmd *cmd;
 	struct esr__stream *stream;
 	uint64_t version, position;
-	unsigned char small[ESR__INLINE_MAX];
+	union {
+		unsigned char small[ESR__INLINE_MAX]; /* the payload */
+		const uint8_t *out;  /* ESR__SLOT_OUT: the payload, in the block */
+	} payload;
 };
+_Static_assert(sizeof(struct esr__slot) == 64, "a slot is one cache line");
+
+static inline const void *esr__slot_payload(const struct esr__slot *s)
+{
+	if (s->len_flags & ESR__SLOT_OUT)
+		return s->payload.out;
+	return (s->len_flags & ~ESR__SLOT_FLAGS) != 0 ? s->payload.small : NULL;
+}
 
 /* Where a slot's part of its batch's block starts (ids first, if any). */
 static inline const uint8_t *esr__slot_block_part(const struct esr__slot *s)
 {
-	return (const uint8_t *)s->payload - (s->len_flags & ESR__SLOT_IDS ? ESR__IDS_BYTES : 0);
+	return s->payload.out - (s->len_flags & ESR__SLOT_IDS ? ESR__IDS_BYTES : 0);
 }
 
 static inline esr_event esr__memory_event(const struct esr__slot *s)
 {
-	esr_event e = {s->type, s->len_flags & ~ESR__SLOT_FLAGS, s->payload,
+	esr_event e = {s->type, s->len_flags & ~ESR__SLOT_FLAGS, esr__slot_payload(s),
 	               {.timestamp_ns = s->timestamp_ns}, {NULL, 0}};
 
 	if (s->len_flags & ESR__SLOT_IDS) {
@@ -93,7 +108,7 @@ struct esr__chunk {
 	uint64_t first;     /* version stored in slots[0] */
 	uint64_t cap;
 	uint64_t ready;     /* slots below this version are faulted in (memory.c) */
-	struct esr__slot slots[];
+	_Alignas(64) struct esr__slot slots[]; /* from the header's next line */
 };
 
 struct snap; /* store/memory/memory_snapshot.c's kept snapshot */
