@@ -93,10 +93,25 @@ static unsigned long key_hash(const void *object, unsigned long seed)
 	return (unsigned long)((const struct esr__key *)object)->hash;
 }
 
+/* A probe key with this type_len asks for a prefetch (esr__keyset_prefetch):
+ * its id_len is how many bytes of the object to hint. */
+#define PREFETCH_PROBE UINT32_MAX
+
 static bool key_equal(const void *a, const void *b)
 {
 	const struct esr__key *x = a, *y = b;
+	uint32_t at;
 
+	if (y->type_len == PREFETCH_PROBE) {
+		/* Hint the object's lines without reading them (the first, with
+		 * the key, for writing), and take the first candidate ck_hs
+		 * offers (its packed hash bits matched): a wrong one only
+		 * wastes a hint. */
+		__builtin_prefetch(a, 1, 3);
+		for (at = 64; at < y->id_len; at += 64)
+			__builtin_prefetch((const char *)a + at, 0, 3);
+		return true;
+	}
 	/* ck_hs calls this on stored objects from inside ck_hs_get, before the
 	 * caller sees the pointer: the acquire for the object's publication has
 	 * to be here. (Acquiring a stack-built probe key is a no-op.) */
@@ -218,6 +233,15 @@ struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *
 	if (o != NULL)
 		ESR_TSAN_ACQUIRE(o);
 	return o;
+}
+
+void esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k, uint32_t bytes)
+{
+	struct esr__key probe = *k;
+
+	probe.type_len = PREFETCH_PROBE;
+	probe.id_len = bytes;
+	(void)ck_hs_get(&shard_of(ks, k)->set, k->hash, &probe);
 }
 
 struct esr__key *esr__keyset_insert(struct esr__keyset *ks, struct esr__key *fresh)

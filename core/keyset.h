@@ -62,6 +62,16 @@ void esr__key_copy(struct esr__key *dst, const struct esr__key *k, void *storage
 struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *k);
 
 /*
+ * Hint the first `bytes` of the object k probably names into the cache
+ * (the first line for writing), without reading it: a caller about to look
+ * up many keys issues their
+ * misses together first. The table is probed by hash alone, so the hint
+ * may fall on another object (harmless) or on one being freed (a hint
+ * reads nothing). Lock-free; the object need not be kept alive.
+ */
+void esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k, uint32_t bytes);
+
+/*
  * Inserts `fresh` (its key fully built) unless an object with an equal key is
  * there. Returns the object in the set afterwards: fresh, or the one that won
  * the race (the caller then still owns fresh). NULL: out of memory.
