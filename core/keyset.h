@@ -64,10 +64,10 @@ struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *
 /*
  * Hint the first `bytes` of the object k probably names into the cache
  * (the first line for writing), without reading it: a caller about to look
- * up many keys issues their
- * misses together first. The table is probed by hash alone, so the hint
- * may fall on another object (harmless) or on one being freed (a hint
- * reads nothing). Lock-free; the object need not be kept alive.
+ * up many keys issues their misses together first. The table is probed by
+ * hash alone, so the hint may fall on another object (harmless) or on one
+ * being freed (a hint reads nothing). Lock-free; the object need not be
+ * kept alive.
  */
 void esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k, uint32_t bytes);
 

@@ -16,7 +16,8 @@
  *   Events live in a chain of chunks whose capacity doubles (CHUNK_FIRST,
  *   2*CHUNK_FIRST, ... up to CHUNK_MAX). A chunk never moves once linked, so
  *   readers walk the chain without any reclamation protocol; chunks are cut
- *   from the store's arena (memory_arena.c) and freed with it at close. Two counters:
+ *   from the store's arena (memory_arena.c) and freed with it at close.
+ *   Two counters:
  *     reserved   the versions writers have claimed: ck_pr_cas_64 moves it from
  *                `expected` to `expected + n`. That CAS is the linearization
  *                point of an append and its optimistic version check in one.

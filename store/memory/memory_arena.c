@@ -17,10 +17,11 @@
  * fault one by one as they are touched). memory.c uses it on long chunks,
  * a window ahead of their writer.
  *
- * The slab a thread cuts from is kept in a thread-local, tagged with the
- * arena's serial number rather than its address, so that a store opened
- * where a closed one was never sees the closed one's slab. The mutex guards
- * the regions, taken once per slab.
+ * A thread keeps its slabs of up to SLABS arenas in thread-locals (a thread
+ * appending to several stores in turn would otherwise drop a slab's rest at
+ * each switch), each tagged with its arena's serial number rather than its
+ * address, so that a store opened where a closed one was never sees the
+ * closed one's slab. The mutex guards the regions, taken once per slab.
  */
 #define _GNU_SOURCE /* MADV_POPULATE_WRITE */
 #include <ck_pr.h>
@@ -42,11 +43,15 @@ struct region {
 
 #define HEADER (((sizeof(struct region) + ALIGN - 1) / ALIGN) * ALIGN)
 
-/* This thread's slab: [next, end) of the arena numbered `serial`. */
-static _Thread_local struct {
+/* This thread's slabs: [next, end) of the arena numbered `serial` (0: none),
+ * the least recently refilled replaced first. */
+#define SLABS 4
+struct slab {
 	uint64_t serial;
 	char *next, *end;
-} slab;
+};
+static _Thread_local struct slab slabs[SLABS];
+static _Thread_local unsigned slab_victim;
 
 static uint64_t serials;
 
@@ -91,9 +96,10 @@ void esr__arena_init(struct esr__arena *a)
 	a->serial = ck_pr_faa_64(&serials, 1) + 1; /* never 0, a thread's first tag */
 }
 
-/* A fresh slab for this thread, or a mapping of its own for a large chunk
- * (then the slab stays as it was). NULL if the system has no memory. */
-static void *refill(struct esr__arena *a, size_t n)
+/* A fresh slab for this thread in *s (the thread's slab of this arena, or
+ * the one to replace), or a mapping of its own for a large chunk (then *s
+ * stays as it was). NULL if the system has no memory. */
+static void *refill(struct esr__arena *a, struct slab *s, size_t n)
 {
 	struct region *r;
 	char *p = NULL;
@@ -120,23 +126,33 @@ static void *refill(struct esr__arena *a, size_t n)
 		return NULL;
 	if (n > SLAB / 4)
 		return p;
-	slab.serial = a->serial;
-	slab.next = p + n;
-	slab.end = p + SLAB;
+	s->serial = a->serial;
+	s->next = p + n;
+	s->end = p + SLAB;
 	return p;
 }
 
 void *esr__arena_alloc(struct esr__arena *a, size_t n)
 {
+	struct slab *s = NULL;
+	unsigned i;
 	void *p;
 
 	if (n == 0 || n > SIZE_MAX / 2)
 		return NULL;
 	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-	if (slab.serial != a->serial || (size_t)(slab.end - slab.next) < n)
-		return refill(a, n);
-	p = slab.next;
-	slab.next += n;
+	for (i = 0; i < SLABS && s == NULL; i++)
+		if (slabs[i].serial == a->serial)
+			s = &slabs[i];
+	if (s == NULL) {
+		s = &slabs[slab_victim];
+		slab_victim = (slab_victim + 1) % SLABS;
+		return refill(a, s, n);
+	}
+	if ((size_t)(s->end - s->next) < n)
+		return refill(a, s, n);
+	p = s->next;
+	s->next += n;
 	return p;
 }
 

@@ -6,7 +6,9 @@
  * positions 1, 2, ... without a gap or a repeat, each stream's versions in
  * order, every event whole, and a head that never moves back. The runs cross
  * blocks of the index (65 536 positions each), where appenders make the next
- * block while others append.
+ * block while others append. And the store's chunk memory: a thread that
+ * appends to several stores in turn cuts each store's chunks from that
+ * store's own arena.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -179,10 +181,69 @@ static void readers_follow_racing_appenders_without_a_gap(void **state)
 	esr_store_close(s);
 }
 
+/* Counts the events of one stream read back and checks each one's payload. */
+static esr_status count_own(void *ctx, const esr_recorded_event *e)
+{
+	uint64_t *n = ctx, p;
+
+	if (e->event.payload_len != sizeof p)
+		return ESR_EIO;
+	memcpy(&p, e->event.payload, sizeof p);
+	if (p != e->version)
+		return ESR_EIO;
+	(*n)++;
+	return ESR_OK;
+}
+
+/*
+ * One thread appends to more stores than it keeps slabs for
+ * (memory_arena.c), in turn, then closes them one by one: each store's
+ * chunks must have come from its own arena, so the others still read back
+ * whole after every close (a chunk cut from a closed store's memory would
+ * be unmapped under them; under ASan a use after free).
+ */
+#define STORES 6
+static void stores_in_turn_keep_their_own_memory(void **state)
+{
+	esr_store *s[STORES];
+	uint64_t payload, n;
+	int i, j, round;
+
+	(void)state;
+	for (i = 0; i < STORES; i++)
+		assert_int_equal(esr_memory_store_open(&s[i]), ESR_OK);
+	for (round = 0; round < 300; round++)
+		for (i = 0; i < STORES; i++)
+			for (j = 0; j < 8; j++) {
+				char id[16];
+				snprintf(id, sizeof id, "s%d", j);
+				esr_stream_id sid = {"Turn", id, strlen(id)};
+				payload = (uint64_t)round + 1; /* the event's version */
+				esr_event ev = {.type = 1, .payload = &payload,
+				                .payload_len = sizeof payload};
+				assert_int_equal(esr_store_append(s[i], &sid, (uint64_t)round, &ev, 1,
+				                                  NULL), ESR_OK);
+			}
+	for (i = 0; i < STORES; i++) {
+		int k = (i * 7 + 3) % STORES; /* not in the order they were opened */
+		esr_store_close(s[k]);
+		s[k] = NULL;
+		for (j = 0; j < STORES; j++) {
+			esr_stream_id sid = {"Turn", "s7", 2};
+			if (s[j] == NULL)
+				continue;
+			n = 0;
+			assert_int_equal(esr_store_read(s[j], &sid, 1, count_own, &n), ESR_OK);
+			assert_int_equal(n, 300);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(readers_follow_racing_appenders_without_a_gap),
+		cmocka_unit_test(stores_in_turn_keep_their_own_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
