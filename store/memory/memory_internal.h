@@ -98,7 +98,7 @@ static inline esr_event esr__memory_event(const struct esr__slot *s)
 /* The global order's index (memory_all.c): position p's slot is
  * order[p >> ESR__ORDER_SHIFT][p & (ESR__ORDER_BLOCK - 1)]. A block of
  * pointers is 512 KiB; the directory's 2^20 blocks index 2^36 events, more
- * than any machine's memory could hold at 88 bytes a slot. */
+ * than any machine's memory could hold (4 TiB of 64-byte slots). */
 #define ESR__ORDER_SHIFT 16
 #define ESR__ORDER_BLOCK ((uint64_t)1 << ESR__ORDER_SHIFT)
 #define ESR__ORDER_BLOCKS ((size_t)1 << 20)
