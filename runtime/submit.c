@@ -43,6 +43,12 @@ struct type_cache {
 	struct esr__key_type key; /* def's name, with its part of the hash */
 };
 
+/* One group of a run by name, as plan_run found it. */
+struct group {
+	struct esr__key key; /* type NULL: not made (the group is refused) */
+	unsigned len;        /* commands from here naming one aggregate; 0 inside */
+};
+
 struct run {
 	esr_runtime *rt;
 	struct esr__ticket_block *block;
@@ -301,31 +307,36 @@ static esr_status resolve_type(struct run *r, const char *name)
 }
 
 /*
- * Before a run by name is routed: hint each command's actor into the cache
- * (its first line, which the claim and the push write, and its names,
- * which the lookup compares), so that the misses of the run's commands
+ * Plan a run by name before routing it: split it into groups that name one
+ * aggregate each (plan[i].len at each group's first command, 0 inside a
+ * group) and make each group's key once (plan[i].key; type NULL when the
+ * id or type would be refused: submit_group refuses it then).
+ *
+ * With more than one group, each group's actor is also hinted into the
+ * cache (its first line, which the claim and the push write, and its
+ * names, which the lookup compares), so that the run's misses on actors
  * overlap instead of following one another. With thousands of actors the
  * submitter's first touch of an actor is a miss: `perf record -e cpu-clock
  * -g` on esr-stress's counter workload at 10 000 aggregates put 43% of the
- * submitting thread's samples on the lookup's key comparison. A command to
- * the same aggregate as the one before is not hinted again: hinting a line
- * a worker is writing to takes it away from the worker each time. A
- * command whose type or id would be refused is skipped; submit_group
- * refuses it.
+ * submitting thread's samples on the lookup's key comparison. A run of one
+ * aggregate is not hinted: hinting lines a worker is writing takes them
+ * away from it, which cost a quarter of the throughput with one aggregate.
  */
-static void prefetch_actors(struct run *r, const esr_submission *subs, size_t n)
+static void plan_run(struct run *r, const esr_submission *subs, size_t n, struct group *plan)
 {
-	struct esr__key k;
-	size_t i, k0;
+	size_t i, j, k;
 
-	for (i = 0; i < n; i += k0) {
-		if ((k0 = same_aggregate(&subs[i], n - i)) == n)
-			return; /* one aggregate: nothing to overlap */
-		if (subs[i].id == NULL || subs[i].id_len == 0 || subs[i].id_len > ESR_ID_MAX ||
+	for (i = 0; i < n; i += k) {
+		k = plan[i].len = same_aggregate(&subs[i], n - i);
+		for (j = 1; j < k; j++)
+			plan[i + j].len = 0;
+		plan[i].key.type = NULL;
+		if (esr__check_id(subs[i].id, subs[i].id_len) != ESR_OK ||
 		    resolve_type(r, subs[i].type) != ESR_OK)
 			continue;
-		esr__keyset_key_of(&r->tc.key, subs[i].id, subs[i].id_len, &k);
-		esr__keyset_prefetch(r->rt->actors, &k, ACTOR_HINT);
+		esr__keyset_key_of(&r->tc.key, subs[i].id, subs[i].id_len, &plan[i].key);
+		if (k != n)
+			esr__keyset_prefetch(r->rt->actors, &plan[i].key, ACTOR_HINT);
 	}
 }
 
@@ -333,10 +344,12 @@ static void prefetch_actors(struct run *r, const esr_submission *subs, size_t n)
  * Submit s[0..k), which name one aggregate; *got says how many were
  * accepted (all, unless its mailbox had room for fewer: then the caller
  * submits the rest again, and they block or fail one by one as the
- * overflow policy says).
+ * overflow policy says). planned: the key plan_run made for s (its id is
+ * checked), or NULL to check and make it here.
  */
 static esr_status submit_group(struct run *r, const esr_submission *s, unsigned k,
-                               esr_ticket_cb cb, esr_ticket **out, unsigned *got)
+                               const struct esr__key *planned, esr_ticket_cb cb,
+                               esr_ticket **out, unsigned *got)
 {
 	struct type_cache *tc = &r->tc;
 	const esr_aggregate_type *type;
@@ -352,13 +365,16 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 		key = &r->ref->key;
 	} else {
 		/* command may be NULL: it is handle()'s to read, as in the repository. */
-		if ((st = esr__check_id(s->id, s->id_len)) != ESR_OK)
+		if (planned == NULL && (st = esr__check_id(s->id, s->id_len)) != ESR_OK)
 			return st;
 		if ((st = resolve_type(r, s->type)) != ESR_OK)
 			return st; /* refused before any actor is touched */
 		type = tc->def;
-		esr__keyset_key_of(&tc->key, s->id, s->id_len, &by_name);
-		key = &by_name;
+		if (planned == NULL) {
+			esr__keyset_key_of(&tc->key, s->id, s->id_len, &by_name);
+			planned = &by_name;
+		}
+		key = planned;
 	}
 	/* A bad or uncopyable command id refuses its command: those before it
 	 * go on alone, and the caller's next group starts with it. */
@@ -396,6 +412,8 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, esr_query_fn 
                              esr_ticket_cb cb, size_t *done, struct type_cache *tc)
 {
 	struct run r = {.rt = rt, .tc = *tc, .ref = ref, .query = query};
+	const struct esr__key *planned;
+	struct group plan[CHUNK];
 	esr_status st = ESR_OK;
 	unsigned k, got;
 	size_t i;
@@ -415,11 +433,19 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, esr_query_fn 
 	 * (release, in finish()) between that read and its decrement. Stop
 	 * reads it only after our window closes (release). */
 	ck_pr_faa_64(&rt->outstanding, n);
-	if (ref == NULL && n > 1)
-		prefetch_actors(&r, subs, n);
+	if (ref == NULL)
+		plan_run(&r, subs, n, plan);
 	for (i = 0; i < n; i += got) {
-		k = ref != NULL ? (unsigned)(n - i) : same_aggregate(&subs[i], n - i);
-		st = submit_group(&r, &subs[i], k, cb, tickets ? &tickets[i] : NULL, &got);
+		planned = NULL;
+		if (ref != NULL) {
+			k = (unsigned)(n - i);
+		} else if (plan[i].len != 0) {
+			k = plan[i].len;
+			planned = plan[i].key.type != NULL ? &plan[i].key : NULL;
+		} else { /* the rest of a group a full mailbox cut short */
+			k = same_aggregate(&subs[i], n - i);
+		}
+		st = submit_group(&r, &subs[i], k, planned, cb, tickets ? &tickets[i] : NULL, &got);
 		if (st != ESR_OK)
 			break;
 	}
