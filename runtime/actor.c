@@ -316,6 +316,7 @@ static _Thread_local struct esr__actor *calling;
 static void appended(void *ctx, const esr_append_result *result)
 {
 	struct esr__actor *a = ctx;
+	struct esr_runtime *rt;
 
 	a->em->appended = result->status;
 	a->appended_version = result->version;
@@ -336,9 +337,18 @@ static void appended(void *ctx, const esr_append_result *result)
 	/* The worker suspended the actor and let go. Everything of the worker
 	 * the next runner reads was written before the store call (which hands
 	 * it to this thread with its own synchronisation); the run queue's
-	 * mutex carries that and the outcome to the next runner. */
+	 * push carries that and the outcome to the next runner. */
+	rt = a->rt;
+	/* Once pushed, the actor may run, complete the last command and let
+	 * a stop free the runtime while the push still reads it: stop waits
+	 * for `handing` too. Counted before the push's release, so whoever
+	 * completes the turn sees it. */
+	ck_pr_inc_32(&rt->handing);
 	ck_pr_store_32(&a->phase, ESR__PHASE_COMPLETED);
-	esr__runq_push(a->rt, esr__home_of(&a->rt->cfg, a->key.hash), a);
+	esr__runq_push(rt, esr__home_of(&rt->cfg, a->key.hash), a);
+	ck_pr_fence_release();
+	ESR_TSAN_RELEASE(&rt->handing);
+	ck_pr_dec_32(&rt->handing);
 }
 
 /* Complete every command of a's turn, its outcome read from the turn's append

@@ -178,6 +178,12 @@ esr_status esr_runtime_stop(esr_runtime *rt)
 	ck_pr_fence_acquire();
 	ESR_TSAN_ACQUIRE(&rt->submitting);
 	wait_idle(rt);
+	/* A store's thread may still be in the push that handed the last
+	 * turn back (actor.c, appended). Acquire: pairs with its release. */
+	while (ck_pr_load_32(&rt->handing) != 0)
+		sched_yield();
+	ck_pr_fence_acquire();
+	ESR_TSAN_ACQUIRE(&rt->handing);
 	teardown(rt);
 	return ESR_OK;
 }

@@ -47,6 +47,7 @@ struct esr_runtime {
 	unsigned up;          /* what start has set up, for teardown (runtime.c) */
 	uint32_t submitting;  /* submit calls past the stopping check */
 	uint64_t outstanding; /* accepted commands not yet completed */
+	uint32_t handing;     /* store threads inside a hand-over's push (actor.c) */
 	uint32_t handles;     /* the caller's (until destroy) and one per open reference */
 	pthread_mutex_t idle_lock;
 	pthread_cond_t idle_cond;

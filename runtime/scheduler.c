@@ -2,8 +2,9 @@
  * runtime/scheduler.c: the run queues, the workers, and their spare emitters.
  * See docs/architecture.md for the map.
  *
- * Each worker has its own run queue, a FIFO of actors under its own mutex
- * (struct esr__runq). An actor made ready by a submit or by a completion goes
+ * Each worker has its own run queue, a FIFO of actors that pushers join
+ * without a lock and takers leave under the queue's mutex (struct esr__runq,
+ * and "the queues" below). An actor made ready by a submit or by a completion goes
  * to its home worker (esr__home_of: its key's hash), so its state tends to
  * stay in one core's cache, and a worker's queue is touched by its owner and
  * the threads that feed it rather than by every thread in the process. An
@@ -17,8 +18,8 @@
  * counts, then sleeps on its queue's condition variable. A push to a worker
  * that sleeps signals it, under the queue's lock, so no push to a queue is
  * ever missed by its owner, unless another worker is awake and idle: then
- * that one steals them (its last look before it sleeps sees them, by the
- * fenced pair in esr__runq_push_list). That is what progress rests on. A push to a
+ * that one steals them (its last look before it sleeps sees them). Both rest
+ * on the fenced pair of step 4 below. That is what progress rests on. A push to a
  * worker that is running actors (`busy`), or that leaves more than one actor
  * on its queue, also wakes one other sleeping worker, to steal: without it an
  * actor would wait behind its owner's turn, however long a handler or a
@@ -31,9 +32,9 @@
  * took from its queue to run next: they wait for its current turn.
  *
  * Ordering: everything an actor carries from its last runner to its next
- * passes through a queue's mutex (push, then pop or steal under the same
- * lock). The unlocked peeks only decide whether to spin, steal or yield;
- * whatever they miss, the locks decide.
+ * passes through its queue's push and take (steps 2 and 3 below). The peeks
+ * at `count`, `busy` and `sleeping` only decide whether to spin, steal, wake
+ * or yield; whatever they miss, the queue's links decide.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -66,13 +67,44 @@
 
 /* --- the queues ------------------------------------------------------------------ */
 
+/*
+ * The queue is a linked list from `out` (the oldest) to `in` (the newest)
+ * through run_next, with a stub actor that keeps it from ever being empty, so
+ * a push needs no lock and no compare-and-swap: it swaps itself into `in`,
+ * then links the actor it displaced to its chain. Between the two steps the
+ * list is cut at that link; a taker finds the end early and takes less (or
+ * nothing) this time, and `count` says more is coming.
+ *
+ * Memory ordering, the hand-over of an actor from its last runner (or its
+ * submitter) to its next:
+ *  1. The pusher adds its actors to `count` first, so that `count` never
+ *     lags the actors a taker can reach (it may lead them: see above).
+ *  2. Release fence, then the swap on `in`: everything the pusher read and
+ *     wrote of the actors, and their run_next links, is ordered before the
+ *     swap and so before the link store that makes them reachable.
+ *  3. The link: the displaced actor's run_next. The taker loads it and
+ *     reaches the actors through that pointer, so its reads of them depend
+ *     on the load (ordered on every CPU Concurrency Kit supports).
+ *  4. Full fence, then the owner's `sleeping`: the store-buffering pair
+ *     with sleep_for_work, which stores `sleeping`, fences and loads
+ *     `count`. With a fence on each side one of them sees the other's
+ *     store: the owner sees the count and does not sleep, or the pusher
+ *     sees it sleep and signals it under the lock.
+ * Takers are one at a time under the lock, so `out` and the stub's
+ * re-push are the lock holder's alone.
+ */
+
 void esr__runqs_init(struct esr_runtime *rt)
 {
 	unsigned i;
 
 	for (i = 0; i < rt->cfg.workers; i++) {
-		pthread_mutex_init(&rt->workers[i].q.lock, NULL);
-		pthread_cond_init(&rt->workers[i].q.cond, NULL);
+		struct esr__runq *q = &rt->workers[i].q;
+		pthread_mutex_init(&q->lock, NULL);
+		pthread_cond_init(&q->cond, NULL);
+		q->stub.run_next = NULL;
+		q->in = q->out = &q->stub;
+		q->count = 0;
 	}
 }
 
@@ -84,6 +116,56 @@ void esr__runqs_destroy(struct esr_runtime *rt)
 		pthread_mutex_destroy(&rt->workers[i].q.lock);
 		pthread_cond_destroy(&rt->workers[i].q.cond);
 	}
+}
+
+/* Steps 2 and 3: append the chain head..tail (linked by the caller). */
+static void link_in(struct esr__runq *q, struct esr__actor *head, struct esr__actor *tail)
+{
+	struct esr__actor *prev, *a, *next;
+
+	tail->run_next = NULL;
+	ck_pr_fence_release();
+	/* Each link is read before its actor's release: once released, an
+	 * actor is the taker's, which relinks it. */
+	for (a = head; a != NULL; a = next) {
+		next = a->run_next;
+		ESR_TSAN_RELEASE(a);
+	}
+	prev = ck_pr_fas_ptr(&q->in, tail);
+	ck_pr_store_ptr(&prev->run_next, head);
+}
+
+static struct esr__actor *next_of(struct esr__actor *a)
+{
+	struct esr__actor *next = ck_pr_load_ptr(&a->run_next);
+
+	if (next != NULL)
+		ESR_TSAN_ACQUIRE(next);
+	return next;
+}
+
+/* The oldest actor, or NULL if none is linked yet (under q->lock). */
+static struct esr__actor *take_one(struct esr__runq *q)
+{
+	struct esr__actor *a = q->out, *next = next_of(a);
+
+	if (a == &q->stub) {
+		if (next == NULL)
+			return NULL;
+		q->out = a = next;
+		next = next_of(a);
+	}
+	if (next == NULL) {
+		/* a is the last linked: it may leave only with something behind
+		 * it, so put the stub there, unless a push is mid-link. */
+		if (a != ck_pr_load_ptr(&q->in))
+			return NULL;
+		link_in(q, &q->stub, &q->stub);
+		if ((next = next_of(a)) == NULL)
+			return NULL;
+	}
+	q->out = next;
+	return a;
 }
 
 /* Wake one sleeping worker other than `busy` to steal from it (a hint). */
@@ -124,32 +206,25 @@ void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor 
                          struct esr__actor *tail, unsigned n)
 {
 	struct esr__runq *q = &rt->workers[to].q;
-	uint32_t count;
-	int owner_sleeps;
+	uint32_t before;
 
-	pthread_mutex_lock(&q->lock);
-	tail->run_next = NULL;
-	if (q->tail)
-		q->tail->run_next = head;
-	else
-		q->head = head;
-	q->tail = tail;
-	count = q->count + n;
-	ck_pr_store_32(&q->count, count);
-	if ((owner_sleeps = q->sleeping) != 0) {
-		/* Waking a thread costs this one a system call and the woken one
-		 * its scheduling delay; a worker already spinning steals the
-		 * actors sooner. Store-buffering pair with sleep_for_work: our
-		 * count, full fence, its flags; its flag, full fence, our count.
-		 * If we see it awake, it sees our count before it sleeps. */
-		ck_pr_fence_memory();
-		if (!spinner_awake(rt, to))
-			pthread_cond_signal(&q->cond);
+	before = ck_pr_faa_32(&q->count, n); /* step 1 */
+	link_in(q, head, tail);              /* steps 2 and 3 */
+	ck_pr_fence_memory();                /* step 4 */
+	if (ck_pr_load_32(&q->sleeping)) {
+		/* Waking a thread costs this one a system call and the woken
+		 * one its scheduling delay; a worker already spinning steals
+		 * the actors sooner. */
+		if (!spinner_awake(rt, to)) {
+			pthread_mutex_lock(&q->lock);
+			if (q->sleeping)
+				pthread_cond_signal(&q->cond);
+			pthread_mutex_unlock(&q->lock);
+		}
+		return;
 	}
-	pthread_mutex_unlock(&q->lock);
-	/* The owner cannot take it now, and another worker idles: a thief. */
-	if (!owner_sleeps && (count > 1 || ck_pr_load_32(&q->busy)) &&
-	    ck_pr_load_32(&rt->sleepers) != 0)
+	/* The owner cannot take them now, and another worker idles: a thief. */
+	if ((before + n > 1 || ck_pr_load_32(&q->busy)) && ck_pr_load_32(&rt->sleepers) != 0)
 		wake_thief(rt, to);
 }
 
@@ -163,18 +238,15 @@ void esr__runq_push(struct esr_runtime *rt, unsigned to, struct esr__actor *a)
 static struct esr__actor *take(struct esr__runq *q, uint32_t max, struct esr__actor **last,
                                uint32_t *taken)
 {
-	struct esr__actor *first = q->head, *a = first;
+	struct esr__actor *first, *a, *b;
 	uint32_t k;
 
-	if (first == NULL)
+	if ((first = take_one(q)) == NULL)
 		return NULL;
-	for (k = 1; k < max && a->run_next != NULL; k++)
-		a = a->run_next;
-	q->head = a->run_next;
-	if (q->head == NULL)
-		q->tail = NULL;
+	for (a = first, k = 1; k < max && (b = take_one(q)) != NULL; a = b, k++)
+		a->run_next = b;
 	a->run_next = NULL;
-	ck_pr_store_32(&q->count, q->count - k);
+	ck_pr_sub_32(&q->count, k);
 	*last = a;
 	*taken = k;
 	return first;
@@ -236,7 +308,7 @@ static struct esr__actor *steal(struct esr__worker *w)
 		if (c == 0)
 			continue;
 		pthread_mutex_lock(&v->lock);
-		a = take(v, (v->count + 1) / 2, &last, &k);
+		a = take(v, (ck_pr_load_32(&v->count) + 1) / 2, &last, &k);
 		pthread_mutex_unlock(&v->lock);
 	}
 	if (a != NULL && k > 1)
@@ -301,11 +373,13 @@ static struct esr__actor *sleep_for_work(struct esr__worker *w, int *retry)
 	while ((a = take(&w->q, 1, &last, &k)) == NULL && ck_pr_load_int(&rt->running)) {
 		ck_pr_store_32(&w->q.sleeping, 1);
 		ck_pr_inc_32(&rt->sleepers);
-		/* Store-buffering with a pusher that leaves its owner asleep
-		 * because we looked awake (esr__runq_push_list): our flag, full
-		 * fence, then its count; it does the mirror image. */
+		/* Store-buffering with a pusher (step 4 in esr__runq_push_list),
+		 * to us or to another queue it leaves to us because we looked
+		 * awake: our flag, full fence, then its count; it does the
+		 * mirror image. A count ahead of the links (a push between its
+		 * swap and its link) is work coming: spin, do not sleep. */
 		ck_pr_fence_memory();
-		if (!others_have_work(w))
+		if (ck_pr_load_32(&w->q.count) == 0 && !others_have_work(w))
 			pthread_cond_wait(&w->q.cond, &w->q.lock);
 		else
 			*retry = 1;

@@ -10,10 +10,10 @@
 
 #include "core/sync.h"
 #include "esr/esr.h"
+#include "runtime/actor.h"
 #include "runtime/ticket.h"
 
 struct esr_runtime;
-struct esr__actor;
 
 /*
  * Counters one worker keeps alone, with plain increments (no atomic on the
@@ -28,20 +28,28 @@ struct esr__worker_counters {
 };
 
 /*
- * One worker's run queue: a FIFO of actors under the worker's own mutex.
- * Submitters push an actor to its home worker; the owner pops from the front,
- * and an idle worker steals half of another's queue. `count` and `sleeping`
- * are written under the lock with ck_pr stores so that the unlocked peeks
- * (spinning, the steal scan, the batch check in actor.c) read whole values;
- * `busy` only by the owner, without the lock, and read only as a hint.
+ * One worker's run queue: an intrusive multi-producer queue of actors, linked
+ * through run_next (scheduler.c). Pushers (submitters, workers, the janitor)
+ * never lock: one fetch-and-add on `count` and one swap on `in`. Takers (the
+ * owner, and an idle worker stealing half) hold `lock`, which makes them the
+ * queue's single consumer in turn and is also the owner's sleeping lock.
+ * `count` is the actors pushed and not yet taken, a peek for spinning, the
+ * steal scan and the batch check in actor.c; `sleeping` is written under the
+ * lock; `busy` only by the owner, without the lock, and read only as a hint.
  */
 struct esr__runq {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;  /* the owner sleeps on it */
-	struct esr__actor *head, *tail;
+	/* The pushers' line: each push writes `in` and `count` and reads
+	 * the owner's two flags. */
+	struct esr__actor *in;     /* last pushed (the stub when empty) */
 	uint32_t count;
-	uint32_t sleeping;    /* the owner is (about to be) in cond_wait */
-	uint32_t busy;        /* the owner runs actors (a hint, the owner's stores) */
+	uint32_t sleeping;         /* the owner is (about to be) in cond_wait */
+	uint32_t busy;             /* the owner runs actors (a hint, the owner's stores) */
+	/* The takers' line, under `lock`. */
+	pthread_mutex_t lock CK_CC_CACHELINE;
+	pthread_cond_t cond;       /* the owner sleeps on it */
+	struct esr__actor *out;    /* next to take (the stub when nothing was pushed) */
+	/* Keeps the queue non-empty for the swap: only its run_next is used. */
+	struct esr__actor stub;
 } CK_CC_CACHELINE;
 
 /* Commands of one actor a worker decides before it gives back their mailbox
