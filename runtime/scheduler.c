@@ -82,9 +82,9 @@
  *  2. Release fence, then the swap on `in`: everything the pusher read and
  *     wrote of the actors, and their run_next links, is ordered before the
  *     swap and so before the link store that makes them reachable.
- *  3. The link: the displaced actor's run_next. The taker loads it and
- *     reaches the actors through that pointer, so its reads of them depend
- *     on the load (ordered on every CPU Concurrency Kit supports).
+ *  3. The link: the displaced actor's run_next. The taker loads it, and
+ *     fences (acquire) once at the end of its take: its reads and writes of
+ *     the actors afterwards come after the pusher's release in step 2.
  *  4. Full fence, then the owner's `sleeping`: the store-buffering pair
  *     with sleep_for_work, which stores `sleeping`, fences and loads
  *     `count`. With a fence on each side one of them sees the other's
@@ -247,6 +247,7 @@ static struct esr__actor *take(struct esr__runq *q, uint32_t max, struct esr__ac
 		a->run_next = b;
 	a->run_next = NULL;
 	ck_pr_sub_32(&q->count, k);
+	ck_pr_fence_acquire(); /* step 3 */
 	*last = a;
 	*taken = k;
 	return first;
