@@ -9,8 +9,9 @@
  * decrementing pending to 0 (a later submit schedules it again), (b) pushing
  * it back on the run queue itself, or (c) suspending it on an append in
  * flight, whose completion pushes it back. Each hands the actor to exactly one
- * next runner, so no two workers ever run it at once; the run queue's mutex
- * or the `phase` exchange orders one runner's writes before the next's reads.
+ * next runner, so no two workers ever run it at once; the run queue's push
+ * and take (a release and an acquire, scheduler.c) or the `phase` exchange
+ * order one runner's writes before the next's reads.
  *
  * Appends that complete later. Before calling the store the worker records
  * everything the continuation needs in the actor (current ticket, attempts,
@@ -685,8 +686,9 @@ void esr__actor_run(struct esr__worker *w, struct esr__actor *a)
 {
 	unsigned ran = 0, batch = w->rt->cfg.batch, room, taken;
 
-	/* The actor came through the run queue's mutex, which already orders
-	 * the completion's writes before ours; the acquire is for the reader. */
+	/* The actor came through the run queue, whose push and take already
+	 * order the completion's writes before ours; the acquire is for the
+	 * reader. */
 	if (ck_pr_load_32(&a->phase) == ESR__PHASE_COMPLETED) {
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&a->phase);

@@ -263,7 +263,7 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 		t[i]->node.next = &t[i + 1]->node;
 	esr__mpsc_push_chain(&a->mailbox, &t[0]->node, &t[*got - 1]->node);
 	/* The 0 -> 1 claim made this run the actor's only scheduler: its run_next
-	 * is ours until the run queue's mutex hands it to a worker. */
+	 * is ours until the run queue's push hands it to a worker. */
 	if (first) {
 		a->run_next = NULL;
 		if (r->ready_tail)
