@@ -4,32 +4,33 @@
  *
  * Each worker has its own run queue, a FIFO of actors that pushers join
  * without a lock and takers leave under the queue's mutex (struct esr__runq,
- * and "the queues" below). An actor made ready by a submit or by a completion goes
- * to its home worker (esr__home_of: its key's hash), so its state tends to
- * stay in one core's cache, and a worker's queue is touched by its owner and
- * the threads that feed it rather than by every thread in the process. An
- * actor that used up its batch goes back on the queue of the worker that ran
- * it. A queue is touched once per actor turn, not once per command, and a
- * submitter hands over all the actors one submit call made ready in one trip
- * per worker. A worker whose queue is empty steals half of another's, oldest
- * first, so a hot home does not keep the others idle under skew.
+ * and "the queues" below). An actor made ready by a submit or by a
+ * completion goes to its home worker (esr__home_of: its key's hash), so its
+ * state tends to stay in one core's cache, and a worker's queue is touched
+ * by its owner and the threads that feed it rather than by every thread in
+ * the process. An actor that used up its batch goes back on the queue of the
+ * worker that ran it. A queue is touched once per actor turn, not once per
+ * command, and a submitter hands over all the actors one submit call made
+ * ready in one trip per worker. A worker whose queue is empty steals half of
+ * another's, oldest first, so a hot home does not keep the others idle
+ * under skew.
  *
- * Waiting. An idle worker spins briefly, peeking at its queue and the others'
- * counts, then sleeps on its queue's condition variable. A push to a worker
- * that sleeps signals it, under the queue's lock, so no push to a queue is
- * ever missed by its owner, unless another worker is awake and idle: then
- * that one steals them (its last look before it sleeps sees them). Both rest
- * on the fenced pair of step 4 below. That is what progress rests on. A push to a
- * worker that is running actors (`busy`), or that leaves more than one actor
- * on its queue, also wakes one other sleeping worker, to steal: without it an
- * actor would wait behind its owner's turn, however long a handler or a
- * synchronous append takes, while another worker sleeps. That wake is a
- * hint: the push reads the flags without a fence, and a sleeper it misses
- * costs parallelism until the next push or until the owner is free, never
+ * Waiting. An idle worker spins briefly, peeking at its queue and the
+ * others' counts, then sleeps on its queue's condition variable. A push to
+ * a worker that sleeps signals it, under the queue's lock, so no push to a
+ * queue is ever missed by its owner, unless another worker is awake and
+ * idle: then that one steals them (its last look before it sleeps sees
+ * them). Both follow from the fenced pair of step 4 below, and progress
+ * rests on them. A push to a worker that is running actors (`busy`), or
+ * that leaves more than one actor on its queue, also wakes one other
+ * sleeping worker, to steal: without it an actor would wait behind its
+ * owner's turn, however long a handler or a synchronous append takes, while
+ * another worker sleeps. That wake is a hint: a sleeper it misses costs
+ * parallelism until the next push or until the owner is free, never
  * progress. Before it sleeps, a worker sets its flag, fences, and peeks at
- * the other queues once, so only a push racing that peek goes unnoticed.
- * What no thief can take are the (at most GRAB - 1) actors an owner already
- * took from its queue to run next: they wait for its current turn.
+ * the queues once, so only a push racing that peek goes unnoticed. What no
+ * thief can take are the (at most GRAB - 1) actors an owner already took
+ * from its queue to run next: they wait for its current turn.
  *
  * Ordering: everything an actor carries from its last runner to its next
  * passes through its queue's push and take (steps 2 and 3 below). The peeks
@@ -70,8 +71,8 @@
 /*
  * The queue is a linked list from `out` (the oldest) to `in` (the newest)
  * through run_next, with a stub actor that keeps it from ever being empty, so
- * a push needs no lock and no compare-and-swap: it swaps itself into `in`,
- * then links the actor it displaced to its chain. Between the two steps the
+ * a push needs no lock and no compare-and-swap: it swaps the last actor of
+ * its chain into `in`, then links the actor it displaced to its first. Between the two steps the
  * list is cut at that link; a taker finds the end early and takes less (or
  * nothing) this time, and `count` says more is coming.
  *
