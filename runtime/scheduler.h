@@ -87,10 +87,18 @@ struct esr__worker {
 	struct esr__worker_counters c;
 } CK_CC_CACHELINE;
 
-/* Queue actor a on worker `to`'s run queue (to < rt->cfg.workers). */
+/*
+ * Queue actor a on worker `to`'s run queue (to < rt->cfg.workers).
+ *
+ * Lifetime: the push still reads rt after the actor is reachable, and from
+ * then on a worker can finish the last command and let a stop free rt. So a
+ * pusher must be something stop waits for: a submitter (inside the submit
+ * window), a worker (joined by stop), or a thread counted in rt->handing
+ * around the push (a store's completion thread, actor.c `appended`).
+ */
 void esr__runq_push(struct esr_runtime *rt, unsigned to, struct esr__actor *a);
 /* Queue the n actors linked head..tail through run_next on worker `to`, in
- * one trip. */
+ * one trip; the same rule for who may call it. */
 void esr__runq_push_list(struct esr_runtime *rt, unsigned to, struct esr__actor *head,
                          struct esr__actor *tail, unsigned n);
 /* The worker an actor whose key hashes to `hash` is queued on by default. */
