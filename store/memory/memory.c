@@ -122,9 +122,8 @@ static struct esr__chunk *chunk_new(struct esr__memory_store *ms, uint64_t first
  * so this saves a page fault per 4 KiB (with one aggregate, page faults in
  * the append had been a sixth of all samples, `perf record -e cpu-clock
  * -g` on the counter workload) and never maps more than a window ahead of
- * the last event. Short chunks are left to fault on their first store:
- * memory zeroed by the kernel a while before would be a cache miss then,
- * which with thousands of short streams costs what the fault did. Two
+ * the last event. Short chunks are left to the arena, which faults each
+ * thread's slab in 64 KiB ahead of where it cuts them (memory_arena.c). Two
  * writers of one stream may both fault a window in: harmless.
  */
 static void fault_in(struct esr__chunk *c, uint64_t v)

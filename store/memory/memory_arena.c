@@ -15,7 +15,12 @@
  * esr__arena_fault_in asks the kernel to fault a range in with one call
  * (MADV_POPULATE_WRITE, Linux 5.14; an older kernel refuses, and the pages
  * fault one by one as they are touched). memory.c uses it on long chunks,
- * a window ahead of their writer.
+ * a window ahead of their writer; a slab is faulted in WINDOW bytes ahead of
+ * the offset its chunks are cut at, so the thousands of short chunks of
+ * many small streams do not each take a page fault per 4 KiB either. The
+ * window is kept small so that the kernel's zeros can still be in the
+ * core's cache at the chunk's first store (a whole slab at once was slower:
+ * docs/architecture.md, "Where the chunks live").
  *
  * A thread keeps its slabs of up to SLABS arenas in thread-locals (a thread
  * appending to several stores in turn would otherwise drop a slab's rest at
@@ -33,6 +38,7 @@
 #define REGION_FIRST ((size_t)4 << 20)
 #define REGION_MAX ((size_t)64 << 20)
 #define SLAB ((size_t)1 << 20)
+#define WINDOW ESR__ARENA_WINDOW
 #define ALIGN 64 /* a chunk starts on a cache line of its own */
 
 /* At the start of every mapping, to find it again at close. */
@@ -44,11 +50,11 @@ struct region {
 #define HEADER (((sizeof(struct region) + ALIGN - 1) / ALIGN) * ALIGN)
 
 /* This thread's slabs: [next, end) of the arena numbered `serial` (0: none),
- * the least recently refilled replaced first. */
+ * faulted in up to `ready`, the least recently refilled replaced first. */
 #define SLABS 4
 struct slab {
 	uint64_t serial;
-	char *next, *end;
+	char *next, *end, *ready;
 };
 static _Thread_local struct slab slabs[SLABS];
 static _Thread_local unsigned slab_victim;
@@ -96,6 +102,21 @@ void esr__arena_init(struct esr__arena *a)
 	a->serial = ck_pr_faa_64(&serials, 1) + 1; /* never 0, a thread's first tag */
 }
 
+/* Fault in the slab's next WINDOW bytes past what it has cut (see the
+ * header: one call instead of a page fault per 4 KiB, and near enough to
+ * the cutting offset that the kernel's zeros are still in cache). */
+static void populate(struct slab *s)
+{
+	char *end = s->ready + WINDOW;
+
+	while (end < s->next) /* a chunk longer than the window */
+		end += WINDOW;
+	if (end > s->end)
+		end = s->end;
+	esr__arena_fault_in(s->ready, (size_t)(end - s->ready));
+	s->ready = end;
+}
+
 /* A fresh slab for this thread in *s (the thread's slab of this arena, or
  * the one to replace), or a mapping of its own for a large chunk (then *s
  * stays as it was). NULL if the system has no memory. */
@@ -129,6 +150,8 @@ static void *refill(struct esr__arena *a, struct slab *s, size_t n)
 	s->serial = a->serial;
 	s->next = p + n;
 	s->end = p + SLAB;
+	s->ready = p;
+	populate(s);
 	return p;
 }
 
@@ -153,6 +176,8 @@ void *esr__arena_alloc(struct esr__arena *a, size_t n)
 		return refill(a, s, n);
 	p = s->next;
 	s->next += n;
+	if (s->next > s->ready)
+		populate(s);
 	return p;
 }
 

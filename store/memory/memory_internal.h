@@ -139,7 +139,9 @@ _Static_assert(offsetof(struct esr__stream, sleepers) + sizeof(uint32_t) <= ESR_
 struct checkpoint;
 
 /* store/memory/memory_arena.c: the chunks' memory, cut from large
- * mappings and given back only when the store closes. */
+ * mappings and given back only when the store closes. A thread's slab is
+ * faulted in this far ahead of the offset its chunks are cut at. */
+#define ESR__ARENA_WINDOW ((size_t)64 << 10)
 struct region;
 struct esr__arena {
 	pthread_mutex_t lock;   /* guards the regions and the offset */
