@@ -102,9 +102,9 @@ void esr__arena_init(struct esr__arena *a)
 	a->serial = ck_pr_faa_64(&serials, 1) + 1; /* never 0, a thread's first tag */
 }
 
-/* Fault in the slab's next WINDOW bytes past what it has cut (see the
- * header: one call instead of a page fault per 4 KiB, and near enough to
- * the cutting offset that the kernel's zeros are still in cache). */
+/* Fault in the slab's next WINDOW bytes past what it has cut, or more if
+ * the last chunk cut reached beyond them: one call instead of a page fault
+ * per 4 KiB (see the header for why no further ahead). */
 static void populate(struct slab *s)
 {
 	char *end = s->ready + WINDOW;

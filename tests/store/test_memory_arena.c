@@ -10,7 +10,6 @@
  * ahead of its offset, but the slab is not faulted in whole.
  */
 #define _GNU_SOURCE /* MADV_POPULATE_WRITE, mincore */
-#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
