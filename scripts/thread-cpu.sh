@@ -11,7 +11,8 @@ pid=${1:?usage: scripts/thread-cpu.sh PID}
 prev=""
 while kill -0 "$pid" 2>/dev/null; do
 	now=$(for t in /proc/"$pid"/task/*; do
-		awk -v t="${t##*/}" '{ print t, $14 + $15 }' "$t/stat" 2>/dev/null
+		# utime + stime, counted after the name: a name may hold spaces
+		awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t, $12 + $13 }' "$t/stat" 2>/dev/null
 	done)
 	if [ -n "$prev" ]; then
 		printf '%s\n%s\n' "$prev" "$now" | awk '
