@@ -72,9 +72,10 @@
  * The queue is a linked list from `out` (the oldest) to `in` (the newest)
  * through run_next, with a stub actor that keeps it from ever being empty, so
  * a push needs no lock and no compare-and-swap: it swaps the last actor of
- * its chain into `in`, then links the actor it displaced to its first. Between the two steps the
- * list is cut at that link; a taker finds the end early and takes less (or
- * nothing) this time, and `count` says more is coming.
+ * its chain into `in`, then links the actor it displaced to its first.
+ * Between the two steps the list is cut at that link; a taker finds the end
+ * early and takes less (or nothing) this time, and `count` says more is
+ * coming.
  *
  * Memory ordering, the hand-over of an actor from its last runner (or its
  * submitter) to its next:

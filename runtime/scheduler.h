@@ -30,9 +30,10 @@ struct esr__worker_counters {
 /*
  * One worker's run queue: an intrusive multi-producer queue of actors, linked
  * through run_next (scheduler.c). Pushers (submitters, workers, a store's
- * completion thread) never lock: one fetch-and-add on `count` and one swap on `in`. Takers (the
- * owner, and an idle worker stealing half) hold `lock`, which makes them the
- * queue's single consumer in turn and is also the owner's sleeping lock.
+ * completion thread) never lock: one fetch-and-add on `count` and one swap
+ * on `in`. Takers (the owner, and an idle worker stealing half) hold `lock`,
+ * which makes them the queue's single consumer in turn and is also the
+ * owner's sleeping lock.
  * `count` is the actors pushed and not yet taken, a peek for spinning, the
  * steal scan and the batch check in actor.c; `sleeping` is written under the
  * lock; `busy` only by the owner, without the lock, and read only as a hint.
