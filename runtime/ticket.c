@@ -21,6 +21,7 @@
 
 #include "core/futex.h"
 #include "runtime/ticket.h"
+#include "runtime/ticket_pool.h"
 
 enum { TICKET_PENDING = 0, TICKET_SLEEPER = 1, TICKET_DONE = 2 };
 
@@ -40,11 +41,13 @@ struct esr__ticket_block *esr__tickets_alloc(size_t n, int waitable, int ids)
 	size_t head = BLOCK_HEAD, room = ids ? ESR_COMMAND_ID_MAX : 0;
 	size_t stride = aligned((waitable ? sizeof(esr_ticket) : offsetof(esr_ticket, result)) + room);
 	struct esr__ticket_block *b;
+	uint32_t pool;
 
-	if (n == 0 || n >= UINT32_MAX || n > (SIZE_MAX - head) / stride)
+	if (n >= UINT32_MAX ||
+	    (b = esr__ticket_pool_get(n, head, stride, (unsigned)(!!waitable * 2 + !!ids),
+	                              &pool)) == NULL)
 		return NULL;
-	if ((b = malloc(head + n * stride)) == NULL)
-		return NULL;
+	b->pool = pool;
 	b->live = (uint32_t)n + 1; /* + the submitter's, until release_unused */
 	b->used = 0;
 	b->n = (uint32_t)n;
@@ -82,7 +85,7 @@ static void block_put(struct esr__ticket_block *b, uint32_t k)
 	if (ck_pr_faa_32(&b->live, (uint32_t)-k) == k) {
 		ck_pr_fence_acquire();
 		ESR_TSAN_ACQUIRE(&b->live);
-		free(b);
+		esr__ticket_pool_put(b, b->pool);
 	}
 }
 

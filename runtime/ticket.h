@@ -13,9 +13,10 @@
 
 /*
  * Tickets come in blocks: a batch submit takes one allocation for all its
- * commands instead of one each, and the block is freed when its last ticket
- * is (`live` counts them down). A ticket completed through a callback never
- * holds its result, so callback blocks leave `result` out of every ticket.
+ * commands instead of one each, and the block goes back when its last ticket
+ * is let go (`live` counts them down): to its pool (runtime/ticket_pool.h),
+ * or to free(). A ticket completed through a callback never holds its
+ * result, so callback blocks leave `result` out of every ticket.
  */
 struct esr__ticket_block {
 	uint32_t live;   /* tickets not yet freed, + 1 while the submitter fills it */
@@ -23,6 +24,7 @@ struct esr__ticket_block {
 	uint32_t n;      /* tickets the block holds */
 	uint32_t stride; /* bytes per ticket */
 	uint32_t id_room; /* of which the last ones hold a command id copy (0: none) */
+	uint32_t pool;   /* where it goes back (esr__ticket_pool_put) */
 	/* n tickets follow, max_align_t aligned */
 };
 
