@@ -6,7 +6,9 @@
  * DONE with acquire before reading the outcome. A thread that finds its oldest
  * slot still in flight spins briefly, then swaps IN_FLIGHT for SLEEPING and
  * sleeps on a futex; the callback wakes it only if it replaced SLEEPING, so a
- * command nobody waits on costs no system call.
+ * command nobody waits on costs no system call. When the window is full it
+ * sleeps on the slot a quarter of the window further on (wait_ahead), so a
+ * worker pays one wake for many completions rather than one each.
  *
  * Only this thread stores IDLE and IN_FLIGHT, with relaxed order: the slot
  * reaches a worker through the submit call, whose mailbox push publishes it
@@ -252,6 +254,28 @@ static int grow(struct writer *w, uint64_t j)
 	return 0;
 }
 
+/*
+ * The oldest slot s is still in flight after a spin: the window is full.
+ * Rather than sleep until s alone completes, and then again for the next
+ * (a system call each, on the thread that completes them), sleep until the
+ * slot sent a quarter of the window after s has: by then most of the older
+ * ones have completed too, and the writer sends them again in one go.
+ */
+static void wait_ahead(struct writer *w, struct slot *s)
+{
+	unsigned window = w->plan->opt->window, spins;
+	struct slot *ahead;
+
+	for (spins = 0; spins < 256; spins++) {
+		if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_DONE)
+			return;
+		ck_pr_stall();
+	}
+	ahead = &w->slots[(size_t)(s - w->slots + window / 4) % window];
+	if (ahead != s && atomic_load_explicit(&ahead->state, memory_order_relaxed) != SLOT_IDLE)
+		wait_done(ahead);
+}
+
 /* Queue command i (number j of its writer) in the next slot; a resend is
  * not paced (due 0: flush stamps it) and keeps its first send's outcome. */
 static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int resend, uint64_t due)
@@ -262,8 +286,10 @@ static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int rese
 	const struct stress_cmd *c = &p->cmds[i % p->ncmds];
 	esr_command_id id = {NULL, 0};
 
-	if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE)
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_IDLE) {
+		wait_ahead(w, s);
 		reap(w, s);
+	}
 	s->msg = (struct stress_msg){*c, i, NULL};
 	s->j = j;
 	s->resend = resend;
