@@ -7,10 +7,10 @@
  * out (`made` counts them) until the pool owns ESR__POOL_BYTES, and a
  * pooled block is never freed, which is what makes the stack safe:
  *
- *   push   Link the block to the head just read, then CAS the head from
- *          that value to the block. The CAS (a full barrier on x86-64; the
- *          release fence before it elsewhere) orders the block's link and
- *          everything its last owner wrote before the head that publishes
+ *   push   Link the block to the head just read, fence (release), then
+ *          CAS the head from that value to the block: the block's link, and
+ *          every access its last holder made to it (block_put in ticket.c
+ *          got there with an acquire), come before the head that publishes
  *          it. A push does not move the generation.
  *   pop    Read the generation, then the head, then the head's link, and
  *          swap head and generation for link and generation + 1 with one
@@ -62,7 +62,7 @@ static void push(struct pool *p, void *block)
 	ESR_TSAN_RELEASE(p);
 	do {
 		ck_pr_store_ptr(link_of(block), head);
-		ck_pr_fence_store(); /* the link and the block before the head */
+		ck_pr_fence_release(); /* the link and the block before the head */
 	} while (!ck_pr_cas_ptr_value(&p->top.head, head, block, &head));
 }
 

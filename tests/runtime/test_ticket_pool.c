@@ -18,7 +18,15 @@
 
 #include <cmocka.h>
 
+#include "core/sync.h"
 #include "runtime/ticket_pool.h"
+
+/* Without a double-width CAS every block is malloc's: nothing is pooled. */
+#ifdef CK_F_PR_CAS_PTR_2_VALUE
+#define POOLED 1
+#else
+#define POOLED 0
+#endif
 
 #define HEAD 32
 #define STRIDE 80
@@ -29,6 +37,8 @@ static void reuses_what_is_given_back(void **state)
 	void *b, *c;
 
 	(void)state;
+	if (!POOLED)
+		skip();
 	b = esr__ticket_pool_get(3, HEAD, STRIDE, 0, &pool);
 	assert_non_null(b);
 	assert_int_not_equal(pool, 0);
@@ -77,7 +87,7 @@ static void bounded(void **state)
 		memset(b[i], (int)i, bytes);
 		pooled += tag[i] != 0;
 	}
-	assert_int_equal(pooled, most);
+	assert_int_equal(pooled, POOLED ? most : 0);
 	for (i = 0; i < sizeof b / sizeof b[0]; i++)
 		esr__ticket_pool_put(b[i], tag[i]);
 }
