@@ -15,7 +15,8 @@
 
 /* Blocks for up to this many tickets are pooled; larger ones use malloc. */
 #define ESR__POOL_TICKETS 64
-/* Bytes of blocks one pool (one shape and size class) may ever own. */
+/* Bytes of blocks one pool (one shape and size class) may ever own; with 4
+ * shapes and 7 classes, 3.5 MiB at most in a process. */
 #define ESR__POOL_BYTES ((size_t)128 << 10)
 
 /*
