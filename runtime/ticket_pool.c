@@ -25,7 +25,13 @@
  *          whatever its last owner wrote (the push's release).
  *
  * Reads of the link go through ck_pr_load_ptr, as the writes do: a racing
- * read of a word the block's next owner is writing is expected here.
+ * read of a word the block's next owner is writing is expected here. That is
+ * why this is not ck_stack_pop_mpmc, the same algorithm: it reads the link
+ * with a plain load, which ThreadSanitizer reports as a race with the
+ * block's next owner.
+ *
+ * Without a double-width CAS (CK_F_PR_CAS_PTR_2_VALUE) nothing is pooled:
+ * every block is malloc's and free's.
  */
 #include <stdlib.h>
 
@@ -110,58 +116,44 @@ static int may_make(struct pool *p, size_t bytes)
 	return 1;
 }
 
+#endif /* CK_F_PR_CAS_PTR_2_VALUE */
+
 void *esr__ticket_pool_get(size_t n, size_t head, size_t stride, unsigned shape,
                            uint32_t *pool)
 {
-	struct pool *p;
-	void *b;
-	unsigned c;
-	size_t bytes;
-
 	if (n == 0 || stride == 0 || n > (SIZE_MAX - head) / stride)
 		return NULL;
 	*pool = 0;
-	if (n > ESR__POOL_TICKETS || shape >= SHAPES)
-		return malloc(head + n * stride);
-	c = class_of(n);
-	p = &pools[shape][c];
-	bytes = head + ((size_t)1 << c) * stride;
-	if ((b = pop(p)) == NULL) {
-		if (!may_make(p, bytes))
-			return malloc(head + n * stride);
-		if ((b = malloc(bytes)) == NULL) {
+#ifdef CK_F_PR_CAS_PTR_2_VALUE
+	if (n <= ESR__POOL_TICKETS && shape < SHAPES) {
+		unsigned c = class_of(n);
+		struct pool *p = &pools[shape][c];
+		size_t bytes = head + ((size_t)1 << c) * stride;
+		void *b = pop(p);
+
+		if (b == NULL && may_make(p, bytes) && (b = malloc(bytes)) == NULL) {
 			ck_pr_dec_32(&p->made);
 			return NULL;
 		}
+		if (b != NULL) { /* else the pool has lent all it may: plain malloc */
+			*pool = shape * CLASSES + c + 1;
+			return b;
+		}
 	}
-	*pool = shape * CLASSES + c + 1;
-	return b;
-}
-
-void esr__ticket_pool_put(void *block, uint32_t pool)
-{
-	if (pool == 0)
-		free(block);
-	else
-		push(&pools[(pool - 1) / CLASSES][(pool - 1) % CLASSES], block);
-}
-
-#else /* no double-width CAS: every block is malloc's */
-
-void *esr__ticket_pool_get(size_t n, size_t head, size_t stride, unsigned shape,
-                           uint32_t *pool)
-{
-	(void)shape;
-	if (n == 0 || stride == 0 || n > (SIZE_MAX - head) / stride)
-		return NULL;
-	*pool = 0;
+#else
+	(void)shape; /* no double-width CAS: every block is malloc's */
+#endif
 	return malloc(head + n * stride);
 }
 
 void esr__ticket_pool_put(void *block, uint32_t pool)
 {
+#ifdef CK_F_PR_CAS_PTR_2_VALUE
+	if (pool != 0) {
+		push(&pools[(pool - 1) / CLASSES][(pool - 1) % CLASSES], block);
+		return;
+	}
+#endif
 	(void)pool;
 	free(block);
 }
-
-#endif
