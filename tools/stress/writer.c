@@ -125,7 +125,8 @@ static void on_done(void *ctx, esr_status status, const esr_result *result)
 		syscall(SYS_futex, &s->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-static void wait_done(struct slot *s)
+/* s's state after spinning up to 256 times for it to be DONE (acquire). */
+static uint32_t spin_for_done(struct slot *s)
 {
 	uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 	unsigned spins;
@@ -134,6 +135,13 @@ static void wait_done(struct slot *s)
 		ck_pr_stall();
 		st = atomic_load_explicit(&s->state, memory_order_acquire);
 	}
+	return st;
+}
+
+static void wait_done(struct slot *s)
+{
+	uint32_t st = spin_for_done(s);
+
 	while (st != SLOT_DONE) {
 		if (st == SLOT_IN_FLIGHT &&
 		    !atomic_compare_exchange_strong_explicit(&s->state, &st, SLOT_SLEEPING,
@@ -263,14 +271,11 @@ static int grow(struct writer *w, uint64_t j)
  */
 static void wait_ahead(struct writer *w, struct slot *s)
 {
-	unsigned window = w->plan->opt->window, spins;
+	unsigned window = w->plan->opt->window;
 	struct slot *ahead;
 
-	for (spins = 0; spins < 256; spins++) {
-		if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_DONE)
-			return;
-		ck_pr_stall();
-	}
+	if (spin_for_done(s) == SLOT_DONE)
+		return;
 	ahead = &w->slots[(size_t)(s - w->slots + window / 4) % window];
 	if (ahead != s && atomic_load_explicit(&ahead->state, memory_order_relaxed) != SLOT_IDLE)
 		wait_done(ahead);
