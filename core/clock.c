@@ -1,5 +1,5 @@
 /* core/clock.c: the clocks and sleeps the library uses. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* CLOCK_MONOTONIC_COARSE */
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -20,6 +20,17 @@ uint64_t esr__now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t esr__coarse_ms(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+#endif
+	return esr__now_ms();
 }
 
 void esr__sleep_ms(unsigned ms)

@@ -79,7 +79,7 @@ struct esr__actor *esr__actor_new(struct esr_runtime *rt, const esr_aggregate_ty
 	esr__mpsc_init(&a->mailbox);
 	a->rt = rt;
 	esr__exec_bind(&a->x, type, rt->store, a->key.id, a->key.id_len, (char *)a + offset);
-	a->idle_since_ms = esr__now_ms();
+	a->idle_since_ms = esr__coarse_ms();
 	a->holds = 1; /* the registry's, once inserted */
 	return a;
 }
@@ -214,7 +214,7 @@ static int finish(struct esr__worker *w, struct esr__actor *a)
 	 * decided: the actor is (very likely) going idle. Stamp the time then,
 	 * and only if the janitor will ever read it: not a clock read per run. */
 	if (rt->cfg.passivate_ms != 0 && ck_pr_load_32(&a->pending) == k)
-		ck_pr_store_64(&a->idle_since_ms, esr__now_ms());
+		ck_pr_store_64(&a->idle_since_ms, esr__coarse_ms());
 	/* Release: if this takes pending to 0, the next runner (scheduled by the
 	 * submit that takes it from 0) or the janitor acquires what we wrote. */
 	ck_pr_fence_release();

@@ -136,7 +136,7 @@ static void consider(void *ctx, struct esr__keyset *ks, struct esr__key *obj)
 
 static void sweep(struct esr_runtime *rt, ck_epoch_record_t *rec)
 {
-	struct sweep s = {esr__now_ms(), rt->cfg.passivate_ms, NULL};
+	struct sweep s = {esr__coarse_ms(), rt->cfg.passivate_ms, NULL};
 	struct esr__actor *a;
 	uint64_t n = 0;
 
