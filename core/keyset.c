@@ -235,13 +235,19 @@ struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *
 	return o;
 }
 
-void esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k, uint32_t bytes)
+struct esr__key *esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k,
+                                      uint32_t bytes)
 {
 	struct esr__key probe = *k;
 
 	probe.type_len = PREFETCH_PROBE;
 	probe.id_len = bytes;
-	(void)ck_hs_get(&shard_of(ks, k)->set, k->hash, &probe);
+	return ck_hs_get(&shard_of(ks, k)->set, k->hash, &probe);
+}
+
+int esr__keyset_is(const struct esr__key *obj, const struct esr__key *k)
+{
+	return key_equal(obj, k);
 }
 
 struct esr__key *esr__keyset_insert(struct esr__keyset *ks, struct esr__key *fresh)

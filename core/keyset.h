@@ -68,8 +68,18 @@ struct esr__key *esr__keyset_get(struct esr__keyset *ks, const struct esr__key *
  * hash alone, so the hint may fall on another object (harmless) or on one
  * being freed (a hint reads nothing). Lock-free; the object need not be
  * kept alive.
+ *
+ * Returns the object hinted, or NULL: a candidate, not an answer. A caller
+ * that kept it alive since before this call (a read section the frees wait
+ * for) may confirm it with esr__keyset_is and use it instead of
+ * esr__keyset_get, which would probe the table again; it then has what a
+ * get in that section could have returned.
  */
-void esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k, uint32_t bytes);
+struct esr__key *esr__keyset_prefetch(struct esr__keyset *ks, const struct esr__key *k,
+                                      uint32_t bytes);
+
+/* Whether obj, a candidate from esr__keyset_prefetch, has key k. */
+int esr__keyset_is(const struct esr__key *obj, const struct esr__key *k);
 
 /*
  * Inserts `fresh` (its key fully built) unless an object with an equal key is

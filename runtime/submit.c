@@ -34,7 +34,7 @@
 
 /* Commands that share one ticket block, epoch section and run queue trip. */
 #define CHUNK 64
-/* What prefetch_actors hints of an actor: its struct and its names. */
+/* What plan_run hints of an actor: its struct and its names. */
 #define ACTOR_HINT ((uint32_t)sizeof(struct esr__actor) + 64)
 
 struct type_cache {
@@ -47,6 +47,7 @@ struct type_cache {
 struct group {
 	struct esr__key key; /* type NULL: not made (the group is refused) */
 	unsigned len;        /* commands from here naming one aggregate; 0 inside */
+	struct esr__actor *hint; /* the actor plan_run hinted, or NULL (target()) */
 };
 
 struct run {
@@ -54,6 +55,7 @@ struct run {
 	struct esr__ticket_block *block;
 	ck_epoch_record_t *rec; /* NULL: no sections (passivation is off) */
 	int in_section;
+	int hints_stale; /* a section ended since plan_run: its hints may be freed */
 	struct esr__actor *ready, *ready_tail; /* claimed from 0: to schedule */
 	struct type_cache tc;
 	struct esr_ref *ref; /* the run's commands go through it; NULL: by name */
@@ -89,6 +91,7 @@ static void section_end(struct run *r)
 		ESR_TSAN_RELEASE(&r->rt->epoch);
 		ck_epoch_end(r->rec, NULL);
 		r->in_section = 0;
+		r->hints_stale = 1;
 	}
 }
 
@@ -197,17 +200,23 @@ static struct esr__actor *find_or_activate(esr_runtime *rt, const esr_aggregate_
 /*
  * The actor for k: the one the run's reference holds, else the registry's
  * (found or activated inside an epoch section), which a reference then
- * holds. A held actor needs no section: the hold keeps its memory.
+ * holds. A held actor needs no section: the hold keeps its memory. hint:
+ * what plan_run's probe found for k (or NULL), used if it is k's and the
+ * section it was found in has not ended, which spares a second probe.
  */
 static struct esr__actor *target(struct run *r, const esr_aggregate_type *type,
-                                 const struct esr__key *k)
+                                 const struct esr__key *k, struct esr__actor *hint)
 {
 	struct esr__actor *a;
 
 	if (r->ref != NULL && r->ref->actor != NULL)
 		return r->ref->actor;
 	section_begin(r);
-	if ((a = find_or_activate(r->rt, type, k)) != NULL && r->ref != NULL) {
+	if (hint != NULL && !r->hints_stale && esr__keyset_is(&hint->key, k))
+		a = hint;
+	else
+		a = find_or_activate(r->rt, type, k);
+	if (a != NULL && r->ref != NULL) {
 		esr__actor_hold(a); /* found inside the section: safe */
 		r->ref->actor = a;
 	}
@@ -230,7 +239,8 @@ static void forget(struct run *r, struct esr__actor *a)
  * as one chain, in order.
  */
 static esr_status route(struct run *r, const esr_aggregate_type *type,
-                        const struct esr__key *k, esr_ticket **t, unsigned n, unsigned *got)
+                        const struct esr__key *k, struct esr__actor *hint, esr_ticket **t,
+                        unsigned n, unsigned *got)
 {
 	esr_runtime *rt = r->rt;
 	struct esr__actor *a;
@@ -239,7 +249,7 @@ static esr_status route(struct run *r, const esr_aggregate_type *type,
 	unsigned i;
 
 	for (;;) {
-		if ((a = target(r, type, k)) == NULL)
+		if ((a = target(r, type, k, hint)) == NULL)
 			return ESR_ENOMEM;
 		if ((c = claim(rt, a, n, got, &first)) == CLAIMED)
 			break;
@@ -335,8 +345,12 @@ static void plan_run(struct run *r, const esr_submission *subs, size_t n, struct
 		    resolve_type(r, subs[i].type) != ESR_OK)
 			continue;
 		esr__keyset_key_of(&r->tc.key, subs[i].id, subs[i].id_len, &plan[i].key);
-		if (k != n)
-			esr__keyset_prefetch(r->rt->actors, &plan[i].key, ACTOR_HINT);
+		plan[i].hint = NULL;
+		if (k != n) {
+			section_begin(r); /* before the probe: keeps its find alive */
+			plan[i].hint = (struct esr__actor *)esr__keyset_prefetch(
+				r->rt->actors, &plan[i].key, ACTOR_HINT);
+		}
 	}
 }
 
@@ -344,16 +358,17 @@ static void plan_run(struct run *r, const esr_submission *subs, size_t n, struct
  * Submit s[0..k), which name one aggregate; *got says how many were
  * accepted (all, unless its mailbox had room for fewer: then the caller
  * submits the rest again, and they block or fail one by one as the
- * overflow policy says). planned: the key plan_run made for s (its id is
- * checked), or NULL to check and make it here.
+ * overflow policy says). planned: what plan_run made for s (its key, the
+ * id checked, and its hint), or NULL to check and make the key here.
  */
 static esr_status submit_group(struct run *r, const esr_submission *s, unsigned k,
-                               const struct esr__key *planned, esr_ticket_cb cb,
+                               const struct group *planned, esr_ticket_cb cb,
                                esr_ticket **out, unsigned *got)
 {
 	struct type_cache *tc = &r->tc;
 	const esr_aggregate_type *type;
 	const struct esr__key *key;
+	struct esr__actor *hint = NULL;
 	struct esr__key by_name;
 	esr_ticket *t[CHUNK];
 	esr_status st;
@@ -372,9 +387,11 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 		type = tc->def;
 		if (planned == NULL) {
 			esr__keyset_key_of(&tc->key, s->id, s->id_len, &by_name);
-			planned = &by_name;
+			key = &by_name;
+		} else {
+			key = &planned->key;
+			hint = planned->hint;
 		}
-		key = planned;
 	}
 	/* A bad or uncopyable command id refuses its command: those before it
 	 * go on alone, and the caller's next group starts with it. */
@@ -388,7 +405,7 @@ static esr_status submit_group(struct run *r, const esr_submission *s, unsigned 
 			break;
 		}
 	}
-	if ((st = route(r, type, key, t, k, got)) != ESR_OK)
+	if ((st = route(r, type, key, hint, t, k, got)) != ESR_OK)
 		*got = 0;
 	for (i = *got; i < k; i++)
 		esr__ticket_drop_cid(t[i]);
@@ -412,7 +429,7 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, esr_query_fn 
                              esr_ticket_cb cb, size_t *done, struct type_cache *tc)
 {
 	struct run r = {.rt = rt, .tc = *tc, .ref = ref, .query = query};
-	const struct esr__key *planned;
+	const struct group *planned;
 	struct group plan[CHUNK];
 	esr_status st = ESR_OK;
 	unsigned k, got;
@@ -441,7 +458,7 @@ static esr_status submit_run(esr_runtime *rt, struct esr_ref *ref, esr_query_fn 
 			k = (unsigned)(n - i);
 		} else if (plan[i].len != 0) {
 			k = plan[i].len;
-			planned = plan[i].key.type != NULL ? &plan[i].key : NULL;
+			planned = plan[i].key.type != NULL ? &plan[i] : NULL;
 		} else { /* the rest of a group a full mailbox cut short */
 			k = same_aggregate(&subs[i], n - i);
 		}
@@ -587,7 +604,7 @@ esr_status esr__ref_attach(struct esr_ref *ref)
 	esr_status st = ESR_ENOMEM;
 
 	if ((rt->cfg.passivate_ms == 0 || (r.rec = esr__epoch_record(rt)) != NULL) &&
-	    target(&r, ref->type, &ref->key) != NULL)
+	    target(&r, ref->type, &ref->key, NULL) != NULL)
 		st = ESR_OK;
 	section_end(&r);
 	return st;

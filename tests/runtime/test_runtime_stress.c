@@ -29,7 +29,7 @@
 #include "async_store.h"
 #include "bank.h"
 
-enum { SUBMITTERS = 4, MAX_WRITERS = 2, OPENING = 1000 };
+enum { SUBMITTERS = 4, MAX_WRITERS = 2, OPENING = 1000, BATCH_MAX = 16 };
 
 static unsigned commands = 4000;
 
@@ -39,6 +39,7 @@ struct plan {
 	int writers;   /* runtimes sharing the store */
 	int accounts;
 	unsigned passivate_ms;
+	unsigned batch; /* commands per esr_submit_many_cb call; 0: esr_submit_cb each */
 };
 
 struct outcome {
@@ -54,6 +55,7 @@ struct submitter {
 	int accounts;
 	struct bank_command *cmds;
 	struct outcome *out;
+	unsigned batch;
 	unsigned refused;
 };
 
@@ -66,21 +68,41 @@ static void completed(void *ctx, esr_status st, const esr_result *r)
 	__atomic_add_fetch(&o->completions, 1, __ATOMIC_RELEASE);
 }
 
+/* Submit subs[0..n) in one call (a run of several aggregates: the submit
+ * path that hints each one's actor before it routes them). */
+static void submit_batch(struct submitter *s, esr_submission *subs, unsigned n)
+{
+	size_t accepted = 0;
+
+	if (esr_submit_many_cb(s->rt, subs, n, completed, &accepted) != ESR_OK)
+		s->refused += n - (unsigned)accepted;
+}
+
 static void *submit_all(void *arg)
 {
 	struct submitter *s = arg;
 	uint64_t rng = 0x2545f4914f6cdd1dULL * (s->id + 1);
-	unsigned i;
+	esr_submission subs[BATCH_MAX];
+	char ids[BATCH_MAX][32];
+	unsigned i, n = 0;
 
 	for (i = 0; i < commands; i++) {
 		struct bank_command *c = &s->cmds[i];
 		struct outcome *o = &s->out[i];
-		char id[32];
+		char *id = ids[n];
 
 		o->account = bank_random_command(&rng, s->accounts, s->id, i, c, &o->delta);
-		bank_account_id(o->account, id, sizeof id);
-		if (esr_submit_cb(s->rt, "BankAccount", id, strlen(id), c, completed, o) != ESR_OK)
+		bank_account_id(o->account, id, sizeof ids[n]);
+		if (s->batch > 1) {
+			subs[n] = (esr_submission){"BankAccount", id, strlen(id), c, o, {NULL, 0}};
+			if (++n == s->batch || i + 1 == commands || i % 512 == 511) {
+				submit_batch(s, subs, n);
+				n = 0;
+			}
+		} else if (esr_submit_cb(s->rt, "BankAccount", id, strlen(id), c, completed, o) !=
+		           ESR_OK) {
 			s->refused++;
+		}
 		if (i % 512 == 511) { /* let actors go idle now and then */
 			struct timespec ts = {0, 2000000};
 			nanosleep(&ts, NULL);
@@ -129,7 +151,8 @@ static void run(const struct plan *p)
 	for (i = 0; i < SUBMITTERS; i++) {
 		s[i] = (struct submitter){rt[i % (unsigned)p->writers], i, p->accounts,
 		                          calloc(commands, sizeof(struct bank_command)),
-		                          calloc(commands, sizeof(struct outcome)), 0};
+		                          calloc(commands, sizeof(struct outcome)),
+		                          p->batch < BATCH_MAX ? p->batch : BATCH_MAX, 0};
 		assert_non_null(s[i].cmds);
 		assert_non_null(s[i].out);
 		pthread_create(&th[i], NULL, submit_all, &s[i]);
@@ -290,15 +313,20 @@ static void stop_returns_after_the_last_completion_round_after_round(void **stat
 		run(&p);                         \
 	}
 
-PLAN(optimistic_single_writer, {ESR_OPTIMISTIC, 0, 1, 64, 0})
-PLAN(unchecked_single_writer_keeps_the_rules, {ESR_UNCHECKED, 0, 1, 64, 0})
-PLAN(optimistic_single_writer_later_completions, {ESR_OPTIMISTIC, 1, 1, 64, 0})
-PLAN(unchecked_single_writer_later_completions, {ESR_UNCHECKED, 1, 1, 64, 0})
-PLAN(optimistic_two_writers_keep_the_rules, {ESR_OPTIMISTIC, 0, 2, 16, 0})
-PLAN(optimistic_two_writers_later_completions, {ESR_OPTIMISTIC, 1, 2, 16, 0})
-PLAN(unchecked_two_writers_lose_nothing, {ESR_UNCHECKED, 0, 2, 16, 0})
-PLAN(passivation_racing_submits, {ESR_OPTIMISTIC, 0, 1, 200, 1})
-PLAN(passivation_racing_submits_later_completions, {ESR_UNCHECKED, 1, 1, 200, 1})
+PLAN(optimistic_single_writer, {ESR_OPTIMISTIC, 0, 1, 64, 0, 0})
+PLAN(unchecked_single_writer_keeps_the_rules, {ESR_UNCHECKED, 0, 1, 64, 0, 0})
+PLAN(optimistic_single_writer_later_completions, {ESR_OPTIMISTIC, 1, 1, 64, 0, 0})
+PLAN(unchecked_single_writer_later_completions, {ESR_UNCHECKED, 1, 1, 64, 0, 0})
+PLAN(optimistic_two_writers_keep_the_rules, {ESR_OPTIMISTIC, 0, 2, 16, 0, 0})
+PLAN(optimistic_two_writers_later_completions, {ESR_OPTIMISTIC, 1, 2, 16, 0, 0})
+PLAN(unchecked_two_writers_lose_nothing, {ESR_UNCHECKED, 0, 2, 16, 0, 0})
+PLAN(passivation_racing_submits, {ESR_OPTIMISTIC, 0, 1, 200, 1, 0})
+PLAN(passivation_racing_submits_later_completions, {ESR_UNCHECKED, 1, 1, 200, 1, 0})
+/* Runs of 16 commands to several aggregates: each run probes the registry
+ * for its actors before routing them and uses what the probe found, while
+ * the janitor evicts actors idle for 1 ms. */
+PLAN(passivation_racing_batched_submits, {ESR_OPTIMISTIC, 0, 1, 200, 1, BATCH_MAX})
+PLAN(batched_submits_two_writers, {ESR_OPTIMISTIC, 1, 2, 16, 1, BATCH_MAX})
 
 int main(void)
 {
@@ -312,6 +340,8 @@ int main(void)
 		cmocka_unit_test(unchecked_two_writers_lose_nothing),
 		cmocka_unit_test(passivation_racing_submits),
 		cmocka_unit_test(passivation_racing_submits_later_completions),
+		cmocka_unit_test(passivation_racing_batched_submits),
+		cmocka_unit_test(batched_submits_two_writers),
 		cmocka_unit_test(stop_returns_after_the_last_completion_round_after_round),
 	};
 	const char *n = getenv("ESR_STRESS_COMMANDS");
