@@ -29,7 +29,7 @@
  * parallelism until the next push or until the owner is free, never
  * progress. Before it sleeps, a worker sets its flag, fences, and peeks at
  * the queues once, so only a push racing that peek goes unnoticed. What no
- * thief can take are the (at most GRAB - 1) actors an owner already took
+ * thief can take are the (at most GRAB + AHEAD) actors an owner already took
  * from its queue to run next: they wait for its current turn.
  *
  * Ordering: everything an actor carries from its last runner to its next
@@ -60,6 +60,8 @@
 /* Actors a worker takes from its queue in one trip: enough to overlap their
  * cache misses (esr__actor_prefetch), few enough that thieves find the rest. */
 #define GRAB 8
+/* Positions after the running actor whose misses are being hinted. */
+#define AHEAD 5
 
 /* Completions a worker counts before it takes them off `outstanding`: one
  * atomic on that shared line per this many commands, and always before the
@@ -256,40 +258,76 @@ static struct esr__actor *take(struct esr__runq *q, uint32_t max, struct esr__ac
 }
 
 /*
- * The next actor w runs: the next of those it took from its queue, or the
- * front GRAB of its queue, taken in one trip. Before it returns an actor it
- * hints the misses of the ones after it (esr__actor_prefetch), one stage
- * further for each step closer to its turn. NULL if both are empty.
+ * Take up to GRAB actors from w's queue onto the end of its local list and
+ * hint their first stage. The events of the turns after it get a new stamp:
+ * one clock read per trip. Returns how many it took.
+ */
+static uint32_t refill(struct esr__worker *w)
+{
+	struct esr__actor *a, *last, *x;
+	uint32_t k;
+
+	if (ck_pr_load_32(&w->q.count) == 0) /* a peek: the loop looks again */
+		return 0;
+	pthread_mutex_lock(&w->q.lock);
+	a = take(&w->q, GRAB, &last, &k);
+	pthread_mutex_unlock(&w->q.lock);
+	if (a == NULL)
+		return 0;
+	for (x = a; x != NULL; x = x->run_next)
+		esr__actor_prefetch(w, x, 0);
+	if (w->local == NULL)
+		w->local = a;
+	else
+		w->local_last->run_next = a;
+	w->local_last = last;
+	w->nlocal += k;
+	if (w->em != NULL)
+		esr__emitter_restamp(w->em);
+	return k;
+}
+
+/*
+ * The next actor w runs: the first of its local list, which it fills from
+ * its queue GRAB at a time. Before it returns an actor it hints the misses
+ * of those after it (esr__actor_prefetch), each stage a turn or two before
+ * the next one reads what it fetched: with AHEAD or more left, stage 1 at
+ * position 5, stage 2 at 3 and stage 3 at 1; with fewer, stages 3, 2 and 1
+ * at positions 1, 2 and 3. While its queue holds two trips it takes the next
+ * before its list runs down below AHEAD, so that the pipeline does not run
+ * dry at each trip's start, where each stage would wait for the one before
+ * it. NULL if both are empty.
  */
 static struct esr__actor *pop_own(struct esr__worker *w)
 {
-	struct esr__actor *a = w->local, *x, *last;
+	struct esr__actor *a, *x;
 	uint32_t k;
 
-	if (a == NULL) {
-		if (ck_pr_load_32(&w->q.count) == 0) /* a peek: the loop looks again */
+	if (w->local == NULL) {
+		if (refill(w) == 0)
 			return NULL;
-		pthread_mutex_lock(&w->q.lock);
-		a = take(&w->q, GRAB, &last, &k);
-		pthread_mutex_unlock(&w->q.lock);
-		if (a == NULL)
-			return NULL;
-		if (w->em != NULL) /* one clock read for the events of this trip */
-			esr__emitter_restamp(w->em);
-		for (x = a; x != NULL; x = x->run_next)
-			esr__actor_prefetch(w, x, 0);
 		/* The first runs at once; give the next two a head start. */
-		if ((x = a->run_next) != NULL) {
+		if ((x = w->local->run_next) != NULL) {
 			esr__actor_prefetch(w, x, 1);
 			if (x->run_next != NULL)
 				esr__actor_prefetch(w, x->run_next, 1);
 		}
 	}
-	/* A pipeline: each actor moves one stage on per turn run before it. */
+	a = w->local;
 	w->local = a->run_next;
 	a->run_next = NULL;
-	for (x = w->local, k = 3; x != NULL && k >= 1; x = x->run_next, k--)
-		esr__actor_prefetch(w, x, (int)k);
+	/* Only while the queue keeps a full trip for a thief after ours: what
+	 * an owner takes early, no idle worker can run. */
+	if (--w->nlocal <= AHEAD && ck_pr_load_32(&w->q.count) >= 2 * GRAB)
+		(void)refill(w);
+	if (w->nlocal >= AHEAD) { /* a long list: each stage two turns apart */
+		for (x = w->local, k = 1; x != NULL && k <= AHEAD; x = x->run_next, k++)
+			if (k & 1)
+				esr__actor_prefetch(w, x, (int)(3 - k / 2));
+	} else { /* a short one: one turn apart, so that each gets all three */
+		for (x = w->local, k = 3; x != NULL && k >= 1; x = x->run_next, k--)
+			esr__actor_prefetch(w, x, (int)k);
+	}
 	return a;
 }
 

@@ -61,9 +61,10 @@ struct esr__worker {
 	struct esr__runq q;   /* first: its own cache lines */
 	struct esr_runtime *rt;
 	unsigned index;
-	/* Actors taken from q in one trip, to run next, linked through
-	 * run_next: the owner's alone (scheduler.c). */
-	struct esr__actor *local;
+	/* Actors taken from q, to run next, linked through run_next, the
+	 * last and how many: the owner's alone (scheduler.c). */
+	struct esr__actor *local, *local_last;
+	unsigned nlocal;
 	pthread_t thread;
 	esr_emitter *em; /* NULL while its emitter rides with a suspended actor */
 	uint64_t unsettled; /* completed, still counted in outstanding (scheduler.c) */
