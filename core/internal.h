@@ -46,8 +46,9 @@ uint64_t esr__now_ms(void);
 /*
  * Monotonic milliseconds at the kernel tick's resolution (a few ms behind
  * esr__now_ms at most), for an actor's idle stamp and the janitor that reads
- * it: a worker stamps every actor that goes idle, and this clock costs a
- * fifth of the precise one there. Compare its readings only with each other.
+ * it: a worker stamps every actor that goes idle, and this clock reads what
+ * the tick stored instead of the timestamp counter. Compare its readings
+ * only with each other.
  */
 uint64_t esr__coarse_ms(void);
 
