@@ -209,6 +209,9 @@ static void run(const struct plan *p)
 	              (unsigned long long)passivations, overdrawn);
 	if (p->strategy == ESR_OPTIMISTIC || p->writers == 1)
 		assert_int_equal(overdrawn, 0);
+	/* A passivation plan that evicted nothing raced nothing. */
+	if (p->passivate_ms != 0)
+		assert_true(passivations > 0);
 	for (w = 0; w < p->writers; w++)
 		esr_runtime_destroy(rt[w]);
 	if (p->async)
