@@ -96,6 +96,13 @@ awk '/"seconds":/ { gsub(/,/, "", $2); if ($2 + 0 > 0.09) ok = 1 }
      /"throughput_cps":/ { gsub(/,/, "", $2); if ($2 + 0 > 21000) over = 1 }
      END { exit !(ok && !over) }' "$tmp/out" ||
 	fail "--rate=20000: ran faster than offered: $(grep -E '"seconds"|throughput' "$tmp/out")"
+# ... and times every command, where a closed loop times one in 16.
+[ "$(grep -c '"timed": 2000,' "$tmp/out")" -eq 1 ] ||
+	fail "--rate: not every command timed: $(grep '"timed"' "$tmp/out")"
+"$bin" --aggregates=64 --commands=2000 --workers=2 --strategy=unchecked --quiet --json=- \
+	>"$tmp/out" || fail "a closed loop exited $?"
+[ "$(grep -c '"timed": 125,' "$tmp/out")" -eq 1 ] ||
+	fail "a closed loop: not one command in 16 timed: $(grep '"timed"' "$tmp/out")"
 
 # --store=file:DIR: both strategies on the durable store, fsyncs reported,
 # and nothing left behind in DIR.

@@ -264,7 +264,7 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 
 	return json_pack(
 	    "{s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
+	    " s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
 	    " s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:f, s:b, s:I, s:I, s:I}",
 	    "strategy", esr_strategy_name(r->strategy),
 	    "workers", (json_int_t)o->runtime.workers,
@@ -284,6 +284,7 @@ static json_t *run_json_core(const struct stress_report *rep, const struct stres
 	    "vs_raw", vs_raw(rep, r),
 	    "seconds", r->seconds,
 	    "latency_ns",
+	    "timed", (json_int_t)r->latency.count, /* HIST_TIME_EVERY */
 	    "p50", (json_int_t)hist_quantile(&r->latency, 0.50),
 	    "p99", (json_int_t)hist_quantile(&r->latency, 0.99),
 	    "p999", (json_int_t)hist_quantile(&r->latency, 0.999),

@@ -118,7 +118,8 @@ static void on_done(void *ctx, esr_status status, const esr_result *result)
 	s->status = status;
 	s->version = result->version;
 	s->duplicate = result->duplicate;
-	s->done_ns = stress_now_ns();
+	if (s->timed)
+		s->done_ns = stress_now_ns();
 	/* After the swap the slot belongs to the thread again: only its address
 	 * is used below, and a wake on a reused slot is merely spurious. */
 	if (atomic_exchange_explicit(&s->state, SLOT_DONE, memory_order_acq_rel) == SLOT_SLEEPING)
@@ -183,7 +184,8 @@ static void reap(struct writer *w, struct slot *s)
 	} else {
 		enum stress_dup kind = stress_dup_kind(p, s->msg.seq);
 
-		hist_record(&w->latency, s->done_ns - s->submit_ns);
+		if (s->timed)
+			hist_record(&w->latency, s->done_ns - s->submit_ns);
 		record(w, s->j, s->status);
 		/* Alone, a writer is also the next writer (see add_resends). */
 		if ((kind == DUP_AFTER || (kind == DUP_OTHER_WRITER && p->opt->writers == 1)) &&
@@ -298,6 +300,7 @@ static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int rese
 	s->msg = (struct stress_msg){*c, i, NULL};
 	s->j = j;
 	s->resend = resend;
+	s->timed = !resend && (w->interval_ns != 0 || j % HIST_TIME_EVERY == 0);
 	s->duplicate = 0;
 	s->submit_ns = due;
 	if (o->command_ids) {
@@ -401,6 +404,7 @@ static esr_status probe_chunk(struct writer *w, struct stress_probes *pr, uint32
 			struct slot *s = &w->slots[x + y];
 			uint32_t k = first + x + y;
 			s->msg = (struct stress_msg){{k, 0, 0}, STRESS_SEQ_SETUP, s->probe};
+			s->timed = 0;
 			atomic_store_explicit(&s->state, SLOT_IN_FLIGHT, memory_order_relaxed);
 			w->batch[y] = (esr_submission){p->wl->type.name, stress_plan_id(p, k),
 			                               p->id_lens[k], &s->msg, s, {NULL, 0}};

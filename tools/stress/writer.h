@@ -26,6 +26,7 @@ struct slot {
 	uint64_t submit_ns, done_ns, version;
 	esr_status status;
 	int resend;    /* a duplicate sent on purpose (--duplicates) */
+	int timed;     /* its latency is measured (HIST_TIME_EVERY) */
 	int duplicate; /* the runtime answered it from the command id's record */
 	_Atomic uint32_t state;
 	unsigned char cid[1 + sizeof(uint64_t)]; /* 's' and the command number */
