@@ -100,17 +100,17 @@ static void *thread_main(void *arg)
 {
 	struct thread *t = arg;
 	struct shared *sh = t->sh;
-	uint64_t i, start;
+	uint64_t i, start = 0;
 
 	for (i = t->index; i < sh->commands; i += sh->threads) {
 		const struct stress_cmd *c = &sh->plan->cmds[i % sh->plan->n];
-		if ((i / sh->threads) % HIST_TIME_EVERY != 0) { /* as esr-stress times */
-			run_one(sh, &sh->aggs[c->aggregate], c, i);
-			continue;
-		}
-		start = stress_now_ns();
+		int timed = hist_timed(i / sh->threads); /* this thread's n-th */
+
+		if (timed)
+			start = stress_now_ns();
 		run_one(sh, &sh->aggs[c->aggregate], c, i);
-		hist_record(&t->lat, stress_now_ns() - start);
+		if (timed)
+			hist_record(&t->lat, stress_now_ns() - start);
 	}
 	return NULL;
 }

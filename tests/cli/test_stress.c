@@ -414,6 +414,15 @@ static void three_writers_part_the_strategies(void **state)
 	assert_int_equal(r[1].conflicts, 0);
 	assert_true(r[1].check.rule_broken + r[1].check.divergent > 0);
 	assert_int_equal(r[1].check.missing + r[1].check.unexplained + r[1].check.gaps, 0);
+	/* Writer w sends commands w, w + 3, ... and times its own 0th, 16th, ... */
+	for (int i = 0; i < 2; i++) {
+		uint64_t timed = 0;
+		for (uint64_t w = 0; w < 3; w++) {
+			uint64_t sent = (r[i].commands - w + 2) / 3;
+			timed += (sent + HIST_TIME_EVERY - 1) / HIST_TIME_EVERY;
+		}
+		assert_int_equal(r[i].latency.count, timed);
+	}
 }
 
 /* The JSON document carries every key the issue names. */

@@ -27,6 +27,12 @@
  */
 #define HIST_TIME_EVERY 16
 
+/* Whether a closed loop times its command number n (0, 16, 32, ...). */
+static inline int hist_timed(uint64_t n)
+{
+	return n % HIST_TIME_EVERY == 0;
+}
+
 struct histogram {
 	uint64_t count;
 	uint64_t max;

@@ -300,7 +300,7 @@ static void send(struct writer *w, unsigned *n, uint64_t i, uint64_t j, int rese
 	s->msg = (struct stress_msg){*c, i, NULL};
 	s->j = j;
 	s->resend = resend;
-	s->timed = !resend && (w->interval_ns != 0 || j % HIST_TIME_EVERY == 0);
+	s->timed = !resend && (w->interval_ns != 0 || hist_timed(j));
 	s->duplicate = 0;
 	s->submit_ns = due;
 	if (o->command_ids) {
